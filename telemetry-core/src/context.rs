@@ -1,0 +1,330 @@
+//! The current context (subject and span) of a thread, and how it follows
+//! work across `.await`, into spawned tasks and into other threads.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context as TaskContext, Poll};
+
+use crate::subject::{SubjectKey, SubjectState};
+use crate::trace::SpanContext;
+
+/// A counted reference to a subject's shared state; while one exists, the
+/// subject is not evicted from the registry.
+pub(crate) struct SubjectHandle(pub(crate) Arc<SubjectState>);
+
+impl SubjectHandle {
+    /// Wraps a state whose `active` count the caller already incremented.
+    pub(crate) fn adopt(state: Arc<SubjectState>) -> Self {
+        SubjectHandle(state)
+    }
+}
+
+impl Clone for SubjectHandle {
+    fn clone(&self) -> Self {
+        self.0.active.fetch_add(1, Ordering::SeqCst);
+        SubjectHandle(self.0.clone())
+    }
+}
+
+impl Drop for SubjectHandle {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The telemetry context of a piece of work: the data subject it is for and
+/// the span it is in.
+///
+/// Each thread has a current context. Subject scopes and entered spans set
+/// it; [`Context::current`] captures it so it can follow the work elsewhere:
+///
+/// ```
+/// # use telemetry_core::Context;
+/// let ctx = Context::current();
+/// std::thread::spawn(move || {
+///     let _guard = ctx.attach();
+///     // records here obey the same subject's consent and join the same trace
+/// });
+/// ```
+///
+/// For async code, [`Context::wrap`] (or [`FutureExt::in_current_context`])
+/// makes a future carry its context across every `.await` and into
+/// `tokio::spawn`.
+#[derive(Clone, Default)]
+pub struct Context {
+    pub(crate) subject: Option<SubjectHandle>,
+    pub(crate) span: Option<SpanContext>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Context> = const { RefCell::new(Context { subject: None, span: None }) };
+}
+
+static EMPTY: Context = Context {
+    subject: None,
+    span: None,
+};
+
+/// Runs `f` with the current context. Never panics: if the context is
+/// unavailable (re-entrant use or thread teardown), `f` sees an empty one.
+#[inline]
+pub(crate) fn with_current<R>(f: impl Fn(&Context) -> R) -> R {
+    CURRENT
+        .try_with(|c| match c.try_borrow() {
+            Ok(ctx) => f(&ctx),
+            Err(_) => f(&EMPTY),
+        })
+        .unwrap_or_else(|_| f(&EMPTY))
+}
+
+/// Replaces the current context, returning the previous one.
+pub(crate) fn swap_current(ctx: Context) -> Context {
+    let mut ctx = Some(ctx);
+    let r = CURRENT.try_with(|c| match c.try_borrow_mut() {
+        Ok(mut cur) => ctx.take().map(|new| std::mem::replace(&mut *cur, new)),
+        Err(_) => None,
+    });
+    match r {
+        Ok(Some(prev)) => prev,
+        _ => Context::default(),
+    }
+}
+
+/// Sets only the span of the current context, returning the previous span.
+pub(crate) fn swap_span(span: Option<SpanContext>) -> Option<SpanContext> {
+    CURRENT
+        .try_with(|c| match c.try_borrow_mut() {
+            Ok(mut cur) => std::mem::replace(&mut cur.span, span),
+            Err(_) => None,
+        })
+        .unwrap_or(None)
+}
+
+impl Context {
+    /// The current thread's context.
+    pub fn current() -> Context {
+        with_current(Context::clone)
+    }
+
+    /// An empty context: no subject, no span.
+    pub fn empty() -> Context {
+        Context::default()
+    }
+
+    /// The pseudonymous key of this context's subject, if any.
+    pub fn subject(&self) -> Option<SubjectKey> {
+        self.subject.as_ref().map(|s| s.0.key)
+    }
+
+    /// This context's span, if any.
+    pub fn span_context(&self) -> Option<SpanContext> {
+        self.span
+    }
+
+    /// This context with `span` as its span: use it to continue a trace from
+    /// an incoming `traceparent` header.
+    #[must_use]
+    pub fn with_span_context(mut self, span: SpanContext) -> Context {
+        self.span = Some(span);
+        self
+    }
+
+    /// Makes this the current context until the guard is dropped.
+    pub fn attach(self) -> ContextGuard {
+        ContextGuard {
+            previous: Some(swap_current(self)),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Makes `future` run in this context on every poll, wherever it is
+    /// polled (any thread, any executor).
+    pub fn wrap<F: Future>(self, future: F) -> WithContext<F> {
+        WithContext {
+            context: self,
+            future,
+        }
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("subject", &self.subject())
+            .field("span", &self.span)
+            .finish()
+    }
+}
+
+/// Restores the previous context when dropped. Not `Send`: drop it on the
+/// thread that attached it. Drop guards in reverse order of creation.
+#[must_use = "the context is detached as soon as the guard is dropped"]
+pub struct ContextGuard {
+    previous: Option<Context>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        if let Some(prev) = self.previous.take() {
+            drop(swap_current(prev));
+        }
+    }
+}
+
+impl fmt::Debug for ContextGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ContextGuard")
+    }
+}
+
+/// A future that runs in a given [`Context`]. See [`Context::wrap`].
+pub struct WithContext<F> {
+    context: Context,
+    future: F,
+}
+
+impl<F> fmt::Debug for WithContext<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WithContext")
+            .field("context", &self.context)
+            .finish_non_exhaustive()
+    }
+}
+
+struct SwapBack<'a> {
+    slot: &'a mut Context,
+}
+
+impl Drop for SwapBack<'_> {
+    fn drop(&mut self) {
+        let inner = swap_current(std::mem::take(self.slot));
+        *self.slot = inner;
+    }
+}
+
+/// Polls `future` with `slot` as the current context, then puts the
+/// (possibly changed) context back into `slot`, even if the future panics.
+pub(crate) fn poll_in_context<F: Future>(
+    slot: &mut Context,
+    future: Pin<&mut F>,
+    cx: &mut TaskContext<'_>,
+) -> Poll<F::Output> {
+    let outer = swap_current(std::mem::take(slot));
+    *slot = outer;
+    let _back = SwapBack { slot };
+    future.poll(cx)
+}
+
+impl<F: Future> Future for WithContext<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        // SAFETY: `future` is structurally pinned: it is never moved out of
+        // `self`, and `WithContext` has no `Drop` impl or `Unpin` impl that
+        // would move it. `context` is not pinned and only swapped by value.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: see above; `future` stays where it is.
+        let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        poll_in_context(&mut this.context, future, cx)
+    }
+}
+
+/// Extension methods for futures.
+pub trait FutureExt: Future + Sized {
+    /// Captures the current context and runs the future in it on every poll:
+    /// `tokio::spawn(work().in_current_context())`.
+    fn in_current_context(self) -> WithContext<Self> {
+        Context::current().wrap(self)
+    }
+
+    /// Runs the future in `context`.
+    fn with_context(self, context: Context) -> WithContext<Self> {
+        context.wrap(self)
+    }
+}
+
+impl<F: Future> FutureExt for F {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{SpanId, TraceId};
+
+    fn span(n: u64) -> SpanContext {
+        SpanContext {
+            trace_id: TraceId(u128::from(n)),
+            span_id: SpanId(n),
+            sampled: true,
+            probability: 1.0,
+            remote: false,
+        }
+    }
+
+    #[test]
+    fn attach_and_restore() {
+        assert!(Context::current().span.is_none());
+        {
+            let _g = Context::empty().with_span_context(span(1)).attach();
+            assert_eq!(Context::current().span, Some(span(1)));
+            {
+                let _g2 = Context::empty().with_span_context(span(2)).attach();
+                assert_eq!(Context::current().span, Some(span(2)));
+            }
+            assert_eq!(Context::current().span, Some(span(1)));
+        }
+        assert!(Context::current().span.is_none());
+    }
+
+    #[test]
+    fn context_crosses_threads_when_propagated() {
+        let _g = Context::empty().with_span_context(span(7)).attach();
+        let ctx = Context::current();
+        let seen = std::thread::spawn(move || {
+            let before = Context::current().span;
+            let _g = ctx.attach();
+            (before, Context::current().span)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(seen, (None, Some(span(7))));
+    }
+
+    #[test]
+    fn wrapped_future_sees_its_context_on_every_poll() {
+        use std::task::{Wake, Waker};
+        struct Noop;
+        impl Wake for Noop {
+            fn wake(self: Arc<Self>) {}
+        }
+        let mut polls = 0;
+        let fut = std::future::poll_fn(move |cx| {
+            assert_eq!(Context::current().span, Some(span(3)));
+            polls += 1;
+            if polls < 3 {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            } else {
+                Poll::Ready(polls)
+            }
+        });
+        let mut fut = std::pin::pin!(Context::empty().with_span_context(span(3)).wrap(fut));
+        let waker = Waker::from(Arc::new(Noop));
+        let mut cx = TaskContext::from_waker(&waker);
+        loop {
+            assert!(
+                Context::current().span.is_none(),
+                "context leaks out of poll"
+            );
+            if let Poll::Ready(n) = fut.as_mut().poll(&mut cx) {
+                assert_eq!(n, 3);
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! Recording events: typed events ([`Telemetry::emit`]) and ad-hoc events
+//! ([`Telemetry::event`]). Consent and sampling are decided before any field
+//! is read.
+
+use std::borrow::Cow;
+
+use crate::category::Category;
+use crate::context::with_current;
+use crate::drops::DropCause;
+use crate::event::{EventSchema, FieldVisitor, TelemetryEvent};
+use crate::privacy::{FieldClass, KeyRing, Limits, transform_value};
+use crate::record::{AttrBuilder, LogRecord, Record, Severity, TraceLink};
+use crate::subject::SubjectKey;
+use crate::telemetry::{Inner, Telemetry};
+use crate::trace::SpanContext;
+use crate::value::{AttrValue, TelemetryValue, Value};
+
+/// What consent and sampling decided for one record.
+struct Admitted {
+    subject: Option<SubjectKey>,
+    span: Option<SpanContext>,
+    probability: f64,
+    mono: u64,
+}
+
+impl Inner {
+    /// Consent, then sampling, then the rate limit, for an event of
+    /// `category`. `explicit` is the event's own subject, if it names one.
+    #[inline]
+    fn admit_event(
+        &self,
+        category: Category,
+        severity: Severity,
+        explicit: Option<&str>,
+    ) -> Option<Admitted> {
+        if let Err(cause) = self.check_enabled() {
+            self.drops.count(cause, category, 1);
+            return None;
+        }
+        let decided = match explicit {
+            None => with_current(|ctx| {
+                (self.mask(ctx) & category.mask() != 0).then(|| (self.subject_of(ctx), ctx.span))
+            }),
+            Some(id) => {
+                let key = self.consent.key_of(id);
+                (self.consent.mask_of(key) & category.mask() != 0)
+                    .then(|| (Some(key), with_current(|ctx| ctx.span)))
+            }
+        };
+        let Some((subject, span)) = decided else {
+            self.drops.count(DropCause::Consent, category, 1);
+            return None;
+        };
+        let is_error = category == Category::ERRORS || severity >= Severity::Error;
+        let (kept, probability) = if is_error && self.sampler.keep_errors {
+            (true, 1.0)
+        } else {
+            let kept = match span {
+                Some(s) => self.sampler.sample_trace(category, s.trace_id),
+                None => self.sampler.sample_random(category),
+            };
+            (kept, self.sampler.probability(category))
+        };
+        if !kept {
+            self.drops.count(DropCause::Sampling, category, 1);
+            return None;
+        }
+        let mono = self.clock.mono();
+        if !self.sampler.admit(category, self.now_secs(mono)) {
+            self.drops.count(DropCause::RateLimit, category, 1);
+            return None;
+        }
+        Some(Admitted {
+            subject,
+            span,
+            probability,
+            mono,
+        })
+    }
+
+    fn log_record(
+        &self,
+        a: Admitted,
+        name: Cow<'static, str>,
+        category: Category,
+        severity: Severity,
+        version: u32,
+        attrs: AttrBuilder,
+        hashed: bool,
+    ) -> LogRecord {
+        if attrs.limited {
+            self.drops.count(DropCause::Limits, category, 1);
+        }
+        LogRecord {
+            time: self.clock.to_system(a.mono),
+            event_name: name,
+            category,
+            severity,
+            body: None,
+            schema_version: version,
+            attributes: attrs.attrs,
+            dropped_attributes: attrs.dropped,
+            trace: a.span.map(|s| TraceLink {
+                trace_id: s.trace_id,
+                span_id: s.span_id,
+                sampled: s.sampled,
+            }),
+            probability: a.probability,
+            subject: a.subject,
+            key_id: if hashed {
+                self.keys.active().map(|k| k.id)
+            } else {
+                None
+            },
+        }
+    }
+}
+
+/// Captures a typed event's fields according to their classes.
+struct Capture<'a> {
+    schema: &'static EventSchema,
+    keys: &'a KeyRing,
+    limits: &'a Limits,
+    attrs: AttrBuilder,
+    hashed: bool,
+}
+
+impl FieldVisitor for Capture<'_> {
+    fn field(&mut self, index: usize, value: Value<'_>) {
+        let Some(field) = self.schema.fields.get(index) else {
+            return;
+        };
+        if let Some((v, cut)) = transform_value(field.class, value, self.keys, self.limits) {
+            self.hashed |= matches!(v, AttrValue::Hashed(_));
+            self.attrs.push(Cow::Borrowed(field.name), v, cut);
+        }
+    }
+}
+
+impl Telemetry {
+    /// Records a typed event, if the subject consented to its category and
+    /// the sampler keeps it. The event's fields are read only after both
+    /// said yes, and only as their classes allow.
+    #[inline]
+    pub fn emit<E: TelemetryEvent + ?Sized>(&self, event: &E) {
+        let schema = E::SCHEMA;
+        let severity = if schema.category == Category::ERRORS {
+            Severity::Error
+        } else {
+            Severity::Info
+        };
+        self.emit_with_severity(event, severity);
+    }
+
+    /// Records a typed event with an explicit severity.
+    pub fn emit_with_severity<E: TelemetryEvent + ?Sized>(&self, event: &E, severity: Severity) {
+        let schema = E::SCHEMA;
+        let inner = &*self.inner;
+        let Some(admitted) = inner.admit_event(schema.category, severity, event.subject()) else {
+            return;
+        };
+        let mut capture = Capture {
+            schema,
+            keys: &inner.keys,
+            limits: &inner.limits,
+            attrs: AttrBuilder::new(&inner.limits, schema.fields.len()),
+            hashed: false,
+        };
+        event.visit_fields(&mut capture);
+        let record = inner.log_record(
+            admitted,
+            Cow::Borrowed(schema.name),
+            schema.category,
+            severity,
+            schema.version,
+            capture.attrs,
+            capture.hashed,
+        );
+        inner.pipeline.push(inner, Record::Log(record));
+    }
+
+    /// Starts an ad-hoc event. Consent and sampling are decided here: if the
+    /// event is dropped, the builder ignores everything given to it.
+    ///
+    /// ```
+    /// # use telemetry_core::*;
+    /// # let telemetry = Telemetry::builder().service("s", "1").build().unwrap();
+    /// telemetry
+    ///     .event("search.performed", Category::INTERACTION)
+    ///     .public("results", 12u64)
+    ///     .hashed("query", "red shoes")
+    ///     .emit();
+    /// ```
+    pub fn event(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        category: Category,
+    ) -> EventBuilder<'_> {
+        let severity = if category == Category::ERRORS {
+            Severity::Error
+        } else {
+            Severity::Info
+        };
+        let inner = &*self.inner;
+        let pending = inner
+            .admit_event(category, severity, None)
+            .map(|admitted| Pending {
+                admitted,
+                name: name.into(),
+                category,
+                severity,
+                attrs: AttrBuilder::new(&inner.limits, 4),
+                hashed: false,
+                body: None,
+            });
+        EventBuilder {
+            inner,
+            pending: pending.map(Box::new),
+        }
+    }
+}
+
+struct Pending {
+    admitted: Admitted,
+    name: Cow<'static, str>,
+    category: Category,
+    severity: Severity,
+    attrs: AttrBuilder,
+    hashed: bool,
+    body: Option<Cow<'static, str>>,
+}
+
+/// An ad-hoc event being built. See [`Telemetry::event`].
+#[must_use = "call .emit() to record the event"]
+pub struct EventBuilder<'t> {
+    inner: &'t Inner,
+    pending: Option<Box<Pending>>,
+}
+
+impl std::fmt::Debug for EventBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBuilder")
+            .field("kept", &self.pending.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventBuilder<'_> {
+    /// Whether the event will be recorded (consent and sampling said yes).
+    pub fn is_kept(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    fn attr(mut self, key: &'static str, class: FieldClass, value: Value<'_>) -> Self {
+        if let Some(p) = &mut self.pending
+            && let Some((v, cut)) =
+                transform_value(class, value, &self.inner.keys, &self.inner.limits)
+        {
+            p.hashed |= matches!(v, AttrValue::Hashed(_));
+            p.attrs.push(Cow::Borrowed(key), v, cut);
+        }
+        self
+    }
+
+    /// A public attribute.
+    pub fn public<V: TelemetryValue + ?Sized>(self, key: &'static str, value: &V) -> Self {
+        if self.pending.is_none() {
+            return self;
+        }
+        self.attr(key, FieldClass::Public, value.to_value())
+    }
+
+    /// An attribute replaced by its keyed hash.
+    pub fn hashed<V: TelemetryValue + ?Sized>(self, key: &'static str, value: &V) -> Self {
+        if self.pending.is_none() {
+            return self;
+        }
+        self.attr(key, FieldClass::Hashed, value.to_value())
+    }
+
+    /// An attribute whose value is replaced by a marker (the value is not taken).
+    pub fn redacted(self, key: &'static str) -> Self {
+        self.attr(key, FieldClass::Redacted, Value::Absent)
+    }
+
+    /// The severity (default info; error for the errors category).
+    pub fn severity(mut self, severity: Severity) -> Self {
+        if let Some(p) = &mut self.pending {
+            p.severity = severity;
+        }
+        self
+    }
+
+    /// A static body text (a message template, not data).
+    pub fn body(mut self, body: &'static str) -> Self {
+        if let Some(p) = &mut self.pending {
+            p.body = Some(Cow::Borrowed(body));
+        }
+        self
+    }
+
+    /// Records the event.
+    pub fn emit(self) {
+        let Some(p) = self.pending else { return };
+        let p = *p;
+        let mut record = self.inner.log_record(
+            p.admitted, p.name, p.category, p.severity, 0, p.attrs, p.hashed,
+        );
+        record.body = p.body;
+        self.inner.pipeline.push(self.inner, Record::Log(record));
+    }
+}

@@ -1,0 +1,121 @@
+//! # telemetry-core
+//!
+//! Consent-aware instrumentation for Rust services: events, metrics and
+//! traces that obey each data subject's consent *before* any value is built,
+//! with every captured field classified (public, hashed with a keyed hash,
+//! redacted, dropped), sampling that records its inclusion probability on
+//! every record, and revocation that purges what is still buffered.
+//!
+//! ```
+//! use telemetry_core::*;
+//! use telemetry_core::testing::InMemoryExporter;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let exporter = InMemoryExporter::new();
+//! let telemetry = Telemetry::builder()
+//!     .service("checkout", "1.4.2")
+//!     .consent(
+//!         ConsentPolicy::opt_in()
+//!             .require(Category::INTERACTION)
+//!             .require(Category::BUSINESS)
+//!             .exempt(Category::PERFORMANCE)
+//!             .exempt(Category::RESOURCE),
+//!     )
+//!     .sampler(Sampler::per_category([(Category::PERFORMANCE, 0.1)]).keep_errors())
+//!     .hash_key(KeyId(1), b"32 bytes of secret key material!")
+//!     .exporter(exporter.clone())
+//!     .build()?;
+//!
+//! telemetry.consent().grant("user-42", Category::BUSINESS)?;
+//! {
+//!     let _scope = telemetry.subject("user-42");
+//!     telemetry
+//!         .event("checkout.purchase_completed", Category::BUSINESS)
+//!         .public("amount_cents", 1299u64)
+//!         .hashed("email", "ada@example.com")
+//!         .emit();
+//! }
+//! telemetry.shutdown(std::time::Duration::from_secs(5));
+//! let purchase = &exporter.events_named("checkout.purchase_completed")[0];
+//! assert_eq!(purchase.attributes.len(), 2);
+//! assert!(!exporter.exported_json().contains("ada@example.com"));
+//! # Ok(()) }
+//! ```
+//!
+//! ## How data flows
+//!
+//! 1. **Consent** — the current subject scope (or the event's own subject
+//!    field) gives an atomic mask of allowed categories; a record of any
+//!    other category is dropped with one load and a bit test, before any
+//!    field is read, formatted or allocated.
+//! 2. **Sampling** — a probability per category, deterministic from the
+//!    trace id (so every service agrees on a trace), parent-based, errors
+//!    kept; then a per-category rate limit.
+//! 3. **Capture** — fields are transformed by class: hashed with keyed
+//!    BLAKE3 (the record carries the key id), redacted to a marker, or
+//!    dropped; strings and attribute counts are bounded by [`Limits`].
+//! 4. **Queue** — a bounded lock-free queue to one background worker. A full
+//!    queue drops and counts; the caller never blocks.
+//! 5. **Export** — the worker batches, re-checks consent (revocations purge
+//!    buffered records), aggregates metrics, and calls each [`Exporter`].
+//!
+//! Every drop is counted by cause ([`DropCause`]) and category, and exported
+//! as the metric `telemetry.records.dropped`.
+//!
+//! ## Crate features
+//!
+//! - `testing`: the [`testing::InMemoryExporter`], for unit tests.
+//!
+//! Exporters for OTLP and files live in the `telemetry-exporters` crate.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod builder;
+mod category;
+pub mod consent;
+mod context;
+mod drops;
+mod emit;
+mod error;
+mod event;
+mod exporter;
+pub mod metrics;
+mod pipeline;
+mod privacy;
+pub mod record;
+mod resource;
+mod sampler;
+mod span;
+mod subject;
+mod telemetry;
+mod trace;
+mod value;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use builder::{Environment, TelemetryBuilder};
+pub use category::{Category, CategoryNames, CategorySet};
+pub use consent::{
+    Consent, ConsentChange, ConsentDefault, ConsentPolicy, ConsentSource, ConsentState,
+    ConsentStore, CoverageSnapshot, FileConsentStore, MemoryConsentStore,
+};
+pub use context::{Context, ContextGuard, FutureExt, WithContext};
+pub use drops::{DropCause, DropCounts};
+pub use emit::EventBuilder;
+pub use error::{ConfigError, ConfigErrorKind, ConsentError, ExportError, ExportErrorKind};
+pub use event::{EventSchema, FieldSchema, FieldVisitor, TelemetryEvent};
+pub use exporter::{Batch, Exporter};
+pub use metrics::{Counter, Gauge, Histogram, UpDownCounter};
+pub use pipeline::ShutdownReport;
+pub use privacy::{FieldClass, KeyId, Limits};
+pub use record::{
+    Attribute, LogRecord, Record, Severity, SpanEvent, SpanRecord, SpanStatus, TraceLink,
+};
+pub use resource::Resource;
+pub use sampler::Sampler;
+pub use span::{Entered, InSpan, Span};
+pub use subject::{Choices, SubjectKey};
+pub use telemetry::Telemetry;
+pub use trace::{SpanContext, SpanId, TraceId, TraceparentError};
+pub use value::{AttrValue, FieldType, REDACTED, TRUNCATED, TelemetryValue, Value};

@@ -1,0 +1,407 @@
+//! Metric instruments (counter, up-down counter, gauge, histogram), their
+//! builder, and bound instruments for callsites with fixed attributes.
+
+use std::borrow::Cow;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use crate::category::Category;
+use crate::drops::DropCause;
+use crate::error::{ConfigError, ConfigErrorKind};
+use crate::event::{EventSchema, FieldSchema};
+use crate::metrics::data::{MetricData, Temporality};
+use crate::metrics::series::{Found, Kind, Series, SeriesTable};
+use crate::privacy::FieldClass;
+use crate::telemetry::{Inner, Telemetry};
+use crate::value::Value;
+
+/// Attributes of one measurement: declared keys with public values.
+pub type MetricAttributes<'a> = [(&'static str, Value<'a>)];
+
+/// The default histogram bucket boundaries (OpenTelemetry's defaults).
+pub const DEFAULT_BOUNDARIES: [f64; 15] = [
+    0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0,
+    10000.0,
+];
+
+/// What one instrument is: its description and its series.
+pub(crate) struct InstrumentCore {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) description: Cow<'static, str>,
+    pub(crate) unit: Cow<'static, str>,
+    pub(crate) category: Category,
+    pub(crate) table: SeriesTable,
+}
+
+impl InstrumentCore {
+    pub(crate) fn collect(&self) -> Option<MetricData> {
+        self.table.collect().map(|points| MetricData {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            unit: self.unit.clone(),
+            category: self.category,
+            points,
+        })
+    }
+}
+
+/// Marker types for [`InstrumentBuilder`].
+pub mod kind {
+    /// Builds a [`Counter`](super::Counter).
+    #[derive(Debug)]
+    pub struct Counter;
+    /// Builds an [`UpDownCounter`](super::UpDownCounter).
+    #[derive(Debug)]
+    pub struct UpDownCounter;
+    /// Builds a [`Gauge`](super::Gauge).
+    #[derive(Debug)]
+    pub struct Gauge;
+    /// Builds a [`Histogram`](super::Histogram).
+    #[derive(Debug)]
+    pub struct Histogram;
+}
+
+/// Configures an instrument. Every attribute key must be declared: values
+/// with other keys are ignored and counted with cause `limits`. A hashed or
+/// redacted event field cannot be declared (identifiers do not belong in
+/// metrics).
+#[must_use = "call .build() to create the instrument"]
+pub struct InstrumentBuilder<'t, K> {
+    telemetry: &'t Telemetry,
+    name: Cow<'static, str>,
+    category: Category,
+    kind: Kind,
+    unit: Cow<'static, str>,
+    description: Cow<'static, str>,
+    keys: Vec<&'static str>,
+    bounds: Vec<f64>,
+    temporality: Temporality,
+    errors: Vec<String>,
+    _kind: PhantomData<K>,
+}
+
+impl<K> std::fmt::Debug for InstrumentBuilder<'_, K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstrumentBuilder")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'t, K> InstrumentBuilder<'t, K> {
+    pub(crate) fn new(
+        telemetry: &'t Telemetry,
+        name: Cow<'static, str>,
+        category: Category,
+        kind: Kind,
+    ) -> Self {
+        InstrumentBuilder {
+            telemetry,
+            name,
+            category,
+            kind,
+            unit: Cow::Borrowed(""),
+            description: Cow::Borrowed(""),
+            keys: Vec::new(),
+            bounds: DEFAULT_BOUNDARIES.to_vec(),
+            temporality: Temporality::Cumulative,
+            errors: Vec::new(),
+            _kind: PhantomData,
+        }
+    }
+
+    /// The unit, in UCUM (`ms`, `s`, `By`, `{order}`).
+    pub fn unit(mut self, unit: impl Into<Cow<'static, str>>) -> Self {
+        self.unit = unit.into();
+        self
+    }
+
+    /// What the metric measures.
+    pub fn description(mut self, description: impl Into<Cow<'static, str>>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// Declares a public attribute key.
+    pub fn attribute(mut self, key: &'static str) -> Self {
+        if self.keys.contains(&key) {
+            self.errors.push(format!(
+                "attribute `{key}` is declared twice; declare it once"
+            ));
+        } else {
+            self.keys.push(key);
+        }
+        self
+    }
+
+    /// Declares an event field as an attribute. Only public fields can be:
+    /// a hashed or redacted field is rejected when the instrument is built.
+    pub fn attribute_field(mut self, field: &FieldSchema) -> Self {
+        if field.class == FieldClass::Public {
+            return self.attribute(field.name);
+        }
+        self.errors.push(format!(
+            "field `{}` is classified `{}` and cannot be a metric attribute: hashed, redacted \
+             and dropped fields hold identifiers or secrets, which are high-cardinality and do \
+             not belong in metrics; record it on an event instead, or classify it `public` if \
+             it is not personal data",
+            field.name,
+            field.class.name()
+        ));
+        self
+    }
+
+    /// Declares the named fields of an event schema as attributes (see
+    /// [`attribute_field`](Self::attribute_field)).
+    pub fn attributes_from(mut self, schema: &'static EventSchema, fields: &[&str]) -> Self {
+        for name in fields {
+            match schema.fields.iter().find(|f| f.name == *name) {
+                Some(f) => self = self.attribute_field(f),
+                None => self.errors.push(format!(
+                    "event `{}` has no field `{name}`; its fields are: {}",
+                    schema.name,
+                    schema
+                        .fields
+                        .iter()
+                        .map(|f| f.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            }
+        }
+        self
+    }
+
+    /// Report deltas since the last export instead of cumulative totals.
+    pub fn temporality(mut self, temporality: Temporality) -> Self {
+        self.temporality = temporality;
+        self
+    }
+
+    fn build_core(self) -> Result<(Arc<InstrumentCore>, Telemetry), ConfigError> {
+        let invalid = |msg: String| {
+            ConfigError::new(
+                ConfigErrorKind::InvalidMetric,
+                format!("metric `{}`: {msg}", self.name),
+            )
+        };
+        if self.name.is_empty() {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidMetric,
+                "a metric name is empty; give it a name like `checkout.orders`",
+            ));
+        }
+        if let Some(e) = self.errors.first() {
+            return Err(invalid(e.clone()));
+        }
+        if self.kind == Kind::Histogram {
+            if self.bounds.iter().any(|b| !b.is_finite()) {
+                return Err(invalid(
+                    "bucket boundaries must be finite numbers".to_owned(),
+                ));
+            }
+            if self.bounds.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(invalid(format!(
+                    "bucket boundaries must increase strictly, got {:?}",
+                    self.bounds
+                )));
+            }
+        }
+        let inner = &self.telemetry.inner;
+        let limits = inner.limits;
+        let core = InstrumentCore {
+            name: self.name.clone(),
+            description: self.description,
+            unit: self.unit,
+            category: self.category,
+            table: SeriesTable::new(
+                self.kind,
+                self.keys,
+                self.bounds,
+                self.temporality,
+                limits.max_series_per_metric,
+                limits.max_string_len,
+            ),
+        };
+        let core = inner.metrics.register(core)?;
+        Ok((core, self.telemetry.clone()))
+    }
+}
+
+impl InstrumentBuilder<'_, kind::Histogram> {
+    /// Explicit bucket boundaries (upper bounds, strictly increasing).
+    pub fn boundaries(mut self, bounds: impl Into<Vec<f64>>) -> Self {
+        self.bounds = bounds.into();
+        self
+    }
+}
+
+macro_rules! instrument {
+    ($(#[$doc:meta])* $name:ident, $bound:ident, $marker:ident, $method:ident($v:ident: $t:ty) => $apply:expr) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name {
+            core: Arc<InstrumentCore>,
+            telemetry: Telemetry,
+        }
+
+        impl InstrumentBuilder<'_, kind::$marker> {
+            /// Builds the instrument. An instrument with the same name,
+            /// kind and category is shared.
+            pub fn build(self) -> Result<$name, ConfigError> {
+                let (core, telemetry) = self.build_core()?;
+                Ok($name { core, telemetry })
+            }
+        }
+
+        impl $name {
+            /// Records a measurement with `attributes`, if consent allows
+            /// the instrument's category in the current context.
+            #[inline]
+            pub fn $method(&self, $v: $t, attributes: &MetricAttributes<'_>) {
+                let inner: &Inner = &self.telemetry.inner;
+                let category = self.core.category;
+                if let Err(cause) = inner.check(category) {
+                    inner.drops.count(cause, category, 1);
+                    return;
+                }
+                let table = &self.core.table;
+                if table.has_undeclared(attributes) {
+                    inner.drops.count(DropCause::Limits, category, 1);
+                }
+                let apply = |s: &Series| {
+                    let bounds = &table.bounds;
+                    let _ = bounds;
+                    $apply(s, $v, bounds)
+                };
+                table.with_series(attributes, |found| match found {
+                    Found::Series(s) => apply(s),
+                    Found::Overflow => {
+                        inner.drops.count(DropCause::Limits, category, 1);
+                        apply(&table.overflow)
+                    }
+                });
+            }
+
+            /// Binds a fixed attribute set: the bound instrument skips the
+            /// series lookup on every call.
+            pub fn bind(&self, attributes: &MetricAttributes<'_>) -> $bound {
+                $bound {
+                    series: self.core.table.series_arc(attributes),
+                    core: self.core.clone(),
+                    telemetry: self.telemetry.clone(),
+                }
+            }
+
+            /// The instrument's name.
+            pub fn name(&self) -> &str {
+                &self.core.name
+            }
+
+            /// Number of distinct attribute sets recorded so far.
+            pub fn series_count(&self) -> usize {
+                self.core.table.len()
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name)).field("name", &self.core.name).finish_non_exhaustive()
+            }
+        }
+
+        #[doc = concat!("A [`", stringify!($name), "`] bound to one attribute set.")]
+        #[derive(Clone)]
+        pub struct $bound {
+            series: Arc<Series>,
+            core: Arc<InstrumentCore>,
+            telemetry: Telemetry,
+        }
+
+        impl $bound {
+            /// Records a measurement, if consent allows it.
+            #[inline]
+            pub fn $method(&self, $v: $t) {
+                let inner: &Inner = &self.telemetry.inner;
+                let category = self.core.category;
+                if let Err(cause) = inner.check(category) {
+                    inner.drops.count(cause, category, 1);
+                    return;
+                }
+                $apply(&self.series, $v, &self.core.table.bounds)
+            }
+        }
+
+        impl std::fmt::Debug for $bound {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($bound)).field("name", &self.core.name).finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+instrument!(
+    /// A monotonic sum (requests, orders, bytes sent).
+    Counter, BoundCounter, Counter, add(value: u64) => |s: &Series, v, _b: &[f64]| s.add_u64(v)
+);
+instrument!(
+    /// A sum that goes up and down (queue depth, open connections).
+    UpDownCounter, BoundUpDownCounter, UpDownCounter, add(value: i64) => |s: &Series, v, _b: &[f64]| s.add_i64(v)
+);
+instrument!(
+    /// The last value of a measurement (temperature, pool size).
+    Gauge, BoundGauge, Gauge, record(value: f64) => |s: &Series, v, _b: &[f64]| s.set_f64(v)
+);
+instrument!(
+    /// A distribution in explicit buckets (latency, payload size).
+    Histogram, BoundHistogram, Histogram, record(value: f64) => |s: &Series, v, b: &[f64]| s.record_f64(v, b)
+);
+
+/// Every instrument of one telemetry instance.
+#[derive(Default)]
+pub(crate) struct MetricRegistry {
+    instruments: std::sync::Mutex<Vec<Arc<InstrumentCore>>>,
+}
+
+impl MetricRegistry {
+    fn register(&self, core: InstrumentCore) -> Result<Arc<InstrumentCore>, ConfigError> {
+        let mut all = self.instruments.lock().map_err(|_| {
+            ConfigError::new(
+                ConfigErrorKind::InvalidMetric,
+                "metric registry lock poisoned",
+            )
+        })?;
+        if let Some(existing) = all.iter().find(|c| c.name == core.name) {
+            if existing.table.kind == core.table.kind
+                && existing.category == core.category
+                && existing.table.declared == core.table.declared
+            {
+                return Ok(existing.clone());
+            }
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidMetric,
+                format!(
+                    "metric `{}` already exists as a {} in category `{}` with attributes {:?}; \
+                     a metric name must always mean the same instrument: rename one of them",
+                    core.name,
+                    existing.table.kind.name(),
+                    existing.category,
+                    existing.table.declared
+                ),
+            ));
+        }
+        let core = Arc::new(core);
+        all.push(core.clone());
+        Ok(core)
+    }
+
+    pub(crate) fn collect(&self) -> Vec<MetricData> {
+        let all = match self.instruments.lock() {
+            Ok(all) => all.clone(),
+            Err(_) => return Vec::new(),
+        };
+        all.iter().filter_map(|c| c.collect()).collect()
+    }
+}

@@ -1,0 +1,393 @@
+//! Spans: started under consent and sampling, entered as the current span,
+//! carried across `.await`, ended into the export queue.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use crate::category::Category;
+use crate::context::{Context, poll_in_context, swap_span, with_current};
+use crate::drops::DropCause;
+use crate::privacy::{FieldClass, transform_value};
+use crate::record::{AttrBuilder, Record, SpanEvent, SpanRecord, SpanStatus};
+use crate::subject::SubjectKey;
+use crate::telemetry::{Inner, Telemetry};
+use crate::trace::{SpanContext, SpanId, TraceId};
+use crate::value::{TelemetryValue, Value};
+
+struct Recording {
+    inner: Arc<Inner>,
+    parent: Option<SpanId>,
+    parent_remote: bool,
+    name: Cow<'static, str>,
+    category: Category,
+    start_mono: u64,
+    attrs: AttrBuilder,
+    events: Vec<SpanEvent>,
+    status: SpanStatus,
+    subject: Option<SubjectKey>,
+    hashed: bool,
+}
+
+enum State {
+    /// Consent denied or telemetry off: nothing at all, not even a context.
+    Off,
+    /// Sampled out: a context for children to follow, nothing recorded.
+    Unsampled(SpanContext),
+    /// Recorded when it ends.
+    Recording(SpanContext, Box<Recording>),
+}
+
+/// A span. It is recorded when dropped (or [`end`](Span::end)ed), if
+/// consent and sampling kept it; otherwise every method is a no-op.
+///
+/// A span is not current until [`enter`](Span::enter)ed (or run with
+/// [`Telemetry::in_span`], or carried by [`wrap`](Span::wrap)).
+pub struct Span {
+    state: State,
+}
+
+impl fmt::Debug for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.state {
+            State::Off => f.write_str("Span(off)"),
+            State::Unsampled(c) => write!(f, "Span(unsampled {})", c.trace_id),
+            State::Recording(c, r) => write!(f, "Span({:?} {} {})", r.name, c.trace_id, c.span_id),
+        }
+    }
+}
+
+impl Telemetry {
+    /// Starts a span of `category`, a child of the current span (or a new
+    /// root). Consent is checked first, then sampling: a denied or
+    /// sampled-out span reads no clock and allocates nothing.
+    #[inline]
+    pub fn span(&self, name: impl Into<Cow<'static, str>>, category: Category) -> Span {
+        let inner = &self.inner;
+        if let Err(cause) = inner.check_enabled() {
+            inner.drops.count(cause, category, 1);
+            return Span { state: State::Off };
+        }
+        let decision = with_current(|ctx| {
+            (inner.mask(ctx) & category.mask() != 0).then(|| (ctx.span, inner.subject_of(ctx)))
+        });
+        let Some((parent, subject)) = decision else {
+            inner.drops.count(DropCause::Consent, category, 1);
+            return Span { state: State::Off };
+        };
+        let (trace_id, sampled, probability) = match parent {
+            Some(p) => (p.trace_id, p.sampled, p.probability),
+            None => {
+                let t = TraceId::random();
+                (
+                    t,
+                    inner.sampler.sample_trace(category, t),
+                    inner.sampler.probability(category),
+                )
+            }
+        };
+        let mut ctx = SpanContext {
+            trace_id,
+            span_id: SpanId::random(),
+            sampled,
+            probability,
+            remote: false,
+        };
+        if !sampled {
+            inner.drops.count(DropCause::Sampling, category, 1);
+            return Span {
+                state: State::Unsampled(ctx),
+            };
+        }
+        let start_mono = inner.clock.mono();
+        if !inner.sampler.admit(category, inner.now_secs(start_mono)) {
+            inner.drops.count(DropCause::RateLimit, category, 1);
+            ctx.sampled = false;
+            return Span {
+                state: State::Unsampled(ctx),
+            };
+        }
+        Span {
+            state: State::Recording(
+                ctx,
+                Box::new(Recording {
+                    inner: inner.clone(),
+                    parent: parent.map(|p| p.span_id),
+                    parent_remote: parent.is_some_and(|p| p.remote),
+                    name: name.into(),
+                    category,
+                    start_mono,
+                    attrs: AttrBuilder::new(&inner.limits, 0),
+                    events: Vec::new(),
+                    status: SpanStatus::Unset,
+                    subject,
+                    hashed: false,
+                }),
+            ),
+        }
+    }
+
+    /// Runs `f` inside a new span of `category`, entered for the duration.
+    pub fn in_span<R>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        category: Category,
+        f: impl FnOnce(&mut Span) -> R,
+    ) -> R {
+        let mut span = self.span(name, category);
+        let _entered = span.enter();
+        f(&mut span)
+    }
+}
+
+impl Span {
+    /// A span that records nothing.
+    pub fn none() -> Span {
+        Span { state: State::Off }
+    }
+
+    /// This span's context (ids and sampling), if it has one.
+    pub fn context(&self) -> Option<SpanContext> {
+        match &self.state {
+            State::Off => None,
+            State::Unsampled(c) | State::Recording(c, _) => Some(*c),
+        }
+    }
+
+    /// Whether the span will be recorded.
+    pub fn is_recording(&self) -> bool {
+        matches!(self.state, State::Recording(..))
+    }
+
+    /// Makes this the current span on this thread until the guard drops.
+    pub fn enter(&self) -> Entered {
+        match self.context() {
+            None => Entered {
+                previous: None,
+                active: false,
+                _not_send: PhantomData,
+            },
+            Some(c) => Entered {
+                previous: swap_span(Some(c)),
+                active: true,
+                _not_send: PhantomData,
+            },
+        }
+    }
+
+    fn recording(&mut self) -> Option<&mut Recording> {
+        match &mut self.state {
+            State::Recording(_, r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Sets a public attribute.
+    pub fn set_attribute<V: TelemetryValue + ?Sized>(&mut self, key: &'static str, value: &V) {
+        if let Some(r) = self.recording() {
+            r.push(key, FieldClass::Public, value.to_value());
+        }
+    }
+
+    /// Sets an attribute with a privacy class: hashed, redacted or dropped
+    /// values never leave the process.
+    pub fn record<V: TelemetryValue + ?Sized>(
+        &mut self,
+        key: &'static str,
+        class: FieldClass,
+        value: &V,
+    ) {
+        if let Some(r) = self.recording() {
+            r.push(key, class, value.to_value());
+        }
+    }
+
+    /// Adds an event with public attributes.
+    pub fn add_event(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        attributes: &[(&'static str, Value<'_>)],
+    ) {
+        let Some(r) = self.recording() else { return };
+        let limits = r.inner.limits;
+        if r.events.len() >= limits.max_span_events {
+            r.attrs.dropped += 1;
+            r.attrs.limited = true;
+            return;
+        }
+        let mut attrs = AttrBuilder::new(&limits, attributes.len());
+        for (k, v) in attributes {
+            if let Some((v, cut)) = transform_value(FieldClass::Public, *v, &r.inner.keys, &limits)
+            {
+                attrs.push(Cow::Borrowed(k), v, cut);
+            }
+        }
+        r.attrs.limited |= attrs.limited;
+        let time = r.inner.clock.to_system(r.inner.clock.mono());
+        r.events.push(SpanEvent {
+            name: name.into(),
+            time,
+            attributes: attrs.attrs,
+        });
+    }
+
+    /// Marks the span failed with the error's type name (never its message,
+    /// which may carry personal data).
+    pub fn set_error<E: ?Sized>(&mut self, _error: &E) {
+        if let Some(r) = self.recording() {
+            r.status = SpanStatus::Error {
+                description: Cow::Borrowed(std::any::type_name::<E>()),
+            };
+        }
+    }
+
+    /// Marks the span failed with an explicit description (which you vouch
+    /// holds no personal data).
+    pub fn set_error_description(&mut self, description: impl Into<Cow<'static, str>>) {
+        if let Some(r) = self.recording() {
+            r.status = SpanStatus::Error {
+                description: description.into(),
+            };
+        }
+    }
+
+    /// Marks the span ok.
+    pub fn set_ok(&mut self) {
+        if let Some(r) = self.recording() {
+            r.status = SpanStatus::Ok;
+        }
+    }
+
+    /// Sets the status from a result: `Err` marks the span failed with the
+    /// error's type name.
+    pub fn record_result<T, E>(&mut self, result: &Result<T, E>) {
+        match result {
+            Ok(_) => {}
+            Err(e) => self.set_error(e),
+        }
+    }
+
+    /// Ends the span now.
+    pub fn end(self) {
+        drop(self)
+    }
+
+    /// Runs `future` with this span (and the current subject) as its context
+    /// on every poll; the span ends when the future completes or is dropped.
+    pub fn wrap<F: Future>(self, future: F) -> InSpan<F> {
+        let mut context = Context::current();
+        if let Some(c) = self.context() {
+            context.span = Some(c);
+        }
+        InSpan {
+            context,
+            span: Some(self),
+            future,
+        }
+    }
+}
+
+impl Recording {
+    fn push(&mut self, key: &'static str, class: FieldClass, value: Value<'_>) {
+        if let Some((v, cut)) = transform_value(class, value, &self.inner.keys, &self.inner.limits)
+        {
+            self.hashed |= matches!(v, crate::value::AttrValue::Hashed(_));
+            self.attrs.push(Cow::Borrowed(key), v, cut);
+        }
+    }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        let State::Recording(ctx, r) = std::mem::replace(&mut self.state, State::Off) else {
+            return;
+        };
+        let r = *r;
+        let inner = r.inner;
+        let end_mono = inner.clock.mono();
+        if r.attrs.limited {
+            inner.drops.count(DropCause::Limits, r.category, 1);
+        }
+        let key_id = if r.hashed {
+            inner.keys.active().map(|k| k.id)
+        } else {
+            None
+        };
+        let record = SpanRecord {
+            trace_id: ctx.trace_id,
+            span_id: ctx.span_id,
+            parent_span_id: r.parent,
+            parent_remote: r.parent_remote,
+            name: r.name,
+            category: r.category,
+            start: inner.clock.to_system(r.start_mono),
+            end: inner.clock.to_system(end_mono),
+            status: r.status,
+            attributes: r.attrs.attrs,
+            events: r.events,
+            dropped_attributes: r.attrs.dropped,
+            probability: ctx.probability,
+            subject: r.subject,
+            key_id,
+        };
+        inner.pipeline.push(&inner, Record::Span(record));
+    }
+}
+
+/// Restores the previous current span when dropped. Not `Send`.
+#[must_use = "the span is exited as soon as the guard is dropped"]
+pub struct Entered {
+    previous: Option<SpanContext>,
+    active: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        if self.active {
+            swap_span(self.previous.take());
+        }
+    }
+}
+
+impl fmt::Debug for Entered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Entered")
+    }
+}
+
+/// A future run inside a span. See [`Span::wrap`].
+pub struct InSpan<F> {
+    context: Context,
+    span: Option<Span>,
+    future: F,
+}
+
+impl<F> fmt::Debug for InSpan<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InSpan")
+            .field("span", &self.span)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: Future> Future for InSpan<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        // SAFETY: `future` is structurally pinned and never moved out;
+        // `context` and `span` are not pinned and only replaced by value.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above.
+        let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        let result = poll_in_context(&mut this.context, future, cx);
+        if result.is_ready() {
+            this.span.take();
+        }
+        result
+    }
+}

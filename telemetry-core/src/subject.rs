@@ -1,0 +1,124 @@
+//! Data subjects: the pseudonymous [`SubjectKey`] and the shared per-subject
+//! state whose atomic consent mask the hot path reads.
+
+use std::fmt;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use crate::category::CategorySet;
+use crate::value::hex16;
+
+/// The pseudonymous key of a data subject: the first 16 bytes of a keyed
+/// BLAKE3 hash of the subject id. The raw id is never stored.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubjectKey(pub [u8; 16]);
+
+impl SubjectKey {
+    /// The key as 32 lower-case hex digits.
+    pub fn to_hex(&self) -> String {
+        hex16(&self.0)
+    }
+
+    /// Parses 32 hex digits.
+    pub fn from_hex(s: &str) -> Option<SubjectKey> {
+        if s.len() != 32 || !s.is_ascii() {
+            return None;
+        }
+        let mut out = [0u8; 16];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(SubjectKey(out))
+    }
+}
+
+impl fmt::Debug for SubjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SubjectKey({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for SubjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl serde::Serialize for SubjectKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+/// A subject's recorded choices. A category is in at most one of the sets;
+/// in neither means "no answer", and the policy's default applies.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Choices {
+    /// Categories the subject granted.
+    pub granted: CategorySet,
+    /// Categories the subject refused or revoked.
+    pub denied: CategorySet,
+}
+
+impl Choices {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.granted.is_empty() && self.denied.is_empty()
+    }
+}
+
+/// Shared state of one subject. The hot path only loads `allowed`.
+pub(crate) struct SubjectState {
+    pub(crate) key: SubjectKey,
+    /// Which telemetry instance this state belongs to.
+    pub(crate) owner: u64,
+    /// Effective mask of categories this subject's records may be kept in.
+    pub(crate) allowed: AtomicU64,
+    /// Recorded choices; locked only on consent changes (cold path).
+    pub(crate) choices: Mutex<Choices>,
+    /// Open scopes using this state (guards eviction).
+    pub(crate) active: AtomicUsize,
+    /// Set while the state is being removed from the registry.
+    pub(crate) evicted: AtomicBool,
+    /// The coverage period in which the subject was last seen.
+    pub(crate) seen_period: AtomicU64,
+}
+
+impl SubjectState {
+    pub(crate) fn new(key: SubjectKey, owner: u64, choices: Choices, allowed: u64) -> Self {
+        SubjectState {
+            key,
+            owner,
+            allowed: AtomicU64::new(allowed),
+            choices: Mutex::new(choices),
+            active: AtomicUsize::new(0),
+            evicted: AtomicBool::new(false),
+            seen_period: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+impl fmt::Debug for SubjectState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubjectState")
+            .field("key", &self.key)
+            .field(
+                "allowed",
+                &CategorySet::from_bits(self.allowed.load(Ordering::Relaxed)),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        let k = SubjectKey([0x0f; 16]);
+        assert_eq!(k.to_hex(), "0f".repeat(16));
+        assert_eq!(SubjectKey::from_hex(&k.to_hex()), Some(k));
+        assert_eq!(SubjectKey::from_hex("zz"), None);
+        assert_eq!(SubjectKey::from_hex(&"g".repeat(32)), None);
+    }
+}

@@ -1,0 +1,462 @@
+//! The [`Telemetry`] handle: the one entry point a service holds, and the
+//! shared state behind it.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::builder::TelemetryBuilder;
+use crate::category::{Category, CategoryNames, CategorySet};
+use crate::consent::{Consent, ConsentRegistry};
+use crate::context::{Context, ContextGuard, with_current};
+use crate::drops::{DropCause, DropCounters, DropCounts};
+use crate::error::{ConfigError, ConfigErrorKind, ExportError};
+use crate::metrics::instrument::{InstrumentBuilder, MetricRegistry, kind};
+use crate::metrics::series::Kind;
+use crate::metrics::{MetricData, MetricPoints, Number, NumberPoint, Temporality};
+use crate::pipeline::{Pipeline, ShutdownReport};
+use crate::privacy::{KeyId, KeyRing, Limits};
+use crate::record::Attribute;
+use crate::resource::Resource;
+use crate::sampler::CompiledSampler;
+use crate::subject::SubjectKey;
+use crate::value::AttrValue;
+
+/// Wall-clock time from the monotonic clock: one `Instant::now()` per
+/// timestamp, re-anchored to the system clock by the worker.
+pub(crate) struct Clock {
+    base: Instant,
+    /// Unix nanoseconds at `base`.
+    offset: AtomicU64,
+}
+
+impl Clock {
+    pub(crate) fn new() -> Self {
+        let c = Clock {
+            base: Instant::now(),
+            offset: AtomicU64::new(0),
+        };
+        c.reanchor();
+        c
+    }
+
+    pub(crate) fn reanchor(&self) {
+        let since_base = self.base.elapsed().as_nanos() as u64;
+        let wall = crate::value::unix_nanos(SystemTime::now());
+        self.offset
+            .store(wall.saturating_sub(since_base), Ordering::Relaxed);
+    }
+
+    /// Monotonic nanoseconds since the clock was created.
+    #[inline]
+    pub(crate) fn mono(&self) -> u64 {
+        self.base.elapsed().as_nanos() as u64
+    }
+
+    /// Converts a monotonic reading into wall-clock time.
+    #[inline]
+    pub(crate) fn to_system(&self, mono: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH
+            + Duration::from_nanos(self.offset.load(Ordering::Relaxed).saturating_add(mono))
+    }
+}
+
+/// Shared state of one telemetry instance.
+pub(crate) struct Inner {
+    pub(crate) id: u64,
+    pub(crate) enabled: AtomicBool,
+    pub(crate) sampler: CompiledSampler,
+    pub(crate) keys: KeyRing,
+    pub(crate) limits: Limits,
+    pub(crate) drops: DropCounters,
+    pub(crate) clock: Clock,
+    pub(crate) consent: ConsentRegistry,
+    pub(crate) pipeline: Pipeline,
+    pub(crate) metrics: MetricRegistry,
+    pub(crate) resource: Resource,
+    pub(crate) names: CategoryNames,
+    pub(crate) known: CategorySet,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) fn next_instance_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+impl Inner {
+    /// The effective consent mask for the given context.
+    #[inline]
+    pub(crate) fn mask(&self, ctx: &Context) -> u64 {
+        match &ctx.subject {
+            Some(s) if s.0.owner == self.id => s.0.allowed.load(Ordering::Relaxed),
+            _ => self.consent.no_subject_mask,
+        }
+    }
+
+    /// Whether recording is on (not disabled, not shut down).
+    #[inline]
+    pub(crate) fn check_enabled(&self) -> Result<(), DropCause> {
+        if self.enabled.load(Ordering::Relaxed) {
+            Ok(())
+        } else {
+            Err(DropCause::Disabled)
+        }
+    }
+
+    /// The subject key of the context, if its subject belongs to this instance.
+    #[inline]
+    pub(crate) fn subject_of(&self, ctx: &Context) -> Option<SubjectKey> {
+        match &ctx.subject {
+            Some(s) if s.0.owner == self.id => Some(s.0.key),
+            _ => None,
+        }
+    }
+
+    /// The consent check: whether a record of `category` may be kept in the
+    /// current context, or why not. A thread-local read and one atomic load.
+    #[inline]
+    pub(crate) fn check(&self, category: Category) -> Result<(), DropCause> {
+        if !self.enabled.load(Ordering::Relaxed) {
+            return Err(DropCause::Disabled);
+        }
+        if with_current(|ctx| self.mask(ctx) & category.mask() != 0) {
+            Ok(())
+        } else {
+            Err(DropCause::Consent)
+        }
+    }
+
+    /// Current time in seconds on the monotonic clock (for rate limits).
+    #[inline]
+    pub(crate) fn now_secs(&self, mono: u64) -> u64 {
+        mono / 1_000_000_000
+    }
+
+    /// Required categories the service knows about (built-ins and named).
+    pub(crate) fn known_required(&self) -> CategorySet {
+        CategorySet::from_bits(self.known.bits() & self.consent.policy.required_set().bits())
+    }
+
+    /// Collects every instrument plus the library's own metrics.
+    pub(crate) fn collect_metrics(&self) -> Vec<MetricData> {
+        let mut out = self.metrics.collect();
+        out.extend(self.own_metrics());
+        out
+    }
+
+    fn own_metrics(&self) -> Vec<MetricData> {
+        let now = SystemTime::now();
+        let start = now - Duration::from_nanos(self.clock.mono());
+        let name = |c: Category| AttrValue::from(self.names.name(c).into_owned());
+        let point = |attributes: Vec<Attribute>, v: u64| NumberPoint {
+            attributes,
+            start,
+            time: now,
+            value: Number::I64(i64::try_from(v).unwrap_or(i64::MAX)),
+        };
+        let sum = |n: &'static str,
+                   d: &'static str,
+                   unit: &'static str,
+                   points: Vec<NumberPoint>| MetricData {
+            name: Cow::Borrowed(n),
+            description: Cow::Borrowed(d),
+            unit: Cow::Borrowed(unit),
+            category: Category::TELEMETRY,
+            points: MetricPoints::Sum {
+                monotonic: true,
+                temporality: Temporality::Cumulative,
+                points,
+            },
+        };
+        let mut out = Vec::new();
+        let drops: Vec<NumberPoint> = self
+            .drops
+            .snapshot()
+            .iter()
+            .map(|(cause, cat, n)| {
+                point(
+                    vec![
+                        Attribute::new("cause", cause.as_str()),
+                        Attribute::new(crate::record::keys::CATEGORY, name(cat)),
+                    ],
+                    n,
+                )
+            })
+            .collect();
+        if !drops.is_empty() {
+            out.push(sum(
+                "telemetry.records.dropped",
+                "Records not exported, by cause and category.",
+                "{record}",
+                drops,
+            ));
+        }
+        let totals = self.consent.counts.totals();
+        let grants: Vec<_> = totals
+            .iter()
+            .filter(|t| t.1 > 0)
+            .map(|(c, g, _)| {
+                point(
+                    vec![Attribute::new(crate::record::keys::CATEGORY, name(*c))],
+                    *g,
+                )
+            })
+            .collect();
+        let revocations: Vec<_> = totals
+            .iter()
+            .filter(|t| t.2 > 0)
+            .map(|(c, _, r)| {
+                point(
+                    vec![Attribute::new(crate::record::keys::CATEGORY, name(*c))],
+                    *r,
+                )
+            })
+            .collect();
+        if !grants.is_empty() {
+            out.push(sum(
+                "telemetry.consent.grants",
+                "Consent grants, per category. Identifies no subject.",
+                "{grant}",
+                grants,
+            ));
+        }
+        if !revocations.is_empty() {
+            out.push(sum(
+                "telemetry.consent.revocations",
+                "Consent revocations, per category. Identifies no subject.",
+                "{revocation}",
+                revocations,
+            ));
+        }
+        let cov = self.consent.counts.coverage(self.known_required());
+        if cov.subjects_seen > 0 {
+            let period_start = SystemTime::UNIX_EPOCH + Duration::from_secs(cov.period_start_secs);
+            let gauge = |n: &'static str,
+                         d: &'static str,
+                         unit: &'static str,
+                         points: Vec<NumberPoint>| MetricData {
+                name: Cow::Borrowed(n),
+                description: Cow::Borrowed(d),
+                unit: Cow::Borrowed(unit),
+                category: Category::TELEMETRY,
+                points: MetricPoints::Gauge { points },
+            };
+            let seen = NumberPoint {
+                attributes: vec![],
+                start: period_start,
+                time: now,
+                value: Number::I64(i64::try_from(cov.subjects_seen).unwrap_or(i64::MAX)),
+            };
+            out.push(gauge(
+                "telemetry.consent.subjects_seen",
+                "Distinct subjects seen in the current coverage period.",
+                "{subject}",
+                vec![seen],
+            ));
+            let ratios = cov
+                .consenting
+                .iter()
+                .map(|(c, _)| NumberPoint {
+                    attributes: vec![Attribute::new(crate::record::keys::CATEGORY, name(*c))],
+                    start: period_start,
+                    time: now,
+                    value: Number::F64(cov.ratio(*c)),
+                })
+                .collect();
+            out.push(gauge(
+                "telemetry.consent.coverage",
+                "Share of subjects seen in the current period whose consent allows the category.",
+                "1",
+                ratios,
+            ));
+        }
+        out
+    }
+}
+
+/// A telemetry instance: consent, sampling, privacy and export for one
+/// service. Cheap to clone; every clone is the same instance.
+///
+/// ```
+/// use telemetry_core::*;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let telemetry = Telemetry::builder()
+///     .service("checkout", "1.4.2")
+///     .consent(ConsentPolicy::opt_in().require(Category::BUSINESS).exempt(Category::PERFORMANCE))
+///     .hash_key(KeyId(1), b"32 bytes of secret key material!")
+///     .build()?;
+/// telemetry.consent().grant("user-42", Category::BUSINESS)?;
+/// let _scope = telemetry.subject("user-42");
+/// telemetry
+///     .event("checkout.cart_viewed", Category::BUSINESS)
+///     .public("items", 3u64)
+///     .emit();
+/// telemetry.shutdown(std::time::Duration::from_secs(5));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Telemetry {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("service", &self.inner.resource.service_name())
+            .field("enabled", &self.inner.enabled.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+static GLOBAL: OnceLock<Telemetry> = OnceLock::new();
+
+impl Telemetry {
+    /// Starts configuring a telemetry instance.
+    pub fn builder() -> TelemetryBuilder {
+        TelemetryBuilder::new()
+    }
+
+    /// The globally installed instance, if any (see
+    /// [`TelemetryBuilder::install`]).
+    #[inline]
+    pub fn global() -> Option<&'static Telemetry> {
+        GLOBAL.get()
+    }
+
+    pub(crate) fn install_global(&self) -> Result<(), ConfigError> {
+        GLOBAL.set(self.clone()).map_err(|_| {
+            ConfigError::new(
+                ConfigErrorKind::AlreadyInstalled,
+                "a telemetry instance is already installed for this process; install once in \
+                 `main`, or use `.build()` for an instance that is not global",
+            )
+        })
+    }
+
+    /// Consent: grant, revoke, inspect, audit.
+    pub fn consent(&self) -> Consent<'_> {
+        Consent { inner: &self.inner }
+    }
+
+    /// Opens a subject scope: until the guard is dropped, records made on
+    /// this thread obey `subject`'s consent and are attributed to its
+    /// pseudonymous key. The raw id is hashed at once and not kept.
+    ///
+    /// To follow the work across `.await` or into spawned tasks, wrap the
+    /// future with [`FutureExt::in_current_context`](crate::FutureExt::in_current_context)
+    /// (or use [`subject_context`](Self::subject_context)).
+    pub fn subject(&self, subject: &str) -> ContextGuard {
+        self.subject_context(subject).attach()
+    }
+
+    /// The current context with `subject` as its subject, not attached: for
+    /// `ctx.wrap(future)` or handing to another thread.
+    pub fn subject_context(&self, subject: &str) -> Context {
+        let key = self.inner.consent.key_of(subject);
+        let handle = self.inner.consent.acquire(key);
+        let mut ctx = Context::current();
+        ctx.subject = Some(handle);
+        ctx
+    }
+
+    /// The pseudonymous key of the current subject, if a scope is open.
+    pub fn current_subject(&self) -> Option<SubjectKey> {
+        with_current(|ctx| match &ctx.subject {
+            Some(s) if s.0.owner == self.inner.id => Some(s.0.key),
+            _ => None,
+        })
+    }
+
+    /// Whether a record of `category` would pass consent in the current
+    /// context (sampling aside). Use it to skip expensive preparation.
+    #[inline]
+    pub fn enabled(&self, category: Category) -> bool {
+        self.inner.check(category).is_ok()
+    }
+
+    /// Starts a counter (monotonic sum).
+    pub fn counter(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        category: Category,
+    ) -> InstrumentBuilder<'_, kind::Counter> {
+        InstrumentBuilder::new(self, name.into(), category, Kind::Counter)
+    }
+
+    /// Starts an up-down counter.
+    pub fn up_down_counter(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        category: Category,
+    ) -> InstrumentBuilder<'_, kind::UpDownCounter> {
+        InstrumentBuilder::new(self, name.into(), category, Kind::UpDownCounter)
+    }
+
+    /// Starts a gauge.
+    pub fn gauge(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        category: Category,
+    ) -> InstrumentBuilder<'_, kind::Gauge> {
+        InstrumentBuilder::new(self, name.into(), category, Kind::Gauge)
+    }
+
+    /// Starts a histogram with explicit bucket boundaries.
+    pub fn histogram(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        category: Category,
+    ) -> InstrumentBuilder<'_, kind::Histogram> {
+        InstrumentBuilder::new(self, name.into(), category, Kind::Histogram)
+    }
+
+    /// Exports everything buffered now (records and metrics) and waits for it.
+    pub fn force_flush(&self) -> Result<(), ExportError> {
+        self.inner.pipeline.force_flush(&self.inner)
+    }
+
+    /// Stops recording, exports everything still buffered and shuts the
+    /// exporters down, within `timeout`. Records made after this are dropped
+    /// with cause `disabled`. Calling it twice is harmless.
+    pub fn shutdown(&self, timeout: Duration) -> ShutdownReport {
+        self.inner.enabled.store(false, Ordering::SeqCst);
+        self.inner.pipeline.shutdown(&self.inner, timeout)
+    }
+
+    /// Records dropped so far, by cause and category.
+    pub fn drops(&self) -> DropCounts {
+        self.inner.drops.snapshot()
+    }
+
+    /// Records waiting in the export queue.
+    pub fn queued(&self) -> usize {
+        self.inner.pipeline.queue_len()
+    }
+
+    /// The resource records are attributed to.
+    pub fn resource(&self) -> &Resource {
+        &self.inner.resource
+    }
+
+    /// The category names (built-in and service-defined).
+    pub fn categories(&self) -> &CategoryNames {
+        &self.inner.names
+    }
+
+    /// Makes `id` the hash key for new values (it must have been configured
+    /// with [`TelemetryBuilder::hash_key`]).
+    pub fn rotate_hash_key(&self, id: KeyId) -> Result<(), ConfigError> {
+        if self.inner.keys.rotate_to(id) {
+            Ok(())
+        } else {
+            Err(ConfigError::new(
+                ConfigErrorKind::InvalidKey,
+                format!(
+                    "hash key {id} is not configured; add it with .hash_key(KeyId({id}), ..) before rotating to it"
+                ),
+            ))
+        }
+    }
+}

@@ -1,0 +1,430 @@
+//! Field values: the borrowed [`Value`] that instrumented code hands over,
+//! the [`TelemetryValue`] trait that turns a type into one, and the owned
+//! [`AttrValue`] that a record keeps after privacy transforms.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+/// The type of a field, as the catalogue and exporters describe it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    /// `true` or `false`.
+    Bool,
+    /// A signed integer.
+    Int,
+    /// An unsigned integer.
+    UInt,
+    /// A floating-point number.
+    Float,
+    /// A string.
+    String,
+    /// A duration, exported in nanoseconds.
+    Duration,
+    /// A point in time, exported in nanoseconds since the Unix epoch.
+    Timestamp,
+}
+
+impl FieldType {
+    /// The lower-case name of the type, as used in the catalogue.
+    pub const fn name(self) -> &'static str {
+        match self {
+            FieldType::Bool => "bool",
+            FieldType::Int => "int",
+            FieldType::UInt => "uint",
+            FieldType::Float => "float",
+            FieldType::String => "string",
+            FieldType::Duration => "duration",
+            FieldType::Timestamp => "timestamp",
+        }
+    }
+}
+
+/// A borrowed field value, handed to the pipeline without allocating.
+///
+/// Its `Debug` output is the value itself: never `Debug`-print a `Value` of a
+/// field that is hashed or redacted. The pipeline does not.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub enum Value<'a> {
+    /// A boolean.
+    Bool(bool),
+    /// A signed integer.
+    I64(i64),
+    /// An unsigned integer.
+    U64(u64),
+    /// A floating-point number.
+    F64(f64),
+    /// A string.
+    Str(&'a str),
+    /// A duration.
+    Duration(Duration),
+    /// A point in time.
+    Timestamp(SystemTime),
+    /// No value (an `Option` that is `None`).
+    Absent,
+}
+
+/// A type that can be captured as a field value.
+///
+/// Implemented for integers, floats, `bool`, strings (`&str`, `String`,
+/// `Cow<str>`), `Option<T>`, `Duration`, `SystemTime` and references to
+/// those. Implement it for your own types (an enum of currencies, an id
+/// newtype) to use them as event fields:
+///
+/// ```
+/// use telemetry_core::{FieldType, TelemetryValue, Value};
+/// enum Currency { Eur, Usd }
+/// impl TelemetryValue for Currency {
+///     const TYPE: FieldType = FieldType::String;
+///     fn to_value(&self) -> Value<'_> {
+///         Value::Str(match self { Currency::Eur => "EUR", Currency::Usd => "USD" })
+///     }
+/// }
+/// ```
+pub trait TelemetryValue {
+    /// The field type this value has.
+    const TYPE: FieldType;
+    /// The value, borrowed from `self`. Must not allocate.
+    fn to_value(&self) -> Value<'_>;
+}
+
+macro_rules! int_value {
+    ($variant:ident, $ty_const:ident, $conv:ty: $($t:ty),*) => {$(
+        impl TelemetryValue for $t {
+            const TYPE: FieldType = FieldType::$ty_const;
+            #[inline]
+            fn to_value(&self) -> Value<'_> {
+                Value::$variant(<$conv>::from(*self))
+            }
+        }
+    )*};
+}
+int_value!(I64, Int, i64: i8, i16, i32, i64);
+int_value!(U64, UInt, u64: u8, u16, u32, u64);
+int_value!(F64, Float, f64: f32, f64);
+
+impl TelemetryValue for isize {
+    const TYPE: FieldType = FieldType::Int;
+    #[inline]
+    fn to_value(&self) -> Value<'_> {
+        Value::I64(*self as i64)
+    }
+}
+
+impl TelemetryValue for usize {
+    const TYPE: FieldType = FieldType::UInt;
+    #[inline]
+    fn to_value(&self) -> Value<'_> {
+        Value::U64(*self as u64)
+    }
+}
+
+impl TelemetryValue for bool {
+    const TYPE: FieldType = FieldType::Bool;
+    #[inline]
+    fn to_value(&self) -> Value<'_> {
+        Value::Bool(*self)
+    }
+}
+
+impl TelemetryValue for str {
+    const TYPE: FieldType = FieldType::String;
+    #[inline]
+    fn to_value(&self) -> Value<'_> {
+        Value::Str(self)
+    }
+}
+
+impl TelemetryValue for String {
+    const TYPE: FieldType = FieldType::String;
+    #[inline]
+    fn to_value(&self) -> Value<'_> {
+        Value::Str(self)
+    }
+}
+
+impl TelemetryValue for Cow<'_, str> {
+    const TYPE: FieldType = FieldType::String;
+    #[inline]
+    fn to_value(&self) -> Value<'_> {
+        Value::Str(self)
+    }
+}
+
+impl TelemetryValue for Duration {
+    const TYPE: FieldType = FieldType::Duration;
+    #[inline]
+    fn to_value(&self) -> Value<'_> {
+        Value::Duration(*self)
+    }
+}
+
+impl TelemetryValue for SystemTime {
+    const TYPE: FieldType = FieldType::Timestamp;
+    #[inline]
+    fn to_value(&self) -> Value<'_> {
+        Value::Timestamp(*self)
+    }
+}
+
+impl<T: TelemetryValue> TelemetryValue for Option<T> {
+    const TYPE: FieldType = T::TYPE;
+    #[inline]
+    fn to_value(&self) -> Value<'_> {
+        match self {
+            Some(v) => v.to_value(),
+            None => Value::Absent,
+        }
+    }
+}
+
+impl<T: TelemetryValue + ?Sized> TelemetryValue for &T {
+    const TYPE: FieldType = T::TYPE;
+    #[inline]
+    fn to_value(&self) -> Value<'_> {
+        (**self).to_value()
+    }
+}
+
+impl<T: TelemetryValue + ?Sized> TelemetryValue for Box<T> {
+    const TYPE: FieldType = T::TYPE;
+    #[inline]
+    fn to_value(&self) -> Value<'_> {
+        (**self).to_value()
+    }
+}
+
+impl<T: TelemetryValue + ?Sized> TelemetryValue for std::sync::Arc<T> {
+    const TYPE: FieldType = T::TYPE;
+    #[inline]
+    fn to_value(&self) -> Value<'_> {
+        (**self).to_value()
+    }
+}
+
+impl<'a> From<&'a str> for Value<'a> {
+    fn from(v: &'a str) -> Self {
+        Value::Str(v)
+    }
+}
+
+impl<'a> From<&'a String> for Value<'a> {
+    fn from(v: &'a String) -> Self {
+        Value::Str(v)
+    }
+}
+
+macro_rules! value_from {
+    ($($t:ty => $variant:ident($conv:ty)),* $(,)?) => {$(
+        impl From<$t> for Value<'_> {
+            fn from(v: $t) -> Self {
+                Value::$variant(<$conv>::from(v))
+            }
+        }
+    )*};
+}
+value_from!(
+    i8 => I64(i64), i16 => I64(i64), i32 => I64(i64), i64 => I64(i64),
+    u8 => U64(u64), u16 => U64(u64), u32 => U64(u64), u64 => U64(u64),
+    f32 => F64(f64), f64 => F64(f64), bool => Bool(bool),
+    std::time::Duration => Duration(Duration), SystemTime => Timestamp(SystemTime),
+);
+
+/// The marker that replaces the value of a redacted field.
+pub const REDACTED: &str = "[REDACTED]";
+/// The marker appended to a string that was cut at the length limit.
+pub const TRUNCATED: &str = "…[truncated]";
+
+/// An owned attribute value, as kept in a record after privacy transforms.
+///
+/// A hashed value holds only its digest; a redacted value holds nothing.
+/// Neither can reveal the raw value, in `Debug` output or in exported bytes.
+#[derive(Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttrValue {
+    /// A boolean.
+    Bool(bool),
+    /// A signed integer.
+    I64(i64),
+    /// An unsigned integer.
+    U64(u64),
+    /// A floating-point number.
+    F64(f64),
+    /// A string (possibly truncated at the configured limit).
+    Str(Cow<'static, str>),
+    /// The keyed hash of the raw value (first 16 bytes of a keyed BLAKE3
+    /// digest). The key id is on the record.
+    Hashed(#[serde(serialize_with = "serialize_hex")] [u8; 16]),
+    /// The value was redacted; only the field name is kept.
+    Redacted,
+}
+
+fn serialize_hex<S: serde::Serializer>(digest: &[u8; 16], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex16(digest))
+}
+
+/// Lower-case hex of 16 bytes.
+pub(crate) fn hex16(bytes: &[u8; 16]) -> String {
+    let mut out = String::with_capacity(32);
+    for b in bytes {
+        out.push(char::from(HEX[(b >> 4) as usize]));
+        out.push(char::from(HEX[(b & 0xf) as usize]));
+    }
+    out
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+impl AttrValue {
+    /// The value as exporters render it in a string attribute: hashed values
+    /// as 32 hex digits, redacted ones as [`REDACTED`].
+    pub fn render(&self) -> Cow<'_, str> {
+        match self {
+            AttrValue::Bool(v) => Cow::Owned(v.to_string()),
+            AttrValue::I64(v) => Cow::Owned(v.to_string()),
+            AttrValue::U64(v) => Cow::Owned(v.to_string()),
+            AttrValue::F64(v) => Cow::Owned(v.to_string()),
+            AttrValue::Str(v) => Cow::Borrowed(v),
+            AttrValue::Hashed(d) => Cow::Owned(hex16(d)),
+            AttrValue::Redacted => Cow::Borrowed(REDACTED),
+        }
+    }
+
+    /// Approximate number of bytes this value adds to a record.
+    pub(crate) fn approx_size(&self) -> usize {
+        match self {
+            AttrValue::Str(s) => s.len(),
+            AttrValue::Hashed(_) => 16,
+            _ => 8,
+        }
+    }
+}
+
+impl fmt::Debug for AttrValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AttrValue::Bool(v) => write!(f, "{v}"),
+            AttrValue::I64(v) => write!(f, "{v}"),
+            AttrValue::U64(v) => write!(f, "{v}"),
+            AttrValue::F64(v) => write!(f, "{v}"),
+            AttrValue::Str(v) => write!(f, "{v:?}"),
+            AttrValue::Hashed(d) => write!(f, "hashed:{}", hex16(d)),
+            AttrValue::Redacted => f.write_str(REDACTED),
+        }
+    }
+}
+
+impl From<&'static str> for AttrValue {
+    fn from(v: &'static str) -> Self {
+        AttrValue::Str(Cow::Borrowed(v))
+    }
+}
+
+impl From<String> for AttrValue {
+    fn from(v: String) -> Self {
+        AttrValue::Str(Cow::Owned(v))
+    }
+}
+
+impl From<i64> for AttrValue {
+    fn from(v: i64) -> Self {
+        AttrValue::I64(v)
+    }
+}
+
+impl From<u64> for AttrValue {
+    fn from(v: u64) -> Self {
+        AttrValue::U64(v)
+    }
+}
+
+impl From<f64> for AttrValue {
+    fn from(v: f64) -> Self {
+        AttrValue::F64(v)
+    }
+}
+
+impl From<bool> for AttrValue {
+    fn from(v: bool) -> Self {
+        AttrValue::Bool(v)
+    }
+}
+
+/// Copies a public value into an owned attribute value, truncating strings
+/// longer than `max_len` bytes (at a character boundary, with a marker).
+/// Returns the value and whether it was truncated.
+pub(crate) fn own_public(value: Value<'_>, max_len: usize) -> Option<(AttrValue, bool)> {
+    let v = match value {
+        Value::Bool(v) => AttrValue::Bool(v),
+        Value::I64(v) => AttrValue::I64(v),
+        Value::U64(v) => AttrValue::U64(v),
+        Value::F64(v) => AttrValue::F64(v),
+        Value::Str(s) => {
+            let (s, cut) = truncate(s, max_len);
+            return Some((AttrValue::Str(Cow::Owned(s)), cut));
+        }
+        Value::Duration(d) => AttrValue::U64(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        Value::Timestamp(t) => AttrValue::U64(unix_nanos(t)),
+        Value::Absent => return None,
+    };
+    Some((v, false))
+}
+
+fn truncate(s: &str, max_len: usize) -> (String, bool) {
+    if s.len() <= max_len {
+        return (s.to_owned(), false);
+    }
+    let mut end = max_len;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = String::with_capacity(end + TRUNCATED.len());
+    out.push_str(&s[..end]);
+    out.push_str(TRUNCATED);
+    (out, true)
+}
+
+/// Nanoseconds since the Unix epoch (0 for times before it).
+pub fn unix_nanos(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_values() {
+        assert_eq!(5u8.to_value(), Value::U64(5));
+        assert_eq!((-5i32).to_value(), Value::I64(-5));
+        assert_eq!("x".to_value(), Value::Str("x"));
+        assert_eq!(Some(2.5f64).to_value(), Value::F64(2.5));
+        assert_eq!(None::<u32>.to_value(), Value::Absent);
+        assert_eq!(<Option<&str> as TelemetryValue>::TYPE, FieldType::String);
+        assert_eq!(
+            Cow::<str>::Borrowed("c").to_value(),
+            Value::Str("c"),
+            "Cow<str> borrows"
+        );
+    }
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        let (v, cut) = own_public(Value::Str("héllo wörld"), 2).unwrap();
+        assert!(cut);
+        assert_eq!(v, AttrValue::Str(Cow::Owned(format!("h{TRUNCATED}"))));
+        let (v, cut) = own_public(Value::Str("ok"), 2).unwrap();
+        assert!(!cut);
+        assert_eq!(v, AttrValue::Str("ok".into()));
+    }
+
+    #[test]
+    fn hashed_and_redacted_debug_hide_values() {
+        assert_eq!(format!("{:?}", AttrValue::Redacted), REDACTED);
+        let d = format!("{:?}", AttrValue::Hashed([0xab; 16]));
+        assert_eq!(d, format!("hashed:{}", "ab".repeat(16)));
+    }
+}
