@@ -403,6 +403,13 @@ impl<'t> Consent<'t> {
         self.inner.consent.do_not_track
     }
 
+    /// Frees the memory of subjects with no recorded choice, no open scope,
+    /// and not seen in the current coverage period. The export worker does
+    /// this every 10 seconds; call it to do it now.
+    pub fn evict_idle(&self) {
+        self.inner.consent.evict_idle();
+    }
+
     /// Number of subjects currently held in memory.
     pub fn subjects_in_memory(&self) -> usize {
         self.inner.consent.len()

@@ -1,0 +1,116 @@
+//! The denied and sampled-out paths allocate nothing: counted with a
+//! counting global allocator (per thread, so other threads do not disturb it).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use common::*;
+use telemetry_core::*;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations(f: impl Fn()) -> u64 {
+    f(); // warm up: per-thread counters and RNG are set up once per thread
+    let before = ALLOCS.with(Cell::get);
+    for _ in 0..100 {
+        f();
+    }
+    ALLOCS.with(Cell::get) - before
+}
+
+#[test]
+fn denied_and_sampled_out_paths_do_not_allocate() {
+    let t = builder()
+        .consent(policy())
+        .sampler(
+            Sampler::per_category([(Category::PERFORMANCE, 0.0), (Category::ERRORS, 0.0)])
+                .sample_errors(),
+        )
+        .build()
+        .unwrap();
+    let counter = t
+        .counter("c", Category::BUSINESS)
+        .attribute("a")
+        .build()
+        .unwrap();
+    let hist = t.histogram("h", Category::BUSINESS).build().unwrap();
+    let bound = counter.bind(&[("a", Value::Str("x"))]);
+    t.consent().grant("granted", Category::INTERACTION).unwrap();
+    let _scope = t.subject("denied-subject");
+    let email = String::from("someone@example.com");
+
+    assert_eq!(
+        allocations(|| t.emit(&purchase(&email))),
+        0,
+        "denied typed event"
+    );
+    assert_eq!(
+        allocations(|| t
+            .event("e", Category::BUSINESS)
+            .public("k", &1u64)
+            .hashed("h", email.as_str())
+            .emit()),
+        0,
+        "denied ad-hoc event"
+    );
+    assert_eq!(
+        allocations(|| drop(t.span("s", Category::BUSINESS))),
+        0,
+        "denied span"
+    );
+    assert_eq!(
+        allocations(|| counter.add(1, &[("a", Value::Str("x"))])),
+        0,
+        "denied counter"
+    );
+    assert_eq!(allocations(|| hist.record(1.0, &[])), 0, "denied histogram");
+    assert_eq!(allocations(|| bound.add(1)), 0, "denied bound counter");
+    assert_eq!(
+        allocations(|| {
+            let mut s = t.span("s", Category::PERFORMANCE);
+            s.set_attribute("k", "v");
+            let _e = s.enter();
+        }),
+        0,
+        "sampled-out span"
+    );
+    assert_eq!(
+        allocations(|| t.event("e", Category::PERFORMANCE).public("k", "v").emit()),
+        0,
+        "sampled-out event"
+    );
+    assert_eq!(
+        allocations(|| t.event("e", Category::ERRORS).emit()),
+        0,
+        "sampled-out error event"
+    );
+    // And the recorded path does allocate (the counter sees allocations).
+    assert!(allocations(|| t.event("e", Category::RESOURCE).public("k", "v").emit()) > 0);
+}

@@ -1,0 +1,258 @@
+//! The pipeline: bounded queue (drop and count, never block), batching,
+//! flush, shutdown with nothing lost, exporter failures, limits.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use telemetry_core::testing::InMemoryExporter;
+use telemetry_core::*;
+
+/// An exporter that blocks until released, counting records.
+#[derive(Clone, Default)]
+struct Stalled {
+    release: Arc<AtomicBool>,
+    records: Arc<AtomicUsize>,
+}
+
+impl Exporter for Stalled {
+    fn export(&mut self, batch: &Batch<'_>) -> Result<(), ExportError> {
+        while !self.release.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.records
+            .fetch_add(batch.record_count(), Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[test]
+fn stalled_exporter_never_blocks_the_caller_and_memory_stays_bounded() {
+    let stalled = Stalled::default();
+    let t = builder()
+        .consent(policy())
+        .queue_capacity(1000)
+        .batch_size(100)
+        .flush_interval(Duration::from_millis(5))
+        .exporter(stalled.clone())
+        .build()
+        .unwrap();
+    let offered = 200_000u64;
+    let start = Instant::now();
+    for i in 0..offered {
+        t.event("perf.op", Category::PERFORMANCE)
+            .public("i", &i)
+            .emit();
+        assert!(t.queued() <= 1000, "queue bound exceeded");
+    }
+    let elapsed = start.elapsed();
+    // 200k records against a stalled exporter: the caller was never blocked.
+    assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
+    let queue_full = t.drops().get(DropCause::QueueFull, Category::PERFORMANCE);
+    assert!(queue_full >= offered - 1000 - 200, "dropped {queue_full}");
+    stalled.release.store(true, Ordering::SeqCst);
+    let report = t.shutdown(Duration::from_secs(10));
+    assert!(report.is_complete(), "{report:?}");
+    let exported = stalled.records.load(Ordering::SeqCst) as u64;
+    // Every record is either exported or counted as dropped.
+    assert_eq!(
+        exported + queue_full,
+        offered,
+        "exported {exported} dropped {queue_full}"
+    );
+}
+
+#[test]
+fn graceful_shutdown_exports_everything_buffered() {
+    let exp = InMemoryExporter::new();
+    let t = builder()
+        .consent(policy())
+        .batch_size(10_000)
+        .exporter(exp.clone())
+        .build()
+        .unwrap();
+    for i in 0..5000u64 {
+        t.event("perf.op", Category::PERFORMANCE)
+            .public("i", &i)
+            .emit();
+    }
+    let c = t.counter("n", Category::PERFORMANCE).build().unwrap();
+    c.add(7, &[]);
+    let report = t.shutdown(Duration::from_secs(10));
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(exp.events_named("perf.op").len(), 5000);
+    assert_eq!(exp.sum_value("n", &[]), Some(7));
+    assert!(exp.is_shut_down());
+    // After shutdown, records are dropped as `disabled`, not exported.
+    t.event("perf.late", Category::PERFORMANCE).emit();
+    assert_eq!(t.drops().get(DropCause::Disabled, Category::PERFORMANCE), 1);
+    assert!(
+        t.shutdown(Duration::from_secs(1)).is_complete(),
+        "second shutdown is harmless"
+    );
+}
+
+#[test]
+fn batches_are_exported_by_size_and_by_interval() {
+    let exp = InMemoryExporter::new();
+    let t = builder()
+        .consent(policy())
+        .batch_size(50)
+        .flush_interval(Duration::from_millis(50))
+        .exporter(exp.clone())
+        .build()
+        .unwrap();
+    for _ in 0..10 {
+        t.event("perf.op", Category::PERFORMANCE).emit();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while exp.events_named("perf.op").len() < 10 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        exp.events_named("perf.op").len(),
+        10,
+        "flushed by the interval without force_flush"
+    );
+}
+
+#[test]
+fn exporter_failures_drop_the_batch_and_count_it() {
+    let exp = InMemoryExporter::new();
+    let t = builder()
+        .consent(policy())
+        .exporter(exp.clone())
+        .build()
+        .unwrap();
+    exp.set_failing(true);
+    for _ in 0..4 {
+        t.event("perf.op", Category::PERFORMANCE).emit();
+    }
+    assert!(t.force_flush().is_err());
+    assert_eq!(
+        t.drops()
+            .get(DropCause::ExporterFailure, Category::PERFORMANCE),
+        4
+    );
+    exp.set_failing(false);
+    t.event("perf.op", Category::PERFORMANCE).emit();
+    t.force_flush().unwrap();
+    assert_eq!(exp.events_named("perf.op").len(), 1, "export resumes");
+}
+
+#[test]
+fn limits_truncate_strings_and_cap_attributes() {
+    let exp = InMemoryExporter::new();
+    let t = builder()
+        .consent(policy())
+        .limits(Limits {
+            max_attributes: 3,
+            max_string_len: 8,
+            ..Limits::default()
+        })
+        .exporter(exp.clone())
+        .build()
+        .unwrap();
+    t.event("perf.op", Category::PERFORMANCE)
+        .public("a", "0123456789abcdef")
+        .public("b", &1u64)
+        .public("c", &2u64)
+        .public("d", &3u64)
+        .public("e", &4u64)
+        .emit();
+    t.force_flush().unwrap();
+    let e = &exp.events_named("perf.op")[0];
+    assert_eq!(e.attributes.len(), 3);
+    assert_eq!(e.dropped_attributes, 2);
+    assert_eq!(
+        attr(e, "a"),
+        Some(&AttrValue::Str(format!("01234567{TRUNCATED}").into()))
+    );
+    assert_eq!(t.drops().get(DropCause::Limits, Category::PERFORMANCE), 1);
+}
+
+#[test]
+fn typed_events_keep_schema_metadata_and_apply_classes() {
+    let (t, exp) = setup();
+    t.consent().grant("uma", Category::BUSINESS).unwrap();
+    {
+        let _s = t.subject("uma");
+        t.emit(&purchase("uma@example.com"));
+    }
+    t.force_flush().unwrap();
+    let e = &exp.events_named("checkout.purchase_completed")[0];
+    assert_eq!(e.schema_version, 2);
+    assert_eq!(e.category, Category::BUSINESS);
+    assert_eq!(e.probability, 1.0);
+    assert_eq!(e.key_id, Some(KeyId(1)));
+    assert_eq!(attr(e, "amount_cents"), Some(&AttrValue::U64(1299)));
+    assert_eq!(attr(e, "currency"), Some(&AttrValue::from("EUR")));
+    assert_eq!(attr(e, "card_last4"), Some(&AttrValue::Redacted));
+    assert_eq!(attr(e, "note"), None, "dropped fields leave no trace");
+    let Some(AttrValue::Hashed(h1)) = attr(e, "email") else {
+        panic!()
+    };
+    // Same value, same key: same hash. Rotation changes it and the key id.
+    t.emit(&Purchase {
+        customer: Some("uma"),
+        ..purchase("uma@example.com")
+    });
+    t.force_flush().unwrap();
+    let again = exp.events_named("checkout.purchase_completed");
+    assert_eq!(attr(&again[1], "email"), Some(&AttrValue::Hashed(*h1)));
+}
+
+#[test]
+fn key_rotation_changes_hashes_and_the_recorded_key_id() {
+    let exp = InMemoryExporter::new();
+    let t = builder()
+        .hash_key(KeyId(2), b"fedcba9876543210fedcba9876543210")
+        .consent(policy())
+        .exporter(exp.clone())
+        .build()
+        .unwrap();
+    let emit = || {
+        t.event("perf.op", Category::PERFORMANCE)
+            .hashed("ip", "203.0.113.9")
+            .emit()
+    };
+    emit();
+    t.rotate_hash_key(KeyId(1)).unwrap();
+    emit();
+    t.force_flush().unwrap();
+    let e = exp.events_named("perf.op");
+    assert_eq!((e[0].key_id, e[1].key_id), (Some(KeyId(2)), Some(KeyId(1))));
+    assert_ne!(attr(&e[0], "ip"), attr(&e[1], "ip"));
+    // Subject pseudonyms come from the first key and survive the rotation.
+    assert_eq!(t.consent().subject_key("x"), t.consent().subject_key("x"));
+}
+
+/// An exporter that records in which order batches arrive.
+#[derive(Clone, Default)]
+struct Ordered(Arc<Mutex<Vec<usize>>>);
+impl Exporter for Ordered {
+    fn export(&mut self, b: &Batch<'_>) -> Result<(), ExportError> {
+        self.0.lock().unwrap().push(b.record_count());
+        Ok(())
+    }
+}
+
+#[test]
+fn every_exporter_receives_every_batch() {
+    let a = InMemoryExporter::new();
+    let b = Ordered::default();
+    let t = builder()
+        .consent(policy())
+        .exporter(a.clone())
+        .exporter(b.clone())
+        .build()
+        .unwrap();
+    t.event("perf.op", Category::PERFORMANCE).emit();
+    t.force_flush().unwrap();
+    assert_eq!(a.events_named("perf.op").len(), 1);
+    assert_eq!(b.0.lock().unwrap().iter().sum::<usize>(), 1);
+}
