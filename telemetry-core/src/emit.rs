@@ -13,7 +13,7 @@ use crate::record::{AttrBuilder, LogRecord, Record, Severity, TraceLink};
 use crate::subject::SubjectKey;
 use crate::telemetry::{Inner, Telemetry};
 use crate::trace::SpanContext;
-use crate::value::{AttrValue, TelemetryValue, Value};
+use crate::value::{TelemetryValue, Value};
 
 /// What consent and sampling decided for one record.
 struct Admitted {
@@ -86,11 +86,11 @@ impl Inner {
         severity: Severity,
         version: u32,
         attrs: AttrBuilder,
-        hashed: bool,
     ) -> LogRecord {
         if attrs.limited {
             self.drops.count(DropCause::Limits, category, 1);
         }
+        let attrs_hashed = attrs.hashed;
         LogRecord {
             time: self.clock.to_system(a.mono),
             event_name: name,
@@ -107,7 +107,7 @@ impl Inner {
             }),
             probability: a.probability,
             subject: a.subject,
-            key_id: if hashed {
+            key_id: if attrs_hashed {
                 self.keys.active().map(|k| k.id)
             } else {
                 None
@@ -122,7 +122,6 @@ struct Capture<'a> {
     keys: &'a KeyRing,
     limits: &'a Limits,
     attrs: AttrBuilder,
-    hashed: bool,
 }
 
 impl FieldVisitor for Capture<'_> {
@@ -131,7 +130,6 @@ impl FieldVisitor for Capture<'_> {
             return;
         };
         if let Some((v, cut)) = transform_value(field.class, value, self.keys, self.limits) {
-            self.hashed |= matches!(v, AttrValue::Hashed(_));
             self.attrs.push(Cow::Borrowed(field.name), v, cut);
         }
     }
@@ -164,7 +162,6 @@ impl Telemetry {
             keys: &inner.keys,
             limits: &inner.limits,
             attrs: AttrBuilder::new(&inner.limits, schema.fields.len()),
-            hashed: false,
         };
         event.visit_fields(&mut capture);
         let record = inner.log_record(
@@ -174,7 +171,6 @@ impl Telemetry {
             severity,
             schema.version,
             capture.attrs,
-            capture.hashed,
         );
         inner.pipeline.push(inner, Record::Log(record));
     }
@@ -210,7 +206,6 @@ impl Telemetry {
                 category,
                 severity,
                 attrs: AttrBuilder::new(&inner.limits, 4),
-                hashed: false,
                 body: None,
             });
         EventBuilder {
@@ -226,7 +221,6 @@ struct Pending {
     category: Category,
     severity: Severity,
     attrs: AttrBuilder,
-    hashed: bool,
     body: Option<Cow<'static, str>>,
 }
 
@@ -256,7 +250,6 @@ impl EventBuilder<'_> {
             && let Some((v, cut)) =
                 transform_value(class, value, &self.inner.keys, &self.inner.limits)
         {
-            p.hashed |= matches!(v, AttrValue::Hashed(_));
             p.attrs.push(Cow::Borrowed(key), v, cut);
         }
         self
@@ -303,9 +296,9 @@ impl EventBuilder<'_> {
     pub fn emit(self) {
         let Some(p) = self.pending else { return };
         let p = *p;
-        let mut record = self.inner.log_record(
-            p.admitted, p.name, p.category, p.severity, 0, p.attrs, p.hashed,
-        );
+        let mut record = self
+            .inner
+            .log_record(p.admitted, p.name, p.category, p.severity, 0, p.attrs);
         record.body = p.body;
         self.inner.pipeline.push(self.inner, Record::Log(record));
     }

@@ -117,10 +117,9 @@ impl Pipeline {
             Ok(()) => {
                 if self.queue.len() >= self.config.batch_size
                     && !self.notified.swap(true, Ordering::AcqRel)
+                    && let Some(t) = self.worker.get()
                 {
-                    if let Some(t) = self.worker.get() {
-                        t.unpark();
-                    }
+                    t.unpark();
                 }
             }
             Err(_) => inner.drops.count(DropCause::QueueFull, category, 1),
@@ -158,8 +157,18 @@ impl Pipeline {
     }
 
     /// Moves queued records into the gate's buffers, dropping revoked ones.
+    /// Takes at most one queue's worth, so producers that keep the queue full
+    /// cannot keep the worker draining: the records held in memory are at
+    /// most twice the queue capacity (the queue plus one drained batch).
     fn drain(&self, inner: &Inner, gate: &mut Gate) {
-        while let Some(record) = self.queue.pop() {
+        let room = self
+            .queue
+            .capacity()
+            .saturating_sub(gate.spans.len() + gate.logs.len());
+        for _ in 0..room {
+            let Some(record) = self.queue.pop() else {
+                break;
+            };
             if !Self::still_allowed(inner, &record) {
                 inner.drops.count(DropCause::Revoked, record.category(), 1);
                 continue;
@@ -211,6 +220,26 @@ impl Pipeline {
     /// One round of work: drain, and export what is due (everything when
     /// `force`). Returns records exported and records that failed.
     fn cycle(&self, inner: &Inner, force: bool, with_metrics: bool) -> (u64, u64, Vec<String>) {
+        let (mut exported, mut failed, mut errors) = self.cycle_once(inner, force, with_metrics);
+        // A forced cycle empties the queue, even if it holds more than one
+        // drain's worth (bounded, in case producers keep filling it).
+        let mut rounds = 0;
+        while force && !self.queue.is_empty() && rounds < 64 {
+            let (e, f, errs) = self.cycle_once(inner, true, false);
+            exported += e;
+            failed += f;
+            errors.extend(errs);
+            rounds += 1;
+        }
+        (exported, failed, errors)
+    }
+
+    fn cycle_once(
+        &self,
+        inner: &Inner,
+        force: bool,
+        with_metrics: bool,
+    ) -> (u64, u64, Vec<String>) {
         let Some(mut gate) = self.lock_gate() else {
             return (0, 0, Vec::new());
         };
@@ -312,7 +341,12 @@ impl Pipeline {
             t.unpark();
         }
         let join = self.join.lock().ok().and_then(|mut j| j.take());
-        if let Some(j) = join {
+        // The last handle may be dropped on the worker itself: never wait for oneself.
+        let on_worker = self
+            .worker
+            .get()
+            .is_some_and(|w| w.id() == std::thread::current().id());
+        if let Some(j) = join.filter(|_| !on_worker) {
             // The worker finishes its current round and exits; do not wait
             // past the deadline (it is detached then).
             while !j.is_finished() && Instant::now() < deadline {
@@ -341,6 +375,10 @@ impl Pipeline {
         report.errors = errors;
         report.timed_out = Instant::now() > deadline;
         report
+    }
+
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
     }
 
     pub(crate) fn queue_len(&self) -> usize {

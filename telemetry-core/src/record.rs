@@ -211,6 +211,8 @@ pub(crate) struct AttrBuilder {
     pub(crate) attrs: Vec<Attribute>,
     pub(crate) dropped: u32,
     pub(crate) limited: bool,
+    /// Whether any kept value is a keyed hash (the record then carries the key id).
+    pub(crate) hashed: bool,
     bytes: usize,
     max_attrs: usize,
     max_bytes: usize,
@@ -222,6 +224,7 @@ impl AttrBuilder {
             attrs: Vec::with_capacity(capacity.min(limits.max_attributes)),
             dropped: 0,
             limited: false,
+            hashed: false,
             bytes: 0,
             max_attrs: limits.max_attributes,
             max_bytes: limits.max_record_bytes,
@@ -236,6 +239,7 @@ impl AttrBuilder {
             return;
         }
         self.limited |= truncated;
+        self.hashed |= matches!(value, AttrValue::Hashed(_));
         self.bytes += size;
         self.attrs.push(Attribute { key, value });
     }

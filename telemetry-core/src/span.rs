@@ -30,7 +30,6 @@ struct Recording {
     events: Vec<SpanEvent>,
     status: SpanStatus,
     subject: Option<SubjectKey>,
-    hashed: bool,
 }
 
 enum State {
@@ -125,7 +124,6 @@ impl Telemetry {
                     events: Vec::new(),
                     status: SpanStatus::Unset,
                     subject,
-                    hashed: false,
                 }),
             ),
         }
@@ -295,7 +293,6 @@ impl Recording {
     fn push(&mut self, key: &'static str, class: FieldClass, value: Value<'_>) {
         if let Some((v, cut)) = transform_value(class, value, &self.inner.keys, &self.inner.limits)
         {
-            self.hashed |= matches!(v, crate::value::AttrValue::Hashed(_));
             self.attrs.push(Cow::Borrowed(key), v, cut);
         }
     }
@@ -312,7 +309,7 @@ impl Drop for Span {
         if r.attrs.limited {
             inner.drops.count(DropCause::Limits, r.category, 1);
         }
-        let key_id = if r.hashed {
+        let key_id = if r.attrs.hashed {
             inner.keys.active().map(|k| k.id)
         } else {
             None

@@ -276,6 +276,18 @@ impl Inner {
     }
 }
 
+impl Drop for Inner {
+    /// When the last handle goes away without a shutdown, export what is
+    /// still buffered (bounded by five seconds) rather than lose it.
+    fn drop(&mut self) {
+        if !self.pipeline.is_shut_down() {
+            self.enabled.store(false, Ordering::SeqCst);
+            let this: &Inner = self;
+            this.pipeline.shutdown(this, Duration::from_secs(5));
+        }
+    }
+}
+
 /// A telemetry instance: consent, sampling, privacy and export for one
 /// service. Cheap to clone; every clone is the same instance.
 ///

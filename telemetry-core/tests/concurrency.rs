@@ -74,7 +74,7 @@ fn run(policy: ConsentPolicy) -> (u64, u64, u64, DropCounts) {
                     .public("n", &n)
                     .emit();
                 n += 1;
-                if n % 64 == 0 {
+                if n.is_multiple_of(64) {
                     std::thread::yield_now();
                 }
             }
