@@ -256,7 +256,7 @@ impl EventBuilder<'_> {
     }
 
     /// A public attribute.
-    pub fn public<V: TelemetryValue + ?Sized>(self, key: &'static str, value: &V) -> Self {
+    pub fn public<V: TelemetryValue>(self, key: &'static str, value: V) -> Self {
         if self.pending.is_none() {
             return self;
         }
@@ -264,7 +264,7 @@ impl EventBuilder<'_> {
     }
 
     /// An attribute replaced by its keyed hash.
-    pub fn hashed<V: TelemetryValue + ?Sized>(self, key: &'static str, value: &V) -> Self {
+    pub fn hashed<V: TelemetryValue>(self, key: &'static str, value: V) -> Self {
         if self.pending.is_none() {
             return self;
         }

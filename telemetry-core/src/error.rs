@@ -125,20 +125,36 @@ pub enum ExportErrorKind {
     Other,
 }
 
-/// An exporter failed to deliver a batch. The batch is dropped and counted.
+/// An exporter failed to deliver a batch (or part of it). What failed is
+/// dropped and counted with cause `exporter_failure`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ExportError {
     kind: ExportErrorKind,
     message: String,
+    failed: [bool; 3],
 }
 
 impl ExportError {
-    /// A new error.
+    /// A new error: the whole batch failed.
     pub fn new(kind: ExportErrorKind, message: impl Into<String>) -> Self {
         ExportError {
             kind,
             message: message.into(),
+            failed: [true; 3],
         }
+    }
+
+    /// Narrows the failure to the parts of the batch that were not
+    /// delivered (the others were), so only those are counted as dropped.
+    #[must_use]
+    pub fn failed_parts(mut self, spans: bool, logs: bool, metrics: bool) -> Self {
+        self.failed = [spans, logs, metrics];
+        self
+    }
+
+    /// Whether spans, logs and metrics (in that order) failed.
+    pub fn failed(&self) -> [bool; 3] {
+        self.failed
     }
 
     /// The kind of failure.

@@ -112,10 +112,10 @@ pub use privacy::{FieldClass, KeyId, Limits};
 pub use record::{
     Attribute, LogRecord, Record, Severity, SpanEvent, SpanRecord, SpanStatus, TraceLink,
 };
-pub use resource::Resource;
+pub use resource::{Resource, SDK_NAME, SDK_VERSION};
 pub use sampler::Sampler;
 pub use span::{Entered, InSpan, Span};
 pub use subject::{Choices, SubjectKey};
 pub use telemetry::Telemetry;
 pub use trace::{SpanContext, SpanId, TraceId, TraceparentError};
-pub use value::{AttrValue, FieldType, REDACTED, TRUNCATED, TelemetryValue, Value};
+pub use value::{AttrValue, FieldType, REDACTED, TRUNCATED, TelemetryValue, Value, unix_nanos};

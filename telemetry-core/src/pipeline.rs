@@ -277,39 +277,71 @@ impl Pipeline {
             Vec::new()
         };
         gate.last_flush = now;
-        let batch = Batch {
-            resource: &inner.resource,
-            categories: &inner.names,
-            spans: &spans,
-            logs: &logs,
-            metrics: &metrics,
-        };
-        if batch.is_empty() {
+        if spans.is_empty() && logs.is_empty() && metrics.is_empty() {
             return (0, 0, Vec::new());
         }
+        let mut totals = (0u64, 0u64, Vec::new());
+        // Batches hold at most `batch_size` spans and `batch_size` log
+        // records; metrics go with the first batch.
+        let size = self.config.batch_size;
+        let rounds = spans
+            .len()
+            .div_ceil(size)
+            .max(logs.len().div_ceil(size))
+            .max(1);
+        for round in 0..rounds {
+            let part = |len: usize| (round * size).min(len)..((round + 1) * size).min(len);
+            let batch = Batch {
+                resource: &inner.resource,
+                categories: &inner.names,
+                spans: &spans[part(spans.len())],
+                logs: &logs[part(logs.len())],
+                metrics: if round == 0 { &metrics } else { &[] },
+            };
+            let (exported, failed, errors) = Self::export_batch(inner, &mut gate.exporters, &batch);
+            totals.0 += exported;
+            totals.1 += failed;
+            totals.2.extend(errors);
+        }
+        totals
+    }
+
+    /// Hands one batch to every exporter, counting what fails.
+    fn export_batch(
+        inner: &Inner,
+        exporters: &mut [Box<dyn Exporter>],
+        batch: &Batch<'_>,
+    ) -> (u64, u64, Vec<String>) {
         let mut failed = 0u64;
         let mut errors = Vec::new();
-        let total = batch.record_count() as u64;
-        for exporter in gate.exporters.iter_mut() {
-            if let Err(e) = exporter.export(&batch) {
-                failed += total;
+        for exporter in exporters.iter_mut() {
+            if let Err(e) = exporter.export(batch) {
                 errors.push(e.to_string());
-                for s in &spans {
-                    inner.drops.count(DropCause::ExporterFailure, s.category, 1);
+                let [failed_spans, failed_logs, failed_metrics] = e.failed();
+                let cause = DropCause::ExporterFailure;
+                if failed_spans {
+                    failed += batch.spans.len() as u64;
+                    batch
+                        .spans
+                        .iter()
+                        .for_each(|s| inner.drops.count(cause, s.category, 1));
                 }
-                for l in &logs {
-                    inner.drops.count(DropCause::ExporterFailure, l.category, 1);
+                if failed_logs {
+                    failed += batch.logs.len() as u64;
+                    batch
+                        .logs
+                        .iter()
+                        .for_each(|l| inner.drops.count(cause, l.category, 1));
                 }
-                for m in &metrics {
-                    inner.drops.count(
-                        DropCause::ExporterFailure,
-                        m.category,
-                        m.point_count() as u64,
-                    );
+                if failed_metrics {
+                    batch
+                        .metrics
+                        .iter()
+                        .for_each(|m| inner.drops.count(cause, m.category, m.point_count() as u64));
                 }
             }
         }
-        (total, failed, errors)
+        (batch.record_count() as u64, failed, errors)
     }
 
     /// Exports everything buffered now, metrics included.

@@ -185,7 +185,7 @@ impl Span {
     }
 
     /// Sets a public attribute.
-    pub fn set_attribute<V: TelemetryValue + ?Sized>(&mut self, key: &'static str, value: &V) {
+    pub fn set_attribute<V: TelemetryValue>(&mut self, key: &'static str, value: V) {
         if let Some(r) = self.recording() {
             r.push(key, FieldClass::Public, value.to_value());
         }
@@ -193,12 +193,7 @@ impl Span {
 
     /// Sets an attribute with a privacy class: hashed, redacted or dropped
     /// values never leave the process.
-    pub fn record<V: TelemetryValue + ?Sized>(
-        &mut self,
-        key: &'static str,
-        class: FieldClass,
-        value: &V,
-    ) {
+    pub fn record<V: TelemetryValue>(&mut self, key: &'static str, class: FieldClass, value: V) {
         if let Some(r) = self.recording() {
             r.push(key, class, value.to_value());
         }

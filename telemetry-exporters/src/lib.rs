@@ -1,1 +1,38 @@
-//! placeholder
+//! # telemetry-exporters
+//!
+//! Exporters for [`telemetry_core`]: they receive batches of consented,
+//! sampled and redacted records and ship them somewhere.
+//!
+//! - [`file::FileExporter`] (feature `file`, on by default): OTLP/JSON lines
+//!   on local disk, one file series per signal, rotated by size and age,
+//!   with retention. The embedded default: useful telemetry with no
+//!   collector running, and files any OpenTelemetry backend can ingest
+//!   later (the Collector's `otlpjsonfile` receiver, or a POST to an
+//!   OTLP/HTTP endpoint with `Content-Type: application/json`).
+//!
+//! ```no_run
+//! use telemetry_core::{Category, ConsentPolicy, KeyId, Telemetry};
+//! use telemetry_exporters::file::FileExporter;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let telemetry = Telemetry::builder()
+//!     .service("checkout", env!("CARGO_PKG_VERSION"))
+//!     .consent(ConsentPolicy::opt_in().exempt(Category::PERFORMANCE))
+//!     .hash_key(KeyId(1), std::env::var("TELEMETRY_HASH_KEY")?)
+//!     .exporter(FileExporter::builder("./telemetry-out").build()?)
+//!     .install()?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Crate features
+//!
+//! - `file` (default): the file exporter.
+//!
+//! Every record keeps its category (`telemetry.category`), its inclusion
+//! probability (`telemetry.sample.probability`) and, where it holds hashed
+//! values, the hash key id (`telemetry.hash.key_id`); see [`proto`].
+
+#[cfg(feature = "file")]
+pub mod file;
+#[cfg(feature = "file")]
+pub mod proto;

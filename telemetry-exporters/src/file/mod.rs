@@ -1,0 +1,453 @@
+//! The file exporter: OTLP/JSON lines, one file series per signal, rotated
+//! by size and age, with retention by count and age (cargo feature `file`).
+//!
+//! Each line is one `ExportTraceServiceRequest`, `ExportLogsServiceRequest`
+//! or `ExportMetricsServiceRequest` in the OTLP/JSON encoding: what the
+//! OpenTelemetry Collector's `otlpjsonfile` receiver reads, and what any
+//! OTLP/HTTP endpoint accepts as `Content-Type: application/json`.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use telemetry_exporters::file::{FileExporter, Fsync};
+//!
+//! # fn main() -> Result<(), telemetry_core::ConfigError> {
+//! let exporter = FileExporter::builder("./telemetry-out")
+//!     .max_file_bytes(64 * 1024 * 1024)
+//!     .max_file_age(Duration::from_secs(3600))
+//!     .max_files(48)
+//!     .max_total_age(Duration::from_secs(7 * 24 * 3600))
+//!     .fsync(Fsync::Interval(Duration::from_secs(1)))
+//!     .build()?;
+//! # Ok(()) }
+//! ```
+//!
+//! Crash safety: a line is written with one `write` call on a file opened
+//! for appending; if a write fails part-way (a full disk), the file is cut
+//! back to the end of the previous line. A reader only ever sees a partial
+//! line as the last line of a file whose writer died mid-write
+//! ([`read_lines`] reports it apart).
+//!
+//! Faults: a directory that cannot be created or written is an error at
+//! build time. At run time a failed write drops that batch (counted by the
+//! pipeline as `exporter_failure` and here by cause in [`FileStats`]), the
+//! service keeps running, and writing resumes when the disk has room again.
+
+mod naming;
+mod reader;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use telemetry_core::{Batch, ConfigError, ConfigErrorKind, ExportError, ExportErrorKind, Exporter};
+
+pub use naming::{Signal, list};
+pub use reader::{ExportRequest, FileLines, parse_line, read_lines};
+
+/// When written data is forced to disk with `fsync`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Fsync {
+    /// Never: the OS writes it back when it chooses (fastest; a machine
+    /// crash can lose the last seconds, a process crash loses nothing).
+    Never,
+    /// After every batch (safest, slowest).
+    EveryBatch,
+    /// At most once per interval, after a batch.
+    Interval(Duration),
+}
+
+/// Configures a [`FileExporter`].
+#[derive(Clone, Debug)]
+#[must_use = "call .build()"]
+pub struct FileExporterBuilder {
+    dir: PathBuf,
+    prefix: String,
+    max_file_bytes: u64,
+    max_file_age: Duration,
+    max_files: usize,
+    max_total_age: Option<Duration>,
+    fsync: Fsync,
+    inject_failures: Option<Arc<AtomicBool>>,
+}
+
+impl FileExporterBuilder {
+    /// File name prefix (default `telemetry`): files are named
+    /// `<prefix>-<signal>-<UTC time>-<seq>.jsonl`.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Rotate when a file would grow past this size (default 64 MiB).
+    pub fn max_file_bytes(mut self, bytes: u64) -> Self {
+        self.max_file_bytes = bytes;
+        self
+    }
+
+    /// Rotate when a file is older than this (default 1 hour).
+    pub fn max_file_age(mut self, age: Duration) -> Self {
+        self.max_file_age = age;
+        self
+    }
+
+    /// Keep at most this many files per signal (default 48); the oldest go first.
+    pub fn max_files(mut self, files: usize) -> Self {
+        self.max_files = files;
+        self
+    }
+
+    /// Delete files last written longer ago than this (default: keep).
+    pub fn max_total_age(mut self, age: Duration) -> Self {
+        self.max_total_age = Some(age);
+        self
+    }
+
+    /// When to `fsync` (default: at most once a second).
+    pub fn fsync(mut self, fsync: Fsync) -> Self {
+        self.fsync = fsync;
+        self
+    }
+
+    /// Test hook: while the flag is set, every write fails as if the disk
+    /// were full.
+    #[doc(hidden)]
+    pub fn inject_write_failures(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.inject_failures = Some(flag);
+        self
+    }
+
+    /// Creates the directory if needed and checks that it can be written.
+    pub fn build(self) -> Result<FileExporter, ConfigError> {
+        let bad = |msg: String| Err(ConfigError::new(ConfigErrorKind::Exporter, msg));
+        if self.prefix.is_empty() || self.prefix.contains(['/', '\\']) {
+            return bad(format!(
+                "file exporter prefix {:?} must be non-empty and contain no path separator",
+                self.prefix
+            ));
+        }
+        if self.max_file_bytes < 1024 {
+            return bad(format!(
+                "file exporter max_file_bytes is {}; use at least 1024 (64 MiB is a good default)",
+                self.max_file_bytes
+            ));
+        }
+        if self.max_files == 0 || self.max_file_age.is_zero() {
+            return bad("file exporter max_files and max_file_age must be positive".to_owned());
+        }
+        if let Err(e) = fs::create_dir_all(&self.dir) {
+            return bad(format!(
+                "cannot create the telemetry directory {}: {e}; choose a directory the service can write",
+                self.dir.display()
+            ));
+        }
+        let probe = self.dir.join(format!(
+            ".{}-write-test-{}",
+            self.prefix,
+            std::process::id()
+        ));
+        let written = File::create(&probe).and_then(|mut f| f.write_all(b"probe"));
+        let _ = fs::remove_file(&probe);
+        if let Err(e) = written {
+            return bad(format!(
+                "cannot write to the telemetry directory {}: {e}; check its permissions and free space",
+                self.dir.display()
+            ));
+        }
+        let stats = Arc::new(StatsCells::default());
+        Ok(FileExporter {
+            writers: [
+                SignalWriter::new(),
+                SignalWriter::new(),
+                SignalWriter::new(),
+            ],
+            config: self,
+            stats,
+            buf: Vec::with_capacity(64 * 1024),
+        })
+    }
+}
+
+#[derive(Default, Debug)]
+struct StatsCells {
+    lines: AtomicU64,
+    bytes: AtomicU64,
+    rotations: AtomicU64,
+    deleted: AtomicU64,
+    failed_no_space: AtomicU64,
+    failed_io: AtomicU64,
+}
+
+/// What the file exporter did, readable while it runs.
+#[derive(Clone, Debug)]
+pub struct FileStats {
+    cells: Arc<StatsCells>,
+}
+
+impl FileStats {
+    /// Lines (export requests) written.
+    pub fn lines_written(&self) -> u64 {
+        self.cells.lines.load(Ordering::Relaxed)
+    }
+    /// Bytes written.
+    pub fn bytes_written(&self) -> u64 {
+        self.cells.bytes.load(Ordering::Relaxed)
+    }
+    /// Files closed by rotation.
+    pub fn rotations(&self) -> u64 {
+        self.cells.rotations.load(Ordering::Relaxed)
+    }
+    /// Files deleted by retention.
+    pub fn files_deleted(&self) -> u64 {
+        self.cells.deleted.load(Ordering::Relaxed)
+    }
+    /// Batches dropped because the disk was full.
+    pub fn failed_no_space(&self) -> u64 {
+        self.cells.failed_no_space.load(Ordering::Relaxed)
+    }
+    /// Batches dropped for another I/O error.
+    pub fn failed_io(&self) -> u64 {
+        self.cells.failed_io.load(Ordering::Relaxed)
+    }
+}
+
+struct SignalWriter {
+    file: Option<File>,
+    path: Option<PathBuf>,
+    size: u64,
+    opened: Instant,
+    last_sync: Instant,
+    seq: u64,
+}
+
+impl SignalWriter {
+    fn new() -> Self {
+        SignalWriter {
+            file: None,
+            path: None,
+            size: 0,
+            opened: Instant::now(),
+            last_sync: Instant::now(),
+            seq: 0,
+        }
+    }
+}
+
+/// Writes batches as OTLP/JSON lines. See the [module docs](self).
+pub struct FileExporter {
+    config: FileExporterBuilder,
+    writers: [SignalWriter; 3],
+    stats: Arc<StatsCells>,
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for FileExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileExporter")
+            .field("dir", &self.config.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileExporter {
+    /// Starts configuring an exporter that writes into `dir`.
+    pub fn builder(dir: impl Into<PathBuf>) -> FileExporterBuilder {
+        FileExporterBuilder {
+            dir: dir.into(),
+            prefix: "telemetry".to_owned(),
+            max_file_bytes: 64 * 1024 * 1024,
+            max_file_age: Duration::from_secs(3600),
+            max_files: 48,
+            max_total_age: None,
+            fsync: Fsync::Interval(Duration::from_secs(1)),
+            inject_failures: None,
+        }
+    }
+
+    /// The directory written to.
+    pub fn dir(&self) -> &Path {
+        &self.config.dir
+    }
+
+    /// A handle to the exporter's counters.
+    pub fn stats(&self) -> FileStats {
+        FileStats {
+            cells: self.stats.clone(),
+        }
+    }
+
+    fn encode(&mut self, signal: Signal, batch: &Batch<'_>) -> Result<(), ExportError> {
+        use crate::proto;
+        self.buf.clear();
+        let r = match signal {
+            Signal::Traces => serde_json::to_writer(
+                &mut self.buf,
+                &proto::trace_request(batch.resource, batch.categories, batch.spans),
+            ),
+            Signal::Logs => serde_json::to_writer(
+                &mut self.buf,
+                &proto::logs_request(batch.resource, batch.categories, batch.logs),
+            ),
+            Signal::Metrics => serde_json::to_writer(
+                &mut self.buf,
+                &proto::metrics_request(batch.resource, batch.categories, batch.metrics),
+            ),
+        };
+        r.map_err(|e| {
+            ExportError::new(
+                ExportErrorKind::Encoding,
+                format!("cannot encode {} as OTLP/JSON: {e}", signal.name()),
+            )
+        })?;
+        self.buf.push(b'\n');
+        Ok(())
+    }
+
+    fn write_line(&mut self, signal: Signal) -> Result<(), ExportError> {
+        let idx = Signal::ALL.iter().position(|s| *s == signal).unwrap_or(0);
+        let len = self.buf.len() as u64;
+        let config = &self.config;
+        let stats = &self.stats;
+        let w = &mut self.writers[idx];
+        let needs_rotation = w.file.is_some()
+            && ((w.size > 0 && w.size + len > config.max_file_bytes)
+                || w.opened.elapsed() >= config.max_file_age);
+        if needs_rotation {
+            if let Some(f) = w.file.take() {
+                let _ = f.sync_all();
+            }
+            stats.rotations.fetch_add(1, Ordering::Relaxed);
+        }
+        if w.file.is_none() {
+            w.seq += 1;
+            let path = config.dir.join(naming::file_name(
+                &config.prefix,
+                signal,
+                SystemTime::now(),
+                w.seq,
+            ));
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| classify(stats, &e, &path))?;
+            w.file = Some(file);
+            w.path = Some(path);
+            w.size = 0;
+            w.opened = Instant::now();
+            let deleted = naming::enforce_retention(
+                &config.dir,
+                &config.prefix,
+                signal,
+                w.path.as_deref(),
+                config.max_files,
+                config.max_total_age,
+            )
+            .unwrap_or(0);
+            stats.deleted.fetch_add(deleted, Ordering::Relaxed);
+        }
+        let (Some(file), Some(path)) = (w.file.as_mut(), w.path.as_ref()) else {
+            return Err(ExportError::new(ExportErrorKind::Other, "no open file"));
+        };
+        let injected = config
+            .inject_failures
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst));
+        let result = if injected {
+            Err(io::Error::from_raw_os_error(28)) // ENOSPC
+        } else {
+            file.write_all(&self.buf)
+        };
+        if let Err(e) = result {
+            // Cut back any partial line so readers never see one mid-file.
+            let _ = file.set_len(w.size);
+            return Err(classify(stats, &e, path));
+        }
+        w.size += len;
+        stats.lines.fetch_add(1, Ordering::Relaxed);
+        stats.bytes.fetch_add(len, Ordering::Relaxed);
+        let sync = match config.fsync {
+            Fsync::Never => false,
+            Fsync::EveryBatch => true,
+            Fsync::Interval(d) => w.last_sync.elapsed() >= d,
+        };
+        if sync {
+            w.last_sync = Instant::now();
+            file.sync_data().map_err(|e| classify(stats, &e, path))?;
+        }
+        Ok(())
+    }
+}
+
+fn classify(stats: &StatsCells, e: &io::Error, path: &Path) -> ExportError {
+    let no_space = e.raw_os_error() == Some(28) || e.kind() == io::ErrorKind::StorageFull;
+    if no_space {
+        stats.failed_no_space.fetch_add(1, Ordering::Relaxed);
+        ExportError::new(
+            ExportErrorKind::NoSpace,
+            format!("disk full writing {}: {e}", path.display()),
+        )
+    } else {
+        stats.failed_io.fetch_add(1, Ordering::Relaxed);
+        ExportError::new(
+            ExportErrorKind::Unavailable,
+            format!("cannot write {}: {e}", path.display()),
+        )
+    }
+}
+
+impl Exporter for FileExporter {
+    fn export(&mut self, batch: &Batch<'_>) -> Result<(), ExportError> {
+        let mut first_error: Option<ExportError> = None;
+        let mut failed = [false; 3];
+        for (i, signal) in Signal::ALL.into_iter().enumerate() {
+            let empty = match signal {
+                Signal::Traces => batch.spans.is_empty(),
+                Signal::Logs => batch.logs.is_empty(),
+                Signal::Metrics => batch.metrics.is_empty(),
+            };
+            if empty {
+                continue;
+            }
+            // One signal failing does not stop the others.
+            if let Err(e) = self
+                .encode(signal, batch)
+                .and_then(|()| self.write_line(signal))
+            {
+                failed[i] = true;
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            None => Ok(()),
+            Some(e) => Err(e.failed_parts(failed[0], failed[1], failed[2])),
+        }
+    }
+
+    fn force_flush(&mut self) -> Result<(), ExportError> {
+        for w in &mut self.writers {
+            if let Some(f) = &w.file {
+                f.sync_data().map_err(|e| {
+                    ExportError::new(ExportErrorKind::Unavailable, format!("fsync failed: {e}"))
+                })?;
+                w.last_sync = Instant::now();
+            }
+        }
+        Ok(())
+    }
+
+    fn shutdown(&mut self, _timeout: Duration) -> Result<(), ExportError> {
+        let r = self.force_flush();
+        for w in &mut self.writers {
+            w.file = None;
+        }
+        r
+    }
+}
+
+/// Every file of `signal` under `dir` with the default prefix, oldest first.
+pub fn files(dir: &Path, signal: Signal) -> io::Result<Vec<PathBuf>> {
+    list(dir, "telemetry", signal)
+}

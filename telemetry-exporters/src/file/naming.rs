@@ -1,0 +1,131 @@
+//! File names that sort by time, and retention (by count and by age).
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// The three OTLP signals, one file series each.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Signal {
+    /// Spans (`ExportTraceServiceRequest` lines).
+    Traces,
+    /// Events and logs (`ExportLogsServiceRequest` lines).
+    Logs,
+    /// Metrics (`ExportMetricsServiceRequest` lines).
+    Metrics,
+}
+
+impl Signal {
+    /// Every signal.
+    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Logs, Signal::Metrics];
+
+    /// The name used in file names: `traces`, `logs`, `metrics`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Logs => "logs",
+            Signal::Metrics => "metrics",
+        }
+    }
+}
+
+/// `YYYYMMDDTHHMMSS.ffffffZ` in UTC: sorts lexicographically by time.
+pub(crate) fn timestamp(t: SystemTime) -> String {
+    let d = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    let secs = d.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, day) = civil_from_days(days as i64);
+    format!(
+        "{y:04}{m:02}{day:02}T{:02}{:02}{:02}.{:06}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        d.subsec_micros()
+    )
+}
+
+/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian, UTC).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// `<prefix>-<signal>-<timestamp>-<seq>.jsonl`
+pub(crate) fn file_name(prefix: &str, signal: Signal, t: SystemTime, seq: u64) -> String {
+    format!("{prefix}-{}-{}-{seq:06}.jsonl", signal.name(), timestamp(t))
+}
+
+/// The files of one signal in `dir`, oldest first.
+pub fn list(dir: &Path, prefix: &str, signal: Signal) -> io::Result<Vec<PathBuf>> {
+    let start = format!("{prefix}-{}-", signal.name());
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&start) && n.ends_with(".jsonl"))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Deletes the oldest files of a signal beyond `max_files`, and those last
+/// written longer ago than `max_age`; never `current`. Returns how many.
+pub(crate) fn enforce_retention(
+    dir: &Path,
+    prefix: &str,
+    signal: Signal,
+    current: Option<&Path>,
+    max_files: usize,
+    max_age: Option<Duration>,
+) -> io::Result<u64> {
+    let files = list(dir, prefix, signal)?;
+    let now = SystemTime::now();
+    let mut deleted = 0;
+    let excess = files.len().saturating_sub(max_files);
+    for (i, path) in files.iter().enumerate() {
+        if Some(path.as_path()) == current {
+            continue;
+        }
+        let too_many = i < excess;
+        let too_old = max_age.is_some_and(|age| {
+            fs::metadata(path)
+                .and_then(|m| m.modified())
+                .is_ok_and(|m| now.duration_since(m).unwrap_or(Duration::ZERO) > age)
+        });
+        if (too_many || too_old) && fs::remove_file(path).is_ok() {
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc_and_sort() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_micros(1_795_000_000_123_456);
+        assert_eq!(timestamp(t), "20261118T110640.123456Z");
+        assert_eq!(timestamp(SystemTime::UNIX_EPOCH), "19700101T000000.000000Z");
+        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(&timestamp(leap)[..8], "20000229");
+        let a = file_name("t", Signal::Logs, t, 2);
+        let b = file_name("t", Signal::Logs, t + Duration::from_secs(1), 1);
+        assert!(a < b);
+    }
+}
