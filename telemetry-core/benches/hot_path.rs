@@ -410,7 +410,7 @@ fn recorded_span(c: &mut Criterion, t: &Telemetry, ours_exp: &NullExporter, acc:
             ours_n += 1;
             let mut s = t.span(black_box("op"), Category::PERFORMANCE);
             s.set_attribute("http.route", "/checkout");
-            s.set_attribute("items", &3u64);
+            s.set_attribute("items", 3u64);
             s.end();
         })
     });
@@ -431,7 +431,7 @@ fn recorded_span(c: &mut Criterion, t: &Telemetry, ours_exp: &NullExporter, acc:
             for _ in 0..100 {
                 let mut s = t.span(black_box("child"), Category::PERFORMANCE);
                 s.set_attribute("http.route", "/checkout");
-                s.set_attribute("items", &3u64);
+                s.set_attribute("items", 3u64);
             }
         })
     });

@@ -74,7 +74,7 @@ fn denied_and_sampled_out_paths_do_not_allocate() {
     assert_eq!(
         allocations(|| t
             .event("e", Category::BUSINESS)
-            .public("k", &1u64)
+            .public("k", 1u64)
             .hashed("h", email.as_str())
             .emit()),
         0,

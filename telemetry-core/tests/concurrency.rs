@@ -71,7 +71,7 @@ fn run(policy: ConsentPolicy) -> (u64, u64, u64, DropCounts) {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 t.event("checkout.step", Category::BUSINESS)
-                    .public("n", &n)
+                    .public("n", n)
                     .emit();
                 n += 1;
                 if n.is_multiple_of(64) {

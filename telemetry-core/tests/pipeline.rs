@@ -45,7 +45,7 @@ fn stalled_exporter_never_blocks_the_caller_and_memory_stays_bounded() {
     let start = Instant::now();
     for i in 0..offered {
         t.event("perf.op", Category::PERFORMANCE)
-            .public("i", &i)
+            .public("i", i)
             .emit();
         assert!(t.queued() <= 1000, "queue bound exceeded");
     }
@@ -78,7 +78,7 @@ fn graceful_shutdown_exports_everything_buffered() {
         .unwrap();
     for i in 0..5000u64 {
         t.event("perf.op", Category::PERFORMANCE)
-            .public("i", &i)
+            .public("i", i)
             .emit();
     }
     let c = t.counter("n", Category::PERFORMANCE).build().unwrap();
@@ -160,10 +160,10 @@ fn limits_truncate_strings_and_cap_attributes() {
         .unwrap();
     t.event("perf.op", Category::PERFORMANCE)
         .public("a", "0123456789abcdef")
-        .public("b", &1u64)
-        .public("c", &2u64)
-        .public("d", &3u64)
-        .public("e", &4u64)
+        .public("b", 1u64)
+        .public("c", 2u64)
+        .public("d", 3u64)
+        .public("e", 4u64)
         .emit();
     t.force_flush().unwrap();
     let e = &exp.events_named("perf.op")[0];

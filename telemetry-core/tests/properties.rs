@@ -75,7 +75,7 @@ proptest! {
                 Op::Emit(s, c, n) => {
                     let s = s % subjects.len();
                     let _scope = t.subject(&subjects[s]);
-                    t.event("prop.event", c).public("n", &n).emit();
+                    t.event("prop.event", c).public("n", n).emit();
                     if *allowed.get(&(s, c)).unwrap_or(&default(c)) {
                         expected.push((s, c, n));
                     }

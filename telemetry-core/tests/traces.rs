@@ -17,7 +17,7 @@ fn nested_spans_share_the_trace_and_link_parents() {
     t.in_span("root", Category::PERFORMANCE, |root| {
         root.set_attribute("http.route", "/checkout");
         t.in_span("child", Category::PERFORMANCE, |child| {
-            child.set_attribute("items", &3u64);
+            child.set_attribute("items", 3u64);
             t.in_span("grandchild", Category::PERFORMANCE, |_| {});
         });
     });
@@ -292,8 +292,8 @@ async fn async_spans_stay_correct_across_await_on_a_multi_threaded_runtime() {
                         tokio::time::sleep(Duration::from_millis(1)).await;
                         tokio::task::yield_now().await;
                         t.event("step", Category::BUSINESS)
-                            .public("task", &i)
-                            .public("step", &step)
+                            .public("task", i)
+                            .public("step", step)
                             .emit();
                     }
                 }

@@ -116,10 +116,10 @@ fn round_trip_keeps_ids_times_attributes_categories_and_probabilities() {
     for i in 0..60u64 {
         let _s = t.subject("ada");
         t.in_span("checkout", Category::PERFORMANCE, |span| {
-            span.set_attribute("i", &i);
+            span.set_attribute("i", i);
             span.record("email", FieldClass::Hashed, "ada@example.com");
             t.event("cart.viewed", Category::BUSINESS)
-                .public("items", &i)
+                .public("items", i)
                 .hashed("email", "ada@example.com")
                 .emit();
             orders.add(1, &[("currency", Value::Str("EUR"))]);
@@ -350,8 +350,8 @@ fn rotation_under_concurrent_writers_loses_and_corrupts_nothing() {
             std::thread::spawn(move || {
                 for i in 0..2_000u64 {
                     t.event("work", Category::PERFORMANCE)
-                        .public("thread", &th)
-                        .public("i", &i)
+                        .public("thread", th)
+                        .public("i", i)
                         .emit();
                 }
             })
