@@ -1,7 +1,7 @@
 //! The current context (subject and span) of a thread, and how it follows
 //! work across `.await`, into spawned tasks and into other threads.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -61,8 +61,60 @@ pub struct Context {
     pub(crate) span: Option<SpanContext>,
 }
 
+/// The full current context. Its destructor clears the fast mirrors below.
+struct Current(RefCell<Context>);
+
+impl Drop for Current {
+    fn drop(&mut self) {
+        let _ = FAST_SUBJECT.try_with(|f| f.set((0, std::ptr::null())));
+        let _ = FAST_SPAN.try_with(|f| f.set(None));
+    }
+}
+
 thread_local! {
-    static CURRENT: RefCell<Context> = const { RefCell::new(Context { subject: None, span: None }) };
+    static CURRENT: Current = const { Current(RefCell::new(Context { subject: None, span: None })) };
+    /// Mirror of the current subject for the hot path: (owner instance id,
+    /// state). Non-null only while `CURRENT` holds a handle to that state.
+    /// Plain `Cell`s with constant initialisers and no destructor: reading
+    /// them is a thread-local load, with no lazy-init or borrow check.
+    static FAST_SUBJECT: Cell<(u64, *const SubjectState)> = const { Cell::new((0, std::ptr::null())) };
+    /// Mirror of the current span context.
+    static FAST_SPAN: Cell<Option<SpanContext>> = const { Cell::new(None) };
+}
+
+fn mirror(ctx: &Context) {
+    let subject = match &ctx.subject {
+        Some(s) => (s.0.owner, Arc::as_ptr(&s.0)),
+        None => (0, std::ptr::null()),
+    };
+    let _ = FAST_SUBJECT.try_with(|f| f.set(subject));
+    let _ = FAST_SPAN.try_with(|f| f.set(ctx.span));
+}
+
+/// The current subject's state if it belongs to instance `owner`, for the
+/// duration of `f`. One thread-local load; no reference count touched.
+#[inline]
+pub(crate) fn with_fast_subject<R>(owner: u64, f: impl FnOnce(Option<&SubjectState>) -> R) -> R {
+    let (id, ptr) = FAST_SUBJECT
+        .try_with(Cell::get)
+        .unwrap_or((0, std::ptr::null()));
+    if id == owner && !ptr.is_null() {
+        // SAFETY: `FAST_SUBJECT` is set from `CURRENT` by `mirror` whenever
+        // `CURRENT` changes, and cleared when `CURRENT` is destroyed, so a
+        // non-null pointer always points into the `Arc<SubjectState>` that
+        // `CURRENT` on this thread holds. `f` cannot change `CURRENT` while
+        // it holds the reference (it is not given access to it), and the
+        // state lives at least as long as this call.
+        f(Some(unsafe { &*ptr }))
+    } else {
+        f(None)
+    }
+}
+
+/// The current span context (one thread-local load).
+#[inline]
+pub(crate) fn fast_span() -> Option<SpanContext> {
+    FAST_SPAN.try_with(Cell::get).unwrap_or(None)
 }
 
 static EMPTY: Context = Context {
@@ -75,7 +127,7 @@ static EMPTY: Context = Context {
 #[inline]
 pub(crate) fn with_current<R>(f: impl Fn(&Context) -> R) -> R {
     CURRENT
-        .try_with(|c| match c.try_borrow() {
+        .try_with(|c| match c.0.try_borrow() {
             Ok(ctx) => f(&ctx),
             Err(_) => f(&EMPTY),
         })
@@ -85,8 +137,11 @@ pub(crate) fn with_current<R>(f: impl Fn(&Context) -> R) -> R {
 /// Replaces the current context, returning the previous one.
 pub(crate) fn swap_current(ctx: Context) -> Context {
     let mut ctx = Some(ctx);
-    let r = CURRENT.try_with(|c| match c.try_borrow_mut() {
-        Ok(mut cur) => ctx.take().map(|new| std::mem::replace(&mut *cur, new)),
+    let r = CURRENT.try_with(|c| match c.0.try_borrow_mut() {
+        Ok(mut cur) => ctx.take().map(|new| {
+            mirror(&new);
+            std::mem::replace(&mut *cur, new)
+        }),
         Err(_) => None,
     });
     match r {
@@ -98,8 +153,11 @@ pub(crate) fn swap_current(ctx: Context) -> Context {
 /// Sets only the span of the current context, returning the previous span.
 pub(crate) fn swap_span(span: Option<SpanContext>) -> Option<SpanContext> {
     CURRENT
-        .try_with(|c| match c.try_borrow_mut() {
-            Ok(mut cur) => std::mem::replace(&mut cur.span, span),
+        .try_with(|c| match c.0.try_borrow_mut() {
+            Ok(mut cur) => {
+                let _ = FAST_SPAN.try_with(|f| f.set(span));
+                std::mem::replace(&mut cur.span, span)
+            }
             Err(_) => None,
         })
         .unwrap_or(None)

@@ -1,9 +1,10 @@
 //! Counting what is dropped, by cause and category, without a shared atomic
-//! on the hot path: each thread writes its own shard, the exporter sums them.
+//! on the hot path: each thread writes its own shard (a load and a store on
+//! a cache line no other thread writes), the exporter sums the shards.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use crate::category::Category;
 
@@ -68,87 +69,136 @@ impl Shard {
             counts: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
         }
     }
+
+    #[inline]
+    fn add(&self, cause: DropCause, category: Category, n: u64) {
+        let cell = &self.counts[cause as usize][category.bit() as usize];
+        // Only the owning thread writes a shard: no read-modify-write needed.
+        cell.store(
+            cell.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+struct Shared {
+    /// Every shard ever handed out (counts are cumulative).
+    shards: Mutex<Vec<Arc<Shard>>>,
+    /// Shards of threads that exited, ready for reuse.
+    free: Mutex<Vec<Arc<Shard>>>,
 }
 
 /// Per-instance drop counters.
 pub(crate) struct DropCounters {
     id: u64,
-    shards: Mutex<Vec<Arc<Shard>>>,
+    shared: Arc<Shared>,
+}
+
+/// Gives a thread's shards back to their instances when the thread exits.
+struct Owned(Vec<(u64, Arc<Shard>, Weak<Shared>)>);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        let _ = FAST.try_with(|f| f.set((0, std::ptr::null())));
+        for (_, shard, shared) in self.0.drain(..) {
+            if let Some(shared) = shared.upgrade()
+                && let Ok(mut free) = shared.free.lock()
+            {
+                free.push(shard);
+            }
+        }
+    }
 }
 
 thread_local! {
-    static LOCAL: RefCell<Vec<(u64, Arc<Shard>)>> = const { RefCell::new(Vec::new()) };
+    /// The shard of the instance this thread counted for last: (instance id,
+    /// shard). A constant-initialised `Cell` with no destructor, so the hot
+    /// path reads it with one thread-local load.
+    static FAST: Cell<(u64, *const Shard)> = const { Cell::new((0, std::ptr::null())) };
+    /// This thread's shards, one per instance it has counted for.
+    static OWNED: RefCell<Owned> = const { RefCell::new(Owned(Vec::new())) };
 }
 
 impl DropCounters {
     pub(crate) fn new(id: u64) -> Self {
         DropCounters {
             id,
-            shards: Mutex::new(Vec::new()),
+            shared: Arc::new(Shared {
+                shards: Mutex::new(Vec::new()),
+                free: Mutex::new(Vec::new()),
+            }),
         }
     }
 
-    /// Counts `n` records of `category` dropped for `cause`. Touches only this
-    /// thread's shard: a load and a store, no read-modify-write.
+    /// Counts `n` records of `category` dropped for `cause`.
     #[inline]
     pub(crate) fn count(&self, cause: DropCause, category: Category, n: u64) {
-        let add = |shard: &Shard| {
-            let cell = &shard.counts[cause as usize][category.bit() as usize];
-            cell.store(
-                cell.load(Ordering::Relaxed).wrapping_add(n),
-                Ordering::Relaxed,
-            );
-        };
-        let done = LOCAL.try_with(|local| {
-            if let Ok(local) = local.try_borrow()
-                && let Some((_, shard)) = local.iter().find(|(id, _)| *id == self.id)
-            {
-                add(shard);
-                return true;
-            }
-            false
-        });
-        match done {
-            Ok(true) => {}
-            Ok(false) => self.count_slow(cause, category, n),
-            // Thread-local storage is being torn down: count on a shared shard.
-            Err(_) => self.count_shared(cause, category, n),
+        let (id, ptr) = FAST.try_with(Cell::get).unwrap_or((0, std::ptr::null()));
+        if id == self.id && !ptr.is_null() {
+            // SAFETY: `FAST` holds a pointer to a shard of instance `id`; that
+            // shard is kept alive by `self.shared.shards` (and by `OWNED`)
+            // for as long as the instance, which `&self` proves is alive.
+            // Instance ids are never reused.
+            unsafe { &*ptr }.add(cause, category, n);
+        } else {
+            self.count_slow(cause, category, n);
         }
     }
 
     #[cold]
     fn count_slow(&self, cause: DropCause, category: Category, n: u64) {
-        let shard = Arc::new(Shard::new());
-        if let Ok(mut shards) = self.shards.lock() {
-            shards.push(shard.clone());
-        }
-        // If this thread cannot keep the shard (TLS busy or torn down), the
-        // shard is still registered, so the count is not lost.
-        let _ = LOCAL.try_with(|local| {
-            if let Ok(mut local) = local.try_borrow_mut() {
-                local.push((self.id, shard.clone()));
+        // A shard this thread already owns for this instance?
+        let owned = OWNED
+            .try_with(|o| {
+                o.try_borrow().ok().and_then(|o| {
+                    o.0.iter()
+                        .find(|(id, _, _)| *id == self.id)
+                        .map(|(_, s, _)| s.clone())
+                })
+            })
+            .ok()
+            .flatten();
+        let shard = match owned {
+            Some(s) => s,
+            None => {
+                let recycled = self.shared.free.lock().ok().and_then(|mut f| f.pop());
+                let shard = recycled.unwrap_or_else(|| {
+                    let s = Arc::new(Shard::new());
+                    if let Ok(mut all) = self.shared.shards.lock() {
+                        all.push(s.clone());
+                    }
+                    s
+                });
+                let kept = OWNED
+                    .try_with(|o| match o.try_borrow_mut() {
+                        Ok(mut o) => {
+                            o.0.push((self.id, shard.clone(), Arc::downgrade(&self.shared)));
+                            true
+                        }
+                        Err(_) => false,
+                    })
+                    .unwrap_or(false);
+                if !kept {
+                    // Thread-local storage is unavailable (thread exiting):
+                    // count atomically on the shard and give it back.
+                    shard.counts[cause as usize][category.bit() as usize]
+                        .fetch_add(n, Ordering::Relaxed);
+                    if let Ok(mut f) = self.shared.free.lock() {
+                        f.push(shard);
+                    }
+                    return;
+                }
+                shard
             }
-        });
-        shard.counts[cause as usize][category.bit() as usize].fetch_add(n, Ordering::Relaxed);
-    }
-
-    #[cold]
-    fn count_shared(&self, cause: DropCause, category: Category, n: u64) {
-        if let Ok(mut shards) = self.shards.lock() {
-            if shards.is_empty() {
-                shards.push(Arc::new(Shard::new()));
-            }
-            if let Some(shard) = shards.first() {
-                shard.counts[cause as usize][category.bit() as usize]
-                    .fetch_add(n, Ordering::Relaxed);
-            }
-        }
+        };
+        let _ = FAST.try_with(|f| f.set((self.id, Arc::as_ptr(&shard))));
+        shard.add(cause, category, n);
     }
 
     /// Totals by cause and category (non-zero only).
     pub(crate) fn snapshot(&self) -> DropCounts {
         let mut totals = [[0u64; Category::COUNT]; CAUSES];
-        if let Ok(shards) = self.shards.lock() {
+        if let Ok(shards) = self.shared.shards.lock() {
             for shard in shards.iter() {
                 for (c, row) in shard.counts.iter().enumerate() {
                     for (k, cell) in row.iter().enumerate() {
@@ -212,25 +262,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_sum_across_threads() {
+    fn counts_sum_across_threads_and_shards_are_recycled() {
         let d = Arc::new(DropCounters::new(424242));
-        let threads: Vec<_> = (0..4)
-            .map(|_| {
-                let d = d.clone();
-                std::thread::spawn(move || {
-                    for _ in 0..1000 {
-                        d.count(DropCause::Consent, Category::BUSINESS, 1);
-                    }
-                    d.count(DropCause::QueueFull, Category::PERFORMANCE, 5);
+        for _round in 0..3 {
+            let threads: Vec<_> = (0..4)
+                .map(|_| {
+                    let d = d.clone();
+                    std::thread::spawn(move || {
+                        for _ in 0..1000 {
+                            d.count(DropCause::Consent, Category::BUSINESS, 1);
+                        }
+                        d.count(DropCause::QueueFull, Category::PERFORMANCE, 5);
+                    })
                 })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
         }
         let s = d.snapshot();
-        assert_eq!(s.get(DropCause::Consent, Category::BUSINESS), 4000);
-        assert_eq!(s.get(DropCause::QueueFull, Category::PERFORMANCE), 20);
-        assert_eq!(s.total(), 4020);
+        assert_eq!(s.get(DropCause::Consent, Category::BUSINESS), 12_000);
+        assert_eq!(s.get(DropCause::QueueFull, Category::PERFORMANCE), 60);
+        assert_eq!(s.total(), 12_060);
+        let shards = d.shared.shards.lock().unwrap().len();
+        assert!(shards <= 4, "exited threads' shards are reused: {shards}");
+    }
+
+    #[test]
+    fn two_instances_on_one_thread_count_apart() {
+        let a = DropCounters::new(1_000_001);
+        let b = DropCounters::new(1_000_002);
+        for _ in 0..10 {
+            a.count(DropCause::Sampling, Category::ERRORS, 1);
+            b.count(DropCause::Sampling, Category::ERRORS, 2);
+        }
+        assert_eq!(a.snapshot().total(), 10);
+        assert_eq!(b.snapshot().total(), 20);
     }
 }

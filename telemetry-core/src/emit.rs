@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use crate::category::Category;
-use crate::context::with_current;
+use crate::context::fast_span;
 use crate::drops::DropCause;
 use crate::event::{EventSchema, FieldVisitor, TelemetryEvent};
 use crate::privacy::{FieldClass, KeyRing, Limits, transform_value};
@@ -33,24 +33,22 @@ impl Inner {
         severity: Severity,
         explicit: Option<&str>,
     ) -> Option<Admitted> {
+        let (mask, subject) = match explicit {
+            None => self.current_subject(),
+            Some(id) => {
+                let key = self.consent.key_of(id);
+                (self.consent.mask_of(key), Some(key))
+            }
+        };
+        if mask & category.mask() == 0 {
+            self.drops.count(DropCause::Consent, category, 1);
+            return None;
+        }
         if let Err(cause) = self.check_enabled() {
             self.drops.count(cause, category, 1);
             return None;
         }
-        let decided = match explicit {
-            None => with_current(|ctx| {
-                (self.mask(ctx) & category.mask() != 0).then(|| (self.subject_of(ctx), ctx.span))
-            }),
-            Some(id) => {
-                let key = self.consent.key_of(id);
-                (self.consent.mask_of(key) & category.mask() != 0)
-                    .then(|| (Some(key), with_current(|ctx| ctx.span)))
-            }
-        };
-        let Some((subject, span)) = decided else {
-            self.drops.count(DropCause::Consent, category, 1);
-            return None;
-        };
+        let span = fast_span();
         let is_error = category == Category::ERRORS || severity >= Severity::Error;
         let (kept, probability) = if is_error && self.sampler.keep_errors {
             (true, 1.0)

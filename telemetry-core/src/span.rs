@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use crate::category::Category;
-use crate::context::{Context, poll_in_context, swap_span, with_current};
+use crate::context::{Context, fast_span, poll_in_context, swap_span};
 use crate::drops::DropCause;
 use crate::privacy::{FieldClass, transform_value};
 use crate::record::{AttrBuilder, Record, SpanEvent, SpanRecord, SpanStatus};
 use crate::subject::SubjectKey;
 use crate::telemetry::{Inner, Telemetry};
-use crate::trace::{SpanContext, SpanId, TraceId};
+use crate::trace::{SpanContext, SpanId, ids_from, next_random};
 use crate::value::{TelemetryValue, Value};
 
 struct Recording {
@@ -67,31 +67,29 @@ impl Telemetry {
     #[inline]
     pub fn span(&self, name: impl Into<Cow<'static, str>>, category: Category) -> Span {
         let inner = &self.inner;
+        let (mask, subject) = inner.current_subject();
+        if mask & category.mask() == 0 {
+            inner.drops.count(DropCause::Consent, category, 1);
+            return Span { state: State::Off };
+        }
         if let Err(cause) = inner.check_enabled() {
             inner.drops.count(cause, category, 1);
             return Span { state: State::Off };
         }
-        let decision = with_current(|ctx| {
-            (inner.mask(ctx) & category.mask() != 0).then(|| (ctx.span, inner.subject_of(ctx)))
-        });
-        let Some((parent, subject)) = decision else {
-            inner.drops.count(DropCause::Consent, category, 1);
-            return Span { state: State::Off };
-        };
+        let parent = fast_span();
+        // One draw of the generator gives both ids (see `ids_from`).
+        let (new_trace, span_id) = ids_from(next_random());
         let (trace_id, sampled, probability) = match parent {
             Some(p) => (p.trace_id, p.sampled, p.probability),
-            None => {
-                let t = TraceId::random();
-                (
-                    t,
-                    inner.sampler.sample_trace(category, t),
-                    inner.sampler.probability(category),
-                )
-            }
+            None => (
+                new_trace,
+                inner.sampler.sample_trace(category, new_trace),
+                inner.sampler.probability(category),
+            ),
         };
         let mut ctx = SpanContext {
             trace_id,
-            span_id: SpanId::random(),
+            span_id,
             sampled,
             probability,
             remote: false,
@@ -110,23 +108,15 @@ impl Telemetry {
                 state: State::Unsampled(ctx),
             };
         }
-        Span {
-            state: State::Recording(
-                ctx,
-                Box::new(Recording {
-                    inner: inner.clone(),
-                    parent: parent.map(|p| p.span_id),
-                    parent_remote: parent.is_some_and(|p| p.remote),
-                    name: name.into(),
-                    category,
-                    start_mono,
-                    attrs: AttrBuilder::new(&inner.limits, 0),
-                    events: Vec::new(),
-                    status: SpanStatus::Unset,
-                    subject,
-                }),
-            ),
-        }
+        Span::start_recording(
+            inner,
+            ctx,
+            parent,
+            name.into(),
+            category,
+            start_mono,
+            subject,
+        )
     }
 
     /// Runs `f` inside a new span of `category`, entered for the duration.
@@ -143,6 +133,37 @@ impl Telemetry {
 }
 
 impl Span {
+    /// Builds a recorded span; out of line so the dropped paths stay small.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)] // private constructor: all are the span's fields
+    fn start_recording(
+        inner: &Arc<Inner>,
+        ctx: SpanContext,
+        parent: Option<SpanContext>,
+        name: Cow<'static, str>,
+        category: Category,
+        start_mono: u64,
+        subject: Option<SubjectKey>,
+    ) -> Span {
+        Span {
+            state: State::Recording(
+                ctx,
+                Box::new(Recording {
+                    inner: inner.clone(),
+                    parent: parent.map(|p| p.span_id),
+                    parent_remote: parent.is_some_and(|p| p.remote),
+                    name,
+                    category,
+                    start_mono,
+                    attrs: AttrBuilder::new(&inner.limits, 0),
+                    events: Vec::new(),
+                    status: SpanStatus::Unset,
+                    subject,
+                }),
+            ),
+        }
+    }
+
     /// A span that records nothing.
     pub fn none() -> Span {
         Span { state: State::Off }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::builder::TelemetryBuilder;
 use crate::category::{Category, CategoryNames, CategorySet};
 use crate::consent::{Consent, ConsentRegistry};
-use crate::context::{Context, ContextGuard, with_current};
+use crate::context::{Context, ContextGuard, with_fast_subject};
 use crate::drops::{DropCause, DropCounters, DropCounts};
 use crate::error::{ConfigError, ConfigErrorKind, ExportError};
 use crate::metrics::instrument::{InstrumentBuilder, MetricRegistry, kind};
@@ -86,13 +86,23 @@ pub(crate) fn next_instance_id() -> u64 {
 }
 
 impl Inner {
-    /// The effective consent mask for the given context.
+    /// The effective consent mask of the current context: the current
+    /// subject's, or the mask for records outside any subject scope.
     #[inline]
-    pub(crate) fn mask(&self, ctx: &Context) -> u64 {
-        match &ctx.subject {
-            Some(s) if s.0.owner == self.id => s.0.allowed.load(Ordering::Relaxed),
-            _ => self.consent.no_subject_mask,
-        }
+    pub(crate) fn current_mask(&self) -> u64 {
+        with_fast_subject(self.id, |s| match s {
+            Some(s) => s.allowed.load(Ordering::Relaxed),
+            None => self.consent.no_subject_mask,
+        })
+    }
+
+    /// The current subject's mask and key, if a scope of this instance is open.
+    #[inline]
+    pub(crate) fn current_subject(&self) -> (u64, Option<SubjectKey>) {
+        with_fast_subject(self.id, |s| match s {
+            Some(s) => (s.allowed.load(Ordering::Relaxed), Some(s.key)),
+            None => (self.consent.no_subject_mask, None),
+        })
     }
 
     /// Whether recording is on (not disabled, not shut down).
@@ -105,27 +115,15 @@ impl Inner {
         }
     }
 
-    /// The subject key of the context, if its subject belongs to this instance.
-    #[inline]
-    pub(crate) fn subject_of(&self, ctx: &Context) -> Option<SubjectKey> {
-        match &ctx.subject {
-            Some(s) if s.0.owner == self.id => Some(s.0.key),
-            _ => None,
-        }
-    }
-
     /// The consent check: whether a record of `category` may be kept in the
     /// current context, or why not. A thread-local read and one atomic load.
     #[inline]
     pub(crate) fn check(&self, category: Category) -> Result<(), DropCause> {
-        if !self.enabled.load(Ordering::Relaxed) {
-            return Err(DropCause::Disabled);
+        // Consent first: the denied path then needs no second load.
+        if self.current_mask() & category.mask() == 0 {
+            return Err(DropCause::Consent);
         }
-        if with_current(|ctx| self.mask(ctx) & category.mask() != 0) {
-            Ok(())
-        } else {
-            Err(DropCause::Consent)
-        }
+        self.check_enabled()
     }
 
     /// Current time in seconds on the monotonic clock (for rate limits).
@@ -375,10 +373,7 @@ impl Telemetry {
 
     /// The pseudonymous key of the current subject, if a scope is open.
     pub fn current_subject(&self) -> Option<SubjectKey> {
-        with_current(|ctx| match &ctx.subject {
-            Some(s) if s.0.owner == self.inner.id => Some(s.0.key),
-            _ => None,
-        })
+        self.inner.current_subject().1
     }
 
     /// Whether a record of `category` would pass consent in the current

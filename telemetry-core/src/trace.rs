@@ -189,6 +189,29 @@ fn parse_hex_u8(s: &str) -> Option<u8> {
     }
 }
 
+/// A new trace id and span id from one 64-bit random draw: the halves are
+/// spread by the SplitMix64 finaliser (a bijection, so distinct draws give
+/// distinct ids). The trace id's low 56 bits, which sampling reads, are
+/// uniformly distributed.
+#[inline]
+pub(crate) fn ids_from(r: u64) -> (TraceId, SpanId) {
+    let hi = splitmix(r ^ 0x6a09_e667_f3bc_c908);
+    let lo = splitmix(r);
+    let span = splitmix(r ^ 0xbb67_ae85_84ca_a73b);
+    let trace = (u128::from(hi) << 64) | u128::from(lo);
+    (
+        TraceId(if trace == 0 { 1 } else { trace }),
+        SpanId(if span == 0 { 1 } else { span }),
+    )
+}
+
+#[inline]
+fn splitmix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 thread_local! {
     static RNG: Cell<u64> = const { Cell::new(0) };
 }

@@ -6,8 +6,9 @@ as lower-case hex, 64-bit integers as decimal strings, enums as numbers) and
 appends one JSON line per resource-level object to a file in the directory
 named by the environment variable COLLECTOR_OUT_DIR.
 
-Every line is exactly one element of the ``resourceSpans`` / ``resourceLogs``
-/ ``resourceMetrics`` array of an OTLP/JSON export request.
+The processors write every line as a whole OTLP/JSON export request holding
+exactly one resource: {"resourceSpans": [<ResourceSpans>]} (likewise
+resourceLogs / resourceMetrics).
 """
 
 import base64
@@ -114,6 +115,10 @@ def any_value(av):
     if isinstance(v, str):
         return {"stringValue": v}
     if isinstance(v, (bytes, bytearray)):
+        return {"bytesValue": base64.b64encode(bytes(v)).decode("ascii")}
+    if isinstance(v, list) and all(isinstance(x, int) and 0 <= x <= 255 for x in v):
+        # rotel returns a bytesValue as a plain list of ints (an arrayValue
+        # comes as an ArrayValue object instead).
         return {"bytesValue": base64.b64encode(bytes(v)).decode("ascii")}
     type_name = type(v).__name__
     if type_name == "AnyValue":

@@ -85,6 +85,8 @@ impl Cells {
 /// One series: an attribute set and its cells.
 pub(crate) struct Series {
     attrs: Vec<Attribute>,
+    /// For each declared key: 1 + its position in `attrs`, or 0 if absent.
+    slots: Box<[u8]>,
     pub(crate) cells: Cells,
     /// The next series whose attribute hash collides with this one.
     next: OnceLock<Arc<Series>>,
@@ -142,11 +144,16 @@ impl Series {
     ) -> bool {
         let mut n = 0;
         for (k, v) in attrs {
-            if !declared.contains(k) {
+            let Some(i) = key_index(declared, k) else {
                 continue;
-            }
+            };
             n += 1;
-            match self.attrs.iter().find(|a| a.key == *k) {
+            let stored = self
+                .slots
+                .get(i)
+                .and_then(|p| p.checked_sub(1))
+                .and_then(|p| self.attrs.get(usize::from(p)));
+            match stored {
                 Some(a) if value_matches(&a.value, *v, max_len) => {}
                 _ => return false,
             }
@@ -182,6 +189,16 @@ fn value_matches(stored: &AttrValue, v: Value<'_>, max_len: usize) -> bool {
     }
 }
 
+/// The index of `key` among the declared keys. Keys are usually the same
+/// `&'static str` as declared, so pointers are compared before contents.
+#[inline]
+fn key_index(declared: &[&'static str], key: &str) -> Option<usize> {
+    declared
+        .iter()
+        .position(|d| std::ptr::eq(d.as_ptr(), key.as_ptr()) && d.len() == key.len())
+        .or_else(|| declared.iter().position(|d| *d == key))
+}
+
 #[inline]
 fn mix(h: u64, x: u64) -> u64 {
     (h.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
@@ -200,7 +217,7 @@ fn hash_bytes(mut h: u64, bytes: &[u8]) -> u64 {
     mix(mix(h, u64::from_le_bytes(w)), bytes.len() as u64)
 }
 
-/// Order-independent hash of the declared attributes.
+/// Order-independent hash of the declared attributes (by key index).
 #[inline]
 fn hash_attrs(
     attrs: &[(&'static str, Value<'_>)],
@@ -209,10 +226,10 @@ fn hash_attrs(
 ) -> u64 {
     let mut total = 0u64;
     for (k, v) in attrs {
-        if !declared.contains(k) {
+        let Some(i) = key_index(declared, k) else {
             continue;
-        }
-        let h = hash_bytes(0, k.as_bytes());
+        };
+        let h = mix(0x243f_6a88_85a3_08d3, i as u64);
         let h = match v {
             Value::Str(s) => hash_bytes(mix(h, 1), cut(s, max_len).unwrap_or(s).as_bytes()),
             Value::Bool(b) => mix(mix(h, 2), u64::from(*b)),
@@ -274,6 +291,7 @@ impl SeriesTable {
             count: AtomicUsize::new(0),
             overflow: Arc::new(Series {
                 attrs: vec![Attribute::new(OVERFLOW_KEY, true)],
+                slots: Box::new([]),
                 cells: Cells::new(kind, nb),
                 next: OnceLock::new(),
             }),
@@ -294,15 +312,19 @@ impl SeriesTable {
             0
         };
         let mut owned = Vec::with_capacity(attrs.len());
+        let mut slots = vec![0u8; self.declared.len()].into_boxed_slice();
         for (k, v) in attrs {
-            if self.declared.contains(k)
+            if let Some(i) = key_index(&self.declared, k)
+                && slots[i] == 0
                 && let Some((value, _)) = crate::value::own_public(*v, self.max_len)
             {
-                owned.push(Attribute::new(*k, value));
+                owned.push(Attribute::new(self.declared[i], value));
+                slots[i] = u8::try_from(owned.len()).unwrap_or(u8::MAX);
             }
         }
         Arc::new(Series {
             attrs: owned,
+            slots,
             cells: Cells::new(self.kind, nb),
             next: OnceLock::new(),
         })
@@ -311,7 +333,9 @@ impl SeriesTable {
     /// Whether any attribute key is not declared (it is ignored, and counted).
     #[inline]
     pub(crate) fn has_undeclared(&self, attrs: &[(&'static str, Value<'_>)]) -> bool {
-        attrs.iter().any(|(k, _)| !self.declared.contains(k))
+        attrs
+            .iter()
+            .any(|(k, _)| key_index(&self.declared, k).is_none())
     }
 
     /// Runs `f` on the series for `attrs`, creating it if needed.
