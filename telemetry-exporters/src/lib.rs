@@ -36,3 +36,8 @@
 pub mod file;
 #[cfg(feature = "file")]
 pub mod proto;
+
+/// The OTLP message types the exporters produce (re-exported so readers of
+/// the files need no extra dependency).
+#[cfg(feature = "file")]
+pub use opentelemetry_proto;

@@ -1,0 +1,330 @@
+//! Quickstart: a small simulated checkout service that records consent-aware
+//! telemetry to OTLP/JSON files. No collector needed.
+//!
+//! ```text
+//! cargo run --example quickstart              # writes ./telemetry-out/
+//! cargo run --example quickstart -- /tmp/out  # writes /tmp/out/
+//! DO_NOT_TRACK=1 cargo run --example quickstart
+//! ```
+//!
+//! Four customers shop: alice consented to business and interaction data,
+//! bob to business only, carol to both but revokes mid-run, dave was never
+//! asked. Performance, error and resource data need no consent (they carry
+//! no personal data beyond a pseudonymous subject key). One payment fails.
+
+use std::error::Error;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use telemetry_core::*;
+use telemetry_exporters::file::{
+    ExportRequest, FileExporter, Signal, files, parse_line, read_lines,
+};
+
+/// A customer completed a purchase: a typed event whose every field is
+/// classified. (The `#[derive(TelemetryEvent)]` macro writes this for you.)
+struct PurchaseCompleted<'a> {
+    customer_id: &'a str,
+    email: &'a str,
+    amount_cents: u64,
+    currency: &'a str,
+    card_last4: &'a str,
+}
+
+impl TelemetryEvent for PurchaseCompleted<'_> {
+    const SCHEMA: &'static EventSchema = &EventSchema {
+        name: "checkout.purchase_completed",
+        category: Category::BUSINESS,
+        version: 2,
+        description: "A customer completed a purchase.",
+        fields: &[
+            FieldSchema {
+                name: "email",
+                ty: FieldType::String,
+                class: FieldClass::Hashed,
+            },
+            FieldSchema {
+                name: "amount_cents",
+                ty: FieldType::UInt,
+                class: FieldClass::Public,
+            },
+            FieldSchema {
+                name: "currency",
+                ty: FieldType::String,
+                class: FieldClass::Public,
+            },
+            FieldSchema {
+                name: "card_last4",
+                ty: FieldType::String,
+                class: FieldClass::Redacted,
+            },
+        ],
+    };
+
+    fn subject(&self) -> Option<&str> {
+        Some(self.customer_id)
+    }
+
+    fn visit_fields(&self, v: &mut dyn FieldVisitor) {
+        v.field(0, self.email.to_value());
+        v.field(1, self.amount_cents.to_value());
+        v.field(2, self.currency.to_value());
+        v.field(3, self.card_last4.to_value());
+    }
+}
+
+/// The simulated service.
+struct Checkout {
+    telemetry: Telemetry,
+    orders: Counter,
+    latency: Histogram,
+}
+
+#[derive(Debug)]
+struct PaymentDeclined;
+
+impl Checkout {
+    fn place_order(
+        &self,
+        customer: &str,
+        email: &str,
+        cart: &[u64],
+    ) -> Result<u64, PaymentDeclined> {
+        let t = &self.telemetry;
+        let _subject = t.subject(customer);
+        let started = std::time::Instant::now();
+        let mut span = t.span("checkout.place_order", Category::PERFORMANCE);
+        let _in_span = span.enter();
+        span.set_attribute("cart.items", cart.len() as u64);
+
+        t.event("checkout.cart_viewed", Category::INTERACTION)
+            .public("items", cart.len() as u64)
+            .emit();
+        let total: u64 = t.in_span("checkout.price_cart", Category::PERFORMANCE, |_| {
+            cart.iter().sum()
+        });
+        let result = t.in_span("checkout.charge_payment", Category::PERFORMANCE, |charge| {
+            let fraud_ok = t.in_span("checkout.fraud_check", Category::PERFORMANCE, |_| {
+                total < 50_000
+            });
+            let result = if fraud_ok {
+                Ok(total)
+            } else {
+                Err(PaymentDeclined)
+            };
+            charge.record_result(&result);
+            result
+        });
+        span.record_result(&result);
+        let outcome = match &result {
+            Ok(total) => {
+                t.emit(&PurchaseCompleted {
+                    customer_id: customer,
+                    email,
+                    amount_cents: *total,
+                    currency: "EUR",
+                    card_last4: "4242",
+                });
+                "ok"
+            }
+            Err(_) => {
+                t.event("checkout.payment_failed", Category::ERRORS)
+                    .public("error.type", "PaymentDeclined")
+                    .emit();
+                "error"
+            }
+        };
+        self.orders.add(1, &[("outcome", Value::Str(outcome))]);
+        self.latency.record(
+            started.elapsed().as_secs_f64() * 1000.0,
+            &[("outcome", Value::Str(outcome))],
+        );
+        result
+    }
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let out: PathBuf = std::env::args()
+        .nth(1)
+        .map_or_else(|| PathBuf::from("telemetry-out"), PathBuf::from);
+    // A real service loads its key from a secret store.
+    let key = std::env::var("TELEMETRY_HASH_KEY")
+        .unwrap_or_else(|_| "quickstart demo key, not a secret!".into());
+
+    let telemetry = Telemetry::builder()
+        .service("checkout", env!("CARGO_PKG_VERSION"))
+        .environment("demo")
+        .consent(
+            ConsentPolicy::opt_in()
+                .require(Category::INTERACTION)
+                .require(Category::BUSINESS)
+                .exempt(Category::PERFORMANCE)
+                .exempt(Category::ERRORS)
+                .exempt(Category::RESOURCE),
+        )
+        .sampler(Sampler::per_category([(Category::PERFORMANCE, 1.0)]).keep_errors())
+        .hash_key(KeyId(1), key.as_bytes())
+        .exporter(FileExporter::builder(&out).build()?)
+        .install()?;
+
+    let service = Checkout {
+        orders: telemetry
+            .counter("checkout.orders", Category::BUSINESS)
+            .unit("{order}")
+            .attribute("outcome")
+            .build()?,
+        latency: telemetry
+            .histogram("checkout.latency", Category::PERFORMANCE)
+            .unit("ms")
+            .boundaries(vec![0.01, 0.05, 0.1, 0.5, 1.0, 5.0])
+            .attribute("outcome")
+            .build()?,
+        telemetry: telemetry.clone(),
+    };
+    let memory = telemetry
+        .gauge("process.memory.usage", Category::RESOURCE)
+        .unit("By")
+        .build()?;
+
+    let consent = telemetry.consent();
+    consent.grant("alice", [Category::BUSINESS, Category::INTERACTION])?;
+    consent.grant("bob", Category::BUSINESS)?;
+    consent.grant("carol", [Category::BUSINESS, Category::INTERACTION])?;
+
+    let customers = [
+        ("alice", "alice@example.com"),
+        ("bob", "bob@example.com"),
+        ("carol", "carol@example.com"),
+        ("dave", "dave@example.com"),
+    ];
+    for round in 0..6u64 {
+        for (i, (customer, email)) in customers.iter().enumerate() {
+            let cart = [1299 + 100 * i as u64, 2500 * round];
+            // dave's fourth order is large enough to fail the fraud check.
+            let cart = if *customer == "dave" && round == 3 {
+                vec![99_999]
+            } else {
+                cart.to_vec()
+            };
+            let _ = service.place_order(customer, email, &cart);
+        }
+        if round == 2 {
+            // carol changes her mind: what is still buffered is purged and a
+            // deletion request is exported for downstream stores.
+            consent.revoke("carol", [Category::BUSINESS, Category::INTERACTION])?;
+        }
+        memory.record(
+            f64::from(u32::try_from(round).unwrap_or(0) * 1024 + 40_000_000),
+            &[],
+        );
+    }
+
+    let report = telemetry.shutdown(Duration::from_secs(5));
+    if !report.is_complete() {
+        eprintln!("shutdown incomplete: {report:?}");
+    }
+    let drops = telemetry.drops();
+    summarize(&out, &telemetry, &drops)
+}
+
+/// Reads the files back and prints what was written.
+fn summarize(
+    out: &std::path::Path,
+    telemetry: &Telemetry,
+    drops: &DropCounts,
+) -> Result<(), Box<dyn Error>> {
+    use std::collections::BTreeMap;
+    let mut per_category: BTreeMap<(&str, String), u64> = BTreeMap::new();
+    let mut deletions = 0;
+    let mut file_count = 0;
+    let category_of =
+        |attrs: &[telemetry_exporters::opentelemetry_proto::tonic::common::v1::KeyValue]| {
+            attrs
+            .iter()
+            .find(|kv| kv.key == "telemetry.category")
+            .and_then(|kv| kv.value.as_ref())
+            .and_then(|v| match &v.value {
+                Some(telemetry_exporters::opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s)) => Some(s.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "-".into())
+        };
+    for signal in Signal::ALL {
+        for path in files(out, signal)? {
+            file_count += 1;
+            for line in read_lines(&path)?.lines {
+                match parse_line(&line)? {
+                    ExportRequest::Traces(r) => {
+                        for s in r
+                            .resource_spans
+                            .iter()
+                            .flat_map(|r| &r.scope_spans)
+                            .flat_map(|s| &s.spans)
+                        {
+                            *per_category
+                                .entry(("spans", category_of(&s.attributes)))
+                                .or_default() += 1;
+                        }
+                    }
+                    ExportRequest::Logs(r) => {
+                        for l in r
+                            .resource_logs
+                            .iter()
+                            .flat_map(|r| &r.scope_logs)
+                            .flat_map(|s| &s.log_records)
+                        {
+                            if l.event_name == consent::DELETION_REQUEST_EVENT {
+                                deletions += 1;
+                            }
+                            *per_category
+                                .entry(("events", category_of(&l.attributes)))
+                                .or_default() += 1;
+                        }
+                    }
+                    ExportRequest::Metrics(r) => {
+                        for m in r
+                            .resource_metrics
+                            .iter()
+                            .flat_map(|r| &r.scope_metrics)
+                            .flat_map(|s| &s.metrics)
+                        {
+                            *per_category
+                                .entry(("metric exports", m.name.clone()))
+                                .or_default() += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    println!(
+        "telemetry written to {} ({file_count} files)",
+        out.display()
+    );
+    if telemetry.consent().do_not_track() {
+        println!("DO_NOT_TRACK is set: every category that requires consent is denied");
+    }
+    println!("\nrecords written, by signal and category:");
+    for ((signal, category), n) in &per_category {
+        println!("  {signal:<15} {category:<32} {n:>5}");
+    }
+    for required in ["business", "interaction"] {
+        let n: u64 = per_category
+            .iter()
+            .filter(|((_, c), _)| c == required)
+            .map(|(_, n)| n)
+            .sum();
+        println!("  => {required} records (need consent): {n}");
+    }
+    println!("\nrecords dropped, by cause:");
+    for cause in DropCause::ALL {
+        let n = drops.by_cause(cause);
+        if n > 0 {
+            println!("  {:<17} {n:>5}", cause.as_str());
+        }
+    }
+    println!("\ndeletion requests exported: {deletions}");
+    println!("\nread them with any OpenTelemetry tool, e.g. POST each line to a collector's");
+    println!("OTLP/HTTP endpoint (/v1/traces, /v1/logs, /v1/metrics) as application/json.");
+    Ok(())
+}
