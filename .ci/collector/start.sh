@@ -63,7 +63,8 @@ ARGS=(start
     --otlp-with-logs-processor "$PROC_DIR/logs.py"
     --otlp-with-metrics-processor "$PROC_DIR/metrics.py"
     --log-format text)
-if "$AGENT" start --help 2>/dev/null | grep -q -- '--batch-timeout'; then
+HELP="$("$AGENT" start --help 2>/dev/null || true)"
+if [[ "$HELP" == *"--batch-timeout"* ]]; then
     ARGS+=(--batch-timeout "$BATCH_TIMEOUT")
 fi
 

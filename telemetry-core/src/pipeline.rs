@@ -266,12 +266,14 @@ impl Pipeline {
         if !records_due && metrics.is_empty() {
             return (0, 0, Vec::new());
         }
-        let spans = if records_due {
+        // Take the buffers and give them back (emptied) after the export, so
+        // their capacity is reused instead of regrown every cycle.
+        let mut spans = if records_due {
             std::mem::take(&mut gate.spans)
         } else {
             Vec::new()
         };
-        let logs = if records_due {
+        let mut logs = if records_due {
             std::mem::take(&mut gate.logs)
         } else {
             Vec::new()
@@ -302,6 +304,14 @@ impl Pipeline {
             totals.0 += exported;
             totals.1 += failed;
             totals.2.extend(errors);
+        }
+        spans.clear();
+        logs.clear();
+        if gate.spans.is_empty() {
+            gate.spans = spans;
+        }
+        if gate.logs.is_empty() {
+            gate.logs = logs;
         }
         totals
     }

@@ -35,6 +35,8 @@
 #[cfg(feature = "file")]
 pub mod file;
 #[cfg(feature = "file")]
+pub mod otlp_json;
+#[cfg(feature = "file")]
 pub mod proto;
 
 /// The OTLP message types the exporters produce (re-exported so readers of

@@ -551,3 +551,91 @@ fn injected_write_errors_drop_and_count_then_writing_resumes() {
     let dir = tempfile::tempdir().unwrap();
     fill_then_free(dir.path(), Some(Arc::new(AtomicBool::new(false))), None);
 }
+
+/// The direct encoder and `opentelemetry-proto`'s serde encoding parse to
+/// the same messages, for records exercising every field.
+#[test]
+fn direct_encoding_matches_opentelemetry_proto() {
+    use telemetry_exporters::otlp_json::{encode_logs, encode_traces};
+    use telemetry_exporters::proto::{logs_request, trace_request};
+    let mem = InMemoryExporter::new();
+    let t = builder()
+        .exporter(mem.clone())
+        .sampler(Sampler::always())
+        .limits(Limits {
+            max_attributes: 8,
+            ..Limits::default()
+        })
+        .build()
+        .unwrap();
+    t.consent().grant("zed", Category::BUSINESS).unwrap();
+    {
+        let _s = t.subject("zed");
+        let remote = SpanContext::from_traceparent(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .unwrap();
+        let _g = Context::current().with_span_context(remote).attach();
+        t.in_span("outer \"quoted\"\n", Category::PERFORMANCE, |s| {
+            s.set_attribute("neg", -5i64);
+            s.set_attribute("big", u64::MAX);
+            s.set_attribute("pi", 3.25f64);
+            s.set_attribute("flag", false);
+            s.set_attribute("text", "tab\there é \u{1}");
+            s.record("secret", FieldClass::Hashed, "x");
+            s.record("card", FieldClass::Redacted, "4242");
+            s.add_event("step", &[("n", Value::U64(1))]);
+            s.set_error_description("Boom");
+            t.in_span("inner", Category::PERFORMANCE, |s| s.set_ok());
+            for i in 0..12u64 {
+                t.event("business.evt", Category::BUSINESS)
+                    .public("i", i)
+                    .public("s", "v")
+                    .hashed("h", "y")
+                    .emit();
+            }
+            t.event("with.body", Category::ERRORS)
+                .body("static message")
+                .emit();
+        });
+        t.emit(&Plain);
+    }
+    t.force_flush().unwrap();
+    let (resource, names) = (mem.resource().unwrap(), t.categories().clone());
+    let spans = mem.spans();
+    let logs = mem.logs();
+    assert!(
+        spans.len() == 2 && logs.len() == 15,
+        "{} spans, {} logs",
+        spans.len(),
+        logs.len()
+    );
+    let mut out = Vec::new();
+    encode_traces(&mut out, &resource, &names, &spans);
+    let direct: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest =
+        serde_json::from_slice(&out).unwrap();
+    assert_eq!(direct, trace_request(&resource, &names, &spans));
+    out.clear();
+    encode_logs(&mut out, &resource, &names, &logs);
+    let direct: opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest =
+        serde_json::from_slice(&out).unwrap();
+    assert_eq!(direct, logs_request(&resource, &names, &logs));
+}
+
+struct Plain;
+impl TelemetryEvent for Plain {
+    const SCHEMA: &'static EventSchema = &EventSchema {
+        name: "typed.plain",
+        category: Category::BUSINESS,
+        version: 3,
+        description: "",
+        fields: &[FieldSchema {
+            name: "d",
+            ty: FieldType::Duration,
+            class: FieldClass::Public,
+        }],
+    };
+    fn visit_fields(&self, v: &mut dyn FieldVisitor) {
+        v.field(0, Duration::from_millis(5).to_value());
+    }
+}

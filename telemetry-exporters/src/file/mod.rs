@@ -279,28 +279,31 @@ impl FileExporter {
     }
 
     fn encode(&mut self, signal: Signal, batch: &Batch<'_>) -> Result<(), ExportError> {
-        use crate::proto;
         self.buf.clear();
-        let r = match signal {
-            Signal::Traces => serde_json::to_writer(
+        match signal {
+            Signal::Traces => crate::otlp_json::encode_traces(
                 &mut self.buf,
-                &proto::trace_request(batch.resource, batch.categories, batch.spans),
+                batch.resource,
+                batch.categories,
+                batch.spans,
             ),
-            Signal::Logs => serde_json::to_writer(
+            Signal::Logs => crate::otlp_json::encode_logs(
                 &mut self.buf,
-                &proto::logs_request(batch.resource, batch.categories, batch.logs),
+                batch.resource,
+                batch.categories,
+                batch.logs,
             ),
-            Signal::Metrics => serde_json::to_writer(
-                &mut self.buf,
-                &proto::metrics_request(batch.resource, batch.categories, batch.metrics),
-            ),
-        };
-        r.map_err(|e| {
-            ExportError::new(
-                ExportErrorKind::Encoding,
-                format!("cannot encode {} as OTLP/JSON: {e}", signal.name()),
-            )
-        })?;
+            Signal::Metrics => {
+                let request =
+                    crate::proto::metrics_request(batch.resource, batch.categories, batch.metrics);
+                serde_json::to_writer(&mut self.buf, &request).map_err(|e| {
+                    ExportError::new(
+                        ExportErrorKind::Encoding,
+                        format!("cannot encode metrics as OTLP/JSON: {e}"),
+                    )
+                })?;
+            }
+        }
         self.buf.push(b'\n');
         Ok(())
     }
