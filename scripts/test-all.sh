@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README documents it and CI runs it:
 # format check, clippy (all targets and features, warnings are errors),
-# every test in the workspace, and the documentation build.
+# every test in the workspace (some against a real OpenTelemetry collector
+# that the tests start on 127.0.0.1), and the documentation build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+
+step "install the test collector (rotel, from PyPI, into .ci/.venv)"
+bash .ci/collector/install.sh >/dev/null
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
