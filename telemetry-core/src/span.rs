@@ -64,7 +64,7 @@ impl Telemetry {
     /// Starts a span of `category`, a child of the current span (or a new
     /// root). Consent is checked first, then sampling: a denied or
     /// sampled-out span reads no clock and allocates nothing.
-    #[inline]
+    #[inline(always)]
     pub fn span(&self, name: impl Into<Cow<'static, str>>, category: Category) -> Span {
         let inner = &self.inner;
         let (mask, subject) = inner.current_subject();
@@ -315,7 +315,18 @@ impl Recording {
 }
 
 impl Drop for Span {
+    #[inline]
     fn drop(&mut self) {
+        if matches!(self.state, State::Recording(..)) {
+            self.finish();
+        }
+    }
+}
+
+impl Span {
+    /// Ends a recorded span into the export queue.
+    #[inline(never)]
+    fn finish(&mut self) {
         let State::Recording(ctx, r) = std::mem::replace(&mut self.state, State::Off) else {
             return;
         };
