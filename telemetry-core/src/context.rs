@@ -192,6 +192,14 @@ impl Context {
         self
     }
 
+    /// This context with `span` as its span, if given.
+    pub(crate) fn with_span_opt(mut self, span: Option<SpanContext>) -> Context {
+        if span.is_some() {
+            self.span = span;
+        }
+        self
+    }
+
     /// Makes this the current context until the guard is dropped.
     pub fn attach(self) -> ContextGuard {
         ContextGuard {

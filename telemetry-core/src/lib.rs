@@ -64,6 +64,8 @@
 //!
 //! ## Crate features
 //!
+//! - `macros` (default): `#[instrument_event]` and `#[derive(TelemetryEvent)]`,
+//!   re-exported from `telemetry-macros`.
 //! - `testing`: the [`testing::InMemoryExporter`], for unit tests.
 //!
 //! Exporters for OTLP and files live in the `telemetry-exporters` crate.
@@ -71,6 +73,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
+mod catalogue;
 mod category;
 pub mod consent;
 mod context;
@@ -94,7 +97,12 @@ mod value;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
 pub use builder::{Environment, TelemetryBuilder};
+pub use catalogue::{Catalogue, CatalogueItem, FunctionSchema, SourceLocation};
 pub use category::{Category, CategoryNames, CategorySet};
 pub use consent::{
     Consent, ConsentChange, ConsentDefault, ConsentPolicy, ConsentSource, ConsentState,
@@ -117,5 +125,7 @@ pub use sampler::Sampler;
 pub use span::{Entered, InSpan, Span};
 pub use subject::{Choices, SubjectKey};
 pub use telemetry::Telemetry;
+#[cfg(feature = "macros")]
+pub use telemetry_macros::{TelemetryEvent, instrument_event};
 pub use trace::{SpanContext, SpanId, TraceId, TraceparentError};
 pub use value::{AttrValue, FieldType, REDACTED, TRUNCATED, TelemetryValue, Value, unix_nanos};

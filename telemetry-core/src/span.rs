@@ -249,6 +249,18 @@ impl Span {
         });
     }
 
+    /// Sets an attribute from a borrowed value with a privacy class.
+    pub(crate) fn record_value(&mut self, key: &'static str, class: FieldClass, value: Value<'_>) {
+        if let Some(r) = self.recording() {
+            r.push(key, class, value);
+        }
+    }
+
+    /// Whether the span's status is already an error.
+    pub(crate) fn has_error_status(&self) -> bool {
+        matches!(&self.state, State::Recording(_, r) if matches!(r.status, SpanStatus::Error { .. }))
+    }
+
     /// Marks the span failed with the error's type name (never its message,
     /// which may carry personal data).
     pub fn set_error<E: ?Sized>(&mut self, _error: &E) {

@@ -24,6 +24,9 @@ pub enum FieldType {
     Duration,
     /// A point in time, exported in nanoseconds since the Unix epoch.
     Timestamp,
+    /// Not described: a skipped field, or an argument whose type the
+    /// catalogue cannot name.
+    Opaque,
 }
 
 impl FieldType {
@@ -37,6 +40,7 @@ impl FieldType {
             FieldType::String => "string",
             FieldType::Duration => "duration",
             FieldType::Timestamp => "timestamp",
+            FieldType::Opaque => "opaque",
         }
     }
 }

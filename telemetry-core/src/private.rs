@@ -1,0 +1,395 @@
+//! Runtime support for the code `telemetry-macros` generates. Not a public
+//! API: names and signatures here change without notice.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context as TaskContext, Poll};
+
+pub use inventory;
+
+pub use crate::catalogue::{CatalogueItem, FunctionSchema, SourceLocation};
+use crate::category::Category;
+use crate::context::{Context, ContextGuard, poll_in_context};
+use crate::drops::DropCause;
+use crate::metrics::{BoundCounter, Counter, Histogram};
+use crate::privacy::FieldClass;
+use crate::record::Severity;
+use crate::span::{Entered, Span};
+use crate::telemetry::Telemetry;
+use crate::value::{TelemetryValue, Value};
+
+/// Duration histogram bounds, in seconds (OpenTelemetry's HTTP defaults).
+const DURATION_BOUNDS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+struct CallMetrics {
+    calls: Counter,
+    ok: BoundCounter,
+    duration: Histogram,
+}
+
+/// One instrumented function: its schema and lazily built instruments.
+pub struct Callsite {
+    schema: &'static FunctionSchema,
+    metrics: OnceLock<Option<CallMetrics>>,
+    calls_name: &'static str,
+    duration_name: &'static str,
+}
+
+impl Callsite {
+    /// A callsite for `schema`; `metrics` holds the names of its call
+    /// counter and duration histogram.
+    pub const fn new(schema: &'static FunctionSchema) -> Self {
+        let (calls_name, duration_name) = match schema.metrics {
+            [calls, duration, ..] => (*calls, *duration),
+            _ => ("", ""),
+        };
+        Callsite {
+            schema,
+            metrics: OnceLock::new(),
+            calls_name,
+            duration_name,
+        }
+    }
+
+    fn metrics(&self, t: &Telemetry) -> Option<&CallMetrics> {
+        self.metrics
+            .get_or_init(|| {
+                let category = self.schema.category;
+                let calls = t
+                    .counter(self.calls_name, category)
+                    .unit("{call}")
+                    .description("Calls of an instrumented function, by outcome.")
+                    .attribute("outcome")
+                    .attribute("error.type")
+                    .build()
+                    .ok()?;
+                let duration = t
+                    .histogram(self.duration_name, category)
+                    .unit("s")
+                    .description(
+                        "Duration of recorded (sampled) calls of an instrumented function.",
+                    )
+                    .boundaries(DURATION_BOUNDS.to_vec())
+                    .attribute("outcome")
+                    .attribute("error.type")
+                    .build()
+                    .ok()?;
+                let ok = calls.bind(&[("outcome", Value::Str("ok"))]);
+                Some(CallMetrics {
+                    calls,
+                    ok,
+                    duration,
+                })
+            })
+            .as_ref()
+    }
+
+    /// Starts a call: checks consent (for the subject argument if given,
+    /// else the current subject), then sampling. When either says no, the
+    /// returned call does nothing: no span, no clock read, no argument read.
+    #[inline]
+    pub fn enter(&'static self, subject: Option<&str>) -> Call {
+        let Some(t) = Telemetry::global() else {
+            return Call::off(self);
+        };
+        let category = self.schema.category;
+        let (context, mask) = match subject {
+            None => (None, t.inner.current_mask()),
+            Some(id) => {
+                let ctx = t.subject_context(id);
+                let mask = ctx
+                    .subject
+                    .as_ref()
+                    .map_or(t.inner.consent.no_subject_mask, |s| {
+                        s.0.allowed.load(std::sync::atomic::Ordering::Relaxed)
+                    });
+                (Some(ctx), mask)
+            }
+        };
+        if mask & category.mask() == 0 {
+            t.inner.drops.count(DropCause::Consent, category, 1);
+            return Call::off(self);
+        }
+        Call::start(self, t, context)
+    }
+}
+
+/// A call in progress.
+pub struct Call {
+    site: &'static Callsite,
+    telemetry: Option<&'static Telemetry>,
+    span: Span,
+    context: Option<Context>,
+    start: u64,
+}
+
+impl Call {
+    #[inline]
+    fn off(site: &'static Callsite) -> Call {
+        Call {
+            site,
+            telemetry: None,
+            span: Span::none(),
+            context: None,
+            start: 0,
+        }
+    }
+
+    #[inline(never)]
+    fn start(site: &'static Callsite, t: &'static Telemetry, context: Option<Context>) -> Call {
+        let span = match &context {
+            Some(ctx) => {
+                let _g = ctx.clone().attach();
+                t.span(site.schema.name, site.schema.category)
+            }
+            None => t.span(site.schema.name, site.schema.category),
+        };
+        let context = context.map(|mut ctx| {
+            ctx.span = span.context().or(ctx.span);
+            ctx
+        });
+        let start = if span.is_recording() {
+            t.inner.clock.mono()
+        } else {
+            0
+        };
+        Call {
+            site,
+            telemetry: Some(t),
+            span,
+            context,
+            start,
+        }
+    }
+
+    /// Whether the call's span is recorded (so arguments are read).
+    #[inline]
+    pub fn is_recording(&self) -> bool {
+        self.span.is_recording()
+    }
+
+    /// Records argument `index` of the schema's fields.
+    pub fn field<V: TelemetryValue + ?Sized>(&mut self, index: usize, value: &V) {
+        if let Some(f) = self.site.schema.fields.get(index) {
+            self.span.record_value(f.name, f.class, value.to_value());
+        }
+    }
+
+    /// Makes the call's span (and subject) current until the guard drops.
+    #[inline]
+    pub fn enter(&self) -> CallEntered {
+        match &self.context {
+            Some(ctx) => CallEntered::Context(ctx.clone().attach()),
+            None => CallEntered::Span(self.span.enter()),
+        }
+    }
+
+    /// Runs `future` with the call's span (and subject) current on every poll.
+    pub fn instrument<F: Future>(&mut self, future: F) -> Instrumented<'_, F> {
+        let context = match &self.context {
+            Some(ctx) => ctx.clone(),
+            None => Context::current().with_span_opt(self.span.context()),
+        };
+        Instrumented {
+            context,
+            future,
+            _call: std::marker::PhantomData,
+        }
+    }
+
+    /// Records the return value with `class` (the `Ok` value of a `Result`).
+    pub fn ret<R: RetValue + ?Sized>(&mut self, class: FieldClass, result: &R) {
+        if self.span.is_recording() {
+            let span = &mut self.span;
+            result.with_value(|v| span.record_value("return", class, v));
+        }
+    }
+
+    /// Records an `Err` as an `exception` event in the errors category, with
+    /// the error's type (never its message).
+    pub fn error<T, E>(&mut self, result: &Result<T, E>) {
+        if let Err(e) = result {
+            self.error_event::<E>(None);
+            self.span.set_error(e);
+        }
+    }
+
+    /// Like [`error`](Self::error), and records the error's message.
+    pub fn error_with_message<T, E: std::fmt::Display>(&mut self, result: &Result<T, E>) {
+        if let Err(e) = result {
+            if self.telemetry.is_some_and(|t| t.enabled(Category::ERRORS)) {
+                let message = e.to_string();
+                self.error_event::<E>(Some(&message));
+            }
+            self.span.set_error(e);
+        }
+    }
+
+    fn error_event<E>(&self, message: Option<&str>) {
+        let Some(t) = self.telemetry else { return };
+        let ctx = self.context.clone();
+        let _g = ctx.map(Context::attach);
+        let _e = self.span.enter();
+        let mut event = t
+            .event("exception", Category::ERRORS)
+            .severity(Severity::Error)
+            .public("exception.type", std::any::type_name::<E>())
+            .public("code.function", self.site.schema.name);
+        if let Some(m) = message {
+            event = event.public("exception.message", m);
+        }
+        event.emit();
+    }
+
+    /// Ends the call: the span ends (status from an `Err`), the call counter
+    /// and, for a recorded span, the duration histogram get the outcome.
+    #[inline]
+    pub fn finish(mut self, outcome: Outcome) {
+        let Some(t) = self.telemetry else { return };
+        self.finish_outcome(t, outcome);
+    }
+
+    #[inline(never)]
+    fn finish_outcome(&mut self, t: &'static Telemetry, outcome: Outcome) {
+        let Some(metrics) = self.site.metrics(t) else {
+            return;
+        };
+        let _g = self.context.clone().map(Context::attach);
+        let attrs: &[(&'static str, Value<'_>)] = match outcome {
+            Outcome::Ok => &[],
+            Outcome::Err(ty) => &[
+                ("outcome", Value::Str("error")),
+                ("error.type", Value::Str(ty)),
+            ],
+        };
+        match outcome {
+            Outcome::Ok => metrics.ok.add(1),
+            Outcome::Err(ty) => {
+                metrics.calls.add(1, attrs);
+                if !self.span.has_error_status() {
+                    self.span.set_error_description(ty);
+                }
+            }
+        }
+        if self.span.is_recording() {
+            let secs = t.inner.clock.mono().saturating_sub(self.start) as f64 / 1e9;
+            match outcome {
+                Outcome::Ok => metrics
+                    .duration
+                    .record(secs, &[("outcome", Value::Str("ok"))]),
+                Outcome::Err(_) => metrics.duration.record(secs, attrs),
+            }
+        }
+    }
+}
+
+/// The guard [`Call::enter`] returns.
+pub enum CallEntered {
+    /// The call's span is current.
+    Span(Entered),
+    /// The call's subject and span are current.
+    Context(ContextGuard),
+}
+
+/// A future run inside a call's span. See [`Call::instrument`].
+pub struct Instrumented<'c, F> {
+    context: Context,
+    future: F,
+    _call: std::marker::PhantomData<&'c mut Call>,
+}
+
+impl<F: Future> Future for Instrumented<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        // SAFETY: `future` is structurally pinned (never moved out; no Drop
+        // or Unpin impl moves it); `context` is not pinned and only swapped.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above.
+        let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        poll_in_context(&mut this.context, future, cx)
+    }
+}
+
+/// How a call ended.
+#[derive(Copy, Clone, Debug)]
+pub enum Outcome {
+    /// Not an `Err`.
+    Ok,
+    /// An `Err` of this type.
+    Err(&'static str),
+}
+
+/// The outcome of a `Result` return value. Generated code calls
+/// `(&result).__telemetry_outcome()` with this trait and [`OutcomeOfAny`] in
+/// scope: method resolution picks this one for a `Result` and the other for
+/// any other type (autoref specialisation).
+pub trait OutcomeOfResult {
+    /// The outcome.
+    fn __telemetry_outcome(&self) -> Outcome;
+}
+
+impl<T, E> OutcomeOfResult for Result<T, E> {
+    #[inline]
+    fn __telemetry_outcome(&self) -> Outcome {
+        match self {
+            Ok(_) => Outcome::Ok,
+            Err(_) => Outcome::Err(std::any::type_name::<E>()),
+        }
+    }
+}
+
+/// The outcome of a return value that is not a `Result`: always ok.
+pub trait OutcomeOfAny {
+    /// The outcome.
+    fn __telemetry_outcome(&self) -> Outcome;
+}
+
+impl<T: ?Sized> OutcomeOfAny for &T {
+    #[inline]
+    fn __telemetry_outcome(&self) -> Outcome {
+        Outcome::Ok
+    }
+}
+
+/// The value recorded by `ret`: the value itself, or a `Result`'s `Ok` value.
+pub trait RetValue {
+    /// Calls `f` with the value to record.
+    fn with_value(&self, f: impl FnOnce(Value<'_>));
+}
+
+impl<T: TelemetryValue> RetValue for T {
+    fn with_value(&self, f: impl FnOnce(Value<'_>)) {
+        f(self.to_value())
+    }
+}
+
+impl<T: TelemetryValue, E> RetValue for Result<T, E> {
+    fn with_value(&self, f: impl FnOnce(Value<'_>)) {
+        if let Ok(v) = self {
+            f(v.to_value())
+        }
+    }
+}
+
+/// The subject id of a `subject = arg` argument.
+#[inline]
+pub fn subject_id<S: AsRef<str> + ?Sized>(s: &S) -> &str {
+    s.as_ref()
+}
+
+/// Compile-time check that `err` is used on a function returning `Result`.
+#[diagnostic::on_unimplemented(
+    message = "`err` records the `Err` of a `Result`, but this function returns `{Self}`",
+    label = "not a `Result`",
+    note = "remove `err`, or return a `Result`"
+)]
+pub trait IsResult {}
+impl<T, E> IsResult for Result<T, E> {}
+
+/// Asserts `R: IsResult`.
+#[inline(always)]
+pub fn assert_result<R: IsResult + ?Sized>(_: &R) {}

@@ -1,0 +1,99 @@
+//! Pieces both macros parse: categories, privacy classes, the crate path,
+//! doc comments.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{Expr, Ident, Path};
+
+/// A field's privacy class, as written in an attribute.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Class {
+    Public,
+    Hash,
+    Redact,
+    Skip,
+}
+
+impl Class {
+    pub(crate) fn parse(ident: &Ident) -> Option<Class> {
+        Some(match ident.to_string().as_str() {
+            "public" => Class::Public,
+            "hash" | "hashed" => Class::Hash,
+            "redact" | "redacted" => Class::Redact,
+            "skip" | "drop" | "dropped" => Class::Skip,
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn tokens(self, krate: &Path) -> TokenStream {
+        match self {
+            Class::Public => quote!(#krate::FieldClass::Public),
+            Class::Hash => quote!(#krate::FieldClass::Hashed),
+            Class::Redact => quote!(#krate::FieldClass::Redacted),
+            Class::Skip => quote!(#krate::FieldClass::Dropped),
+        }
+    }
+}
+
+pub(crate) const CLASSES: &str = "`public`, `hash`, `redact` or `skip`";
+pub(crate) const CATEGORIES: &str = "`performance`, `errors`, `interaction`, `resource`, `business`, or a path to a `Category` constant";
+
+/// `category = business` or `category = my::FRAUD`.
+pub(crate) fn category(expr: &Expr, krate: &Path) -> Result<TokenStream, syn::Error> {
+    if let Expr::Path(p) = expr
+        && p.qself.is_none()
+    {
+        if let Some(ident) = p.path.get_ident() {
+            let builtin = match ident.to_string().as_str() {
+                "performance" => Some(quote!(PERFORMANCE)),
+                "errors" => Some(quote!(ERRORS)),
+                "interaction" => Some(quote!(INTERACTION)),
+                "resource" => Some(quote!(RESOURCE)),
+                "business" => Some(quote!(BUSINESS)),
+                _ => None,
+            };
+            if let Some(b) = builtin {
+                return Ok(quote!(#krate::Category::#b));
+            }
+            let name = ident.to_string();
+            if name.chars().any(|c| c.is_ascii_lowercase()) {
+                return Err(syn::Error::new_spanned(
+                    ident,
+                    format!("unknown category `{name}`: use {CATEGORIES}"),
+                ));
+            }
+        }
+        let path = &p.path;
+        return Ok(quote!(#path));
+    }
+    Err(syn::Error::new_spanned(
+        expr,
+        format!("expected a category: {CATEGORIES}"),
+    ))
+}
+
+/// The path generated code uses for the library (`crate = "..."` overrides).
+pub(crate) fn krate(custom: Option<Path>) -> Path {
+    custom.unwrap_or_else(|| syn::parse_quote!(::telemetry_core))
+}
+
+/// The doc comment, joined into one paragraph.
+pub(crate) fn doc(attrs: &[syn::Attribute]) -> String {
+    let mut lines = Vec::new();
+    for attr in attrs {
+        if attr.path().is_ident("doc")
+            && let syn::Meta::NameValue(nv) = &attr.meta
+            && let Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) = &nv.value
+        {
+            lines.push(s.value().trim().to_owned());
+        }
+    }
+    lines
+        .into_iter()
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

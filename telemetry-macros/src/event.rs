@@ -1,0 +1,401 @@
+//! `#[derive(TelemetryEvent)]`: parse the container and field attributes,
+//! then generate the `TelemetryEvent` impl and the catalogue registration.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Data, DeriveInput, Expr, Fields, Lit, LitStr, Path, Type};
+
+use crate::common::{self, CLASSES, Class};
+use crate::errors::{Errors, set_once};
+
+struct Container {
+    name: Option<LitStr>,
+    category: Option<Expr>,
+    version: Option<u32>,
+    default: Option<Class>,
+    krate: Option<Path>,
+}
+
+enum Role {
+    Class(Class),
+    Subject,
+}
+
+struct Field<'a> {
+    ident: &'a syn::Ident,
+    ty: &'a Type,
+    role: Option<Role>,
+    rename: Option<LitStr>,
+    label: Option<proc_macro2::Span>,
+}
+
+fn parse_container(input: &DeriveInput, errors: &mut Errors) -> Container {
+    let mut c = Container {
+        name: None,
+        category: None,
+        version: None,
+        default: None,
+        krate: None,
+    };
+    for attr in input
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("telemetry"))
+    {
+        let result = attr.parse_nested_meta(|meta| {
+            let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+            match key.as_str() {
+                "name" => {
+                    let lit: LitStr = meta.value()?.parse()?;
+                    if lit.value().trim().is_empty() {
+                        errors.at(&lit, "the event name is empty: give a name like \"checkout.purchase_completed\"");
+                    }
+                    set_once(errors, &mut c.name, lit, &meta.path, "name");
+                }
+                "category" => {
+                    let expr: Expr = meta.value()?.parse()?;
+                    set_once(errors, &mut c.category, expr, &meta.path, "category");
+                }
+                "version" => {
+                    let lit: Lit = meta.value()?.parse()?;
+                    match &lit {
+                        Lit::Int(i) => match i.base10_parse::<u32>() {
+                            Ok(v) if v > 0 => set_once(errors, &mut c.version, v, &meta.path, "version"),
+                            _ => errors.at(&lit, "the schema version must be a whole number from 1"),
+                        },
+                        _ => errors.at(&lit, "the schema version must be a whole number, like `version = 2`"),
+                    }
+                }
+                "default" => {
+                    let ident: syn::Ident = meta.value()?.parse()?;
+                    match Class::parse(&ident) {
+                        Some(class) => set_once(errors, &mut c.default, class, &meta.path, "default"),
+                        None => errors.at(&ident, format!("unknown class `{ident}`: use {CLASSES}")),
+                    }
+                }
+                "crate" => {
+                    let lit: LitStr = meta.value()?.parse()?;
+                    match lit.parse::<Path>() {
+                        Ok(p) => set_once(errors, &mut c.krate, p, &meta.path, "crate"),
+                        Err(_) => errors.at(&lit, "`crate` must be a path, like \"my_telemetry::core\""),
+                    }
+                }
+                _ => errors.at(
+                    &meta.path,
+                    "unknown attribute: use `name`, `category`, `version`, `default` or `crate`",
+                ),
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            errors.push(e);
+        }
+    }
+    if c.category.is_none() {
+        errors.at(
+            &input.ident,
+            "missing category: add #[telemetry(category = business)] (or performance, errors, interaction, resource)",
+        );
+    }
+    c
+}
+
+fn parse_field<'a>(field: &'a syn::Field, errors: &mut Errors) -> Option<Field<'a>> {
+    let ident = field.ident.as_ref()?;
+    let mut role: Option<Role> = None;
+    let mut rename = None;
+    let mut label = None;
+    for attr in field
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("telemetry"))
+    {
+        let result = attr.parse_nested_meta(|meta| {
+            let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+            let new_role = match key.as_str() {
+                "subject" => Some(Role::Subject),
+                "rename" => {
+                    let lit: LitStr = meta.value()?.parse()?;
+                    set_once(errors, &mut rename, lit, &meta.path, "rename");
+                    None
+                }
+                "label" => {
+                    set_once(errors, &mut label, meta.path.span(), &meta.path, "label");
+                    None
+                }
+                other => match syn::Ident::new(other, meta.path.span()) {
+                    i if Class::parse(&i).is_some() => Class::parse(&i).map(Role::Class),
+                    _ => {
+                        errors.at(
+                            &meta.path,
+                            format!("unknown field attribute: use {CLASSES}, `subject`, `rename` or `label`"),
+                        );
+                        None
+                    }
+                },
+            };
+            if let Some(r) = new_role {
+                if role.is_some() {
+                    errors.at(
+                        &meta.path,
+                        "a field takes one class: `public`, `hash`, `redact`, `skip` or `subject`, not two",
+                    );
+                } else {
+                    role = Some(r);
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            errors.push(e);
+        }
+    }
+    Some(Field {
+        ident,
+        ty: &field.ty,
+        role,
+        rename,
+        label,
+    })
+}
+
+pub(crate) fn expand(input: DeriveInput) -> TokenStream {
+    let mut errors = Errors::default();
+    let container = parse_container(&input, &mut errors);
+    let krate = common::krate(container.krate.clone());
+    let ident = &input.ident;
+    let data = match &input.data {
+        Data::Struct(s) => Some(s),
+        Data::Enum(e) => {
+            errors.at(
+                e.enum_token,
+                "#[derive(TelemetryEvent)] needs a struct with named fields; an enum's variants carry different fields, so derive it on a struct per event",
+            );
+            None
+        }
+        Data::Union(u) => {
+            errors.at(
+                u.union_token,
+                "#[derive(TelemetryEvent)] needs a struct with named fields, not a union",
+            );
+            None
+        }
+    };
+    let mut fields = Vec::new();
+    if let Some(s) = data {
+        match &s.fields {
+            Fields::Named(named) => {
+                for f in &named.named {
+                    if let Some(f) = parse_field(f, &mut errors) {
+                        fields.push(f);
+                    }
+                }
+            }
+            Fields::Unit => {}
+            Fields::Unnamed(u) => errors.at(
+                u,
+                "#[derive(TelemetryEvent)] needs named fields: the names are exported",
+            ),
+        }
+    }
+    // Every field classified; one subject at most; labels only on public fields.
+    let mut subject: Option<&syn::Ident> = None;
+    for f in &fields {
+        match (&f.role, container.default) {
+            (None, None) => errors.at(
+                f.ident,
+                format!(
+                    "field `{}` is not classified: add #[telemetry(public)], #[telemetry(hash)], #[telemetry(redact)] or #[telemetry(skip)] (or a container default: #[telemetry(default = skip)])",
+                    f.ident
+                ),
+            ),
+            (Some(Role::Subject), _) => {
+                if let Some(first) = subject {
+                    errors.at(
+                        f.ident,
+                        format!("two subject fields (`{first}` and `{}`): an event has one data subject", f.ident),
+                    );
+                } else {
+                    subject = Some(f.ident);
+                }
+            }
+            _ => {}
+        }
+        let class = match &f.role {
+            Some(Role::Class(c)) => Some(*c),
+            Some(Role::Subject) => None,
+            None => container.default,
+        };
+        if let Some(span) = f.label
+            && class != Some(Class::Public)
+        {
+            errors.push(syn::Error::new(
+                span,
+                format!(
+                    "field `{}` cannot be a metric label: only public fields can; hashed and redacted values are identifiers, which are high-cardinality and do not belong in metrics",
+                    f.ident
+                ),
+            ));
+        }
+    }
+    let name = container
+        .name
+        .as_ref()
+        .map_or_else(|| to_snake(&ident.to_string()), LitStr::value);
+    let category = match container
+        .category
+        .as_ref()
+        .map(|c| common::category(c, &krate))
+    {
+        Some(Ok(c)) => c,
+        Some(Err(e)) => {
+            errors.push(e);
+            quote!(#krate::Category::BUSINESS)
+        }
+        None => quote!(#krate::Category::BUSINESS),
+    };
+    if !errors.is_empty() {
+        // Report every error, plus a stub impl so the user is not buried in
+        // follow-on "trait not implemented" errors.
+        let stub = stub_impl(&input, &krate);
+        let errors = errors.into_compile_errors();
+        return quote!(#errors #stub);
+    }
+    let version = container.version.unwrap_or(1);
+    let description = common::doc(&input.attrs);
+    let mut schema_fields = Vec::new();
+    let mut visits = Vec::new();
+    for f in &fields {
+        let class = match &f.role {
+            Some(Role::Class(c)) => *c,
+            Some(Role::Subject) => continue,
+            None => container.default.unwrap_or(Class::Skip),
+        };
+        let fname = f
+            .rename
+            .as_ref()
+            .map_or_else(|| f.ident.to_string(), LitStr::value);
+        let fident = f.ident;
+        let ty = f.ty;
+        let class_tokens = class.tokens(&krate);
+        let index = schema_fields.len();
+        let field_type = match class {
+            Class::Skip => quote!(#krate::FieldType::Opaque),
+            _ => quote_spanned!(ty.span()=> <#ty as #krate::TelemetryValue>::TYPE),
+        };
+        schema_fields.push(quote! {
+            #krate::FieldSchema { name: #fname, ty: #field_type, class: #class_tokens }
+        });
+        match class {
+            Class::Public | Class::Hash => visits.push(quote! {
+                __telemetry_visitor.field(#index, #krate::TelemetryValue::to_value(&self.#fident));
+            }),
+            // A redacted value is never read: the visitor gets the marker.
+            Class::Redact => visits.push(quote! {
+                let _ = &self.#fident;
+                __telemetry_visitor.field(#index, #krate::Value::Absent);
+            }),
+            Class::Skip => {}
+        }
+    }
+    let subject_fn = match subject {
+        Some(s) => {
+            let ty = fields.iter().find(|f| f.ident == s).map(|f| f.ty);
+            let check = ty.map(|ty| {
+                quote_spanned!(ty.span()=> let _: &str = #krate::__private::subject_id::<#ty>(&self.#s);)
+            });
+            quote! {
+                fn subject(&self) -> ::core::option::Option<&str> {
+                    #check
+                    ::core::option::Option::Some(#krate::__private::subject_id(&self.#s))
+                }
+            }
+        }
+        None => quote!(),
+    };
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    // Only types without type parameters can be registered in the catalogue
+    // (a generic event has no single schema).
+    let register = if input.generics.type_params().next().is_none()
+        && input.generics.const_params().next().is_none()
+    {
+        let lifetimes = input.generics.lifetimes().map(|_| quote!('static));
+        let concrete = if input.generics.lifetimes().next().is_some() {
+            quote!(#ident<#(#lifetimes),*>)
+        } else {
+            quote!(#ident)
+        };
+        quote! {
+            #krate::__private::inventory::submit! {
+                #krate::__private::CatalogueItem::Event {
+                    schema: <#concrete as #krate::TelemetryEvent>::SCHEMA,
+                    source: #krate::__private::SourceLocation {
+                        module: ::core::module_path!(),
+                        file: ::core::file!(),
+                        line: ::core::line!(),
+                    },
+                }
+            }
+        }
+    } else {
+        quote!()
+    };
+    let visitor = format_ident!("__telemetry_visitor");
+    quote! {
+        const _: () = {
+            #[automatically_derived]
+            impl #impl_generics #krate::TelemetryEvent for #ident #ty_generics #where_clause {
+                const SCHEMA: &'static #krate::EventSchema = &#krate::EventSchema {
+                    name: #name,
+                    category: #category,
+                    version: #version,
+                    description: #description,
+                    fields: &[#(#schema_fields),*],
+                };
+
+                #subject_fn
+
+                #[allow(unused_variables)]
+                fn visit_fields(&self, #visitor: &mut dyn #krate::FieldVisitor) {
+                    #(#visits)*
+                }
+            }
+
+            #register
+        };
+    }
+}
+
+fn stub_impl(input: &DeriveInput, krate: &Path) -> TokenStream {
+    if !matches!(input.data, Data::Struct(_)) {
+        return quote!();
+    }
+    let ident = &input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    quote! {
+        const _: () = {
+            impl #impl_generics #krate::TelemetryEvent for #ident #ty_generics #where_clause {
+                const SCHEMA: &'static #krate::EventSchema = &#krate::EventSchema {
+                    name: "", category: #krate::Category::BUSINESS, version: 1, description: "", fields: &[],
+                };
+                fn visit_fields(&self, _: &mut dyn #krate::FieldVisitor) {}
+            }
+        };
+    }
+}
+
+fn to_snake(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

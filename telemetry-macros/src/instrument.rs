@@ -1,0 +1,494 @@
+//! `#[instrument_event]`: parse the arguments, then wrap the function body
+//! in a call that checks consent and sampling first, records a span, a call
+//! counter and a duration histogram, and (with `err`) an error event.
+
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use syn::{Expr, FnArg, Ident, ItemFn, LitStr, Pat, Path, ReturnType, Type};
+
+use crate::common::{self, CLASSES, Class};
+use crate::errors::{Errors, set_once};
+
+#[derive(Default)]
+pub(crate) struct Args {
+    name: Option<LitStr>,
+    category: Option<Expr>,
+    fields: Vec<(Ident, Class)>,
+    err: Option<bool>,
+    ret: Option<Class>,
+    subject: Option<Ident>,
+    krate: Option<Path>,
+}
+
+pub(crate) fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
+    let mut args = Args::default();
+    let mut fields_seen = false;
+    let parser = syn::meta::parser(|meta| {
+        let key = meta
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        match key.as_str() {
+            "name" => {
+                let lit: LitStr = meta.value()?.parse()?;
+                if lit.value().trim().is_empty() {
+                    errors.at(&lit, "the name is empty: give a name like \"checkout.place_order\"");
+                }
+                set_once(errors, &mut args.name, lit, &meta.path, "name");
+            }
+            "category" => {
+                let expr: Expr = meta.value()?.parse()?;
+                set_once(errors, &mut args.category, expr, &meta.path, "category");
+            }
+            "fields" => {
+                if fields_seen {
+                    errors.at(&meta.path, "duplicate `fields`: list every recorded argument in one `fields(..)`");
+                }
+                fields_seen = true;
+                meta.parse_nested_meta(|inner| {
+                    let Some(ident) = inner.path.get_ident().cloned() else {
+                        errors.at(&inner.path, "expected an argument name");
+                        return Ok(());
+                    };
+                    let class = if inner.input.peek(syn::Token![=]) {
+                        let class_ident: Ident = inner.value()?.parse()?;
+                        match Class::parse(&class_ident) {
+                            Some(c) => c,
+                            None => {
+                                errors.at(&class_ident, format!("unknown class `{class_ident}`: use {CLASSES}"));
+                                Class::Public
+                            }
+                        }
+                    } else {
+                        Class::Public
+                    };
+                    if args.fields.iter().any(|(f, _)| *f == ident) {
+                        errors.at(&ident, format!("argument `{ident}` is listed twice in `fields`"));
+                    } else {
+                        args.fields.push((ident, class));
+                    }
+                    Ok(())
+                })?;
+            }
+            "err" => {
+                let mut message = false;
+                if meta.input.peek(syn::token::Paren) {
+                    meta.parse_nested_meta(|inner| {
+                        if inner.path.is_ident("message") {
+                            message = true;
+                        } else {
+                            errors.at(
+                                &inner.path,
+                                "unknown `err` option: `err` records the error type, `err(message)` also its message",
+                            );
+                        }
+                        Ok(())
+                    })?;
+                }
+                set_once(errors, &mut args.err, message, &meta.path, "err");
+            }
+            "ret" => {
+                let class = if meta.input.peek(syn::Token![=]) {
+                    let ident: Ident = meta.value()?.parse()?;
+                    match Class::parse(&ident) {
+                        Some(Class::Skip) | None => {
+                            errors.at(&ident, "`ret` takes `public`, `hash` or `redact`");
+                            Class::Public
+                        }
+                        Some(c) => c,
+                    }
+                } else {
+                    Class::Public
+                };
+                set_once(errors, &mut args.ret, class, &meta.path, "ret");
+            }
+            "subject" => {
+                let ident: Ident = meta.value()?.parse()?;
+                set_once(errors, &mut args.subject, ident, &meta.path, "subject");
+            }
+            "crate" => {
+                let lit: LitStr = meta.value()?.parse()?;
+                match lit.parse::<Path>() {
+                    Ok(p) => set_once(errors, &mut args.krate, p, &meta.path, "crate"),
+                    Err(_) => errors.at(&lit, "`crate` must be a path, like \"my_telemetry::core\""),
+                }
+            }
+            _ => errors.at(
+                &meta.path,
+                "unknown argument: use `name`, `category`, `fields(..)`, `err`, `ret`, `subject` or `crate`",
+            ),
+        }
+        Ok(())
+    });
+    if let Err(e) = syn::parse::Parser::parse2(parser, tokens) {
+        errors.push(e);
+    }
+    args
+}
+
+/// Whether a return type can be written as a closure's return type (no
+/// `impl Trait`, no elided lifetimes).
+fn nameable(ty: &Type) -> bool {
+    struct Check(bool);
+    impl syn::visit::Visit<'_> for Check {
+        fn visit_type_impl_trait(&mut self, _: &syn::TypeImplTrait) {
+            self.0 = false;
+        }
+        fn visit_type_reference(&mut self, r: &syn::TypeReference) {
+            if r.lifetime.is_none() {
+                self.0 = false;
+            }
+            syn::visit::visit_type_reference(self, r);
+        }
+        fn visit_lifetime(&mut self, l: &syn::Lifetime) {
+            if l.ident == "_" {
+                self.0 = false;
+            }
+        }
+        fn visit_type_infer(&mut self, _: &syn::TypeInfer) {
+            self.0 = false;
+        }
+    }
+    let mut c = Check(true);
+    syn::visit::Visit::visit_type(&mut c, ty);
+    c.0
+}
+
+/// Whether the return type is `impl Future<..>`.
+fn returns_impl_future(ret: &ReturnType) -> bool {
+    match ret {
+        ReturnType::Type(_, ty) => match &**ty {
+            Type::ImplTrait(t) => t.bounds.iter().any(|b| match b {
+                syn::TypeParamBound::Trait(tr) => {
+                    tr.path.segments.last().is_some_and(|s| s.ident == "Future")
+                }
+                _ => false,
+            }),
+            _ => false,
+        },
+        ReturnType::Default => false,
+    }
+}
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let parsed = parse_args(args, &mut errors);
+    let func: ItemFn = match syn::parse2(item.clone()) {
+        Ok(f) => f,
+        Err(_) => {
+            let message = match syn::parse2::<syn::TraitItemFn>(item.clone()) {
+                Ok(f) => {
+                    return syn::Error::new_spanned(
+                        f.sig.ident,
+                        "#[instrument_event] needs a function body: put it on the implementations (or a default body), not on a method declaration",
+                    )
+                    .to_compile_error();
+                }
+                Err(_) => "#[instrument_event] goes on a function (fn, async fn, method)",
+            };
+            let mut e = Errors::default();
+            e.push(syn::Error::new(Span::call_site(), message));
+            let err = e.into_compile_errors();
+            return quote!(#err #item);
+        }
+    };
+    if let Some(c) = &func.sig.constness {
+        errors.at(c, "#[instrument_event] cannot go on a `const fn`: recording telemetry is not a compile-time operation");
+    }
+    let krate = common::krate(parsed.krate.clone());
+    // Arguments by name.
+    let mut arg_names: Vec<&Ident> = Vec::new();
+    for input in &func.sig.inputs {
+        match input {
+            FnArg::Receiver(_) => {}
+            FnArg::Typed(pt) => {
+                if let Pat::Ident(pi) = &*pt.pat {
+                    arg_names.push(&pi.ident);
+                }
+            }
+        }
+    }
+    for (f, _) in &parsed.fields {
+        if f == "self" {
+            errors.at(
+                f,
+                "`self` cannot be recorded: list the arguments to record, each with its class",
+            );
+        } else if !arg_names.iter().any(|a| *a == f) {
+            errors.at(
+                f,
+                format!(
+                    "`{f}` is not an argument of this function{}",
+                    hint(&arg_names)
+                ),
+            );
+        }
+    }
+    if let Some(s) = &parsed.subject
+        && !arg_names.iter().any(|a| *a == s)
+    {
+        errors.at(
+            s,
+            format!(
+                "`{s}` is not an argument of this function{}",
+                hint(&arg_names)
+            ),
+        );
+    }
+    let category = match parsed
+        .category
+        .as_ref()
+        .map(|c| common::category(c, &krate))
+    {
+        Some(Ok(c)) => c,
+        Some(Err(e)) => {
+            errors.push(e);
+            quote!(#krate::Category::PERFORMANCE)
+        }
+        None => quote!(#krate::Category::PERFORMANCE),
+    };
+    if !errors.is_empty() {
+        let errs = errors.into_compile_errors();
+        // Keep the function itself so its callers still compile.
+        return quote!(#errs #func);
+    }
+    let name = parsed
+        .name
+        .as_ref()
+        .map_or_else(|| func.sig.ident.to_string(), LitStr::value);
+    let calls_metric = format!("{name}.calls");
+    let duration_metric = format!("{name}.duration");
+    let description = common::doc(&func.attrs);
+    // A static inside the function cannot name `Self` or the generics of an
+    // enclosing impl, so argument types are described from their syntax.
+    let field_schemas: Vec<TokenStream> = parsed
+        .fields
+        .iter()
+        .map(|(ident, class)| {
+            let ty = func.sig.inputs.iter().find_map(|i| match i {
+                FnArg::Typed(pt) => match &*pt.pat {
+                    Pat::Ident(pi) if pi.ident == *ident => Some(&*pt.ty),
+                    _ => None,
+                },
+                _ => None,
+            });
+            let field_type = field_type(ty, &krate);
+            let fname = ident.to_string();
+            let class_tokens = class.tokens(&krate);
+            quote!(#krate::FieldSchema { name: #fname, ty: #field_type, class: #class_tokens })
+        })
+        .collect();
+    let records_errors = parsed.err.is_some();
+    let records_message = parsed.err == Some(true);
+    let records_return = match parsed.ret {
+        Some(c) => {
+            let c = c.tokens(&krate);
+            quote!(::core::option::Option::Some(#c))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let subject_name = match &parsed.subject {
+        Some(s) => {
+            let s = s.to_string();
+            quote!(::core::option::Option::Some(#s))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let subject_arg = match &parsed.subject {
+        Some(s) => quote!(::core::option::Option::Some(#krate::__private::subject_id(&#s))),
+        None => quote!(::core::option::Option::None),
+    };
+    let record_fields = parsed
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, (ident, class))| match class {
+            // A redacted argument is never read.
+            Class::Redact => quote!(__telemetry_call.field(#i, &#krate::Value::Absent);),
+            Class::Skip => quote!(),
+            _ => quote!(__telemetry_call.field(#i, &#ident);),
+        });
+    let record_fields = quote! {
+        if __telemetry_call.is_recording() {
+            #(#record_fields)*
+        }
+    };
+    let on_result = {
+        let err = match parsed.err {
+            Some(true) => quote! {
+                #krate::__private::assert_result(&__telemetry_result);
+                __telemetry_call.error_with_message(&__telemetry_result);
+            },
+            Some(false) => quote! {
+                #krate::__private::assert_result(&__telemetry_result);
+                __telemetry_call.error(&__telemetry_result);
+            },
+            None => quote!(),
+        };
+        let ret = match parsed.ret {
+            Some(c) => {
+                let c = c.tokens(&krate);
+                quote!(__telemetry_call.ret(#c, &__telemetry_result);)
+            }
+            None => quote!(),
+        };
+        quote! {
+            #err
+            #ret
+            let __telemetry_outcome = {
+                #[allow(unused_imports)]
+                use #krate::__private::{OutcomeOfAny as _, OutcomeOfResult as _};
+                (&__telemetry_result).__telemetry_outcome()
+            };
+            __telemetry_call.finish(__telemetry_outcome);
+        }
+    };
+    let prelude = quote! {
+        static __TELEMETRY_SCHEMA: #krate::FunctionSchema = #krate::FunctionSchema {
+            name: #name,
+            category: #category,
+            description: #description,
+            fields: &[#(#field_schemas),*],
+            records_errors: #records_errors,
+            records_error_message: #records_message,
+            records_return: #records_return,
+            subject: #subject_name,
+            metrics: &[#calls_metric, #duration_metric],
+        };
+        static __TELEMETRY_CALLSITE: #krate::__private::Callsite = #krate::__private::Callsite::new(&__TELEMETRY_SCHEMA);
+        #krate::__private::inventory::submit! {
+            #krate::__private::CatalogueItem::Function {
+                schema: &__TELEMETRY_SCHEMA,
+                source: #krate::__private::SourceLocation {
+                    module: ::core::module_path!(),
+                    file: ::core::file!(),
+                    line: ::core::line!(),
+                },
+            }
+        }
+        #[allow(unused_mut)]
+        let mut __telemetry_call = __TELEMETRY_CALLSITE.enter(#subject_arg);
+        #record_fields
+    };
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = &func;
+    let output_ty = match &sig.output {
+        ReturnType::Type(_, ty) => Some(&**ty),
+        ReturnType::Default => None,
+    };
+    let body = if sig.asyncness.is_some() {
+        // async fn: the body becomes an async block run inside the call's
+        // span; a fake return edge keeps inference on the declared type.
+        let fake_return = match output_ty {
+            Some(ty) if nameable(ty) => quote! {
+                #[allow(unreachable_code, clippy::diverging_sub_expression)]
+                if false {
+                    let __telemetry_fake_return: #ty = loop {};
+                    return __telemetry_fake_return;
+                }
+            },
+            None => quote!(),
+            _ => quote!(),
+        };
+        quote! {
+            #prelude
+            let __telemetry_result = __telemetry_call
+                .instrument(async move { #fake_return #block })
+                .await;
+            #on_result
+            __telemetry_result
+        }
+    } else if returns_impl_future(&sig.output) {
+        // fn -> impl Future: instrument the returned future; the call ends
+        // when it completes.
+        quote! {
+            #prelude
+            #[allow(clippy::redundant_closure_call)]
+            let __telemetry_future = (move || #block)();
+            async move {
+                let mut __telemetry_call = __telemetry_call;
+                let __telemetry_result = __telemetry_call.instrument(__telemetry_future).await;
+                #on_result
+                __telemetry_result
+            }
+        }
+    } else {
+        let closure = match output_ty {
+            Some(ty) if nameable(ty) => quote!(move || -> #ty #block),
+            None => quote!(move || -> () #block),
+            _ => quote!(move || #block),
+        };
+        quote! {
+            #prelude
+            let __telemetry_entered = __telemetry_call.enter();
+            #[allow(clippy::redundant_closure_call)]
+            let __telemetry_result = (#closure)();
+            ::core::mem::drop(__telemetry_entered);
+            #on_result
+            __telemetry_result
+        }
+    };
+    quote! {
+        #(#attrs)*
+        #vis #sig {
+            #body
+        }
+    }
+}
+
+/// The catalogue type of an argument, from its syntax (`opaque` when unknown).
+fn field_type(ty: Option<&Type>, krate: &Path) -> TokenStream {
+    let mut ty = ty;
+    loop {
+        match ty {
+            Some(Type::Reference(r)) => ty = Some(&r.elem),
+            Some(Type::Paren(p)) => ty = Some(&p.elem),
+            Some(Type::Path(p)) => {
+                let Some(last) = p.path.segments.last() else {
+                    break;
+                };
+                if last.ident == "Option" || last.ident == "Box" || last.ident == "Arc" {
+                    if let syn::PathArguments::AngleBracketed(a) = &last.arguments
+                        && let Some(syn::GenericArgument::Type(inner)) = a.args.first()
+                    {
+                        ty = Some(inner);
+                        continue;
+                    }
+                    break;
+                }
+                let kind = match last.ident.to_string().as_str() {
+                    "u8" | "u16" | "u32" | "u64" | "usize" => quote!(UInt),
+                    "i8" | "i16" | "i32" | "i64" | "isize" => quote!(Int),
+                    "f32" | "f64" => quote!(Float),
+                    "bool" => quote!(Bool),
+                    "str" | "String" | "Cow" => quote!(String),
+                    "Duration" => quote!(Duration),
+                    "SystemTime" => quote!(Timestamp),
+                    _ => break,
+                };
+                return quote!(#krate::FieldType::#kind);
+            }
+            _ => break,
+        }
+    }
+    quote!(#krate::FieldType::Opaque)
+}
+
+fn hint(args: &[&Ident]) -> String {
+    if args.is_empty() {
+        "; it has no named arguments".to_owned()
+    } else {
+        format!(
+            "; its arguments are: {}",
+            args.iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}

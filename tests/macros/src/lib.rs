@@ -1,0 +1,1 @@
+//! UI and behaviour tests for `telemetry-macros` live in `tests/`.

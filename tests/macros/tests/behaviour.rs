@@ -1,0 +1,418 @@
+//! What the macros do at run time: consent and sampling decided before any
+//! field or argument is read; spans, errors, metrics, subject scopes, return
+//! values; async spans across `.await` on a multi-threaded runtime.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use telemetry_core::testing::InMemoryExporter;
+use telemetry_core::*;
+
+/// The test binary's one global instance.
+fn exporter() -> &'static InMemoryExporter {
+    static EXPORTER: OnceLock<InMemoryExporter> = OnceLock::new();
+    EXPORTER.get_or_init(|| {
+        let exporter = InMemoryExporter::new();
+        Telemetry::builder()
+            .service("macro-tests", "1")
+            .env(Environment::from_pairs::<&str, &str>([]))
+            .consent(
+                ConsentPolicy::opt_in()
+                    .require(Category::BUSINESS)
+                    .exempt(Category::PERFORMANCE)
+                    .exempt(Category::ERRORS)
+                    .exempt(Category::RESOURCE),
+            )
+            .sampler(Sampler::per_category([(Category::RESOURCE, 0.0)]).sample_errors())
+            .hash_key(KeyId(1), b"macro test key material 0123456789")
+            .flush_interval(Duration::from_secs(3600))
+            .metric_interval(Duration::from_secs(3600))
+            .exporter(exporter.clone())
+            .install()
+            .unwrap();
+        exporter
+    })
+}
+
+fn t() -> &'static Telemetry {
+    exporter();
+    Telemetry::global().unwrap()
+}
+
+/// A value whose conversion panics: proves a field or argument was not read.
+struct Bomb;
+impl TelemetryValue for Bomb {
+    const TYPE: FieldType = FieldType::String;
+    fn to_value(&self) -> Value<'_> {
+        panic!("this value must not be read")
+    }
+}
+impl std::fmt::Debug for Bomb {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("this value must not be formatted")
+    }
+}
+
+/// A customer completed a purchase.
+#[derive(TelemetryEvent)]
+#[telemetry(name = "macro.purchase_completed", category = business, version = 2)]
+struct Purchase<'a> {
+    #[telemetry(subject)]
+    customer_id: &'a str,
+    #[telemetry(hash)]
+    email: &'a str,
+    #[telemetry(public, label)]
+    currency: &'a str,
+    #[telemetry(public)]
+    amount_cents: u64,
+    #[telemetry(redact)]
+    card_last4: Bomb,
+    #[telemetry(skip)]
+    #[allow(dead_code)]
+    note: String,
+}
+
+#[derive(TelemetryEvent)]
+#[telemetry(category = business)]
+struct Probe {
+    #[telemetry(public)]
+    value: Bomb,
+}
+
+#[test]
+fn derived_events_obey_consent_and_classes_and_read_nothing_when_denied() {
+    let t = t();
+    t.consent()
+        .grant("derive-alice", Category::BUSINESS)
+        .unwrap();
+    let p = |who| Purchase {
+        customer_id: who,
+        email: "alice@example.com",
+        currency: "EUR",
+        amount_cents: 1299,
+        card_last4: Bomb,
+        note: "secret note".into(),
+    };
+    t.emit(&p("derive-alice"));
+    t.emit(&p("derive-bob")); // not consented: nothing read (the redacted Bomb is never read anyway)
+    {
+        let _s = t.subject("derive-bob");
+        t.emit(&Probe { value: Bomb }); // denied: the Bomb field is never read
+    }
+    t.force_flush().unwrap();
+    let got = exporter().events_named("macro.purchase_completed");
+    let mine: Vec<_> = got
+        .iter()
+        .filter(|e| e.subject == Some(t.consent().subject_key("derive-alice")))
+        .collect();
+    assert_eq!(mine.len(), 1);
+    assert!(
+        got.iter()
+            .all(|e| e.subject != Some(t.consent().subject_key("derive-bob")))
+    );
+    let e = mine[0];
+    assert_eq!(e.schema_version, 2);
+    let attr = |k: &str| {
+        e.attributes
+            .iter()
+            .find(|a| a.key == k)
+            .map(|a| a.value.clone())
+    };
+    assert!(matches!(attr("email"), Some(AttrValue::Hashed(_))));
+    assert_eq!(attr("card_last4"), Some(AttrValue::Redacted));
+    assert_eq!(attr("amount_cents"), Some(AttrValue::U64(1299)));
+    assert_eq!(attr("note"), None);
+    assert_eq!(
+        attr("customer_id"),
+        None,
+        "the subject is a key, not a field"
+    );
+    assert!(!exporter().exported_json().contains("alice@example.com"));
+    assert_eq!(
+        <Probe as TelemetryEvent>::SCHEMA.name,
+        "probe",
+        "default name: snake case of the type"
+    );
+    assert_eq!(
+        <Purchase<'_> as TelemetryEvent>::SCHEMA.description,
+        "A customer completed a purchase."
+    );
+}
+
+#[derive(Debug)]
+struct PaymentDeclined;
+impl std::fmt::Display for PaymentDeclined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("card 4242 declined for alice@example.com")
+    }
+}
+
+/// Places an order.
+#[instrument_event(name = "macro.place_order", category = performance, fields(customer = hash, total_cents), err)]
+fn place_order(customer: &str, total_cents: u64, fail: bool) -> Result<u64, PaymentDeclined> {
+    if fail {
+        return Err(PaymentDeclined);
+    }
+    Ok(total_cents)
+}
+
+#[instrument_event(name = "macro.with_message", err(message))]
+fn with_message() -> Result<(), PaymentDeclined> {
+    Err(PaymentDeclined)
+}
+
+#[instrument_event(name = "macro.denied", category = business, fields(arg))]
+fn denied(arg: Bomb) -> u32 {
+    let _ = &arg;
+    7
+}
+
+#[instrument_event(name = "macro.sampled_out", category = resource, fields(arg))]
+fn sampled_out(arg: Bomb) -> u32 {
+    let _ = &arg;
+    8
+}
+
+#[test]
+fn consent_denied_or_sampled_out_calls_record_nothing_and_read_no_argument() {
+    let t = t();
+    let drops_before = t.drops();
+    {
+        let _s = t.subject("macro-nobody");
+        assert_eq!(denied(Bomb), 7);
+    }
+    assert_eq!(sampled_out(Bomb), 8);
+    t.force_flush().unwrap();
+    assert!(
+        exporter()
+            .spans()
+            .iter()
+            .all(|s| s.name != "macro.denied" && s.name != "macro.sampled_out")
+    );
+    assert_eq!(
+        exporter().sum_value("macro.denied.calls", &[]),
+        None,
+        "no metric for a denied call"
+    );
+    let drops = t.drops();
+    assert!(
+        drops.get(DropCause::Consent, Category::BUSINESS)
+            > drops_before.get(DropCause::Consent, Category::BUSINESS)
+    );
+    assert!(
+        drops.get(DropCause::Sampling, Category::RESOURCE)
+            > drops_before.get(DropCause::Sampling, Category::RESOURCE)
+    );
+}
+
+#[test]
+fn errors_are_recorded_with_their_type_on_span_event_and_metrics() {
+    let t = t();
+    assert_eq!(place_order("macro-carol", 500, false).unwrap(), 500);
+    assert!(place_order("macro-carol", 900, true).is_err());
+    assert!(with_message().is_err());
+    t.force_flush().unwrap();
+    let spans: Vec<_> = exporter()
+        .spans()
+        .into_iter()
+        .filter(|s| s.name == "macro.place_order")
+        .collect();
+    assert_eq!(spans.len(), 2);
+    let failed = spans
+        .iter()
+        .find(|s| matches!(s.status, SpanStatus::Error { .. }))
+        .unwrap();
+    let SpanStatus::Error { description } = &failed.status else {
+        panic!()
+    };
+    assert!(description.ends_with("PaymentDeclined"), "{description}");
+    assert!(matches!(
+        failed
+            .attributes
+            .iter()
+            .find(|a| a.key == "customer")
+            .map(|a| &a.value),
+        Some(AttrValue::Hashed(_))
+    ));
+    assert!(
+        failed
+            .attributes
+            .iter()
+            .any(|a| a.key == "total_cents" && a.value == AttrValue::U64(900))
+    );
+    let exceptions = exporter().events_named("exception");
+    let mine: Vec<_> = exceptions
+        .iter()
+        .filter(|e| {
+            e.attributes
+                .iter()
+                .any(|a| a.key == "code.function" && a.value.render() == "macro.place_order")
+        })
+        .collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].category, Category::ERRORS);
+    assert_eq!(
+        mine[0].trace.unwrap().span_id,
+        failed.span_id,
+        "the error event is in the call's span"
+    );
+    assert!(
+        mine[0]
+            .attributes
+            .iter()
+            .all(|a| a.key != "exception.message"),
+        "no message unless asked"
+    );
+    let with_msg = exceptions
+        .iter()
+        .find(|e| {
+            e.attributes
+                .iter()
+                .any(|a| a.key == "code.function" && a.value.render() == "macro.with_message")
+        })
+        .unwrap();
+    assert!(
+        with_msg
+            .attributes
+            .iter()
+            .any(|a| a.key == "exception.message")
+    );
+    assert_eq!(
+        exporter().sum_value("macro.place_order.calls", &[("outcome", "ok")]),
+        Some(1)
+    );
+    assert_eq!(
+        exporter().sum_value("macro.place_order.calls", &[("outcome", "error")]),
+        Some(1)
+    );
+    assert!(
+        exporter()
+            .last_metric("macro.place_order.duration")
+            .is_some()
+    );
+    assert!(!exporter().exported_json().contains("macro-carol"));
+}
+
+#[instrument_event(name = "macro.lookup", category = business, subject = user, fields(user = hash), ret)]
+fn lookup(user: &str) -> u64 {
+    t().event("macro.inside_lookup", Category::BUSINESS).emit();
+    42
+}
+
+#[test]
+fn subject_argument_opens_the_consent_scope_and_ret_is_recorded() {
+    let t = t();
+    t.consent().grant("macro-dora", Category::BUSINESS).unwrap();
+    assert_eq!(lookup("macro-dora"), 42);
+    assert_eq!(lookup("macro-eve"), 42); // no consent: nothing recorded, still runs
+    t.force_flush().unwrap();
+    let spans: Vec<_> = exporter()
+        .spans()
+        .into_iter()
+        .filter(|s| s.name == "macro.lookup")
+        .collect();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(
+        spans[0].subject,
+        Some(t.consent().subject_key("macro-dora"))
+    );
+    assert!(
+        spans[0]
+            .attributes
+            .iter()
+            .any(|a| a.key == "return" && a.value == AttrValue::U64(42))
+    );
+    let inside = exporter().events_named("macro.inside_lookup");
+    assert_eq!(inside.len(), 1);
+    assert_eq!(inside[0].trace.unwrap().span_id, spans[0].span_id);
+}
+
+#[instrument_event(name = "macro.outer", category = performance)]
+async fn outer(n: u64) -> u64 {
+    let mut total = 0;
+    for i in 0..3 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        total += inner(n, i).await;
+    }
+    total
+}
+
+#[instrument_event(name = "macro.inner", category = performance, fields(i))]
+async fn inner(n: u64, i: u64) -> u64 {
+    tokio::task::yield_now().await;
+    n * 10 + i
+}
+
+#[instrument_event(name = "macro.returns_future", category = performance)]
+fn returns_future(n: u64) -> impl std::future::Future<Output = u64> + Send {
+    async move {
+        tokio::task::yield_now().await;
+        n + 1
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn async_spans_stay_correct_across_await_on_a_multi_threaded_runtime() {
+    let t = t();
+    let handles: Vec<_> = (0..8u64).map(|n| tokio::spawn(outer(n))).collect();
+    for (n, h) in handles.into_iter().enumerate() {
+        assert_eq!(h.await.unwrap(), 30 * n as u64 + 3);
+    }
+    assert_eq!(returns_future(1).await, 2);
+    t.force_flush().unwrap();
+    let spans = exporter().spans();
+    let outers: Vec<_> = spans.iter().filter(|s| s.name == "macro.outer").collect();
+    let inners: Vec<_> = spans.iter().filter(|s| s.name == "macro.inner").collect();
+    assert_eq!((outers.len(), inners.len()), (8, 24));
+    for i in &inners {
+        let parent = outers
+            .iter()
+            .find(|o| Some(o.span_id) == i.parent_span_id)
+            .expect("inner's parent is an outer span");
+        assert_eq!(parent.trace_id, i.trace_id);
+    }
+    assert_eq!(
+        spans
+            .iter()
+            .filter(|s| s.name == "macro.returns_future")
+            .count(),
+        1
+    );
+    let returned = spans
+        .iter()
+        .find(|s| s.name == "macro.returns_future")
+        .unwrap();
+    assert!(returned.end > returned.start);
+}
+
+#[test]
+fn the_catalogue_lists_events_and_functions() {
+    let catalogue = Catalogue::collect();
+    let purchase = catalogue.event("macro.purchase_completed").unwrap();
+    assert_eq!(
+        purchase.fields.len(),
+        5,
+        "subject not listed; skipped field listed as dropped"
+    );
+    assert!(
+        purchase
+            .fields
+            .iter()
+            .any(|f| f.name == "note" && f.class == FieldClass::Dropped)
+    );
+    let f = catalogue.function("macro.place_order").unwrap();
+    assert_eq!(f.description, "Places an order.");
+    assert!(f.records_errors);
+    assert_eq!(
+        f.metrics,
+        &["macro.place_order.calls", "macro.place_order.duration"]
+    );
+    assert_eq!(f.fields[0].ty, FieldType::String);
+    assert_eq!(f.fields[1].ty, FieldType::UInt);
+    let md = catalogue.to_markdown();
+    assert!(md.contains("### `macro.purchase_completed` (v2)"), "{md}");
+    assert!(md.contains("| `email` | string | hashed |"), "{md}");
+    let json = catalogue.to_json();
+    assert!(json.contains("\"name\": \"macro.lookup\""), "{json}");
+}
