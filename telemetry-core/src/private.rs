@@ -178,6 +178,14 @@ impl Call {
         }
     }
 
+    /// Records argument `index` as redacted (its value is never read).
+    pub fn redacted(&mut self, index: usize) {
+        if let Some(f) = self.site.schema.fields.get(index) {
+            self.span
+                .record_value(f.name, FieldClass::Redacted, Value::Absent);
+        }
+    }
+
     /// Makes the call's span (and subject) current until the guard drops.
     #[inline]
     pub fn enter(&self) -> CallEntered {

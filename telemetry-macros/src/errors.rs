@@ -45,3 +45,16 @@ pub(crate) fn set_once<T>(
         *slot = Some(value);
     }
 }
+
+/// Skips the value of an attribute key that was reported as unknown, so the
+/// parser does not add a confusing "expected `,`" error after it.
+pub(crate) fn skip_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.peek(syn::Token![=]) {
+        let _: syn::Expr = meta.value()?.parse()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        let _content;
+        syn::parenthesized!(_content in meta.input);
+        let _: proc_macro2::TokenStream = _content.parse()?;
+    }
+    Ok(())
+}

@@ -7,9 +7,11 @@ use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Expr, Fields, Lit, LitStr, Path, Type};
 
 use crate::common::{self, CLASSES, Class};
-use crate::errors::{Errors, set_once};
+use crate::errors::{Errors, set_once, skip_value};
 
 struct Container {
+    /// A `default` was given (even an invalid one): no unclassified-field errors.
+    default_given: bool,
     name: Option<LitStr>,
     category: Option<Expr>,
     version: Option<u32>,
@@ -23,6 +25,8 @@ enum Role {
 }
 
 struct Field<'a> {
+    /// One of its attributes was invalid (already reported).
+    invalid: bool,
     ident: &'a syn::Ident,
     ty: &'a Type,
     role: Option<Role>,
@@ -32,6 +36,7 @@ struct Field<'a> {
 
 fn parse_container(input: &DeriveInput, errors: &mut Errors) -> Container {
     let mut c = Container {
+        default_given: false,
         name: None,
         category: None,
         version: None,
@@ -68,6 +73,7 @@ fn parse_container(input: &DeriveInput, errors: &mut Errors) -> Container {
                     }
                 }
                 "default" => {
+                    c.default_given = true;
                     let ident: syn::Ident = meta.value()?.parse()?;
                     match Class::parse(&ident) {
                         Some(class) => set_once(errors, &mut c.default, class, &meta.path, "default"),
@@ -81,10 +87,10 @@ fn parse_container(input: &DeriveInput, errors: &mut Errors) -> Container {
                         Err(_) => errors.at(&lit, "`crate` must be a path, like \"my_telemetry::core\""),
                     }
                 }
-                _ => errors.at(
-                    &meta.path,
-                    "unknown attribute: use `name`, `category`, `version`, `default` or `crate`",
-                ),
+                _ => {
+                    errors.at(&meta.path, "unknown attribute: use `name`, `category`, `version`, `default` or `crate`");
+                    skip_value(&meta)?;
+                }
             }
             Ok(())
         });
@@ -106,6 +112,7 @@ fn parse_field<'a>(field: &'a syn::Field, errors: &mut Errors) -> Option<Field<'
     let mut role: Option<Role> = None;
     let mut rename = None;
     let mut label = None;
+    let mut invalid = false;
     for attr in field
         .attrs
         .iter()
@@ -131,6 +138,8 @@ fn parse_field<'a>(field: &'a syn::Field, errors: &mut Errors) -> Option<Field<'
                             &meta.path,
                             format!("unknown field attribute: use {CLASSES}, `subject`, `rename` or `label`"),
                         );
+                        invalid = true;
+                        skip_value(&meta)?;
                         None
                     }
                 },
@@ -148,10 +157,12 @@ fn parse_field<'a>(field: &'a syn::Field, errors: &mut Errors) -> Option<Field<'
             Ok(())
         });
         if let Err(e) = result {
+            invalid = true;
             errors.push(e);
         }
     }
     Some(Field {
+        invalid,
         ident,
         ty: &field.ty,
         role,
@@ -203,6 +214,7 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
     let mut subject: Option<&syn::Ident> = None;
     for f in &fields {
         match (&f.role, container.default) {
+            (None, None) if f.invalid || container.default_given => {}
             (None, None) => errors.at(
                 f.ident,
                 format!(
@@ -288,8 +300,8 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
             #krate::FieldSchema { name: #fname, ty: #field_type, class: #class_tokens }
         });
         match class {
-            Class::Public | Class::Hash => visits.push(quote! {
-                __telemetry_visitor.field(#index, #krate::TelemetryValue::to_value(&self.#fident));
+            Class::Public | Class::Hash => visits.push(quote_spanned! {ty.span()=>
+                __telemetry_visitor.field(#index, <#ty as #krate::TelemetryValue>::to_value(&self.#fident));
             }),
             // A redacted value is never read: the visitor gets the marker.
             Class::Redact => visits.push(quote! {
@@ -302,13 +314,15 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
     let subject_fn = match subject {
         Some(s) => {
             let ty = fields.iter().find(|f| f.ident == s).map(|f| f.ty);
-            let check = ty.map(|ty| {
-                quote_spanned!(ty.span()=> let _: &str = #krate::__private::subject_id::<#ty>(&self.#s);)
-            });
+            let call = match ty {
+                Some(ty) => {
+                    quote_spanned!(ty.span()=> #krate::__private::subject_id::<#ty>(&self.#s))
+                }
+                None => quote!(#krate::__private::subject_id(&self.#s)),
+            };
             quote! {
                 fn subject(&self) -> ::core::option::Option<&str> {
-                    #check
-                    ::core::option::Option::Some(#krate::__private::subject_id(&self.#s))
+                    ::core::option::Option::Some(#call)
                 }
             }
         }

@@ -7,7 +7,7 @@ use quote::quote;
 use syn::{Expr, FnArg, Ident, ItemFn, LitStr, Pat, Path, ReturnType, Type};
 
 use crate::common::{self, CLASSES, Class};
-use crate::errors::{Errors, set_once};
+use crate::errors::{Errors, set_once, skip_value};
 
 #[derive(Default)]
 pub(crate) struct Args {
@@ -15,6 +15,7 @@ pub(crate) struct Args {
     category: Option<Expr>,
     fields: Vec<(Ident, Class)>,
     err: Option<bool>,
+    err_span: Option<Span>,
     ret: Option<Class>,
     subject: Option<Ident>,
     krate: Option<Path>,
@@ -33,7 +34,10 @@ pub(crate) fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
             "name" => {
                 let lit: LitStr = meta.value()?.parse()?;
                 if lit.value().trim().is_empty() {
-                    errors.at(&lit, "the name is empty: give a name like \"checkout.place_order\"");
+                    errors.at(
+                        &lit,
+                        "the name is empty: give a name like \"checkout.place_order\"",
+                    );
                 }
                 set_once(errors, &mut args.name, lit, &meta.path, "name");
             }
@@ -43,7 +47,10 @@ pub(crate) fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
             }
             "fields" => {
                 if fields_seen {
-                    errors.at(&meta.path, "duplicate `fields`: list every recorded argument in one `fields(..)`");
+                    errors.at(
+                        &meta.path,
+                        "duplicate `fields`: list every recorded argument in one `fields(..)`",
+                    );
                 }
                 fields_seen = true;
                 meta.parse_nested_meta(|inner| {
@@ -56,7 +63,10 @@ pub(crate) fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
                         match Class::parse(&class_ident) {
                             Some(c) => c,
                             None => {
-                                errors.at(&class_ident, format!("unknown class `{class_ident}`: use {CLASSES}"));
+                                errors.at(
+                                    &class_ident,
+                                    format!("unknown class `{class_ident}`: use {CLASSES}"),
+                                );
                                 Class::Public
                             }
                         }
@@ -64,7 +74,10 @@ pub(crate) fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
                         Class::Public
                     };
                     if args.fields.iter().any(|(f, _)| *f == ident) {
-                        errors.at(&ident, format!("argument `{ident}` is listed twice in `fields`"));
+                        errors.at(
+                            &ident,
+                            format!("argument `{ident}` is listed twice in `fields`"),
+                        );
                     } else {
                         args.fields.push((ident, class));
                     }
@@ -87,6 +100,7 @@ pub(crate) fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
                     })?;
                 }
                 set_once(errors, &mut args.err, message, &meta.path, "err");
+                args.err_span = Some(syn::spanned::Spanned::span(&meta.path));
             }
             "ret" => {
                 let class = if meta.input.peek(syn::Token![=]) {
@@ -111,13 +125,18 @@ pub(crate) fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
                 let lit: LitStr = meta.value()?.parse()?;
                 match lit.parse::<Path>() {
                     Ok(p) => set_once(errors, &mut args.krate, p, &meta.path, "crate"),
-                    Err(_) => errors.at(&lit, "`crate` must be a path, like \"my_telemetry::core\""),
+                    Err(_) => {
+                        errors.at(&lit, "`crate` must be a path, like \"my_telemetry::core\"")
+                    }
                 }
             }
-            _ => errors.at(
-                &meta.path,
-                "unknown argument: use `name`, `category`, `fields(..)`, `err`, `ret`, `subject` or `crate`",
-            ),
+            _ => {
+                errors.at(
+                    &meta.path,
+                    "unknown argument: use `name`, `category`, `fields(..)`, `err`, `ret`, `subject` or `crate`",
+                );
+                skip_value(&meta)?;
+            }
         }
         Ok(())
     });
@@ -187,8 +206,13 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                 }
                 Err(_) => "#[instrument_event] goes on a function (fn, async fn, method)",
             };
+            let span = item
+                .clone()
+                .into_iter()
+                .next()
+                .map_or_else(Span::call_site, |t| t.span());
             let mut e = Errors::default();
-            e.push(syn::Error::new(Span::call_site(), message));
+            e.push(syn::Error::new(span, message));
             let err = e.into_compile_errors();
             return quote!(#err #item);
         }
@@ -215,7 +239,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                 f,
                 "`self` cannot be recorded: list the arguments to record, each with its class",
             );
-        } else if !arg_names.iter().any(|a| *a == f) {
+        } else if !arg_names.contains(&f) {
             errors.at(
                 f,
                 format!(
@@ -226,7 +250,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     }
     if let Some(s) = &parsed.subject
-        && !arg_names.iter().any(|a| *a == s)
+        && !arg_names.contains(&s)
     {
         errors.at(
             s,
@@ -305,9 +329,9 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         .enumerate()
         .map(|(i, (ident, class))| match class {
             // A redacted argument is never read.
-            Class::Redact => quote!(__telemetry_call.field(#i, &#krate::Value::Absent);),
+            Class::Redact => quote!(__telemetry_call.redacted(#i);),
             Class::Skip => quote!(),
-            _ => quote!(__telemetry_call.field(#i, &#ident);),
+            _ => quote::quote_spanned!(ident.span()=> __telemetry_call.field(#i, &#ident);),
         });
     let record_fields = quote! {
         if __telemetry_call.is_recording() {
@@ -315,13 +339,15 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let on_result = {
+        let err_span = parsed.err_span.unwrap_or_else(Span::call_site);
+        let assert_result = quote::quote_spanned!(err_span=> #krate::__private::assert_result(&__telemetry_result););
         let err = match parsed.err {
             Some(true) => quote! {
-                #krate::__private::assert_result(&__telemetry_result);
+                #assert_result
                 __telemetry_call.error_with_message(&__telemetry_result);
             },
             Some(false) => quote! {
-                #krate::__private::assert_result(&__telemetry_result);
+                #assert_result
                 __telemetry_call.error(&__telemetry_result);
             },
             None => quote!(),

@@ -1,0 +1,10 @@
+use telemetry_core::TelemetryEvent;
+
+#[derive(TelemetryEvent)]
+#[telemetry(name = "e")]
+struct E {
+    #[telemetry(public)]
+    a: u64,
+}
+
+fn main() {}
