@@ -11,6 +11,9 @@
 //! bob to business only, carol to both but revokes mid-run, dave was never
 //! asked. Performance, error and resource data need no consent (they carry
 //! no personal data beyond a pseudonymous subject key). One payment fails.
+//!
+//! The service itself (`shared/checkout.rs`) uses `#[derive(TelemetryEvent)]`
+//! for its events and `#[instrument_event]` for its functions.
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -21,127 +24,10 @@ use telemetry_exporters::file::{
     ExportRequest, FileExporter, Signal, files, parse_line, read_lines,
 };
 
-/// A customer completed a purchase: a typed event whose every field is
-/// classified. (The `#[derive(TelemetryEvent)]` macro writes this for you.)
-struct PurchaseCompleted<'a> {
-    customer_id: &'a str,
-    email: &'a str,
-    amount_cents: u64,
-    currency: &'a str,
-    card_last4: &'a str,
-}
+#[path = "shared/checkout.rs"]
+mod checkout;
 
-impl TelemetryEvent for PurchaseCompleted<'_> {
-    const SCHEMA: &'static EventSchema = &EventSchema {
-        name: "checkout.purchase_completed",
-        category: Category::BUSINESS,
-        version: 2,
-        description: "A customer completed a purchase.",
-        fields: &[
-            FieldSchema {
-                name: "email",
-                ty: FieldType::String,
-                class: FieldClass::Hashed,
-            },
-            FieldSchema {
-                name: "amount_cents",
-                ty: FieldType::UInt,
-                class: FieldClass::Public,
-            },
-            FieldSchema {
-                name: "currency",
-                ty: FieldType::String,
-                class: FieldClass::Public,
-            },
-            FieldSchema {
-                name: "card_last4",
-                ty: FieldType::String,
-                class: FieldClass::Redacted,
-            },
-        ],
-    };
-
-    fn subject(&self) -> Option<&str> {
-        Some(self.customer_id)
-    }
-
-    fn visit_fields(&self, v: &mut dyn FieldVisitor) {
-        v.field(0, self.email.to_value());
-        v.field(1, self.amount_cents.to_value());
-        v.field(2, self.currency.to_value());
-        v.field(3, self.card_last4.to_value());
-    }
-}
-
-/// The simulated service.
-struct Checkout {
-    telemetry: Telemetry,
-    orders: Counter,
-    latency: Histogram,
-}
-
-#[derive(Debug)]
-struct PaymentDeclined;
-
-impl Checkout {
-    fn place_order(
-        &self,
-        customer: &str,
-        email: &str,
-        cart: &[u64],
-    ) -> Result<u64, PaymentDeclined> {
-        let t = &self.telemetry;
-        let _subject = t.subject(customer);
-        let started = std::time::Instant::now();
-        let mut span = t.span("checkout.place_order", Category::PERFORMANCE);
-        let _in_span = span.enter();
-        span.set_attribute("cart.items", cart.len() as u64);
-
-        t.event("checkout.cart_viewed", Category::INTERACTION)
-            .public("items", cart.len() as u64)
-            .emit();
-        let total: u64 = t.in_span("checkout.price_cart", Category::PERFORMANCE, |_| {
-            cart.iter().sum()
-        });
-        let result = t.in_span("checkout.charge_payment", Category::PERFORMANCE, |charge| {
-            let fraud_ok = t.in_span("checkout.fraud_check", Category::PERFORMANCE, |_| {
-                total < 50_000
-            });
-            let result = if fraud_ok {
-                Ok(total)
-            } else {
-                Err(PaymentDeclined)
-            };
-            charge.record_result(&result);
-            result
-        });
-        span.record_result(&result);
-        let outcome = match &result {
-            Ok(total) => {
-                t.emit(&PurchaseCompleted {
-                    customer_id: customer,
-                    email,
-                    amount_cents: *total,
-                    currency: "EUR",
-                    card_last4: "4242",
-                });
-                "ok"
-            }
-            Err(_) => {
-                t.event("checkout.payment_failed", Category::ERRORS)
-                    .public("error.type", "PaymentDeclined")
-                    .emit();
-                "error"
-            }
-        };
-        self.orders.add(1, &[("outcome", Value::Str(outcome))]);
-        self.latency.record(
-            started.elapsed().as_secs_f64() * 1000.0,
-            &[("outcome", Value::Str(outcome))],
-        );
-        result
-    }
-}
+use checkout::Checkout;
 
 fn main() -> Result<(), Box<dyn Error>> {
     let out: PathBuf = std::env::args()
@@ -167,20 +53,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .exporter(FileExporter::builder(&out).build()?)
         .install()?;
 
-    let service = Checkout {
-        orders: telemetry
-            .counter("checkout.orders", Category::BUSINESS)
-            .unit("{order}")
-            .attribute("outcome")
-            .build()?,
-        latency: telemetry
-            .histogram("checkout.latency", Category::PERFORMANCE)
-            .unit("ms")
-            .boundaries(vec![0.01, 0.05, 0.1, 0.5, 1.0, 5.0])
-            .attribute("outcome")
-            .build()?,
-        telemetry: telemetry.clone(),
-    };
+    let service = Checkout::new(&telemetry)?;
     let memory = telemetry
         .gauge("process.memory.usage", Category::RESOURCE)
         .unit("By")
@@ -206,7 +79,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             } else {
                 cart.to_vec()
             };
-            let _ = service.place_order(customer, email, &cart);
+            let _ = service.place_order(customer, email, cart.len() as u64, &cart);
         }
         if round == 2 {
             // carol changes her mind: what is still buffered is purged and a

@@ -192,7 +192,7 @@ impl Catalogue {
         for (schema, source) in events {
             let _ = write!(
                 out,
-                "\n### `{}` (v{})\n\n{}\n\ncategory: **{}** · defined in `{}` ({}:{})\n",
+                "\n### `{}` (v{})\n\n{}\n\ncategory: **{}** · defined in {}\n",
                 schema.name,
                 schema.version,
                 if schema.description.is_empty() {
@@ -201,9 +201,7 @@ impl Catalogue {
                     schema.description
                 },
                 schema.category,
-                source.module,
-                source.file,
-                source.line
+                source.file
             );
             fields(&mut out, schema.fields);
         }
@@ -221,7 +219,7 @@ impl Catalogue {
         for (schema, source) in functions {
             let _ = write!(
                 out,
-                "\n### `{}`\n\n{}\n\ncategory: **{}** · defined in `{}` ({}:{})\n",
+                "\n### `{}`\n\n{}\n\ncategory: **{}** · defined in {}\n",
                 schema.name,
                 if schema.description.is_empty() {
                     "(no description)"
@@ -229,9 +227,7 @@ impl Catalogue {
                     schema.description
                 },
                 schema.category,
-                source.module,
-                source.file,
-                source.line
+                source.file
             );
             let _ = writeln!(
                 out,

@@ -308,7 +308,11 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
                 let _ = &self.#fident;
                 __telemetry_visitor.field(#index, #krate::Value::Absent);
             }),
-            Class::Skip => {}
+            // A skipped field is not read either; mentioning it keeps the
+            // derive from making it look unused.
+            Class::Skip => visits.push(quote! {
+                let _ = &self.#fident;
+            }),
         }
     }
     let subject_fn = match subject {
