@@ -91,10 +91,8 @@ impl Callsite {
     /// else the current subject), then sampling. When either says no, the
     /// returned call does nothing: no span, no clock read, no argument read.
     #[inline]
-    pub fn enter(&'static self, subject: Option<&str>) -> Call {
-        let Some(t) = Telemetry::global() else {
-            return Call::off(self);
-        };
+    pub fn enter(&'static self, subject: Option<&str>) -> Option<Call> {
+        let t = Telemetry::global()?;
         let category = self.schema.category;
         let (context, mask) = match subject {
             None => (None, t.inner.current_mask()),
@@ -111,33 +109,22 @@ impl Callsite {
         };
         if mask & category.mask() == 0 {
             t.inner.drops.count(DropCause::Consent, category, 1);
-            return Call::off(self);
+            return None;
         }
-        Call::start(self, t, context)
+        Some(Call::start(self, t, context))
     }
 }
 
-/// A call in progress.
+/// A call in progress (consent allowed it; its span may be sampled out).
 pub struct Call {
     site: &'static Callsite,
-    telemetry: Option<&'static Telemetry>,
+    telemetry: &'static Telemetry,
     span: Span,
     context: Option<Context>,
     start: u64,
 }
 
 impl Call {
-    #[inline]
-    fn off(site: &'static Callsite) -> Call {
-        Call {
-            site,
-            telemetry: None,
-            span: Span::none(),
-            context: None,
-            start: 0,
-        }
-    }
-
     #[inline(never)]
     fn start(site: &'static Callsite, t: &'static Telemetry, context: Option<Context>) -> Call {
         let span = match &context {
@@ -158,7 +145,7 @@ impl Call {
         };
         Call {
             site,
-            telemetry: Some(t),
+            telemetry: t,
             span,
             context,
             start,
@@ -228,7 +215,7 @@ impl Call {
     /// Like [`error`](Self::error), and records the error's message.
     pub fn error_with_message<T, E: std::fmt::Display>(&mut self, result: &Result<T, E>) {
         if let Err(e) = result {
-            if self.telemetry.is_some_and(|t| t.enabled(Category::ERRORS)) {
+            if self.telemetry.enabled(Category::ERRORS) {
                 let message = e.to_string();
                 self.error_event::<E>(Some(&message));
             }
@@ -237,7 +224,7 @@ impl Call {
     }
 
     fn error_event<E>(&self, message: Option<&str>) {
-        let Some(t) = self.telemetry else { return };
+        let t = self.telemetry;
         let ctx = self.context.clone();
         let _g = ctx.map(Context::attach);
         let _e = self.span.enter();
@@ -256,7 +243,7 @@ impl Call {
     /// and, for a recorded span, the duration histogram get the outcome.
     #[inline]
     pub fn finish(mut self, outcome: Outcome) {
-        let Some(t) = self.telemetry else { return };
+        let t = self.telemetry;
         self.finish_outcome(t, outcome);
     }
 

@@ -334,7 +334,9 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             _ => quote::quote_spanned!(ident.span()=> __telemetry_call.field(#i, &#ident);),
         });
     let record_fields = quote! {
-        if __telemetry_call.is_recording() {
+        if let ::core::option::Option::Some(__telemetry_call) = &mut __telemetry_call
+            && __telemetry_call.is_recording()
+        {
             #(#record_fields)*
         }
     };
@@ -393,6 +395,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                 },
             }
         }
+        // Consent (and the sampler) first; arguments are read only for a
+        // recorded span.
         #[allow(unused_mut)]
         let mut __telemetry_call = __TELEMETRY_CALLSITE.enter(#subject_arg);
         #record_fields
@@ -423,11 +427,15 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         };
         quote! {
             #prelude
-            let __telemetry_result = __telemetry_call
-                .instrument(async move { #fake_return #block })
-                .await;
-            #on_result
-            __telemetry_result
+            let __telemetry_future = async move { #fake_return #block };
+            match __telemetry_call {
+                ::core::option::Option::None => __telemetry_future.await,
+                ::core::option::Option::Some(mut __telemetry_call) => {
+                    let __telemetry_result = __telemetry_call.instrument(__telemetry_future).await;
+                    #on_result
+                    __telemetry_result
+                }
+            }
         }
     } else if returns_impl_future(&sig.output) {
         // fn -> impl Future: instrument the returned future; the call ends
@@ -437,10 +445,14 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             #[allow(clippy::redundant_closure_call)]
             let __telemetry_future = (move || #block)();
             async move {
-                let mut __telemetry_call = __telemetry_call;
-                let __telemetry_result = __telemetry_call.instrument(__telemetry_future).await;
-                #on_result
-                __telemetry_result
+                match __telemetry_call {
+                    ::core::option::Option::None => __telemetry_future.await,
+                    ::core::option::Option::Some(mut __telemetry_call) => {
+                        let __telemetry_result = __telemetry_call.instrument(__telemetry_future).await;
+                        #on_result
+                        __telemetry_result
+                    }
+                }
             }
         }
     } else {
@@ -451,12 +463,19 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         };
         quote! {
             #prelude
-            let __telemetry_entered = __telemetry_call.enter();
-            #[allow(clippy::redundant_closure_call)]
-            let __telemetry_result = (#closure)();
-            ::core::mem::drop(__telemetry_entered);
-            #on_result
-            __telemetry_result
+            #[allow(clippy::redundant_closure_call, unused_mut)]
+            let mut __telemetry_body = #closure;
+            match __telemetry_call {
+                // Denied: a check and a branch, then the function as written.
+                ::core::option::Option::None => __telemetry_body(),
+                ::core::option::Option::Some(mut __telemetry_call) => {
+                    let __telemetry_entered = __telemetry_call.enter();
+                    let __telemetry_result = __telemetry_body();
+                    ::core::mem::drop(__telemetry_entered);
+                    #on_result
+                    __telemetry_result
+                }
+            }
         }
     };
     quote! {
