@@ -82,15 +82,6 @@ thread_local! {
     static FAST_SPAN: Cell<Option<SpanContext>> = const { Cell::new(None) };
 }
 
-fn mirror(ctx: &Context) {
-    let subject = match &ctx.subject {
-        Some(s) => (s.0.owner, Arc::as_ptr(&s.0)),
-        None => (0, std::ptr::null()),
-    };
-    let _ = FAST_SUBJECT.try_with(|f| f.set(subject));
-    let _ = FAST_SPAN.try_with(|f| f.set(ctx.span));
-}
-
 /// The current subject's state if it belongs to instance `owner`, for the
 /// duration of `f`. One thread-local load; no reference count touched.
 #[inline]
@@ -99,8 +90,8 @@ pub(crate) fn with_fast_subject<R>(owner: u64, f: impl FnOnce(Option<&SubjectSta
         .try_with(Cell::get)
         .unwrap_or((0, std::ptr::null()));
     if id == owner && !ptr.is_null() {
-        // SAFETY: `FAST_SUBJECT` is set from `CURRENT` by `mirror` whenever
-        // `CURRENT` changes, and cleared when `CURRENT` is destroyed, so a
+        // SAFETY: `FAST_SUBJECT` is set from `CURRENT` by `swap_current`
+        // whenever `CURRENT` changes, and cleared when `CURRENT` is destroyed, so a
         // non-null pointer always points into the `Arc<SubjectState>` that
         // `CURRENT` on this thread holds. `f` cannot change `CURRENT` while
         // it holds the reference (it is not given access to it), and the
@@ -117,56 +108,50 @@ pub(crate) fn fast_span() -> Option<SpanContext> {
     FAST_SPAN.try_with(Cell::get).unwrap_or(None)
 }
 
-static EMPTY: Context = Context {
-    subject: None,
-    span: None,
-};
-
-/// Runs `f` with the current context. Never panics: if the context is
-/// unavailable (re-entrant use or thread teardown), `f` sees an empty one.
-#[inline]
-pub(crate) fn with_current<R>(f: impl Fn(&Context) -> R) -> R {
-    CURRENT
-        .try_with(|c| match c.0.try_borrow() {
-            Ok(ctx) => f(&ctx),
-            Err(_) => f(&EMPTY),
-        })
-        .unwrap_or_else(|_| f(&EMPTY))
-}
-
-/// Replaces the current context, returning the previous one.
-pub(crate) fn swap_current(ctx: Context) -> Context {
+/// Replaces the current context, returning the previous one. The subject
+/// lives in `CURRENT`; the span only in `FAST_SPAN` (so entering a span is
+/// one `Cell` replace).
+pub(crate) fn swap_current(mut ctx: Context) -> Context {
+    let span = ctx.span.take();
     let mut ctx = Some(ctx);
     let r = CURRENT.try_with(|c| match c.0.try_borrow_mut() {
         Ok(mut cur) => ctx.take().map(|new| {
-            mirror(&new);
+            let subject = match &new.subject {
+                Some(s) => (s.0.owner, Arc::as_ptr(&s.0)),
+                None => (0, std::ptr::null()),
+            };
+            let _ = FAST_SUBJECT.try_with(|f| f.set(subject));
             std::mem::replace(&mut *cur, new)
         }),
         Err(_) => None,
     });
+    let previous_span = swap_span(span);
     match r {
-        Ok(Some(prev)) => prev,
+        Ok(Some(mut prev)) => {
+            prev.span = previous_span;
+            prev
+        }
         _ => Context::default(),
     }
 }
 
 /// Sets only the span of the current context, returning the previous span.
+#[inline]
 pub(crate) fn swap_span(span: Option<SpanContext>) -> Option<SpanContext> {
-    CURRENT
-        .try_with(|c| match c.0.try_borrow_mut() {
-            Ok(mut cur) => {
-                let _ = FAST_SPAN.try_with(|f| f.set(span));
-                std::mem::replace(&mut cur.span, span)
-            }
-            Err(_) => None,
-        })
-        .unwrap_or(None)
+    FAST_SPAN.try_with(|f| f.replace(span)).unwrap_or(None)
 }
 
 impl Context {
     /// The current thread's context.
     pub fn current() -> Context {
-        with_current(Context::clone)
+        let subject = CURRENT
+            .try_with(|c| c.0.try_borrow().ok().and_then(|ctx| ctx.subject.clone()))
+            .ok()
+            .flatten();
+        Context {
+            subject,
+            span: fast_span(),
+        }
     }
 
     /// An empty context: no subject, no span.
