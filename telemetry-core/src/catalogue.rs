@@ -178,6 +178,21 @@ impl Catalogue {
                 );
             }
         };
+        let header = |out: &mut String,
+                      title: String,
+                      description: &str,
+                      category: Category,
+                      file: &str| {
+            let description = if description.is_empty() {
+                "(no description)"
+            } else {
+                description
+            };
+            let _ = write!(
+                out,
+                "\n### {title}\n\n{description}\n\ncategory: **{category}** · defined in {file}\n"
+            );
+        };
         let events: Vec<_> = self
             .items
             .iter()
@@ -190,18 +205,12 @@ impl Catalogue {
             out.push_str("\n## Events\n");
         }
         for (schema, source) in events {
-            let _ = write!(
-                out,
-                "\n### `{}` (v{})\n\n{}\n\ncategory: **{}** · defined in {}\n",
-                schema.name,
-                schema.version,
-                if schema.description.is_empty() {
-                    "(no description)"
-                } else {
-                    schema.description
-                },
+            header(
+                &mut out,
+                format!("`{}` (v{})", schema.name, schema.version),
+                schema.description,
                 schema.category,
-                source.file
+                source.file,
             );
             fields(&mut out, schema.fields);
         }
@@ -217,17 +226,12 @@ impl Catalogue {
             out.push_str("\n## Instrumented functions\n");
         }
         for (schema, source) in functions {
-            let _ = write!(
-                out,
-                "\n### `{}`\n\n{}\n\ncategory: **{}** · defined in {}\n",
-                schema.name,
-                if schema.description.is_empty() {
-                    "(no description)"
-                } else {
-                    schema.description
-                },
+            header(
+                &mut out,
+                format!("`{}`", schema.name),
+                schema.description,
                 schema.category,
-                source.file
+                source.file,
             );
             let _ = writeln!(
                 out,

@@ -72,6 +72,24 @@ pub(crate) fn category(expr: &Expr, krate: &Path) -> Result<TokenStream, syn::Er
     ))
 }
 
+/// The category tokens for an optional `category = ..`, or `default`;
+/// an invalid one is reported and replaced by `default`.
+pub(crate) fn category_or(
+    expr: Option<&Expr>,
+    krate: &Path,
+    default: TokenStream,
+    errors: &mut crate::errors::Errors,
+) -> TokenStream {
+    match expr.map(|c| category(c, krate)) {
+        Some(Ok(c)) => c,
+        Some(Err(e)) => {
+            errors.push(e);
+            default
+        }
+        None => default,
+    }
+}
+
 /// The path generated code uses for the library (`crate = "..."` overrides).
 pub(crate) fn krate(custom: Option<Path>) -> Path {
     custom.unwrap_or_else(|| syn::parse_quote!(::telemetry_core))

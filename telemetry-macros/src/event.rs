@@ -255,18 +255,12 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
         .name
         .as_ref()
         .map_or_else(|| to_snake(&ident.to_string()), LitStr::value);
-    let category = match container
-        .category
-        .as_ref()
-        .map(|c| common::category(c, &krate))
-    {
-        Some(Ok(c)) => c,
-        Some(Err(e)) => {
-            errors.push(e);
-            quote!(#krate::Category::BUSINESS)
-        }
-        None => quote!(#krate::Category::BUSINESS),
-    };
+    let category = common::category_or(
+        container.category.as_ref(),
+        &krate,
+        quote!(#krate::Category::BUSINESS),
+        &mut errors,
+    );
     if !errors.is_empty() {
         // Report every error, plus a stub impl so the user is not buried in
         // follow-on "trait not implemented" errors.

@@ -260,18 +260,12 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             ),
         );
     }
-    let category = match parsed
-        .category
-        .as_ref()
-        .map(|c| common::category(c, &krate))
-    {
-        Some(Ok(c)) => c,
-        Some(Err(e)) => {
-            errors.push(e);
-            quote!(#krate::Category::PERFORMANCE)
-        }
-        None => quote!(#krate::Category::PERFORMANCE),
-    };
+    let category = common::category_or(
+        parsed.category.as_ref(),
+        &krate,
+        quote!(#krate::Category::PERFORMANCE),
+        &mut errors,
+    );
     if !errors.is_empty() {
         let errs = errors.into_compile_errors();
         // Keep the function itself so its callers still compile.
@@ -411,6 +405,17 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         ReturnType::Type(_, ty) => Some(&**ty),
         ReturnType::Default => None,
     };
+    // Await `__telemetry_future`, inside the call's span when there is a call.
+    let await_instrumented = quote! {
+            match __telemetry_call {
+                ::core::option::Option::None => __telemetry_future.await,
+                ::core::option::Option::Some(mut __telemetry_call) => {
+                    let __telemetry_result = __telemetry_call.instrument(__telemetry_future).await;
+                    #on_result
+                    __telemetry_result
+                }
+            }
+    };
     let body = if sig.asyncness.is_some() {
         // async fn: the body becomes an async block run inside the call's
         // span; a fake return edge keeps inference on the declared type.
@@ -428,14 +433,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         quote! {
             #prelude
             let __telemetry_future = async move { #fake_return #block };
-            match __telemetry_call {
-                ::core::option::Option::None => __telemetry_future.await,
-                ::core::option::Option::Some(mut __telemetry_call) => {
-                    let __telemetry_result = __telemetry_call.instrument(__telemetry_future).await;
-                    #on_result
-                    __telemetry_result
-                }
-            }
+            #await_instrumented
         }
     } else if returns_impl_future(&sig.output) {
         // fn -> impl Future: instrument the returned future; the call ends
@@ -445,14 +443,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             #[allow(clippy::redundant_closure_call)]
             let __telemetry_future = (move || #block)();
             async move {
-                match __telemetry_call {
-                    ::core::option::Option::None => __telemetry_future.await,
-                    ::core::option::Option::Some(mut __telemetry_call) => {
-                        let __telemetry_result = __telemetry_call.instrument(__telemetry_future).await;
-                        #on_result
-                        __telemetry_result
-                    }
-                }
+                #await_instrumented
             }
         }
     } else {
