@@ -24,9 +24,14 @@
 //! # Ok(()) }
 //! ```
 //!
+//! - [`otlp::OtlpExporter`] (feature `otlp`): OTLP/HTTP (protobuf or JSON)
+//!   to a collector, configured from code or the standard
+//!   `OTEL_EXPORTER_OTLP_*` variables, with retries and backoff.
+//!
 //! ## Crate features
 //!
 //! - `file` (default): the file exporter.
+//! - `otlp`: the OTLP/HTTP exporter.
 //!
 //! Every record keeps its category (`telemetry.category`), its inclusion
 //! probability (`telemetry.sample.probability`) and, where it holds hashed
@@ -34,12 +39,14 @@
 
 #[cfg(feature = "file")]
 pub mod file;
-#[cfg(feature = "file")]
+#[cfg(feature = "otlp")]
+pub mod otlp;
+#[cfg(any(feature = "file", feature = "otlp"))]
 pub mod otlp_json;
-#[cfg(feature = "file")]
+#[cfg(any(feature = "file", feature = "otlp"))]
 pub mod proto;
 
 /// The OTLP message types the exporters produce (re-exported so readers of
 /// the files need no extra dependency).
-#[cfg(feature = "file")]
+#[cfg(any(feature = "file", feature = "otlp"))]
 pub use opentelemetry_proto;

@@ -37,6 +37,11 @@ pub struct Collector {
 impl Collector {
     /// Installs (if needed) and starts a collector on free ports.
     pub fn start() -> Result<Collector, String> {
+        Self::start_on(None)
+    }
+
+    /// Starts a collector on the given ports (gRPC, HTTP), or free ones.
+    pub fn start_on(ports: Option<(u16, u16)>) -> Result<Collector, String> {
         let scripts = collector_scripts();
         let install = Command::new("bash")
             .arg(scripts.join("install.sh"))
@@ -51,7 +56,7 @@ impl Collector {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let out = dir.path().to_path_buf();
         for _attempt in 0..5 {
-            let (grpc_port, http_port) = (free_port(), free_port());
+            let (grpc_port, http_port) = ports.unwrap_or_else(|| (free_port(), free_port()));
             let started = Command::new("bash")
                 .arg(scripts.join("start.sh"))
                 .arg(&out)
@@ -75,6 +80,11 @@ impl Collector {
             );
         }
         Err("the collector did not start; see the messages above".into())
+    }
+
+    /// The OTLP/HTTP base URL.
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
     }
 
     /// POSTs `body` to `path` on the OTLP/HTTP port; returns the status code.

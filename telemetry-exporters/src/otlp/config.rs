@@ -1,0 +1,477 @@
+//! OTLP exporter configuration: from code and from the standard
+//! `OTEL_EXPORTER_OTLP_*` environment variables, validated at build time.
+//!
+//! Precedence, for each setting and signal: a per-signal variable
+//! (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) over the general one
+//! (`OTEL_EXPORTER_OTLP_ENDPOINT`) over the value set in code over the
+//! default. With [`OtlpExporterBuilder::code_wins`](super::OtlpExporterBuilder::code_wins),
+//! values set in code come first.
+
+use std::time::Duration;
+
+use telemetry_core::{ConfigError, ConfigErrorKind, Environment};
+
+/// The wire protocol.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// OTLP/HTTP with protobuf bodies (the default, port 4318).
+    HttpProtobuf,
+    /// OTLP/HTTP with JSON bodies.
+    HttpJson,
+}
+
+impl Protocol {
+    fn parse(s: &str, var: &str) -> Result<Protocol, ConfigError> {
+        match s.trim() {
+            "http/protobuf" => Ok(Protocol::HttpProtobuf),
+            "http/json" => Ok(Protocol::HttpJson),
+            "grpc" => Err(invalid(format!(
+                "{var} is `grpc`, which this build does not support yet; use `http/protobuf` (port 4318)"
+            ))),
+            other => Err(invalid(format!(
+                "{var} is `{other}`; use `http/protobuf` or `http/json`"
+            ))),
+        }
+    }
+}
+
+/// Body compression.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// None.
+    None,
+    /// gzip.
+    Gzip,
+}
+
+/// The three signals, each with its own endpoint and settings.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OtlpSignal {
+    /// `/v1/traces`
+    Traces,
+    /// `/v1/logs`
+    Logs,
+    /// `/v1/metrics`
+    Metrics,
+}
+
+impl OtlpSignal {
+    pub(crate) const ALL: [OtlpSignal; 3] =
+        [OtlpSignal::Traces, OtlpSignal::Logs, OtlpSignal::Metrics];
+
+    fn env_name(self) -> &'static str {
+        match self {
+            OtlpSignal::Traces => "TRACES",
+            OtlpSignal::Logs => "LOGS",
+            OtlpSignal::Metrics => "METRICS",
+        }
+    }
+
+    /// The path appended to a base endpoint.
+    pub fn path(self) -> &'static str {
+        match self {
+            OtlpSignal::Traces => "/v1/traces",
+            OtlpSignal::Logs => "/v1/logs",
+            OtlpSignal::Metrics => "/v1/metrics",
+        }
+    }
+}
+
+/// Settings given in code (each optional).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CodeSettings {
+    pub(crate) endpoint: Option<String>,
+    pub(crate) signal_endpoints: Vec<(OtlpSignal, String)>,
+    pub(crate) protocol: Option<Protocol>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) compression: Option<Compression>,
+    pub(crate) code_wins: bool,
+}
+
+/// The resolved settings of one signal.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SignalConfig {
+    /// Full URL, including the signal path.
+    pub url: String,
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// Timeout of one export, retries included.
+    pub timeout: Duration,
+    /// Compression.
+    pub compression: Compression,
+}
+
+pub(crate) const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn invalid(msg: String) -> ConfigError {
+    ConfigError::new(ConfigErrorKind::Exporter, msg)
+}
+
+/// Checks `http://host[:port][/path]`.
+pub(crate) fn validate_url(url: &str, what: &str) -> Result<(), ConfigError> {
+    let rest = if let Some(r) = url.strip_prefix("http://") {
+        r
+    } else if url.starts_with("https://") {
+        return Err(invalid(format!(
+            "{what} is `{url}`: https is not supported by this build (no TLS); use an http:// endpoint on a trusted network or a local collector"
+        )));
+    } else {
+        return Err(invalid(format!(
+            "{what} is `{url}`, which is not an http:// URL; use e.g. http://localhost:4318"
+        )));
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (h, Some(p)),
+        _ => (authority, None),
+    };
+    if host.is_empty() {
+        return Err(invalid(format!(
+            "{what} is `{url}`, which has no host; use e.g. http://localhost:4318"
+        )));
+    }
+    if let Some(p) = port
+        && p.parse::<u16>().map_or(true, |p| p == 0)
+    {
+        return Err(invalid(format!(
+            "{what} is `{url}`, whose port `{p}` is not a number from 1 to 65535"
+        )));
+    }
+    Ok(())
+}
+
+fn parse_headers(s: &str, var: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((k, v)) = pair.split_once('=') else {
+            return Err(invalid(format!(
+                "{var} has `{pair}`, which is not `key=value`; write headers as `key1=value1,key2=value2`"
+            )));
+        };
+        let key = k.trim();
+        if key.is_empty()
+            || !key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            return Err(invalid(format!("{var} has an invalid header name `{key}`")));
+        }
+        out.push((key.to_owned(), percent_decode(v.trim())));
+    }
+    Ok(out)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(b) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_timeout(s: &str, var: &str) -> Result<Duration, ConfigError> {
+    match s.trim().parse::<u64>() {
+        Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+        _ => Err(invalid(format!(
+            "{var} is `{s}`; give the timeout in milliseconds, a whole number above 0 (e.g. 10000)"
+        ))),
+    }
+}
+
+fn parse_compression(s: &str, var: &str) -> Result<Compression, ConfigError> {
+    match s.trim() {
+        "gzip" => Ok(Compression::Gzip),
+        "none" => Ok(Compression::None),
+        other => Err(invalid(format!("{var} is `{other}`; use `gzip` or `none`"))),
+    }
+}
+
+/// Resolves the settings of every signal.
+pub(crate) fn resolve(
+    code: &CodeSettings,
+    env: &Environment,
+) -> Result<[SignalConfig; 3], ConfigError> {
+    let mut out = Vec::with_capacity(3);
+    for signal in OtlpSignal::ALL {
+        out.push(resolve_signal(code, env, signal)?);
+    }
+    match <[SignalConfig; 3]>::try_from(out) {
+        Ok(a) => Ok(a),
+        Err(_) => Err(invalid("internal: three signals expected".to_owned())),
+    }
+}
+
+fn resolve_signal(
+    code: &CodeSettings,
+    env: &Environment,
+    signal: OtlpSignal,
+) -> Result<SignalConfig, ConfigError> {
+    let var = |name: &str| format!("OTEL_EXPORTER_OTLP_{}_{name}", signal.env_name());
+    let general = |name: &str| format!("OTEL_EXPORTER_OTLP_{name}");
+    // The environment's value for a setting: per-signal first, then general.
+    let from_env = |name: &str| -> Option<(String, String)> {
+        let specific = var(name);
+        if let Some(v) = env.get(&specific).filter(|v| !v.trim().is_empty()) {
+            return Some((specific, v));
+        }
+        let g = general(name);
+        env.get(&g).filter(|v| !v.trim().is_empty()).map(|v| (g, v))
+    };
+    let code_wins = code.code_wins;
+
+    // Endpoint: a per-signal value is used as is; a base gets the path.
+    let code_signal = code
+        .signal_endpoints
+        .iter()
+        .find(|(s, _)| *s == signal)
+        .map(|(_, e)| e.clone());
+    let code_url = code_signal.clone().or_else(|| {
+        code.endpoint
+            .as_ref()
+            .map(|e| format!("{}{}", e.trim_end_matches('/'), signal.path()))
+    });
+    let env_url = match env.get(&var("ENDPOINT")).filter(|v| !v.trim().is_empty()) {
+        Some(v) => Some((var("ENDPOINT"), v.trim().to_owned())),
+        None => env
+            .get(&general("ENDPOINT"))
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| {
+                (
+                    general("ENDPOINT"),
+                    format!("{}{}", v.trim().trim_end_matches('/'), signal.path()),
+                )
+            }),
+    };
+    let url = match (code_url, env_url) {
+        (Some(c), _) if code_wins => c,
+        (_, Some((name, e))) => {
+            validate_url(&e, &name)?;
+            e
+        }
+        (Some(c), None) => c,
+        (None, None) => format!("{DEFAULT_ENDPOINT}{}", signal.path()),
+    };
+    validate_url(
+        &url,
+        &format!("the {} endpoint", signal.env_name().to_lowercase()),
+    )?;
+
+    let protocol = match (code.protocol, from_env("PROTOCOL")) {
+        (Some(p), _) if code_wins => p,
+        (_, Some((name, v))) => Protocol::parse(&v, &name)?,
+        (Some(p), None) => p,
+        (None, None) => Protocol::HttpProtobuf,
+    };
+    let timeout = match (code.timeout, from_env("TIMEOUT")) {
+        (Some(t), _) if code_wins => t,
+        (_, Some((name, v))) => parse_timeout(&v, &name)?,
+        (Some(t), None) => t,
+        (None, None) => DEFAULT_TIMEOUT,
+    };
+    let compression = match (code.compression, from_env("COMPRESSION")) {
+        (Some(c), _) if code_wins => c,
+        (_, Some((name, v))) => parse_compression(&v, &name)?,
+        (Some(c), None) => c,
+        (None, None) => Compression::None,
+    };
+    // Headers merge: environment headers, then code headers (code replaces
+    // a header of the same name only when it wins).
+    let mut headers = match from_env("HEADERS") {
+        Some((name, v)) => parse_headers(&v, &name)?,
+        None => Vec::new(),
+    };
+    for (k, v) in &code.headers {
+        match headers
+            .iter_mut()
+            .find(|(hk, _)| hk.eq_ignore_ascii_case(k))
+        {
+            Some(h) if code_wins => h.1 = v.clone(),
+            Some(_) => {}
+            None => headers.push((k.clone(), v.clone())),
+        }
+    }
+    Ok(SignalConfig {
+        url,
+        protocol,
+        headers,
+        timeout,
+        compression,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Environment {
+        Environment::from_pairs(pairs.iter().copied())
+    }
+
+    fn err(code: &CodeSettings, pairs: &[(&str, &str)]) -> String {
+        resolve(code, &env(pairs)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults() {
+        let [t, l, m] = resolve(&CodeSettings::default(), &env(&[])).unwrap();
+        assert_eq!(t.url, "http://localhost:4318/v1/traces");
+        assert_eq!(l.url, "http://localhost:4318/v1/logs");
+        assert_eq!(m.url, "http://localhost:4318/v1/metrics");
+        assert_eq!(
+            (t.protocol, t.timeout, t.compression),
+            (Protocol::HttpProtobuf, DEFAULT_TIMEOUT, Compression::None)
+        );
+    }
+
+    #[test]
+    fn environment_over_code_over_default_and_per_signal_over_general() {
+        let code = CodeSettings {
+            endpoint: Some("http://code:1".into()),
+            timeout: Some(Duration::from_secs(3)),
+            headers: vec![("x-team".into(), "code".into())],
+            ..Default::default()
+        };
+        let pairs = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://env:4318/"),
+            (
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                "http://logs:9/custom/path",
+            ),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+            ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "700"),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "x-team=env,authorization=Bearer%20abc",
+            ),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json"),
+        ];
+        let [t, l, m] = resolve(&code, &env(&pairs)).unwrap();
+        assert_eq!(
+            t.url, "http://env:4318/v1/traces",
+            "general endpoint gets the signal path"
+        );
+        assert_eq!(
+            l.url, "http://logs:9/custom/path",
+            "a per-signal endpoint is used as is"
+        );
+        assert_eq!(t.timeout, Duration::from_millis(2500));
+        assert_eq!(m.timeout, Duration::from_millis(700));
+        assert_eq!(t.protocol, Protocol::HttpJson);
+        assert_eq!(l.protocol, Protocol::HttpProtobuf);
+        assert_eq!(t.compression, Compression::Gzip);
+        assert_eq!(
+            t.headers,
+            vec![
+                ("x-team".into(), "env".into()),
+                ("authorization".into(), "Bearer abc".into())
+            ]
+        );
+        // Code wins only when asked.
+        let [t, ..] = resolve(
+            &CodeSettings {
+                code_wins: true,
+                ..code
+            },
+            &env(&pairs),
+        )
+        .unwrap();
+        assert_eq!(t.url, "http://code:1/v1/traces");
+        assert_eq!(t.timeout, Duration::from_secs(3));
+        assert_eq!(t.headers[0], ("x-team".into(), "code".into()));
+    }
+
+    #[test]
+    fn bad_values_are_clear_errors() {
+        let c = CodeSettings::default();
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "localhost:4318",
+                "not an http:// URL",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "https://collector:4318",
+                "https is not supported",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://:4318/v1/traces",
+                "has no host",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "http://host:99999",
+                "port `99999`",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+                "http/thrift",
+                "use `http/protobuf` or `http/json`",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+                "grpc",
+                "does not support yet",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+                "udp",
+                "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL is `udp`",
+            ),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "novalue", "not `key=value`"),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "bad name=1",
+                "invalid header name",
+            ),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s", "in milliseconds"),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+                "0",
+                "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT is `0`",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_COMPRESSION",
+                "zstd",
+                "use `gzip` or `none`",
+            ),
+        ];
+        for (var, value, needle) in cases {
+            let e = err(&c, &[(var, value)]);
+            assert!(e.contains(needle), "{var}={value}: {e}");
+            assert!(
+                e.contains(var) || e.contains("endpoint"),
+                "{var}={value}: {e}"
+            );
+        }
+        let e = resolve(
+            &CodeSettings {
+                endpoint: Some("ftp://x".into()),
+                ..Default::default()
+            },
+            &env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not an http:// URL"), "{e}");
+    }
+}

@@ -1,0 +1,251 @@
+//! The OTLP exporter: ships batches to an OpenTelemetry collector over
+//! OTLP/HTTP, protobuf or JSON (cargo feature `otlp`).
+//!
+//! ```no_run
+//! use telemetry_exporters::otlp::OtlpExporter;
+//! # fn main() -> Result<(), telemetry_core::ConfigError> {
+//! // Endpoint, protocol, headers, timeout and compression come from the
+//! // standard OTEL_EXPORTER_OTLP_* variables, or from code:
+//! let exporter = OtlpExporter::builder().endpoint("http://collector:4318").build()?;
+//! # Ok(()) }
+//! ```
+//!
+//! The messages are `opentelemetry-proto`'s. They are built from our
+//! records directly: the `opentelemetry-otlp` exporters take the SDK's own
+//! record types, which cannot be built outside the SDK for logs and metrics
+//! (see `shared/OTEL-NOTES.md`).
+//!
+//! Outages: an export retries retryable failures with exponential backoff
+//! and jitter, honouring `Retry-After`, within the timeout; then the batch
+//! is dropped and counted (`exporter_failure`). Meanwhile the service is
+//! not slowed: recording only ever pushes to the pipeline's bounded queue,
+//! which drops and counts (`queue_full`) when the exporter falls behind.
+//! Export resumes by itself with the next batch once the collector answers.
+
+mod config;
+mod transport;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use prost::Message;
+use telemetry_core::{Batch, ConfigError, Environment, ExportError, ExportErrorKind, Exporter};
+
+pub use config::{Compression, OtlpSignal, Protocol, SignalConfig};
+
+use crate::proto;
+
+/// Configures an [`OtlpExporter`]. Values set here are defaults that the
+/// `OTEL_EXPORTER_OTLP_*` environment variables override, unless
+/// [`code_wins`](Self::code_wins) is set.
+#[derive(Clone, Debug, Default)]
+#[must_use = "call .build()"]
+pub struct OtlpExporterBuilder {
+    code: config::CodeSettings,
+    env: Option<Environment>,
+}
+
+impl OtlpExporterBuilder {
+    /// The collector's base URL (`http://host:4318`); the signal paths
+    /// (`/v1/traces`, ...) are appended.
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.code.endpoint = Some(url.into());
+        self
+    }
+
+    /// The full URL of one signal, used as given.
+    pub fn signal_endpoint(mut self, signal: OtlpSignal, url: impl Into<String>) -> Self {
+        self.code.signal_endpoints.push((signal, url.into()));
+        self
+    }
+
+    /// The protocol (default `http/protobuf`).
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.code.protocol = Some(protocol);
+        self
+    }
+
+    /// An extra request header (e.g. an API key).
+    pub fn header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.code.headers.push((key.into(), value.into()));
+        self
+    }
+
+    /// Timeout of one export, retries included (default 10 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.code.timeout = Some(timeout);
+        self
+    }
+
+    /// Body compression (default none).
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.code.compression = Some(compression);
+        self
+    }
+
+    /// Values set in code win over the environment.
+    pub fn code_wins(mut self) -> Self {
+        self.code.code_wins = true;
+        self
+    }
+
+    /// Reads variables from `env` instead of the process environment.
+    pub fn env(mut self, env: Environment) -> Self {
+        self.env = Some(env);
+        self
+    }
+
+    /// Resolves and validates the configuration.
+    pub fn build(self) -> Result<OtlpExporter, ConfigError> {
+        let env = self.env.unwrap_or_else(Environment::process);
+        let signals = config::resolve(&self.code, &env)?;
+        Ok(OtlpExporter {
+            signals,
+            transport: transport::Transport::new(),
+            stats: Arc::new(StatsCells::default()),
+            buf: Vec::new(),
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+struct StatsCells {
+    requests: AtomicU64,
+    failed: AtomicU64,
+    retries: AtomicU64,
+}
+
+/// What the OTLP exporter did, readable while it runs.
+#[derive(Clone, Debug)]
+pub struct OtlpStats {
+    cells: Arc<StatsCells>,
+}
+
+impl OtlpStats {
+    /// Requests the collector accepted.
+    pub fn requests(&self) -> u64 {
+        self.cells.requests.load(Ordering::Relaxed)
+    }
+    /// Requests given up on (after retries).
+    pub fn failed(&self) -> u64 {
+        self.cells.failed.load(Ordering::Relaxed)
+    }
+    /// Retries made.
+    pub fn retries(&self) -> u64 {
+        self.cells.retries.load(Ordering::Relaxed)
+    }
+}
+
+/// Exports over OTLP/HTTP. See the [module docs](self).
+pub struct OtlpExporter {
+    signals: [SignalConfig; 3],
+    transport: transport::Transport,
+    stats: Arc<StatsCells>,
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for OtlpExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Headers may hold credentials: show only the URLs.
+        f.debug_struct("OtlpExporter")
+            .field(
+                "urls",
+                &self
+                    .signals
+                    .iter()
+                    .map(|s| s.url.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl OtlpExporter {
+    /// Starts configuring an exporter.
+    pub fn builder() -> OtlpExporterBuilder {
+        OtlpExporterBuilder::default()
+    }
+
+    /// The resolved settings of a signal.
+    pub fn signal_config(&self, signal: OtlpSignal) -> &SignalConfig {
+        &self.signals[signal as usize]
+    }
+
+    /// A handle to the exporter's counters.
+    pub fn stats(&self) -> OtlpStats {
+        OtlpStats {
+            cells: self.stats.clone(),
+        }
+    }
+
+    fn encode(&mut self, signal: OtlpSignal, batch: &Batch<'_>) -> Result<Vec<u8>, ExportError> {
+        let protocol = self.signals[signal as usize].protocol;
+        let json_err =
+            |e: serde_json::Error| ExportError::new(ExportErrorKind::Encoding, e.to_string());
+        self.buf.clear();
+        let (res, names) = (batch.resource, batch.categories);
+        Ok(match (signal, protocol) {
+            (OtlpSignal::Traces, Protocol::HttpProtobuf) => {
+                proto::trace_request(res, names, batch.spans).encode_to_vec()
+            }
+            (OtlpSignal::Logs, Protocol::HttpProtobuf) => {
+                proto::logs_request(res, names, batch.logs).encode_to_vec()
+            }
+            (OtlpSignal::Metrics, Protocol::HttpProtobuf) => {
+                proto::metrics_request(res, names, batch.metrics).encode_to_vec()
+            }
+            (OtlpSignal::Traces, Protocol::HttpJson) => {
+                crate::otlp_json::encode_traces(&mut self.buf, res, names, batch.spans);
+                std::mem::take(&mut self.buf)
+            }
+            (OtlpSignal::Logs, Protocol::HttpJson) => {
+                crate::otlp_json::encode_logs(&mut self.buf, res, names, batch.logs);
+                std::mem::take(&mut self.buf)
+            }
+            (OtlpSignal::Metrics, Protocol::HttpJson) => {
+                serde_json::to_vec(&proto::metrics_request(res, names, batch.metrics))
+                    .map_err(json_err)?
+            }
+        })
+    }
+}
+
+impl Exporter for OtlpExporter {
+    fn export(&mut self, batch: &Batch<'_>) -> Result<(), ExportError> {
+        let mut failed = [false; 3];
+        let mut first_error = None;
+        for signal in OtlpSignal::ALL {
+            let empty = match signal {
+                OtlpSignal::Traces => batch.spans.is_empty(),
+                OtlpSignal::Logs => batch.logs.is_empty(),
+                OtlpSignal::Metrics => batch.metrics.is_empty(),
+            };
+            if empty {
+                continue;
+            }
+            let mut attempts = transport::Attempts::default();
+            let result = self.encode(signal, batch).and_then(|body| {
+                self.transport
+                    .send(&self.signals[signal as usize], body, &mut attempts)
+            });
+            self.stats
+                .retries
+                .fetch_add(attempts.retries, Ordering::Relaxed);
+            match result {
+                Ok(()) => {
+                    self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                    failed[signal as usize] = true;
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            None => Ok(()),
+            Some(e) => Err(e.failed_parts(failed[0], failed[1], failed[2])),
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! OTLP/HTTP transport: one POST per signal and batch, retried with
+//! exponential backoff and full jitter on retryable failures (connection
+//! errors, timeouts, 429, 502, 503, 504), honouring `Retry-After`, within
+//! the signal's timeout.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use telemetry_core::{ExportError, ExportErrorKind};
+
+use super::config::{Compression, Protocol, SignalConfig};
+
+/// The outcome counters a transport keeps.
+#[derive(Debug, Default)]
+pub(crate) struct Attempts {
+    pub(crate) retries: u64,
+}
+
+pub(crate) struct Transport {
+    agent: ureq::Agent,
+}
+
+const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+impl Transport {
+    pub(crate) fn new() -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Transport { agent }
+    }
+
+    /// Sends `body` to the signal's endpoint, retrying what can be retried
+    /// until the timeout. Never blocks longer than the timeout.
+    pub(crate) fn send(
+        &self,
+        cfg: &SignalConfig,
+        body: Vec<u8>,
+        attempts: &mut Attempts,
+    ) -> Result<(), ExportError> {
+        let deadline = Instant::now() + cfg.timeout;
+        let body = match cfg.compression {
+            Compression::None => body,
+            Compression::Gzip => {
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                enc.write_all(&body)
+                    .and_then(|()| enc.finish())
+                    .map_err(|e| {
+                        ExportError::new(ExportErrorKind::Encoding, format!("gzip failed: {e}"))
+                    })?
+            }
+        };
+        let content_type = match cfg.protocol {
+            Protocol::HttpProtobuf => "application/x-protobuf",
+            Protocol::HttpJson => "application/json",
+        };
+        let mut backoff = INITIAL_BACKOFF;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ExportError::new(
+                    ExportErrorKind::Timeout,
+                    format!("no success from {} within {:?}", cfg.url, cfg.timeout),
+                ));
+            }
+            let mut req = self
+                .agent
+                .post(&cfg.url)
+                .config()
+                .timeout_global(Some(left))
+                .build()
+                .header("Content-Type", content_type);
+            if cfg.compression == Compression::Gzip {
+                req = req.header("Content-Encoding", "gzip");
+            }
+            for (k, v) in &cfg.headers {
+                req = req.header(k.as_str(), v.as_str());
+            }
+            let (retryable, retry_after, message) = match req.send(&body[..]) {
+                Ok(mut resp) => {
+                    let status = resp.status().as_u16();
+                    if (200..300).contains(&status) {
+                        return Ok(());
+                    }
+                    let retry_after = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    let mut text = String::new();
+                    let _ = resp
+                        .body_mut()
+                        .as_reader()
+                        .take(512)
+                        .read_to_string(&mut text);
+                    let retryable = matches!(status, 429 | 502 | 503 | 504);
+                    (
+                        retryable,
+                        retry_after,
+                        format!("{} answered {status}: {}", cfg.url, text.trim()),
+                    )
+                }
+                Err(e) => (true, None, format!("cannot reach {}: {e}", cfg.url)),
+            };
+            if !retryable {
+                return Err(ExportError::new(ExportErrorKind::Unavailable, message));
+            }
+            // Full jitter: a random wait up to the backoff, or what the
+            // server asked for.
+            let wait = retry_after.unwrap_or_else(|| jitter(backoff));
+            let left = deadline.saturating_duration_since(Instant::now());
+            if wait >= left {
+                return Err(ExportError::new(ExportErrorKind::Unavailable, message));
+            }
+            attempts.retries += 1;
+            std::thread::sleep(wait);
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+}
+
+fn jitter(max: Duration) -> Duration {
+    let nanos = max.as_nanos() as u64;
+    if nanos == 0 {
+        return max;
+    }
+    let r = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    Duration::from_nanos(r % nanos)
+}

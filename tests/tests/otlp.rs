@@ -1,0 +1,413 @@
+//! The OTLP/HTTP exporter against a real collector (rotel) on 127.0.0.1:
+//! spans, events and metrics arrive unchanged over protobuf and JSON;
+//! consent holds end to end; an outage is survived and accounted for; a
+//! graceful shutdown delivers everything; the environment configures it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use telemetry_core::testing::InMemoryExporter;
+use telemetry_core::*;
+use telemetry_exporters::file::{ExportRequest, parse_line};
+use telemetry_exporters::opentelemetry_proto::tonic::common::v1::any_value;
+use telemetry_exporters::opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
+use telemetry_exporters::otlp::{Compression, OtlpExporter, Protocol};
+use telemetry_tests::Collector;
+
+fn builder() -> TelemetryBuilder {
+    Telemetry::builder()
+        .service("otlp-test", "2.0.0")
+        .env(Environment::from_pairs::<&str, &str>([]))
+        .consent(
+            ConsentPolicy::opt_in()
+                .require(Category::BUSINESS)
+                .exempt(Category::PERFORMANCE)
+                .exempt(Category::ERRORS),
+        )
+        .hash_key(KeyId(5), b"otlp test key material 0123456789")
+        .flush_interval(Duration::from_secs(3600))
+        .metric_interval(Duration::from_secs(3600))
+}
+
+fn exporter(url: &str) -> OtlpExporter {
+    OtlpExporter::builder()
+        .endpoint(url)
+        .timeout(Duration::from_secs(5))
+        .env(Environment::from_pairs::<&str, &str>([]))
+        .build()
+        .unwrap()
+}
+
+#[derive(Default, Debug)]
+struct Arrived {
+    span_ids: BTreeSet<Vec<u8>>,
+    span_names: Vec<String>,
+    parents: Vec<(Vec<u8>, Vec<u8>)>,
+    events: Vec<(String, Vec<(String, String)>)>,
+    sums: Vec<(String, i64)>,
+    services: BTreeSet<String>,
+}
+
+fn arrived(c: &Collector) -> Arrived {
+    let mut a = Arrived::default();
+    for line in ["traces", "logs", "metrics"]
+        .into_iter()
+        .flat_map(|s| c.lines(s))
+    {
+        match parse_line(&line).unwrap() {
+            ExportRequest::Traces(t) => {
+                for rs in t.resource_spans {
+                    for kv in rs.resource.iter().flat_map(|r| &r.attributes) {
+                        if kv.key == "service.name"
+                            && let Some(any_value::Value::StringValue(s)) =
+                                kv.value.as_ref().and_then(|v| v.value.clone())
+                        {
+                            a.services.insert(s);
+                        }
+                    }
+                    for s in rs.scope_spans.into_iter().flat_map(|s| s.spans) {
+                        a.span_ids.insert(s.span_id.clone());
+                        a.span_names.push(s.name.clone());
+                        a.parents.push((s.span_id, s.parent_span_id));
+                    }
+                }
+            }
+            ExportRequest::Logs(l) => {
+                for r in l
+                    .resource_logs
+                    .into_iter()
+                    .flat_map(|r| r.scope_logs)
+                    .flat_map(|s| s.log_records)
+                {
+                    let attrs = r
+                        .attributes
+                        .iter()
+                        .map(|kv| {
+                            let v = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                                Some(any_value::Value::StringValue(s)) => s.clone(),
+                                Some(any_value::Value::IntValue(i)) => i.to_string(),
+                                Some(any_value::Value::DoubleValue(d)) => d.to_string(),
+                                other => format!("{other:?}"),
+                            };
+                            (kv.key.clone(), v)
+                        })
+                        .collect();
+                    a.events.push((r.event_name, attrs));
+                }
+            }
+            ExportRequest::Metrics(m) => {
+                for metric in m
+                    .resource_metrics
+                    .into_iter()
+                    .flat_map(|r| r.scope_metrics)
+                    .flat_map(|s| s.metrics)
+                {
+                    if let Some(metric::Data::Sum(sum)) = metric.data {
+                        let total = sum
+                            .data_points
+                            .iter()
+                            .map(|p| match p.value {
+                                Some(number_data_point::Value::AsInt(i)) => i,
+                                _ => 0,
+                            })
+                            .sum();
+                        a.sums.push((metric.name, total));
+                    }
+                }
+            }
+        }
+    }
+    a
+}
+
+fn attr<'a>(attrs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    attrs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn run_signals(protocol: Protocol, compression: Compression) {
+    let collector = Collector::start().unwrap();
+    let mem = InMemoryExporter::new();
+    let otlp = OtlpExporter::builder()
+        .endpoint(collector.http_url())
+        .protocol(protocol)
+        .compression(compression)
+        .env(Environment::from_pairs::<&str, &str>([]))
+        .build()
+        .unwrap();
+    let stats = otlp.stats();
+    let t = builder()
+        .exporter(otlp)
+        .exporter(mem.clone())
+        .build()
+        .unwrap();
+    t.consent().grant("otto", Category::BUSINESS).unwrap();
+    let orders = t
+        .counter("otlp.orders", Category::BUSINESS)
+        .build()
+        .unwrap();
+    for i in 0..20u64 {
+        let _s = t.subject("otto");
+        t.in_span("otlp.request", Category::PERFORMANCE, |_| {
+            t.in_span("otlp.db", Category::PERFORMANCE, |_| {});
+            t.event("otlp.purchase", Category::BUSINESS)
+                .public("n", i)
+                .hashed("email", "otto@example.com")
+                .emit();
+            orders.add(2, &[]);
+        });
+    }
+    t.force_flush().unwrap();
+    let expected_spans: BTreeSet<Vec<u8>> = mem
+        .spans()
+        .iter()
+        .map(|s| s.span_id.to_bytes().to_vec())
+        .collect();
+    assert!(collector.wait_for(Duration::from_secs(15), |c| {
+        let a = arrived(c);
+        a.span_ids.len() >= 40
+            && a.events.iter().filter(|e| e.0 == "otlp.purchase").count() >= 20
+            && !a.sums.is_empty()
+    }));
+    let a = arrived(&collector);
+    assert_eq!(
+        a.span_ids, expected_spans,
+        "every span arrives, none invented"
+    );
+    assert_eq!(a.services, BTreeSet::from(["otlp-test".to_owned()]));
+    let children: Vec<_> = a.parents.iter().filter(|(_, p)| !p.is_empty()).collect();
+    assert_eq!(children.len(), 20, "parent links arrive");
+    let purchase = a.events.iter().find(|e| e.0 == "otlp.purchase").unwrap();
+    assert_eq!(attr(&purchase.1, "telemetry.category"), Some("business"));
+    assert_eq!(attr(&purchase.1, "telemetry.sample.probability"), Some("1"));
+    assert_eq!(attr(&purchase.1, "telemetry.hash.key_id"), Some("5"));
+    assert_eq!(
+        attr(&purchase.1, "telemetry.subject"),
+        Some(t.consent().subject_key("otto").to_hex().as_str())
+    );
+    assert_eq!(attr(&purchase.1, "email").map(str::len), Some(32));
+    if protocol == Protocol::HttpProtobuf {
+        // rotel drops the values of OTLP/JSON metrics (a bug on its side), so
+        // metric values are checked over protobuf only.
+        assert!(
+            a.sums.contains(&("otlp.orders".to_owned(), 40)),
+            "{:?}",
+            a.sums
+        );
+    }
+    assert!(stats.requests() >= 3);
+    assert_eq!(stats.failed(), 0);
+}
+
+#[test]
+fn signals_arrive_over_http_protobuf() {
+    run_signals(Protocol::HttpProtobuf, Compression::None);
+}
+
+#[test]
+fn signals_arrive_over_http_json_with_gzip() {
+    run_signals(Protocol::HttpJson, Compression::Gzip);
+}
+
+#[test]
+fn consent_holds_end_to_end_and_revocation_sends_a_deletion_request() {
+    let collector = Collector::start().unwrap();
+    let t = builder()
+        .exporter(exporter(&collector.http_url()))
+        .build()
+        .unwrap();
+    t.consent().grant("pam", Category::BUSINESS).unwrap();
+    let emit = |who: &str, tag: &str| {
+        let _s = t.subject(who);
+        t.event("otlp.consent", Category::BUSINESS)
+            .public("tag", tag.to_owned())
+            .emit();
+    };
+    emit("pam", "before");
+    emit("quinn", "never-consented");
+    t.force_flush().unwrap();
+    t.consent().revoke("pam", Category::BUSINESS).unwrap();
+    emit("pam", "after-revoke");
+    t.shutdown(Duration::from_secs(10));
+    assert!(collector.wait_for(Duration::from_secs(15), |c| {
+        arrived(c)
+            .events
+            .iter()
+            .any(|e| e.0 == "telemetry.consent.deletion_request")
+    }));
+    let a = arrived(&collector);
+    let tags: Vec<&str> = a
+        .events
+        .iter()
+        .filter(|e| e.0 == "otlp.consent")
+        .filter_map(|e| attr(&e.1, "tag"))
+        .collect();
+    assert_eq!(tags, vec!["before"]);
+    let pam = t.consent().subject_key("pam").to_hex();
+    let deletion = a
+        .events
+        .iter()
+        .find(|e| e.0 == "telemetry.consent.deletion_request")
+        .unwrap();
+    assert_eq!(attr(&deletion.1, "telemetry.subject"), Some(pam.as_str()));
+    assert_eq!(
+        attr(&deletion.1, "telemetry.deletion.categories"),
+        Some("business")
+    );
+    let raw = collector.lines("logs").join("\n");
+    assert!(
+        !raw.contains("\"pam\""),
+        "the raw subject id never leaves the process"
+    );
+}
+
+#[test]
+fn an_outage_is_survived_with_bounded_memory_and_every_record_accounted_for() {
+    let first = Collector::start().unwrap();
+    let ports = (first.grpc_port, first.http_port);
+    let url = first.http_url();
+    let otlp = OtlpExporter::builder()
+        .endpoint(url)
+        .timeout(Duration::from_millis(600))
+        .env(Environment::from_pairs::<&str, &str>([]))
+        .build()
+        .unwrap();
+    let stats = otlp.stats();
+    let t = builder()
+        .queue_capacity(500)
+        .batch_size(100)
+        .exporter(otlp)
+        .build()
+        .unwrap();
+    let mut offered = 0u64;
+    let mut phase = |t: &Telemetry, name: &str, n: u64| {
+        for i in 0..n {
+            t.event("otlp.outage", Category::PERFORMANCE)
+                .public("phase", name.to_owned())
+                .public("i", i)
+                .emit();
+            offered += 1;
+            assert!(t.queued() <= 500, "memory stays bounded by the queue");
+        }
+        let _ = t.force_flush();
+    };
+    phase(&t, "up", 150);
+    assert!(first.wait_for(Duration::from_secs(15), |c| arrived(c).events.len() >= 150));
+    let before = arrived(&first).events.len() as u64;
+    drop(first); // the collector goes away
+    phase(&t, "down", 150);
+    assert!(
+        stats.failed() > 0,
+        "exports failed while the collector was down"
+    );
+    assert!(stats.retries() > 0, "failed exports were retried");
+    let second = Collector::start_on(Some(ports)).unwrap();
+    phase(&t, "back", 150);
+    t.shutdown(Duration::from_secs(10));
+    assert!(second.wait_for(Duration::from_secs(15), |c| {
+        arrived(c)
+            .events
+            .iter()
+            .filter(|e| attr(&e.1, "phase") == Some("back"))
+            .count()
+            >= 150
+    }));
+    let after = arrived(&second);
+    let back = after
+        .events
+        .iter()
+        .filter(|e| attr(&e.1, "phase") == Some("back"))
+        .count() as u64;
+    assert_eq!(back, 150, "export resumes by itself");
+    let delivered = before + after.events.iter().filter(|e| e.0 == "otlp.outage").count() as u64;
+    let drops = t.drops();
+    let dropped = drops.get(DropCause::ExporterFailure, Category::PERFORMANCE)
+        + drops.get(DropCause::QueueFull, Category::PERFORMANCE);
+    assert_eq!(
+        delivered + dropped,
+        offered,
+        "every record is delivered or counted: {drops:?}"
+    );
+    assert!(dropped >= 150 - 1, "the gap is counted");
+}
+
+#[test]
+fn graceful_shutdown_delivers_everything_recorded_before_it() {
+    let collector = Collector::start().unwrap();
+    let t = builder()
+        .batch_size(10_000)
+        .exporter(exporter(&collector.http_url()))
+        .build()
+        .unwrap();
+    for i in 0..300u64 {
+        t.event("otlp.shutdown", Category::PERFORMANCE)
+            .public("i", i)
+            .emit();
+    }
+    let report = t.shutdown(Duration::from_secs(10));
+    assert!(report.is_complete(), "{report:?}");
+    assert!(collector.wait_for(Duration::from_secs(15), |c| {
+        arrived(c)
+            .events
+            .iter()
+            .filter(|e| e.0 == "otlp.shutdown")
+            .count()
+            == 300
+    }));
+}
+
+#[test]
+fn the_standard_environment_variables_configure_the_exporter() {
+    let collector = Collector::start().unwrap();
+    let env = Environment::from_pairs([
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "http://127.0.0.1:9".to_owned(),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+            format!("{}/v1/logs", collector.http_url()),
+        ),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=acme".to_owned()),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "3000".to_owned()),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".to_owned()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_owned()),
+    ]);
+    let otlp = OtlpExporter::builder()
+        .endpoint("http://ignored:1")
+        .env(env)
+        .build()
+        .unwrap();
+    assert_eq!(
+        otlp.signal_config(telemetry_exporters::otlp::OtlpSignal::Traces)
+            .url,
+        "http://127.0.0.1:9/v1/traces"
+    );
+    assert_eq!(
+        otlp.signal_config(telemetry_exporters::otlp::OtlpSignal::Logs)
+            .timeout,
+        Duration::from_secs(3)
+    );
+    let t = builder().exporter(otlp).build().unwrap();
+    t.event("otlp.env", Category::PERFORMANCE).emit();
+    t.force_flush().unwrap();
+    assert!(collector.wait_for(Duration::from_secs(15), |c| {
+        arrived(c).events.iter().any(|e| e.0 == "otlp.env")
+    }));
+    // A bad value is a build error naming the variable.
+    let err = OtlpExporter::builder()
+        .env(Environment::from_pairs([(
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+            "soon",
+        )]))
+        .build()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT is `soon`"),
+        "{err}"
+    );
+}
