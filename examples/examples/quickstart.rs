@@ -27,8 +27,6 @@ use telemetry_exporters::file::{
 #[path = "shared/checkout.rs"]
 mod checkout;
 
-use checkout::Checkout;
-
 fn main() -> Result<(), Box<dyn Error>> {
     let out: PathBuf = std::env::args()
         .nth(1)
@@ -53,44 +51,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .exporter(FileExporter::builder(&out).build()?)
         .install()?;
 
-    let service = Checkout::new(&telemetry)?;
-    let memory = telemetry
-        .gauge("process.memory.usage", Category::RESOURCE)
-        .unit("By")
-        .build()?;
-
-    let consent = telemetry.consent();
-    consent.grant("alice", [Category::BUSINESS, Category::INTERACTION])?;
-    consent.grant("bob", Category::BUSINESS)?;
-    consent.grant("carol", [Category::BUSINESS, Category::INTERACTION])?;
-
-    let customers = [
-        ("alice", "alice@example.com"),
-        ("bob", "bob@example.com"),
-        ("carol", "carol@example.com"),
-        ("dave", "dave@example.com"),
-    ];
-    for round in 0..6u64 {
-        for (i, (customer, email)) in customers.iter().enumerate() {
-            let cart = [1299 + 100 * i as u64, 2500 * round];
-            // dave's fourth order is large enough to fail the fraud check.
-            let cart = if *customer == "dave" && round == 3 {
-                vec![99_999]
-            } else {
-                cart.to_vec()
-            };
-            let _ = service.place_order(customer, email, cart.len() as u64, &cart);
-        }
-        if round == 2 {
-            // carol changes her mind: what is still buffered is purged and a
-            // deletion request is exported for downstream stores.
-            consent.revoke("carol", [Category::BUSINESS, Category::INTERACTION])?;
-        }
-        memory.record(
-            f64::from(u32::try_from(round).unwrap_or(0) * 1024 + 40_000_000),
-            &[],
-        );
-    }
+    checkout::simulate(&telemetry)?;
 
     let report = telemetry.shutdown(Duration::from_secs(5));
     if !report.is_complete() {

@@ -68,6 +68,9 @@ impl Environment {
 /// consent, and `OTEL_SDK_DISABLED=true` turns all recording and export off,
 /// unless the code opts out with [`honor_do_not_track(false)`](Self::honor_do_not_track)
 /// or [`honor_sdk_disabled(false)`](Self::honor_sdk_disabled).
+/// `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` override the service
+/// name and resource attributes set in code, unless
+/// [`resource_code_wins`](Self::resource_code_wins).
 #[must_use = "call .build() or .install()"]
 pub struct TelemetryBuilder {
     service: Option<(String, String)>,
@@ -88,6 +91,7 @@ pub struct TelemetryBuilder {
     env: Environment,
     honor_dnt: bool,
     honor_sdk_disabled: bool,
+    resource_code_wins: bool,
 }
 
 impl std::fmt::Debug for TelemetryBuilder {
@@ -140,6 +144,7 @@ impl TelemetryBuilder {
             env: Environment::process(),
             honor_dnt: true,
             honor_sdk_disabled: true,
+            resource_code_wins: false,
         }
     }
 
@@ -278,11 +283,84 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Let the service name and resource attributes set in code win over
+    /// `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` (by default the
+    /// environment wins, as OpenTelemetry deployments expect).
+    pub fn resource_code_wins(mut self) -> Self {
+        self.resource_code_wins = true;
+        self
+    }
+
+    /// The service name and resource attributes after applying
+    /// `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`.
+    fn resource_settings(&self) -> Result<(Option<String>, Vec<(String, String)>), ConfigError> {
+        let mut from_env = Vec::new();
+        if let Some(attrs) = self.env.get("OTEL_RESOURCE_ATTRIBUTES") {
+            for pair in attrs.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                match pair.split_once('=') {
+                    Some((k, v)) if !k.trim().is_empty() => from_env.push((
+                        k.trim().to_owned(),
+                        v.trim().replace("%20", " ").replace("%2C", ","),
+                    )),
+                    _ => {
+                        return Err(ConfigError::new(
+                            ConfigErrorKind::InvalidResource,
+                            format!(
+                                "OTEL_RESOURCE_ATTRIBUTES has `{pair}`, which is not `key=value`; \
+                                 write `key1=value1,key2=value2`"
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        let env_service = self
+            .env
+            .get("OTEL_SERVICE_NAME")
+            .filter(|s| !s.trim().is_empty())
+            .or_else(|| {
+                from_env
+                    .iter()
+                    .find(|(k, _)| k == "service.name")
+                    .map(|(_, v)| v.clone())
+            });
+        let code_service = self
+            .service
+            .as_ref()
+            .map(|(s, _)| s.clone())
+            .filter(|s| !s.trim().is_empty());
+        let service = if self.resource_code_wins {
+            code_service.or(env_service)
+        } else {
+            env_service.or(code_service)
+        };
+        let mut attrs: Vec<(String, String)> = Vec::new();
+        let (first, second) = if self.resource_code_wins {
+            (&from_env, &self.resource)
+        } else {
+            (&self.resource, &from_env)
+        };
+        for (k, v) in first.iter().chain(second.iter()) {
+            if k == "service.name" {
+                continue;
+            }
+            attrs.retain(|(ek, _)| ek != k);
+            attrs.push((k.clone(), v.clone()));
+        }
+        Ok((service, attrs))
+    }
+
     /// Validates the configuration and starts the pipeline.
     pub fn build(self) -> Result<Telemetry, ConfigError> {
         let invalid = |kind, msg: String| Err(ConfigError::new(kind, msg));
-        let (service, version) = match &self.service {
-            Some((s, v)) if !s.trim().is_empty() => (s.clone(), v.clone()),
+        let (service_name, resource_attrs) = self.resource_settings()?;
+        let version = self
+            .service
+            .as_ref()
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let (service, version) = match service_name {
+            Some(s) => (s, version),
             _ => {
                 return invalid(
                     ConfigErrorKind::EmptyServiceName,
@@ -474,7 +552,7 @@ impl TelemetryBuilder {
                 &service,
                 &version,
                 self.environment.as_deref(),
-                &self.resource,
+                &resource_attrs,
             ),
             names,
             known,

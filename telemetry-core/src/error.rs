@@ -32,6 +32,8 @@ pub enum ConfigErrorKind {
     Exporter,
     /// A telemetry instance is already installed globally.
     AlreadyInstalled,
+    /// Resource attributes (`OTEL_RESOURCE_ATTRIBUTES`) are malformed.
+    InvalidResource,
 }
 
 /// An invalid configuration, reported when the pipeline or an instrument is

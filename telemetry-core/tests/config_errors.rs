@@ -210,3 +210,51 @@ fn debug_output_never_shows_key_material() {
     let t = b.build().unwrap();
     assert!(!format!("{t:?}").contains("0123456789abcdef"));
 }
+
+#[test]
+fn otel_service_name_and_resource_attributes_override_code_unless_code_wins() {
+    let env = || {
+        Environment::from_pairs([
+            ("OTEL_SERVICE_NAME", "from-env"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "cloud.region=eu-west-1,team=payments%20core,service.name=ignored",
+            ),
+        ])
+    };
+    let t = builder()
+        .env(env())
+        .resource_attribute("team", "code-team")
+        .build()
+        .unwrap();
+    let r = t.resource();
+    assert_eq!(r.service_name(), "from-env");
+    assert_eq!(r.get("cloud.region"), Some(&AttrValue::from("eu-west-1")));
+    assert_eq!(r.get("team"), Some(&AttrValue::from("payments core")));
+    let t = builder()
+        .env(env())
+        .resource_attribute("team", "code-team")
+        .resource_code_wins()
+        .build()
+        .unwrap();
+    assert_eq!(t.resource().service_name(), "test-service");
+    assert_eq!(
+        t.resource().get("team"),
+        Some(&AttrValue::from("code-team"))
+    );
+    // OTEL_SERVICE_NAME alone is enough for a service with no name in code.
+    let t = Telemetry::builder()
+        .env(Environment::from_pairs([("OTEL_SERVICE_NAME", "only-env")]))
+        .build()
+        .unwrap();
+    assert_eq!(t.resource().service_name(), "only-env");
+    let e = err(builder().env(Environment::from_pairs([(
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "novalue",
+    )])));
+    assert!(
+        e.to_string()
+            .contains("OTEL_RESOURCE_ATTRIBUTES has `novalue`"),
+        "{e}"
+    );
+}

@@ -411,3 +411,37 @@ fn the_standard_environment_variables_configure_the_exporter() {
         "{err}"
     );
 }
+
+#[test]
+fn the_otlp_example_ships_the_checkout_flow_to_the_collector() {
+    let collector = Collector::start().unwrap();
+    let output = std::process::Command::new(env!("CARGO"))
+        .args(["run", "-q", "--example", "otlp"])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .env_remove("DO_NOT_TRACK")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector.http_url())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("failed after retries: 0"), "{stdout}");
+    assert!(collector.wait_for(Duration::from_secs(15), |c| {
+        let a = arrived(c);
+        a.span_names.iter().any(|n| n == "checkout.place_order")
+            && a.events
+                .iter()
+                .any(|e| e.0 == "checkout.purchase_completed")
+            && a.sums.iter().any(|(n, _)| n == "checkout.orders")
+    }));
+    let a = arrived(&collector);
+    assert!(
+        a.events
+            .iter()
+            .any(|e| e.0 == "telemetry.consent.deletion_request")
+    );
+    assert_eq!(a.services, BTreeSet::from(["checkout".to_owned()]));
+}
