@@ -60,6 +60,9 @@ impl Environment {
     }
 }
 
+/// The service name and resource attributes after the environment is applied.
+type ResourceSettings = (Option<String>, Vec<(String, String)>);
+
 /// Configures a [`Telemetry`] instance. Every problem is reported by
 /// [`build`](Self::build) (or [`install`](Self::install)) as a
 /// [`ConfigError`] that says what is wrong and how to fix it.
@@ -293,7 +296,7 @@ impl TelemetryBuilder {
 
     /// The service name and resource attributes after applying
     /// `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`.
-    fn resource_settings(&self) -> Result<(Option<String>, Vec<(String, String)>), ConfigError> {
+    fn resource_settings(&self) -> Result<ResourceSettings, ConfigError> {
         let mut from_env = Vec::new();
         if let Some(attrs) = self.env.get("OTEL_RESOURCE_ATTRIBUTES") {
             for pair in attrs.split(',').map(str::trim).filter(|p| !p.is_empty()) {
