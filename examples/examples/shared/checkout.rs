@@ -138,7 +138,7 @@ pub fn fraud_check(total: u64) -> bool {
 /// revokes after round 3, dave was never asked; dave's fourth order fails
 /// the fraud check.
 pub fn simulate(telemetry: &Telemetry) -> Result<(), Box<dyn std::error::Error>> {
-    let service = Checkout::new(&telemetry)?;
+    let service = Checkout::new(telemetry)?;
     let memory = telemetry
         .gauge("process.memory.usage", Category::RESOURCE)
         .unit("By")
