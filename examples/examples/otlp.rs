@@ -1,9 +1,10 @@
-//! The quickstart's simulated checkout flow, exported over OTLP/HTTP to a
+//! The quickstart's simulated checkout flow, exported over OTLP to a
 //! collector configured by the standard environment variables.
 //!
 //! ```text
-//! cargo run --example otlp     # http://localhost:4318, http/protobuf
-//! OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 cargo run --example otlp
+//! cargo run --example otlp     # gRPC to http://localhost:4317
+//! OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4317 cargo run --example otlp
+//! OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 cargo run --example otlp
 //! ```
 //!
 //! With no collector listening, the exports fail after their retries and
@@ -13,7 +14,7 @@ use std::error::Error;
 use std::time::Duration;
 
 use telemetry_core::*;
-use telemetry_exporters::otlp::OtlpExporter;
+use telemetry_exporters::otlp::{OtlpExporter, Protocol};
 
 #[path = "shared/checkout.rs"]
 mod checkout;
@@ -23,6 +24,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .unwrap_or_else(|_| "otlp demo key, not a secret!!".into());
     // The environment (OTEL_EXPORTER_OTLP_*) overrides these defaults.
     let exporter = OtlpExporter::builder()
+        .protocol(Protocol::Grpc)
         .timeout(Duration::from_secs(3))
         .build()?;
     let urls: Vec<String> = [
@@ -52,7 +54,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     checkout::simulate(&telemetry)?;
 
     let report = telemetry.shutdown(Duration::from_secs(15));
-    println!("exported over OTLP/HTTP to:");
+    println!("exported over OTLP to:");
     for url in &urls {
         println!("  {url}");
     }

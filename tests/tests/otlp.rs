@@ -131,8 +131,12 @@ fn attr<'a>(attrs: &'a [(String, String)], key: &str) -> Option<&'a str> {
 fn run_signals(protocol: Protocol, compression: Compression) {
     let collector = Collector::start().unwrap();
     let mem = InMemoryExporter::new();
+    let url = match protocol {
+        Protocol::Grpc => format!("http://127.0.0.1:{}", collector.grpc_port),
+        _ => collector.http_url(),
+    };
     let otlp = OtlpExporter::builder()
-        .endpoint(collector.http_url())
+        .endpoint(url)
         .protocol(protocol)
         .compression(compression)
         .env(Environment::from_pairs::<&str, &str>([]))
@@ -189,7 +193,7 @@ fn run_signals(protocol: Protocol, compression: Compression) {
         Some(t.consent().subject_key("otto").to_hex().as_str())
     );
     assert_eq!(attr(&purchase.1, "email").map(str::len), Some(32));
-    if protocol == Protocol::HttpProtobuf {
+    if protocol != Protocol::HttpJson {
         // rotel drops the values of OTLP/JSON metrics (a bug on its side), so
         // metric values are checked over protobuf only.
         assert!(
@@ -210,6 +214,59 @@ fn signals_arrive_over_http_protobuf() {
 #[test]
 fn signals_arrive_over_http_json_with_gzip() {
     run_signals(Protocol::HttpJson, Compression::Gzip);
+}
+
+#[test]
+fn signals_arrive_over_grpc_from_a_service_without_tokio() {
+    run_signals(Protocol::Grpc, Compression::None);
+}
+
+#[test]
+fn signals_arrive_over_grpc_with_gzip() {
+    run_signals(Protocol::Grpc, Compression::Gzip);
+}
+
+#[test]
+fn grpc_shutdown_from_a_current_thread_runtime_does_not_deadlock() {
+    let collector = Collector::start().unwrap();
+    let url = format!("http://127.0.0.1:{}", collector.grpc_port);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let report = rt.block_on(async move {
+            let otlp = OtlpExporter::builder()
+                .endpoint(url)
+                .protocol(Protocol::Grpc)
+                .env(Environment::from_pairs::<&str, &str>([]))
+                .build()
+                .unwrap();
+            let t = builder().exporter(otlp).build().unwrap();
+            for i in 0..50u64 {
+                t.event("otlp.current_thread", Category::PERFORMANCE)
+                    .public("i", i)
+                    .emit();
+                tokio::task::yield_now().await;
+            }
+            t.shutdown(Duration::from_secs(10))
+        });
+        let _ = done_tx.send(report);
+    });
+    // A deadlock would never answer; the watchdog turns it into a failure.
+    let report = done_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("shutdown deadlocked");
+    assert!(report.is_complete(), "{report:?}");
+    assert!(collector.wait_for(Duration::from_secs(15), |c| {
+        arrived(c)
+            .events
+            .iter()
+            .filter(|e| e.0 == "otlp.current_thread")
+            .count()
+            == 50
+    }));
 }
 
 #[test]
@@ -413,13 +470,17 @@ fn the_standard_environment_variables_configure_the_exporter() {
 }
 
 #[test]
-fn the_otlp_example_ships_the_checkout_flow_to_the_collector() {
+fn the_otlp_example_ships_the_checkout_flow_to_the_collector_over_grpc() {
     let collector = Collector::start().unwrap();
     let output = std::process::Command::new(env!("CARGO"))
         .args(["run", "-q", "--example", "otlp"])
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .env_remove("DO_NOT_TRACK")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector.http_url())
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{}", collector.grpc_port),
+        )
+        .env_remove("OTEL_EXPORTER_OTLP_PROTOCOL")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

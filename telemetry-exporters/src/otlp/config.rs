@@ -18,6 +18,8 @@ pub enum Protocol {
     HttpProtobuf,
     /// OTLP/HTTP with JSON bodies.
     HttpJson,
+    /// OTLP/gRPC (port 4317; cargo feature `otlp-grpc`).
+    Grpc,
 }
 
 impl Protocol {
@@ -25,11 +27,9 @@ impl Protocol {
         match s.trim() {
             "http/protobuf" => Ok(Protocol::HttpProtobuf),
             "http/json" => Ok(Protocol::HttpJson),
-            "grpc" => Err(invalid(format!(
-                "{var} is `grpc`, which this build does not support yet; use `http/protobuf` (port 4318)"
-            ))),
+            "grpc" => Ok(Protocol::Grpc),
             other => Err(invalid(format!(
-                "{var} is `{other}`; use `http/protobuf` or `http/json`"
+                "{var} is `{other}`; use `grpc`, `http/protobuf` or `http/json`"
             ))),
         }
     }
@@ -105,6 +105,7 @@ pub struct SignalConfig {
 }
 
 pub(crate) const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
+pub(crate) const DEFAULT_GRPC_ENDPOINT: &str = "http://localhost:4317";
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn invalid(msg: String) -> ConfigError {
@@ -236,7 +237,19 @@ fn resolve_signal(
     };
     let code_wins = code.code_wins;
 
-    // Endpoint: a per-signal value is used as is; a base gets the path.
+    let protocol = match (code.protocol, from_env("PROTOCOL")) {
+        (Some(p), _) if code_wins => p,
+        (_, Some((name, v))) => Protocol::parse(&v, &name)?,
+        (Some(p), None) => p,
+        (None, None) => Protocol::HttpProtobuf,
+    };
+    // Endpoint: a per-signal value is used as is; over HTTP a base gets the
+    // signal's path, over gRPC it is used as is.
+    let path = if protocol == Protocol::Grpc {
+        ""
+    } else {
+        signal.path()
+    };
     let code_signal = code
         .signal_endpoints
         .iter()
@@ -266,19 +279,14 @@ fn resolve_signal(
             e
         }
         (Some(c), None) => c,
-        (None, None) => format!("{DEFAULT_ENDPOINT}{}", signal.path()),
+        (None, None) if protocol == Protocol::Grpc => DEFAULT_GRPC_ENDPOINT.to_owned(),
+        (None, None) => format!("{DEFAULT_ENDPOINT}{path}"),
     };
     validate_url(
         &url,
         &format!("the {} endpoint", signal.env_name().to_lowercase()),
     )?;
 
-    let protocol = match (code.protocol, from_env("PROTOCOL")) {
-        (Some(p), _) if code_wins => p,
-        (_, Some((name, v))) => Protocol::parse(&v, &name)?,
-        (Some(p), None) => p,
-        (None, None) => Protocol::HttpProtobuf,
-    };
     let timeout = match (code.timeout, from_env("TIMEOUT")) {
         (Some(t), _) if code_wins => t,
         (_, Some((name, v))) => parse_timeout(&v, &name)?,
@@ -396,6 +404,25 @@ mod tests {
         assert_eq!(t.url, "http://code:1/v1/traces");
         assert_eq!(t.timeout, Duration::from_secs(3));
         assert_eq!(t.headers[0], ("x-team".into(), "code".into()));
+    }
+
+    #[test]
+    fn grpc_endpoints_take_no_path_and_default_to_4317() {
+        let [t, ..] = resolve(
+            &CodeSettings::default(),
+            &env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]),
+        )
+        .unwrap();
+        assert_eq!(
+            (t.url.as_str(), t.protocol),
+            ("http://localhost:4317", Protocol::Grpc)
+        );
+        let pairs = [
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+        ];
+        let [t, ..] = resolve(&CodeSettings::default(), &env(&pairs)).unwrap();
+        assert_eq!(t.url, "http://c:4317");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The OTLP exporter: ships batches to an OpenTelemetry collector over
-//! OTLP/HTTP, protobuf or JSON (cargo feature `otlp`).
+//! OTLP/HTTP, protobuf or JSON (cargo feature `otlp`), or OTLP/gRPC
+//! (cargo feature `otlp-grpc`).
 //!
 //! ```no_run
 //! use telemetry_exporters::otlp::OtlpExporter;
@@ -23,6 +24,8 @@
 //! Export resumes by itself with the next batch once the collector answers.
 
 mod config;
+#[cfg(feature = "otlp-grpc")]
+mod grpc;
 mod transport;
 
 use std::sync::Arc;
@@ -100,8 +103,30 @@ impl OtlpExporterBuilder {
     pub fn build(self) -> Result<OtlpExporter, ConfigError> {
         let env = self.env.unwrap_or_else(Environment::process);
         let signals = config::resolve(&self.code, &env)?;
+        let uses_grpc = signals.iter().any(|s| s.protocol == Protocol::Grpc);
+        #[cfg(feature = "otlp-grpc")]
+        let grpc = if uses_grpc {
+            Some(grpc::GrpcTransport::start().map_err(|e| {
+                ConfigError::new(
+                    telemetry_core::ConfigErrorKind::Exporter,
+                    format!("cannot start the OTLP/gRPC transport thread: {e}"),
+                )
+            })?)
+        } else {
+            None
+        };
+        #[cfg(not(feature = "otlp-grpc"))]
+        if uses_grpc {
+            return Err(ConfigError::new(
+                telemetry_core::ConfigErrorKind::Exporter,
+                "the OTLP protocol is `grpc`, but telemetry-exporters was built without its `otlp-grpc` \
+                 feature; enable it, or use `http/protobuf`",
+            ));
+        }
         Ok(OtlpExporter {
             signals,
+            #[cfg(feature = "otlp-grpc")]
+            grpc,
             transport: transport::Transport::new(),
             stats: Arc::new(StatsCells::default()),
             buf: Vec::new(),
@@ -140,6 +165,8 @@ impl OtlpStats {
 /// Exports over OTLP/HTTP. See the [module docs](self).
 pub struct OtlpExporter {
     signals: [SignalConfig; 3],
+    #[cfg(feature = "otlp-grpc")]
+    grpc: Option<grpc::GrpcTransport>,
     transport: transport::Transport,
     stats: Arc<StatsCells>,
     buf: Vec<u8>,
@@ -207,7 +234,43 @@ impl OtlpExporter {
                 serde_json::to_vec(&proto::metrics_request(res, names, batch.metrics))
                     .map_err(json_err)?
             }
+            (_, Protocol::Grpc) => {
+                return Err(ExportError::new(
+                    ExportErrorKind::Encoding,
+                    "gRPC requests are not encoded as bodies",
+                ));
+            }
         })
+    }
+
+    /// Sends one signal of the batch over its protocol.
+    fn send(
+        &mut self,
+        signal: OtlpSignal,
+        batch: &Batch<'_>,
+        attempts: &mut transport::Attempts,
+    ) -> Result<(), ExportError> {
+        #[cfg(feature = "otlp-grpc")]
+        if let Some(grpc) = &self.grpc
+            && self.signals[signal as usize].protocol == Protocol::Grpc
+        {
+            let (res, names) = (batch.resource, batch.categories);
+            let payload = match signal {
+                OtlpSignal::Traces => {
+                    grpc::Payload::Traces(proto::trace_request(res, names, batch.spans))
+                }
+                OtlpSignal::Logs => {
+                    grpc::Payload::Logs(proto::logs_request(res, names, batch.logs))
+                }
+                OtlpSignal::Metrics => {
+                    grpc::Payload::Metrics(proto::metrics_request(res, names, batch.metrics))
+                }
+            };
+            return grpc.send(&self.signals[signal as usize], payload, attempts);
+        }
+        let body = self.encode(signal, batch)?;
+        self.transport
+            .send(&self.signals[signal as usize], body, attempts)
     }
 }
 
@@ -225,10 +288,7 @@ impl Exporter for OtlpExporter {
                 continue;
             }
             let mut attempts = transport::Attempts::default();
-            let result = self.encode(signal, batch).and_then(|body| {
-                self.transport
-                    .send(&self.signals[signal as usize], body, &mut attempts)
-            });
+            let result = self.send(signal, batch, &mut attempts);
             self.stats
                 .retries
                 .fetch_add(attempts.retries, Ordering::Relaxed);

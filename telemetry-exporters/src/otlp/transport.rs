@@ -20,8 +20,8 @@ pub(crate) struct Transport {
     agent: ureq::Agent,
 }
 
-const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+pub(crate) const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 impl Transport {
     pub(crate) fn new() -> Self {
@@ -54,8 +54,8 @@ impl Transport {
             }
         };
         let content_type = match cfg.protocol {
-            Protocol::HttpProtobuf => "application/x-protobuf",
             Protocol::HttpJson => "application/json",
+            Protocol::HttpProtobuf | Protocol::Grpc => "application/x-protobuf",
         };
         let mut backoff = INITIAL_BACKOFF;
         loop {
@@ -123,7 +123,8 @@ impl Transport {
     }
 }
 
-fn jitter(max: Duration) -> Duration {
+/// A random wait in `0..max` (full jitter).
+pub(crate) fn jitter(max: Duration) -> Duration {
     let nanos = max.as_nanos() as u64;
     if nanos == 0 {
         return max;
