@@ -122,7 +122,7 @@ pub use record::{
 };
 pub use resource::{Resource, SDK_NAME, SDK_VERSION};
 pub use sampler::Sampler;
-pub use span::{Entered, InSpan, Span};
+pub use span::{Entered, InSpan, Span, SpanDecision};
 pub use subject::{Choices, SubjectKey};
 pub use telemetry::Telemetry;
 #[cfg(feature = "macros")]

@@ -119,6 +119,46 @@ impl Telemetry {
         )
     }
 
+    /// The consent and sampling decision for a span of `category` in trace
+    /// `trace_id`, for samplers outside this library (such as the
+    /// OpenTelemetry `ShouldSample` adapter in `telemetry-exporters`).
+    /// Consent is checked for the current context's subject; a parent's
+    /// decision is followed; drops are counted as for our own spans.
+    pub fn decide_span(
+        &self,
+        category: Category,
+        trace_id: crate::TraceId,
+        parent_sampled: Option<bool>,
+    ) -> SpanDecision {
+        let inner = &self.inner;
+        let drop = |cause| {
+            inner.drops.count(cause, category, 1);
+            SpanDecision {
+                keep: false,
+                probability: inner.sampler.probability(category),
+            }
+        };
+        if let Err(cause) = inner.check(category) {
+            return drop(cause);
+        }
+        let probability = inner.sampler.probability(category);
+        let sampled =
+            parent_sampled.unwrap_or_else(|| inner.sampler.sample_trace(category, trace_id));
+        if !sampled {
+            return drop(DropCause::Sampling);
+        }
+        if !inner
+            .sampler
+            .admit(category, inner.now_secs(inner.clock.mono()))
+        {
+            return drop(DropCause::RateLimit);
+        }
+        SpanDecision {
+            keep: true,
+            probability,
+        }
+    }
+
     /// Runs `f` inside a new span of `category`, entered for the duration.
     pub fn in_span<R>(
         &self,
@@ -372,6 +412,15 @@ impl Span {
         };
         inner.pipeline.push(&inner, Record::Span(record));
     }
+}
+
+/// What [`Telemetry::decide_span`] decided.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct SpanDecision {
+    /// Whether to record the span.
+    pub keep: bool,
+    /// The inclusion probability to record on it.
+    pub probability: f64,
 }
 
 /// Restores the previous current span when dropped. Not `Send`.

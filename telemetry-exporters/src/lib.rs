@@ -31,7 +31,11 @@
 //! ## Crate features
 //!
 //! - `file` (default): the file exporter.
-//! - `otlp`: the OTLP/HTTP exporter.
+//! - `otlp`: the OTLP exporter over HTTP (protobuf or JSON).
+//! - `otlp-grpc`: OTLP over gRPC as well (tonic, on a runtime the exporter
+//!   owns: works whether or not the service runs tokio).
+//! - `otel-sampler`: [`otel_sampler::ConsentSampler`], the consent-aware
+//!   sampler as an OpenTelemetry `ShouldSample`.
 //!
 //! Every record keeps its category (`telemetry.category`), its inclusion
 //! probability (`telemetry.sample.probability`) and, where it holds hashed
@@ -39,6 +43,8 @@
 
 #[cfg(feature = "file")]
 pub mod file;
+#[cfg(feature = "otel-sampler")]
+pub mod otel_sampler;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 #[cfg(any(feature = "file", feature = "otlp"))]

@@ -506,3 +506,116 @@ fn the_otlp_example_ships_the_checkout_flow_to_the_collector_over_grpc() {
     );
     assert_eq!(a.services, BTreeSet::from(["checkout".to_owned()]));
 }
+
+/// A collector stand-in on 127.0.0.1 that refuses with `status` (and a
+/// `Retry-After`) `refusals` times, then accepts. Returns its URL and a
+/// handle counting the requests it saw.
+fn refusing_server(
+    status: u16,
+    retry_after: Option<u64>,
+    refusals: usize,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(refusals + 5) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = vec![0u8; 1 << 16];
+            let mut got = Vec::new();
+            // Read headers and the body (Content-Length).
+            loop {
+                let n = stream.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got);
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if got.len() >= end + 4 + len {
+                        break;
+                    }
+                }
+            }
+            let n = count.fetch_add(1, Ordering::SeqCst);
+            let response = if n < refusals {
+                let retry = retry_after
+                    .map(|s| format!("Retry-After: {s}\r\n"))
+                    .unwrap_or_default();
+                format!(
+                    "HTTP/1.1 {status} Refused\r\n{retry}Content-Length: 4\r\nConnection: close\r\n\r\nbusy"
+                )
+            } else {
+                "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned()
+            };
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn retryable_refusals_are_retried_honouring_retry_after() {
+    use std::sync::atomic::Ordering;
+    let (url, seen) = refusing_server(503, Some(1), 2);
+    let otlp = OtlpExporter::builder()
+        .endpoint(url)
+        .timeout(Duration::from_secs(8))
+        .env(Environment::from_pairs::<&str, &str>([]))
+        .build()
+        .unwrap();
+    let stats = otlp.stats();
+    let t = builder().exporter(otlp).build().unwrap();
+    t.event("otlp.retry", Category::PERFORMANCE).emit();
+    let started = std::time::Instant::now();
+    t.force_flush().unwrap();
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        3,
+        "two refusals, then accepted"
+    );
+    assert_eq!(
+        (stats.retries(), stats.failed(), stats.requests()),
+        (2, 0, 1)
+    );
+    // Retry-After: 1 was honoured twice (the backoff alone would wait ~0.3 s).
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "waited {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn non_retryable_refusals_fail_at_once_and_are_counted() {
+    use std::sync::atomic::Ordering;
+    let (url, seen) = refusing_server(400, None, 10);
+    let otlp = OtlpExporter::builder()
+        .endpoint(url)
+        .env(Environment::from_pairs::<&str, &str>([]))
+        .build()
+        .unwrap();
+    let stats = otlp.stats();
+    let t = builder().exporter(otlp).build().unwrap();
+    t.event("otlp.bad_request", Category::PERFORMANCE).emit();
+    let err = t.force_flush().unwrap_err();
+    assert!(err.to_string().contains("answered 400"), "{err}");
+    assert_eq!(seen.load(Ordering::SeqCst), 1, "a 400 is not retried");
+    assert_eq!((stats.retries(), stats.failed()), (0, 1));
+    assert_eq!(
+        t.drops()
+            .get(DropCause::ExporterFailure, Category::PERFORMANCE),
+        1
+    );
+}

@@ -258,7 +258,7 @@ fn resolve_signal(
     let code_url = code_signal.clone().or_else(|| {
         code.endpoint
             .as_ref()
-            .map(|e| format!("{}{}", e.trim_end_matches('/'), signal.path()))
+            .map(|e| format!("{}{}", e.trim_end_matches('/'), path))
     });
     let env_url = match env.get(&var("ENDPOINT")).filter(|v| !v.trim().is_empty()) {
         Some(v) => Some((var("ENDPOINT"), v.trim().to_owned())),
@@ -268,7 +268,7 @@ fn resolve_signal(
             .map(|v| {
                 (
                     general("ENDPOINT"),
-                    format!("{}{}", v.trim().trim_end_matches('/'), signal.path()),
+                    format!("{}{}", v.trim().trim_end_matches('/'), path),
                 )
             }),
     };
@@ -452,12 +452,7 @@ mod tests {
             (
                 "OTEL_EXPORTER_OTLP_PROTOCOL",
                 "http/thrift",
-                "use `http/protobuf` or `http/json`",
-            ),
-            (
-                "OTEL_EXPORTER_OTLP_PROTOCOL",
-                "grpc",
-                "does not support yet",
+                "use `grpc`, `http/protobuf` or `http/json`",
             ),
             (
                 "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
