@@ -34,6 +34,8 @@
 //! - `otlp`: the OTLP exporter over HTTP (protobuf or JSON).
 //! - `otlp-grpc`: OTLP over gRPC as well (tonic, on a runtime the exporter
 //!   owns: works whether or not the service runs tokio).
+//! - `otlp-tls`: `https://` endpoints (rustls, webpki roots, and a private CA
+//!   from `OTEL_EXPORTER_OTLP_CERTIFICATE`), for HTTP and gRPC.
 //! - `otel-sampler`: [`otel_sampler::ConsentSampler`], the consent-aware
 //!   sampler as an OpenTelemetry `ShouldSample`.
 //!

@@ -86,6 +86,7 @@ pub(crate) struct CodeSettings {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) compression: Option<Compression>,
+    pub(crate) certificate: Option<Vec<u8>>,
     pub(crate) code_wins: bool,
 }
 
@@ -102,6 +103,8 @@ pub struct SignalConfig {
     pub timeout: Duration,
     /// Compression.
     pub compression: Compression,
+    /// PEM certificates of the CA to trust for https (besides the webpki roots).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 pub(crate) const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
@@ -116,13 +119,16 @@ fn invalid(msg: String) -> ConfigError {
 pub(crate) fn validate_url(url: &str, what: &str) -> Result<(), ConfigError> {
     let rest = if let Some(r) = url.strip_prefix("http://") {
         r
-    } else if url.starts_with("https://") {
-        return Err(invalid(format!(
-            "{what} is `{url}`: https is not supported by this build (no TLS); use an http:// endpoint on a trusted network or a local collector"
-        )));
+    } else if let Some(r) = url.strip_prefix("https://") {
+        if !cfg!(feature = "otlp-tls") {
+            return Err(invalid(format!(
+                "{what} is `{url}`, but telemetry-exporters was built without its `otlp-tls` feature; enable it, or use http://"
+            )));
+        }
+        r
     } else {
         return Err(invalid(format!(
-            "{what} is `{url}`, which is not an http:// URL; use e.g. http://localhost:4318"
+            "{what} is `{url}`, which is not an http:// or https:// URL; use e.g. http://localhost:4318"
         )));
     };
     let authority = rest.split('/').next().unwrap_or_default();
@@ -315,12 +321,23 @@ fn resolve_signal(
             None => headers.push((k.clone(), v.clone())),
         }
     }
+    let certificate = match (&code.certificate, from_env("CERTIFICATE")) {
+        (Some(pem), _) if code_wins => Some(pem.clone()),
+        (_, Some((name, path))) => Some(std::fs::read(path.trim()).map_err(|e| {
+            invalid(format!(
+                "{name} is `{path}`, which cannot be read ({e}); give the path of a PEM file"
+            ))
+        })?),
+        (Some(pem), None) => Some(pem.clone()),
+        (None, None) => None,
+    };
     Ok(SignalConfig {
         url,
         protocol,
         headers,
         timeout,
         compression,
+        ca_pem: certificate,
     })
 }
 
@@ -432,12 +449,7 @@ mod tests {
             (
                 "OTEL_EXPORTER_OTLP_ENDPOINT",
                 "localhost:4318",
-                "not an http:// URL",
-            ),
-            (
-                "OTEL_EXPORTER_OTLP_ENDPOINT",
-                "https://collector:4318",
-                "https is not supported",
+                "not an http:// or https:// URL",
             ),
             (
                 "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
@@ -476,6 +488,11 @@ mod tests {
                 "zstd",
                 "use `gzip` or `none`",
             ),
+            (
+                "OTEL_EXPORTER_OTLP_CERTIFICATE",
+                "/nonexistent/ca.pem",
+                "cannot be read",
+            ),
         ];
         for (var, value, needle) in cases {
             let e = err(&c, &[(var, value)]);
@@ -494,6 +511,18 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("not an http:// URL"), "{e}");
+        assert!(e.contains("not an http:// or https:// URL"), "{e}");
+        let https = resolve(
+            &CodeSettings {
+                endpoint: Some("https://collector:4318".into()),
+                ..Default::default()
+            },
+            &env(&[]),
+        );
+        assert_eq!(
+            https.is_ok(),
+            cfg!(feature = "otlp-tls"),
+            "https needs the otlp-tls feature: {https:?}"
+        );
     }
 }

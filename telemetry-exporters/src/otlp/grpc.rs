@@ -54,8 +54,7 @@ impl GrpcTransport {
                         Some(c) => Ok(c.clone()),
                         None => {
                             let _enter = runtime.enter();
-                            Endpoint::from_shared(job.cfg.url.clone())
-                                .map(|e| e.connect_timeout(job.cfg.timeout).connect_lazy())
+                            channel_for(&job.cfg)
                                 .inspect(|c| {
                                     channels.insert(job.cfg.url.clone(), c.clone());
                                 })
@@ -118,12 +117,36 @@ impl GrpcTransport {
 }
 
 impl Drop for GrpcTransport {
+    /// Stops the transport thread. Every call on it is bounded by its
+    /// timeout, so it ends soon; it is not waited for past a few seconds.
     fn drop(&mut self) {
         self.jobs.take();
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !t.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            }
         }
     }
+}
+
+/// A lazily connecting channel to the signal's endpoint (TLS for https).
+fn channel_for(cfg: &SignalConfig) -> Result<Channel, tonic::transport::Error> {
+    let endpoint = Endpoint::from_shared(cfg.url.clone())?.connect_timeout(cfg.timeout);
+    #[cfg(feature = "otlp-tls")]
+    let endpoint = if cfg.url.starts_with("https://") {
+        let mut tls = tonic::transport::ClientTlsConfig::new().with_webpki_roots();
+        if let Some(pem) = &cfg.ca_pem {
+            tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+        }
+        endpoint.tls_config(tls)?
+    } else {
+        endpoint
+    };
+    Ok(endpoint.connect_lazy())
 }
 
 fn retryable(code: tonic::Code) -> bool {
@@ -162,26 +185,34 @@ async fn send(
                 if cfg.compression == Compression::Gzip {
                     c = c.send_compressed(CompressionEncoding::Gzip);
                 }
-                c.export(request(r.clone(), cfg, left)?).await.map(|_| ())
+                tokio::time::timeout(left, c.export(request(r.clone(), cfg, left)?))
+                    .await
+                    .map(|r| r.map(|_| ()))
             }
             Payload::Logs(r) => {
                 let mut c = LogsServiceClient::new(channel.clone());
                 if cfg.compression == Compression::Gzip {
                     c = c.send_compressed(CompressionEncoding::Gzip);
                 }
-                c.export(request(r.clone(), cfg, left)?).await.map(|_| ())
+                tokio::time::timeout(left, c.export(request(r.clone(), cfg, left)?))
+                    .await
+                    .map(|r| r.map(|_| ()))
             }
             Payload::Metrics(r) => {
                 let mut c = MetricsServiceClient::new(channel.clone());
                 if cfg.compression == Compression::Gzip {
                     c = c.send_compressed(CompressionEncoding::Gzip);
                 }
-                c.export(request(r.clone(), cfg, left)?).await.map(|_| ())
+                tokio::time::timeout(left, c.export(request(r.clone(), cfg, left)?))
+                    .await
+                    .map(|r| r.map(|_| ()))
             }
         };
         let status = match result {
-            Ok(()) => return Ok(()),
-            Err(status) => status,
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(status)) => status,
+            // The client-side deadline passed (a slow or silent server).
+            Err(_) => tonic::Status::deadline_exceeded(format!("no answer within {left:?}")),
         };
         let message = format!(
             "{} answered {:?}: {}",

@@ -81,6 +81,13 @@ impl OtlpExporterBuilder {
         self
     }
 
+    /// PEM certificate(s) of a private CA to trust for https endpoints
+    /// (like `OTEL_EXPORTER_OTLP_CERTIFICATE`, which names a file).
+    pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.code.certificate = Some(pem.into());
+        self
+    }
+
     /// Body compression (default none).
     pub fn compression(mut self, compression: Compression) -> Self {
         self.code.compression = Some(compression);
@@ -104,6 +111,7 @@ impl OtlpExporterBuilder {
         let env = self.env.unwrap_or_else(Environment::process);
         let signals = config::resolve(&self.code, &env)?;
         let uses_grpc = signals.iter().any(|s| s.protocol == Protocol::Grpc);
+        let http = transport::Transport::new(&signals)?;
         #[cfg(feature = "otlp-grpc")]
         let grpc = if uses_grpc {
             Some(grpc::GrpcTransport::start().map_err(|e| {
@@ -127,7 +135,7 @@ impl OtlpExporterBuilder {
             signals,
             #[cfg(feature = "otlp-grpc")]
             grpc,
-            transport: transport::Transport::new(),
+            transport: http,
             stats: Arc::new(StatsCells::default()),
             buf: Vec::new(),
         })
@@ -269,8 +277,12 @@ impl OtlpExporter {
             return grpc.send(&self.signals[signal as usize], payload, attempts);
         }
         let body = self.encode(signal, batch)?;
-        self.transport
-            .send(&self.signals[signal as usize], body, attempts)
+        self.transport.send(
+            signal as usize,
+            &self.signals[signal as usize],
+            body,
+            attempts,
+        )
     }
 }
 
@@ -307,5 +319,13 @@ impl Exporter for OtlpExporter {
             None => Ok(()),
             Some(e) => Err(e.failed_parts(failed[0], failed[1], failed[2])),
         }
+    }
+
+    /// Nothing is buffered here; shutting down closes the gRPC connections
+    /// (and stops their thread).
+    fn shutdown(&mut self, _timeout: Duration) -> Result<(), ExportError> {
+        #[cfg(feature = "otlp-grpc")]
+        self.grpc.take();
+        Ok(())
     }
 }

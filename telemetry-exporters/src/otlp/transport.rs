@@ -17,29 +17,63 @@ pub(crate) struct Attempts {
 }
 
 pub(crate) struct Transport {
-    agent: ureq::Agent,
+    /// One agent per signal (each may trust its own CA).
+    agents: [ureq::Agent; 3],
 }
 
 pub(crate) const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 impl Transport {
-    pub(crate) fn new() -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        Transport { agent }
+    pub(crate) fn new(signals: &[SignalConfig; 3]) -> Result<Self, telemetry_core::ConfigError> {
+        let agent = |cfg: &SignalConfig| -> Result<ureq::Agent, telemetry_core::ConfigError> {
+            let builder = ureq::Agent::config_builder().http_status_as_error(false);
+            #[cfg(feature = "otlp-tls")]
+            let builder = match &cfg.ca_pem {
+                Some(pem) => {
+                    let certs = ureq::tls::parse_pem(pem)
+                        .filter_map(|item| match item {
+                            Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+                            Ok(_) => None,
+                            Err(e) => Some(Err(e)),
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| {
+                            telemetry_core::ConfigError::new(
+                                telemetry_core::ConfigErrorKind::Exporter,
+                                format!("the CA certificate for {} is not valid PEM: {e}", cfg.url),
+                            )
+                        })?;
+                    let tls = ureq::tls::TlsConfig::builder()
+                        .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
+                        .build();
+                    builder.tls_config(tls)
+                }
+                None => builder,
+            };
+            #[cfg(not(feature = "otlp-tls"))]
+            let _ = cfg;
+            Ok(builder.build().into())
+        };
+        Ok(Transport {
+            agents: [
+                agent(&signals[0])?,
+                agent(&signals[1])?,
+                agent(&signals[2])?,
+            ],
+        })
     }
 
     /// Sends `body` to the signal's endpoint, retrying what can be retried
     /// until the timeout. Never blocks longer than the timeout.
     pub(crate) fn send(
         &self,
+        signal: usize,
         cfg: &SignalConfig,
         body: Vec<u8>,
         attempts: &mut Attempts,
     ) -> Result<(), ExportError> {
+        let agent = &self.agents[signal.min(2)];
         let deadline = Instant::now() + cfg.timeout;
         let body = match cfg.compression {
             Compression::None => body,
@@ -66,8 +100,7 @@ impl Transport {
                     format!("no success from {} within {:?}", cfg.url, cfg.timeout),
                 ));
             }
-            let mut req = self
-                .agent
+            let mut req = agent
                 .post(&cfg.url)
                 .config()
                 .timeout_global(Some(left))

@@ -1,0 +1,243 @@
+//! OTLP over TLS (feature `otlp-tls`): against a real HTTPS server (Python's
+//! `ssl`) and a real gRPC TLS server (tonic), both on 127.0.0.1 with a
+//! certificate made for the test. A private CA given with
+//! `OTEL_EXPORTER_OTLP_CERTIFICATE` is trusted; without it the server's
+//! certificate is refused.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use telemetry_core::*;
+use telemetry_exporters::otlp::{OtlpExporter, Protocol};
+
+struct Certs {
+    dir: tempfile::TempDir,
+    cert_pem: String,
+    key_pem: String,
+}
+
+fn certs() -> Certs {
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cert_pem = ck.cert.pem();
+    let key_pem = ck.signing_key.serialize_pem();
+    std::fs::write(dir.path().join("cert.pem"), &cert_pem).unwrap();
+    std::fs::write(dir.path().join("key.pem"), &key_pem).unwrap();
+    Certs {
+        dir,
+        cert_pem,
+        key_pem,
+    }
+}
+
+const HTTPS_SERVER: &str = r#"
+import http.server, ssl, sys
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open(sys.argv[3], "a") as f:
+            f.write(self.path + "\n")
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+server.socket = ctx.wrap_socket(server.socket, server_side=True)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+struct Https {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Https {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn https_server(certs: &Certs, log: &Path) -> Https {
+    let script = certs.dir.path().join("server.py");
+    std::fs::write(&script, HTTPS_SERVER).unwrap();
+    let mut child = Command::new("python3")
+        .arg(&script)
+        .arg(certs.dir.path().join("cert.pem"))
+        .arg(certs.dir.path().join("key.pem"))
+        .arg(log)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    Https {
+        port: line.trim().parse().unwrap(),
+        child,
+    }
+}
+
+fn telemetry(exporter: OtlpExporter) -> Telemetry {
+    Telemetry::builder()
+        .service("tls-test", "1")
+        .env(Environment::from_pairs::<&str, &str>([]))
+        .consent(ConsentPolicy::opt_in().exempt(Category::PERFORMANCE))
+        .flush_interval(Duration::from_secs(3600))
+        .metric_interval(Duration::from_secs(3600))
+        .exporter(exporter)
+        .build()
+        .unwrap()
+}
+
+fn record(t: &Telemetry) {
+    t.in_span("tls.span", Category::PERFORMANCE, |_| {});
+    t.event("tls.event", Category::PERFORMANCE).emit();
+    t.counter("tls.count", Category::PERFORMANCE)
+        .build()
+        .unwrap()
+        .add(1, &[]);
+}
+
+#[test]
+fn https_with_a_private_ca_from_the_environment() {
+    let certs = certs();
+    let log = certs.dir.path().join("requests.log");
+    let server = https_server(&certs, &log);
+    let url = format!("https://localhost:{}", server.port);
+    let env = Environment::from_pairs([
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", url.clone()),
+        (
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            certs.dir.path().join("cert.pem").display().to_string(),
+        ),
+    ]);
+    let otlp = OtlpExporter::builder().env(env).build().unwrap();
+    let stats = otlp.stats();
+    let t = telemetry(otlp);
+    record(&t);
+    t.force_flush().unwrap();
+    let mut paths: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    paths.sort();
+    assert_eq!(paths, vec!["/v1/logs", "/v1/metrics", "/v1/traces"]);
+    assert_eq!(stats.failed(), 0);
+
+    // Without the private CA, the server's certificate is not trusted.
+    let otlp = OtlpExporter::builder()
+        .endpoint(url)
+        .timeout(Duration::from_secs(2))
+        .env(Environment::from_pairs::<&str, &str>([]))
+        .build()
+        .unwrap();
+    let stats = otlp.stats();
+    let t = telemetry(otlp);
+    record(&t);
+    let err = t.force_flush().unwrap_err();
+    assert!(stats.failed() > 0, "{err}");
+    assert!(
+        t.drops()
+            .get(DropCause::ExporterFailure, Category::PERFORMANCE)
+            > 0
+    );
+}
+
+#[derive(Default)]
+struct CountingTraces(Arc<AtomicUsize>);
+
+#[tonic::async_trait]
+impl TraceService for CountingTraces {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let spans: usize = request
+            .into_inner()
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
+        self.0.fetch_add(spans, Ordering::SeqCst);
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+#[test]
+fn grpc_over_tls_with_a_private_ca() {
+    let certs = certs();
+    let received = Arc::new(AtomicUsize::new(0));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let (identity_cert, identity_key) = (certs.cert_pem.clone(), certs.key_pem.clone());
+    let service = CountingTraces(received.clone());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let tls = tonic::transport::ServerTlsConfig::new().identity(
+                tonic::transport::Identity::from_pem(identity_cert, identity_key),
+            );
+            tonic::transport::Server::builder()
+                .tls_config(tls)
+                .unwrap()
+                .add_service(TraceServiceServer::new(service))
+                .serve_with_shutdown(([127, 0, 0, 1], port).into(), async {
+                    let _ = stop_rx.await;
+                })
+                .await
+                .unwrap();
+        });
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let otlp = OtlpExporter::builder()
+        .endpoint(format!("https://localhost:{port}"))
+        .protocol(Protocol::Grpc)
+        .ca_certificate_pem(certs.cert_pem.clone())
+        .timeout(Duration::from_secs(5))
+        .env(Environment::from_pairs::<&str, &str>([]))
+        .build()
+        .unwrap();
+    let stats = otlp.stats();
+    let t = telemetry(otlp);
+    for _ in 0..5 {
+        t.in_span("tls.grpc", Category::PERFORMANCE, |_| {});
+    }
+    let _ = t.force_flush();
+    assert_eq!(
+        received.load(Ordering::SeqCst),
+        5,
+        "spans arrive over TLS: {} failed",
+        stats.failed()
+    );
+    // Shutdown closes the exporter's connection, so the server can stop.
+    assert!(t.shutdown(Duration::from_secs(5)).is_complete());
+    let _ = stop_tx.send(());
+    server.join().unwrap();
+}
