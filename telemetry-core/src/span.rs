@@ -205,11 +205,13 @@ impl Span {
     }
 
     /// A span that records nothing.
+    #[inline]
     pub fn none() -> Span {
         Span { state: State::Off }
     }
 
     /// This span's context (ids and sampling), if it has one.
+    #[inline]
     pub fn context(&self) -> Option<SpanContext> {
         match &self.state {
             State::Off => None,
@@ -218,11 +220,13 @@ impl Span {
     }
 
     /// Whether the span will be recorded.
+    #[inline]
     pub fn is_recording(&self) -> bool {
         matches!(self.state, State::Recording(..))
     }
 
     /// Makes this the current span on this thread until the guard drops.
+    #[inline]
     pub fn enter(&self) -> Entered {
         match self.context() {
             None => Entered {
@@ -338,6 +342,7 @@ impl Span {
     }
 
     /// Ends the span now.
+    #[inline]
     pub fn end(self) {
         drop(self)
     }
