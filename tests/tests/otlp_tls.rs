@@ -188,9 +188,10 @@ impl TraceService for CountingTraces {
 fn grpc_over_tls_with_a_private_ca() {
     let certs = certs();
     let received = Arc::new(AtomicUsize::new(0));
+    // The server keeps the listener it was given (no free-port race).
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
-    drop(listener);
     let (identity_cert, identity_key) = (certs.cert_pem.clone(), certs.key_pem.clone());
     let service = CountingTraces(received.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -208,14 +209,18 @@ fn grpc_over_tls_with_a_private_ca() {
                 .tls_config(tls)
                 .unwrap()
                 .add_service(TraceServiceServer::new(service))
-                .serve_with_shutdown(([127, 0, 0, 1], port).into(), async {
-                    let _ = stop_rx.await;
-                })
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(
+                        tokio::net::TcpListener::from_std(listener).unwrap(),
+                    ),
+                    async {
+                        let _ = stop_rx.await;
+                    },
+                )
                 .await
                 .unwrap();
         });
     });
-    std::thread::sleep(Duration::from_millis(300));
     let otlp = OtlpExporter::builder()
         .endpoint(format!("https://localhost:{port}"))
         .protocol(Protocol::Grpc)
