@@ -243,7 +243,10 @@ fn rate_limit_caps_records_per_second() {
     let windows = start.elapsed().as_secs() as usize + 2;
     t.force_flush().unwrap();
     let kept = exp.events_named("perf.op").len();
-    assert!(kept >= 10 && kept <= 10 * windows, "kept {kept} over {windows} windows");
+    assert!(
+        kept >= 10 && kept <= 10 * windows,
+        "kept {kept} over {windows} windows"
+    );
     assert_eq!(
         t.drops().get(DropCause::RateLimit, Category::PERFORMANCE),
         100 - kept as u64
