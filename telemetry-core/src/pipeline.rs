@@ -137,9 +137,9 @@ impl Pipeline {
         }
     }
 
-    fn lock_gate(&self) -> Option<MutexGuard<'_, Gate>> {
+    fn lock_gate(&self) -> MutexGuard<'_, Gate> {
         // A poisoned gate means an exporter panicked; keep going with its state.
-        Some(self.gate.lock().unwrap_or_else(|p| p.into_inner()))
+        self.gate.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether a record may still be exported under the subject's current
@@ -184,9 +184,7 @@ impl Pipeline {
     /// revocation after the subject's mask changed; waits for an export in
     /// flight, so once it returns no purged record can be exported.
     pub(crate) fn purge(&self, inner: &Inner) -> u64 {
-        let Some(mut gate) = self.lock_gate() else {
-            return 0;
-        };
+        let mut gate = self.lock_gate();
         self.drain(inner, &mut gate);
         let mut purged = 0u64;
         let mut keep = |r: Record| -> Option<Record> {
@@ -240,9 +238,7 @@ impl Pipeline {
         force: bool,
         with_metrics: bool,
     ) -> (u64, u64, Vec<String>) {
-        let Some(mut gate) = self.lock_gate() else {
-            return (0, 0, Vec::new());
-        };
+        let mut gate = self.lock_gate();
         if gate.shut_down {
             return (0, 0, Vec::new());
         }
@@ -358,7 +354,8 @@ impl Pipeline {
     pub(crate) fn force_flush(&self, inner: &Inner) -> Result<(), crate::error::ExportError> {
         let (_, _, errors) = self.cycle(inner, true, true);
         let mut flush_errors = Vec::new();
-        if let Some(mut gate) = self.lock_gate() {
+        {
+            let mut gate = self.lock_gate();
             for e in gate.exporters.iter_mut() {
                 if let Err(err) = e.force_flush() {
                     flush_errors.push(err.to_string());
@@ -405,7 +402,8 @@ impl Pipeline {
             errors: Vec::new(),
             timed_out: false,
         };
-        if let Some(mut gate) = self.lock_gate() {
+        {
+            let mut gate = self.lock_gate();
             gate.shut_down = true;
             for e in gate.exporters.iter_mut() {
                 let left = deadline.saturating_duration_since(Instant::now());

@@ -179,34 +179,22 @@ async fn send(
                 format!("no success from {} within {:?}", cfg.url, cfg.timeout),
             ));
         }
+        // One export call; the three signals differ only in their client type.
+        macro_rules! export {
+            ($client:ident, $request:expr) => {{
+                let mut c = $client::new(channel.clone());
+                if cfg.compression == Compression::Gzip {
+                    c = c.send_compressed(CompressionEncoding::Gzip);
+                }
+                tokio::time::timeout(left, c.export(request($request.clone(), cfg, left)?))
+                    .await
+                    .map(|r| r.map(|_| ()))
+            }};
+        }
         let result = match &payload {
-            Payload::Traces(r) => {
-                let mut c = TraceServiceClient::new(channel.clone());
-                if cfg.compression == Compression::Gzip {
-                    c = c.send_compressed(CompressionEncoding::Gzip);
-                }
-                tokio::time::timeout(left, c.export(request(r.clone(), cfg, left)?))
-                    .await
-                    .map(|r| r.map(|_| ()))
-            }
-            Payload::Logs(r) => {
-                let mut c = LogsServiceClient::new(channel.clone());
-                if cfg.compression == Compression::Gzip {
-                    c = c.send_compressed(CompressionEncoding::Gzip);
-                }
-                tokio::time::timeout(left, c.export(request(r.clone(), cfg, left)?))
-                    .await
-                    .map(|r| r.map(|_| ()))
-            }
-            Payload::Metrics(r) => {
-                let mut c = MetricsServiceClient::new(channel.clone());
-                if cfg.compression == Compression::Gzip {
-                    c = c.send_compressed(CompressionEncoding::Gzip);
-                }
-                tokio::time::timeout(left, c.export(request(r.clone(), cfg, left)?))
-                    .await
-                    .map(|r| r.map(|_| ()))
-            }
+            Payload::Traces(r) => export!(TraceServiceClient, r),
+            Payload::Logs(r) => export!(LogsServiceClient, r),
+            Payload::Metrics(r) => export!(MetricsServiceClient, r),
         };
         let status = match result {
             Ok(Ok(())) => return Ok(()),
