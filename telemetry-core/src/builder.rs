@@ -559,6 +559,8 @@ impl TelemetryBuilder {
             ),
             names,
             known,
+            #[cfg(feature = "http")]
+            rejected_headers: Default::default(),
         });
         Pipeline::start(&inner).map_err(|e| {
             ConfigError::new(

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context as TaskContext, Poll};
 
+use crate::category::CategorySet;
 use crate::subject::{SubjectKey, SubjectState};
 use crate::trace::SpanContext;
 
@@ -59,6 +60,11 @@ impl Drop for SubjectHandle {
 pub struct Context {
     pub(crate) subject: Option<SubjectHandle>,
     pub(crate) span: Option<SpanContext>,
+    /// Categories withheld whatever the subject granted (an upstream
+    /// service's narrower consent); a mask of bits, zero when none.
+    pub(crate) withheld: u64,
+    /// The W3C `tracestate` that came with the trace, passed on unchanged.
+    pub(crate) tracestate: Option<Arc<str>>,
 }
 
 /// The full current context. Its destructor clears the fast mirrors below.
@@ -66,29 +72,38 @@ struct Current(RefCell<Context>);
 
 impl Drop for Current {
     fn drop(&mut self) {
-        let _ = FAST_SUBJECT.try_with(|f| f.set((0, std::ptr::null())));
+        let _ = FAST_SUBJECT.try_with(|f| f.set((0, std::ptr::null(), 0)));
         let _ = FAST_SPAN.try_with(|f| f.set(None));
     }
 }
 
 thread_local! {
-    static CURRENT: Current = const { Current(RefCell::new(Context { subject: None, span: None })) };
+    static CURRENT: Current = const {
+        Current(RefCell::new(Context { subject: None, span: None, withheld: 0, tracestate: None }))
+    };
     /// Mirror of the current subject for the hot path: (owner instance id,
-    /// state). Non-null only while `CURRENT` holds a handle to that state.
+    /// state, withheld categories). The pointer is non-null only while
+    /// `CURRENT` holds a handle to that state.
     /// Plain `Cell`s with constant initialisers and no destructor: reading
     /// them is a thread-local load, with no lazy-init or borrow check.
-    static FAST_SUBJECT: Cell<(u64, *const SubjectState)> = const { Cell::new((0, std::ptr::null())) };
+    static FAST_SUBJECT: Cell<(u64, *const SubjectState, u64)> = const { Cell::new((0, std::ptr::null(), 0)) };
+    /// Whether telemetry is suppressed on this thread (see [`Context::suppress`]).
+    static SUPPRESSED: Cell<bool> = const { Cell::new(false) };
     /// Mirror of the current span context.
     static FAST_SPAN: Cell<Option<SpanContext>> = const { Cell::new(None) };
 }
 
-/// The current subject's state if it belongs to instance `owner`, for the
-/// duration of `f`. One thread-local load; no reference count touched.
+/// The current subject's state if it belongs to instance `owner`, and the
+/// categories the context withholds, for the duration of `f`. One
+/// thread-local load; no reference count touched.
 #[inline]
-pub(crate) fn with_fast_subject<R>(owner: u64, f: impl FnOnce(Option<&SubjectState>) -> R) -> R {
-    let (id, ptr) = FAST_SUBJECT
+pub(crate) fn with_fast_subject<R>(
+    owner: u64,
+    f: impl FnOnce(Option<&SubjectState>, u64) -> R,
+) -> R {
+    let (id, ptr, withheld) = FAST_SUBJECT
         .try_with(Cell::get)
-        .unwrap_or((0, std::ptr::null()));
+        .unwrap_or((0, std::ptr::null(), 0));
     if id == owner && !ptr.is_null() {
         // SAFETY: `FAST_SUBJECT` is set from `CURRENT` by `swap_current`
         // whenever `CURRENT` changes, and cleared when `CURRENT` is destroyed, so a
@@ -96,10 +111,22 @@ pub(crate) fn with_fast_subject<R>(owner: u64, f: impl FnOnce(Option<&SubjectSta
         // `CURRENT` on this thread holds. `f` cannot change `CURRENT` while
         // it holds the reference (it is not given access to it), and the
         // state lives at least as long as this call.
-        f(Some(unsafe { &*ptr }))
+        f(Some(unsafe { &*ptr }), withheld)
     } else {
-        f(None)
+        f(None, withheld)
     }
+}
+
+/// The categories the current context withholds (see [`Context::narrow_consent`]).
+#[inline]
+pub(crate) fn fast_withheld() -> u64 {
+    FAST_SUBJECT.try_with(|f| f.get().2).unwrap_or(0)
+}
+
+/// Whether telemetry is suppressed on this thread.
+#[inline]
+pub(crate) fn suppressed() -> bool {
+    SUPPRESSED.try_with(Cell::get).unwrap_or(true)
 }
 
 /// The current span context (one thread-local load).
@@ -117,8 +144,8 @@ pub(crate) fn swap_current(mut ctx: Context) -> Context {
     let r = CURRENT.try_with(|c| match c.0.try_borrow_mut() {
         Ok(mut cur) => ctx.take().map(|new| {
             let subject = match &new.subject {
-                Some(s) => (s.0.owner, Arc::as_ptr(&s.0)),
-                None => (0, std::ptr::null()),
+                Some(s) => (s.0.owner, Arc::as_ptr(&s.0), new.withheld),
+                None => (0, std::ptr::null(), new.withheld),
             };
             let _ = FAST_SUBJECT.try_with(|f| f.set(subject));
             std::mem::replace(&mut *cur, new)
@@ -144,14 +171,13 @@ pub(crate) fn swap_span(span: Option<SpanContext>) -> Option<SpanContext> {
 impl Context {
     /// The current thread's context.
     pub fn current() -> Context {
-        let subject = CURRENT
-            .try_with(|c| c.0.try_borrow().ok().and_then(|ctx| ctx.subject.clone()))
+        let mut ctx = CURRENT
+            .try_with(|c| c.0.try_borrow().ok().map(|ctx| ctx.clone()))
             .ok()
-            .flatten();
-        Context {
-            subject,
-            span: fast_span(),
-        }
+            .flatten()
+            .unwrap_or_default();
+        ctx.span = fast_span();
+        ctx
     }
 
     /// An empty context: no subject, no span.
@@ -175,6 +201,52 @@ impl Context {
     pub fn with_span_context(mut self, span: SpanContext) -> Context {
         self.span = Some(span);
         self
+    }
+
+    /// This context with its consent narrowed to `allowed`: records of any
+    /// other category are dropped in it, whatever its subject granted.
+    /// Narrowing only ever removes categories (narrowing twice keeps what
+    /// both allow), and it carries into subject scopes opened inside it.
+    ///
+    /// The propagation helpers use it to apply an upstream service's consent.
+    #[must_use]
+    pub fn narrow_consent(mut self, allowed: CategorySet) -> Context {
+        self.withheld |= !allowed.bits();
+        self
+    }
+
+    /// The categories this context allows at most (all, unless narrowed).
+    pub fn consent_ceiling(&self) -> CategorySet {
+        CategorySet::from_bits(!self.withheld)
+    }
+
+    /// This context with the W3C `tracestate` that came with its trace.
+    #[must_use]
+    pub fn with_tracestate(mut self, tracestate: Option<Arc<str>>) -> Context {
+        self.tracestate = tracestate;
+        self
+    }
+
+    /// The W3C `tracestate` that came with this context's trace, if any.
+    pub fn tracestate(&self) -> Option<&str> {
+        self.tracestate.as_deref()
+    }
+
+    /// Suppresses telemetry on this thread until the guard drops: the
+    /// `tracing` layer ignores every span and event made here. Exporters
+    /// run their I/O in such a scope so that the logs of their HTTP and gRPC
+    /// libraries never feed back into the pipeline.
+    pub fn suppress() -> SuppressGuard {
+        let previous = SUPPRESSED.try_with(|s| s.replace(true)).unwrap_or(true);
+        SuppressGuard {
+            previous,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Whether telemetry is suppressed on this thread (see [`suppress`](Self::suppress)).
+    pub fn is_suppressed() -> bool {
+        suppressed()
     }
 
     /// This context with `span` as its span, if given.
@@ -208,7 +280,28 @@ impl fmt::Debug for Context {
         f.debug_struct("Context")
             .field("subject", &self.subject())
             .field("span", &self.span)
+            .field("consent_ceiling", &self.consent_ceiling())
+            .field("tracestate", &self.tracestate)
             .finish()
+    }
+}
+
+/// Ends a [`Context::suppress`] scope when dropped. Not `Send`.
+#[must_use = "telemetry is suppressed only while the guard lives"]
+pub struct SuppressGuard {
+    previous: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for SuppressGuard {
+    fn drop(&mut self) {
+        let _ = SUPPRESSED.try_with(|s| s.set(self.previous));
+    }
+}
+
+impl fmt::Debug for SuppressGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SuppressGuard")
     }
 }
 

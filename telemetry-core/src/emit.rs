@@ -16,7 +16,7 @@ use crate::trace::SpanContext;
 use crate::value::{TelemetryValue, Value};
 
 /// What consent and sampling decided for one record.
-struct Admitted {
+pub(crate) struct Admitted {
     subject: Option<SubjectKey>,
     span: Option<SpanContext>,
     probability: f64,
@@ -27,17 +27,21 @@ impl Inner {
     /// Consent, then sampling, then the rate limit, for an event of
     /// `category`. `explicit` is the event's own subject, if it names one.
     #[inline]
-    fn admit_event(
+    pub(crate) fn admit_event(
         &self,
         category: Category,
         severity: Severity,
         explicit: Option<&str>,
+        span: Option<SpanContext>,
     ) -> Option<Admitted> {
         let (mask, subject) = match explicit {
             None => self.current_subject(),
             Some(id) => {
                 let key = self.consent.key_of(id);
-                (self.consent.mask_of(key), Some(key))
+                (
+                    self.consent.mask_of(key) & !crate::context::fast_withheld(),
+                    Some(key),
+                )
             }
         };
         if mask & category.mask() == 0 {
@@ -48,7 +52,6 @@ impl Inner {
             self.drops.count(cause, category, 1);
             return None;
         }
-        let span = fast_span();
         let is_error = category == Category::ERRORS || severity >= Severity::Error;
         let (kept, probability) = if is_error && self.sampler.keep_errors {
             (true, 1.0)
@@ -76,7 +79,7 @@ impl Inner {
         })
     }
 
-    fn log_record(
+    pub(crate) fn log_record(
         &self,
         a: Admitted,
         name: Cow<'static, str>,
@@ -152,7 +155,9 @@ impl Telemetry {
     pub fn emit_with_severity<E: TelemetryEvent + ?Sized>(&self, event: &E, severity: Severity) {
         let schema = E::SCHEMA;
         let inner = &*self.inner;
-        let Some(admitted) = inner.admit_event(schema.category, severity, event.subject()) else {
+        let Some(admitted) =
+            inner.admit_event(schema.category, severity, event.subject(), fast_span())
+        else {
             return;
         };
         let mut capture = Capture {
@@ -197,7 +202,7 @@ impl Telemetry {
         };
         let inner = &*self.inner;
         let pending = inner
-            .admit_event(category, severity, None)
+            .admit_event(category, severity, None, fast_span())
             .map(|admitted| Pending {
                 admitted,
                 name: name.into(),

@@ -34,6 +34,8 @@ pub enum ConfigErrorKind {
     AlreadyInstalled,
     /// Resource attributes (`OTEL_RESOURCE_ATTRIBUTES`) are malformed.
     InvalidResource,
+    /// A `tracing` route or field rule is malformed or contradicts another.
+    InvalidRoute,
 }
 
 /// An invalid configuration, reported when the pipeline or an instrument is

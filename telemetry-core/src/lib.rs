@@ -67,6 +67,15 @@
 //! - `macros` (default): `#[instrument_event]` and `#[derive(TelemetryEvent)]`,
 //!   re-exported from `telemetry-macros`.
 //! - `testing`: the [`testing::InMemoryExporter`], for unit tests.
+//! - `tracing`: [`tracing_layer::TracingLayer`], a `tracing-subscriber`
+//!   layer that records the service's `tracing` spans and events under the
+//!   same consent, sampling and privacy rules; `#[instrument_event]`
+//!   functions also open `tracing` spans for other layers to see.
+//! - `http`: `propagation`, W3C `traceparent`, `tracestate` and consent
+//!   `baggage` for `http::HeaderMap`, to continue traces and honour upstream
+//!   consent across services.
+//! - `process-metrics`: [`process_metrics::ProcessMetrics`], a background
+//!   collector of the process's CPU, memory, thread and file-descriptor metrics.
 //!
 //! Exporters for OTLP and files live in the `telemetry-exporters` crate.
 
@@ -94,8 +103,14 @@ mod telemetry;
 mod trace;
 mod value;
 
+#[cfg(feature = "process-metrics")]
+pub mod process_metrics;
+#[cfg(feature = "http")]
+pub mod propagation;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "tracing")]
+pub mod tracing_layer;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -108,7 +123,7 @@ pub use consent::{
     Consent, ConsentChange, ConsentDefault, ConsentPolicy, ConsentSource, ConsentState,
     ConsentStore, CoverageSnapshot, FileConsentStore, MemoryConsentStore,
 };
-pub use context::{Context, ContextGuard, FutureExt, WithContext};
+pub use context::{Context, ContextGuard, FutureExt, SuppressGuard, WithContext};
 pub use drops::{DropCause, DropCounts};
 pub use emit::EventBuilder;
 pub use error::{ConfigError, ConfigErrorKind, ConsentError, ExportError, ExportErrorKind};
@@ -118,7 +133,7 @@ pub use metrics::{Counter, Gauge, Histogram, UpDownCounter};
 pub use pipeline::ShutdownReport;
 pub use privacy::{FieldClass, KeyId, Limits};
 pub use record::{
-    Attribute, LogRecord, Record, Severity, SpanEvent, SpanRecord, SpanStatus, TraceLink,
+    Attribute, LogRecord, Record, Severity, SpanEvent, SpanKind, SpanRecord, SpanStatus, TraceLink,
 };
 pub use resource::{Resource, SDK_NAME, SDK_VERSION};
 pub use sampler::Sampler;

@@ -101,7 +101,11 @@ impl Pipeline {
         let weak = Arc::downgrade(inner);
         let handle = std::thread::Builder::new()
             .name("telemetry-export".into())
-            .spawn(move || worker(weak))?;
+            .spawn(move || {
+                // Nothing the exporters log may feed back into the pipeline.
+                let _suppressed = crate::context::Context::suppress();
+                worker(weak)
+            })?;
         let _ = inner.pipeline.worker.set(handle.thread().clone());
         if let Ok(mut j) = inner.pipeline.join.lock() {
             *j = Some(handle);
@@ -318,6 +322,8 @@ impl Pipeline {
         exporters: &mut [Box<dyn Exporter>],
         batch: &Batch<'_>,
     ) -> (u64, u64, Vec<String>) {
+        // Exports may run on a caller's thread (flush, shutdown).
+        let _suppressed = crate::context::Context::suppress();
         let mut failed = 0u64;
         let mut errors = Vec::new();
         for exporter in exporters.iter_mut() {
@@ -356,6 +362,7 @@ impl Pipeline {
         let mut flush_errors = Vec::new();
         {
             let mut gate = self.lock_gate();
+            let _suppressed = crate::context::Context::suppress();
             for e in gate.exporters.iter_mut() {
                 if let Err(err) = e.force_flush() {
                     flush_errors.push(err.to_string());
@@ -405,6 +412,7 @@ impl Pipeline {
         {
             let mut gate = self.lock_gate();
             gate.shut_down = true;
+            let _suppressed = crate::context::Context::suppress();
             for e in gate.exporters.iter_mut() {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if let Err(err) = e.shutdown(left) {

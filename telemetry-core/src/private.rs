@@ -103,7 +103,8 @@ impl Callsite {
                     .as_ref()
                     .map_or(t.inner.consent.no_subject_mask, |s| {
                         s.0.allowed.load(std::sync::atomic::Ordering::Relaxed)
-                    });
+                    })
+                    & !ctx.withheld;
                 (Some(ctx), mask)
             }
         };
@@ -388,3 +389,79 @@ impl<T, E> IsResult for Result<T, E> {}
 /// Asserts `R: IsResult`.
 #[inline(always)]
 pub fn assert_result<R: IsResult + ?Sized>(_: &R) {}
+
+/// `tracing` re-exported for the mirror span macros.
+#[cfg(feature = "tracing")]
+pub use tracing;
+
+/// The `tracing` span an instrumented function opens for other `tracing`
+/// layers (feature `tracing`), or nothing.
+#[cfg(feature = "tracing")]
+pub type Mirror = tracing::Span;
+/// The `tracing` span an instrumented function opens for other `tracing`
+/// layers (feature `tracing`), or nothing.
+#[cfg(not(feature = "tracing"))]
+#[derive(Copy, Clone, Debug)]
+pub struct Mirror;
+
+/// Enters the mirror span until the guard drops.
+#[cfg(feature = "tracing")]
+#[inline]
+pub fn mirror_enter(mirror: &Mirror) -> tracing::span::Entered<'_> {
+    mirror.enter()
+}
+/// Enters the mirror span until the guard drops.
+#[cfg(not(feature = "tracing"))]
+#[inline(always)]
+pub fn mirror_enter(_: &Mirror) -> MirrorEntered {
+    MirrorEntered
+}
+
+/// What [`mirror_enter`] returns without the `tracing` feature.
+#[cfg(not(feature = "tracing"))]
+#[derive(Debug)]
+pub struct MirrorEntered;
+
+/// Runs `future` inside the mirror span.
+#[cfg(feature = "tracing")]
+#[inline]
+pub fn mirror_instrument<F: Future>(
+    future: F,
+    mirror: Mirror,
+) -> tracing::instrument::Instrumented<F> {
+    tracing::Instrument::instrument(future, mirror)
+}
+/// Runs `future` inside the mirror span.
+#[cfg(not(feature = "tracing"))]
+#[inline(always)]
+pub fn mirror_instrument<F: Future>(future: F, _: Mirror) -> F {
+    future
+}
+
+/// Opens the mirror span of an instrumented function (feature `tracing`):
+/// an INFO span named after the function, in the caller's module, marked so
+/// the library's own layer does not record it twice.
+#[cfg(feature = "tracing")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __telemetry_mirror_span {
+    ($name:literal) => {
+        $crate::__private::tracing::span!(
+            target: ::core::module_path!(),
+            $crate::__private::tracing::Level::INFO,
+            $name,
+            telemetry.mirror = $crate::__private::tracing::field::Empty
+        )
+    };
+}
+
+/// Opens the mirror span of an instrumented function: nothing without the
+/// `tracing` feature.
+#[cfg(not(feature = "tracing"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __telemetry_mirror_span {
+    ($name:literal) => {
+        $crate::__private::Mirror
+    };
+}

@@ -55,6 +55,24 @@ pub struct TraceLink {
     pub sampled: bool,
 }
 
+/// What a span stands for in a call between services (OpenTelemetry's
+/// `SpanKind`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpanKind {
+    /// Work inside the service (the default).
+    #[default]
+    Internal,
+    /// Handling an incoming request.
+    Server,
+    /// An outgoing request to another service.
+    Client,
+    /// Sending a message to be handled later.
+    Producer,
+    /// Handling a message sent earlier.
+    Consumer,
+}
+
 /// The status of a finished span.
 #[derive(Clone, Debug, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -104,6 +122,8 @@ pub struct SpanRecord {
     pub end: SystemTime,
     /// Status.
     pub status: SpanStatus,
+    /// The span's kind.
+    pub kind: SpanKind,
     /// Attributes, after privacy transforms.
     pub attributes: Vec<Attribute>,
     /// Events.

@@ -181,8 +181,11 @@ impl CompiledSampler {
     /// in every process for the same trace id).
     #[inline]
     pub(crate) fn sample_trace(&self, category: Category, trace: TraceId) -> bool {
+        // OpenTelemetry's consistent probability sampling: keep when the
+        // trace's 56 random bits reach the rejection threshold 2^56 (1 - p),
+        // so every service with the same or a higher probability keeps it.
         let t = self.threshold[category.bit() as usize];
-        t == u64::MAX || ((trace.0 as u64) & ((1 << 56) - 1)) < t
+        t == u64::MAX || ((trace.0 as u64) & ((1 << 56) - 1)) >= (1u64 << 56) - t
     }
 
     /// Whether a record outside any trace is kept.

@@ -13,7 +13,7 @@ use crate::category::Category;
 use crate::context::{Context, fast_span, poll_in_context, swap_span};
 use crate::drops::DropCause;
 use crate::privacy::{FieldClass, transform_value};
-use crate::record::{AttrBuilder, Record, SpanEvent, SpanRecord, SpanStatus};
+use crate::record::{AttrBuilder, Record, SpanEvent, SpanKind, SpanRecord, SpanStatus};
 use crate::subject::SubjectKey;
 use crate::telemetry::{Inner, Telemetry};
 use crate::trace::{SpanContext, SpanId, ids_from, next_random};
@@ -29,6 +29,7 @@ struct Recording {
     attrs: AttrBuilder,
     events: Vec<SpanEvent>,
     status: SpanStatus,
+    kind: SpanKind,
     subject: Option<SubjectKey>,
 }
 
@@ -66,6 +67,18 @@ impl Telemetry {
     /// sampled-out span reads no clock and allocates nothing.
     #[inline(always)]
     pub fn span(&self, name: impl Into<Cow<'static, str>>, category: Category) -> Span {
+        self.span_in(name, category, fast_span())
+    }
+
+    /// Starts a span of `category` as a child of `parent` (a new root if
+    /// `None`); consent is checked for the current subject.
+    #[inline(always)]
+    pub(crate) fn span_in(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        category: Category,
+        parent: Option<SpanContext>,
+    ) -> Span {
         let inner = &self.inner;
         let (mask, subject) = inner.current_subject();
         if mask & category.mask() == 0 {
@@ -76,7 +89,6 @@ impl Telemetry {
             inner.drops.count(cause, category, 1);
             return Span { state: State::Off };
         }
-        let parent = fast_span();
         // One draw of the generator gives both ids (see `ids_from`).
         let (new_trace, span_id) = ids_from(next_random());
         let (trace_id, sampled, probability) = match parent {
@@ -198,6 +210,7 @@ impl Span {
                     attrs: AttrBuilder::new(&inner.limits, 0),
                     events: Vec::new(),
                     status: SpanStatus::Unset,
+                    kind: SpanKind::Internal,
                     subject,
                 }),
             ),
@@ -246,6 +259,15 @@ impl Span {
         match &mut self.state {
             State::Recording(_, r) => Some(r),
             _ => None,
+        }
+    }
+
+    /// Sets the span's kind (internal unless set): [`SpanKind::Server`] for
+    /// the span of an incoming request, [`SpanKind::Client`] for an outgoing
+    /// call.
+    pub fn set_kind(&mut self, kind: SpanKind) {
+        if let Some(r) = self.recording() {
+            r.kind = kind;
         }
     }
 
@@ -408,6 +430,7 @@ impl Span {
             start: inner.clock.to_system(r.start_mono),
             end: inner.clock.to_system(end_mono),
             status: r.status,
+            kind: r.kind,
             attributes: r.attrs.attrs,
             events: r.events,
             dropped_attributes: r.attrs.dropped,

@@ -77,6 +77,9 @@ pub(crate) struct Inner {
     pub(crate) resource: Resource,
     pub(crate) names: CategoryNames,
     pub(crate) known: CategorySet,
+    /// Propagation headers ignored as malformed or oversized.
+    #[cfg(feature = "http")]
+    pub(crate) rejected_headers: crate::propagation::Rejections,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -90,18 +93,18 @@ impl Inner {
     /// subject's, or the mask for records outside any subject scope.
     #[inline]
     pub(crate) fn current_mask(&self) -> u64 {
-        with_fast_subject(self.id, |s| match s {
-            Some(s) => s.allowed.load(Ordering::Relaxed),
-            None => self.consent.no_subject_mask,
+        with_fast_subject(self.id, |s, withheld| match s {
+            Some(s) => s.allowed.load(Ordering::Relaxed) & !withheld,
+            None => self.consent.no_subject_mask & !withheld,
         })
     }
 
     /// The current subject's mask and key, if a scope of this instance is open.
     #[inline]
     pub(crate) fn current_subject(&self) -> (u64, Option<SubjectKey>) {
-        with_fast_subject(self.id, |s| match s {
-            Some(s) => (s.allowed.load(Ordering::Relaxed), Some(s.key)),
-            None => (self.consent.no_subject_mask, None),
+        with_fast_subject(self.id, |s, withheld| match s {
+            Some(s) => (s.allowed.load(Ordering::Relaxed) & !withheld, Some(s.key)),
+            None => (self.consent.no_subject_mask & !withheld, None),
         })
     }
 
@@ -190,6 +193,31 @@ impl Inner {
                 "{record}",
                 drops,
             ));
+        }
+        #[cfg(feature = "http")]
+        {
+            let rejected: Vec<NumberPoint> = self
+                .rejected_headers
+                .snapshot()
+                .into_iter()
+                .map(|(header, reason, n)| {
+                    point(
+                        vec![
+                            Attribute::new("header", header),
+                            Attribute::new("reason", reason),
+                        ],
+                        n,
+                    )
+                })
+                .collect();
+            if !rejected.is_empty() {
+                out.push(sum(
+                    "telemetry.propagation.rejected",
+                    "Incoming propagation headers ignored, by header and reason.",
+                    "{header}",
+                    rejected,
+                ));
+            }
         }
         let totals = self.consent.counts.totals();
         let grants: Vec<_> = totals

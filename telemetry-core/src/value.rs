@@ -375,7 +375,7 @@ pub(crate) fn own_public(value: Value<'_>, max_len: usize) -> Option<(AttrValue,
     Some((v, false))
 }
 
-fn truncate(s: &str, max_len: usize) -> (String, bool) {
+pub(crate) fn truncate(s: &str, max_len: usize) -> (String, bool) {
     if s.len() <= max_len {
         return (s.to_owned(), false);
     }

@@ -253,7 +253,9 @@ fn span(out: &mut Vec<u8>, s: &SpanRecord, names: &CategoryNames) {
     uint(out, flags);
     out.extend_from_slice(b",\"name\":");
     string(out, &s.name);
-    out.extend_from_slice(b",\"kind\":1,\"startTimeUnixNano\":");
+    out.extend_from_slice(b",\"kind\":");
+    uint(out, crate::proto::span_kind(s.kind) as u64);
+    out.extend_from_slice(b",\"startTimeUnixNano\":");
     quoted_uint(out, unix_nanos(s.start));
     out.extend_from_slice(b",\"endTimeUnixNano\":");
     quoted_uint(out, unix_nanos(s.end));

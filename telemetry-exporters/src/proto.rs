@@ -21,7 +21,7 @@ use opentelemetry_proto::tonic::trace::v1::{
 use telemetry_core::metrics::{MetricData, MetricPoints, Number, NumberPoint, Temporality};
 use telemetry_core::record::keys;
 use telemetry_core::{
-    AttrValue, Attribute, Category, CategoryNames, KeyId, LogRecord, REDACTED, Resource,
+    AttrValue, Attribute, Category, CategoryNames, KeyId, LogRecord, REDACTED, Resource, SpanKind,
     SpanRecord, SpanStatus, SubjectKey,
 };
 
@@ -146,7 +146,7 @@ pub fn span(s: &SpanRecord, names: &CategoryNames) -> PSpan {
             .unwrap_or_default(),
         flags: span_flags(true, s.parent_span_id.map(|_| s.parent_remote)),
         name: s.name.to_string(),
-        kind: span::SpanKind::Internal as i32,
+        kind: span_kind(s.kind) as i32,
         start_time_unix_nano: nanos(s.start),
         end_time_unix_nano: nanos(s.end),
         attributes: attrs,
@@ -166,6 +166,17 @@ pub fn span(s: &SpanRecord, names: &CategoryNames) -> PSpan {
             code: code as i32,
         }),
         ..Default::default()
+    }
+}
+
+/// Our span kind as the OTLP one.
+pub(crate) fn span_kind(kind: SpanKind) -> span::SpanKind {
+    match kind {
+        SpanKind::Internal => span::SpanKind::Internal,
+        SpanKind::Server => span::SpanKind::Server,
+        SpanKind::Client => span::SpanKind::Client,
+        SpanKind::Producer => span::SpanKind::Producer,
+        SpanKind::Consumer => span::SpanKind::Consumer,
     }
 }
 

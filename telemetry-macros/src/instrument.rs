@@ -393,6 +393,9 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         // recorded span.
         #[allow(unused_mut)]
         let mut __telemetry_call = __TELEMETRY_CALLSITE.enter(#subject_arg);
+        // A plain `tracing` span for other layers (feature `tracing` of the
+        // runtime crate; nothing without it).
+        let __telemetry_mirror = #krate::__telemetry_mirror_span!(#name);
         #record_fields
     };
     let ItemFn {
@@ -432,7 +435,10 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         };
         quote! {
             #prelude
-            let __telemetry_future = async move { #fake_return #block };
+            let __telemetry_future = #krate::__private::mirror_instrument(
+                async move { #fake_return #block },
+                __telemetry_mirror,
+            );
             #await_instrumented
         }
     } else if returns_impl_future(&sig.output) {
@@ -441,7 +447,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         quote! {
             #prelude
             #[allow(clippy::redundant_closure_call)]
-            let __telemetry_future = (move || #block)();
+            let __telemetry_future =
+                #krate::__private::mirror_instrument((move || #block)(), __telemetry_mirror);
             async move {
                 #await_instrumented
             }
@@ -456,6 +463,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             #prelude
             #[allow(clippy::redundant_closure_call, unused_mut)]
             let mut __telemetry_body = #closure;
+            let __telemetry_mirror_entered = #krate::__private::mirror_enter(&__telemetry_mirror);
             match __telemetry_call {
                 // Denied: a check and a branch, then the function as written.
                 ::core::option::Option::None => __telemetry_body(),

@@ -48,6 +48,8 @@ impl GrpcTransport {
         let thread = std::thread::Builder::new()
             .name("telemetry-otlp-grpc".into())
             .spawn(move || {
+                // What tonic, h2 and hyper log here never becomes telemetry.
+                let _suppressed = telemetry_core::Context::suppress();
                 let mut channels: HashMap<String, Channel> = HashMap::new();
                 for job in rx {
                     let channel = match channels.get(&job.cfg.url) {

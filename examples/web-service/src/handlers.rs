@@ -1,0 +1,215 @@
+//! The HTTP handlers of both roles, and the instrumented work they do.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header::AUTHORIZATION};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use telemetry_core::{Category, Telemetry, instrument_event};
+
+use crate::App;
+use crate::auth;
+use crate::events::{OrderPlaced, ProductInterest};
+
+/// An error response: status and message.
+pub type Failure = (StatusCode, Json<Value>);
+
+fn failure(status: StatusCode, message: impl Into<String>) -> Failure {
+    (status, Json(json!({ "error": message.into() })))
+}
+
+fn user(headers: &HeaderMap) -> Result<&'static str, Failure> {
+    auth::user_of(headers).ok_or_else(|| {
+        failure(
+            StatusCode::UNAUTHORIZED,
+            "send `Authorization: Bearer <token>` with a known token",
+        )
+    })
+}
+
+fn category(telemetry: &Telemetry, name: &str) -> Result<Category, Failure> {
+    telemetry
+        .categories()
+        .lookup(name)
+        .filter(|c| *c != Category::TELEMETRY)
+        .ok_or_else(|| {
+            failure(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "unknown category {name:?}: use performance, errors, interaction, resource or business"
+                ),
+            )
+        })
+}
+
+/// `POST /consent/{category}`: the caller grants consent for a category.
+pub async fn grant(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, Failure> {
+    set_consent(&app, &headers, name, true)
+}
+
+/// `DELETE /consent/{category}`: the caller revokes consent; what is still
+/// buffered about them in that category is purged.
+pub async fn revoke(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, Failure> {
+    set_consent(&app, &headers, name, false)
+}
+
+fn set_consent(
+    app: &App,
+    headers: &HeaderMap,
+    name: String,
+    allow: bool,
+) -> Result<Json<Value>, Failure> {
+    let user = user(headers)?;
+    let c = category(&app.telemetry, &name)?;
+    let consent = app.telemetry.consent();
+    let result = if allow {
+        consent.grant(user, c)
+    } else {
+        consent.revoke(user, c)
+    };
+    result.map_err(|e| failure(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    tracing::info!(category = %name, allowed = allow, "consent changed");
+    Ok(Json(json!({ "category": name, "allowed": allow })))
+}
+
+/// `GET /consent`: what the caller allows here.
+pub async fn consent(State(app): State<App>, headers: HeaderMap) -> Result<Json<Value>, Failure> {
+    let user = user(&headers)?;
+    let names = app.telemetry.categories();
+    let allowed: Vec<String> = Category::BUILTIN
+        .iter()
+        .filter(|c| **c != Category::TELEMETRY && app.telemetry.consent().allows(user, **c))
+        .map(|c| names.name(*c).into_owned())
+        .collect();
+    Ok(Json(json!({ "allowed": allowed })))
+}
+
+/// An order as the client sends it.
+#[derive(Debug, Deserialize)]
+pub struct Order {
+    /// The product.
+    pub sku: String,
+    /// How many.
+    pub quantity: u64,
+    /// Where to send the receipt.
+    pub email: String,
+}
+
+/// `POST /checkout` (frontend): reserves stock downstream, prices and
+/// places the order.
+pub async fn checkout(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Json(order): Json<Order>,
+) -> Result<Json<Value>, Failure> {
+    let user = user(&headers)?;
+    tracing::info!(sku = %order.sku, quantity = order.quantity, "checkout started");
+    let Some(downstream) = &app.downstream else {
+        return Err(failure(
+            StatusCode::NOT_IMPLEMENTED,
+            "this instance has no --downstream inventory service",
+        ));
+    };
+    let reserved = reserve_remote(
+        &app,
+        downstream,
+        headers.get(AUTHORIZATION),
+        &order.sku,
+        order.quantity,
+    )
+    .await
+    .map_err(|e| failure(StatusCode::BAD_GATEWAY, e.to_string()))?;
+    if !reserved {
+        tracing::warn!(sku = %order.sku, "out of stock");
+        return Err(failure(StatusCode::CONFLICT, "out of stock"));
+    }
+    let amount_cents = price(&order.sku, order.quantity);
+    app.telemetry.emit(&OrderPlaced {
+        customer: user,
+        email: &order.email,
+        sku: &order.sku,
+        amount_cents,
+    });
+    tracing::info!(amount_cents, "order placed");
+    Ok(Json(
+        json!({ "placed": true, "amount_cents": amount_cents }),
+    ))
+}
+
+/// Asks the inventory service to reserve stock.
+#[instrument_event(name = "shop.reserve_remote", category = performance, fields(sku, quantity))]
+async fn reserve_remote(
+    app: &App,
+    downstream: &crate::downstream::Downstream,
+    credential: Option<&axum::http::HeaderValue>,
+    sku: &str,
+    quantity: u64,
+) -> Result<bool, crate::downstream::DownstreamError> {
+    let (status, body) = downstream
+        .post(
+            &app.telemetry,
+            "/reserve",
+            credential,
+            &json!({ "sku": sku, "quantity": quantity }),
+        )
+        .await?;
+    if status >= 500 {
+        return Err(crate::downstream::DownstreamError(format!(
+            "inventory answered {status}"
+        )));
+    }
+    Ok(body
+        .get("reserved")
+        .and_then(Value::as_bool)
+        .unwrap_or(false))
+}
+
+/// The price of `quantity` of `sku`, in cents.
+#[instrument_event(name = "shop.price", category = performance, fields(sku, quantity))]
+fn price(sku: &str, quantity: u64) -> u64 {
+    let unit = 100 + sku.bytes().map(u64::from).sum::<u64>() % 900;
+    unit * quantity
+}
+
+/// A reservation request.
+#[derive(Debug, Deserialize)]
+pub struct Reservation {
+    /// The product.
+    pub sku: String,
+    /// How many.
+    pub quantity: u64,
+}
+
+/// `POST /reserve` (inventory): reserves stock for the caller's order.
+pub async fn reserve(
+    State(app): State<App>,
+    Json(r): Json<Reservation>,
+) -> Result<Json<Value>, Failure> {
+    let reserved = reserve_stock(&app.telemetry, &r.sku, r.quantity).await;
+    Ok(Json(json!({ "reserved": reserved })))
+}
+
+/// Checks and holds stock. Records which products the customer is
+/// interested in (interaction data, under the customer's consent as the
+/// upstream service passed it on).
+#[instrument_event(name = "inventory.reserve_stock", category = performance, fields(sku, quantity))]
+async fn reserve_stock(telemetry: &Telemetry, sku: &str, quantity: u64) -> bool {
+    telemetry.emit(&ProductInterest { sku, quantity });
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    let reserved = quantity <= 10;
+    tracing::info!(sku, quantity, reserved, "stock checked");
+    reserved
+}
+
+/// `GET /healthz`.
+pub async fn healthz() -> &'static str {
+    "ok"
+}

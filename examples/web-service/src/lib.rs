@@ -1,0 +1,44 @@
+//! An axum service instrumented with consent-aware telemetry.
+//!
+//! Two roles of one binary: a `frontend` that takes orders and calls an
+//! `inventory` service. Each request runs in the authenticated customer's
+//! subject scope, continues the caller's trace, and obeys the caller's
+//! consent as it travels in W3C `baggage`; the service's `tracing` logs, the
+//! `#[instrument_event]` functions and typed events all reach the collector
+//! over OTLP, with the process's resource metrics. See the README.
+
+pub mod auth;
+pub mod downstream;
+pub mod events;
+pub mod handlers;
+pub mod middleware;
+pub mod setup;
+
+use axum::Router;
+use axum::routing::{get, post};
+use telemetry_core::Telemetry;
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct App {
+    /// The service's telemetry.
+    pub telemetry: Telemetry,
+    /// The inventory service, for the frontend role.
+    pub downstream: Option<downstream::Downstream>,
+}
+
+/// The service's routes, inside the telemetry middleware.
+pub fn router(app: App) -> Router {
+    let layer = middleware::TelemetryLayer::new(app.telemetry.clone());
+    Router::new()
+        .route("/checkout", post(handlers::checkout))
+        .route("/reserve", post(handlers::reserve))
+        .route(
+            "/consent/{category}",
+            post(handlers::grant).delete(handlers::revoke),
+        )
+        .route("/consent", get(handlers::consent))
+        .route("/healthz", get(handlers::healthz))
+        .layer(layer)
+        .with_state(app)
+}

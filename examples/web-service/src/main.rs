@@ -1,0 +1,74 @@
+//! `web-service --name frontend --listen 127.0.0.1:3000 --downstream http://127.0.0.1:3001`
+//!
+//! Prints `listening on <address>` once it accepts connections; stops on
+//! Ctrl-C or SIGTERM, flushing its telemetry.
+
+use std::time::Duration;
+
+use web_service_example::{App, downstream::Downstream, router, setup};
+
+struct Args {
+    name: String,
+    listen: String,
+    downstream: Option<String>,
+}
+
+fn args() -> Result<Args, String> {
+    let mut args = Args {
+        name: "frontend".into(),
+        listen: "127.0.0.1:3000".into(),
+        downstream: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--name" => args.name = value()?,
+            "--listen" => args.listen = value()?,
+            "--downstream" => args.downstream = Some(value()?),
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?}; use --name NAME --listen ADDR [--downstream URL]"
+                ));
+            }
+        }
+    }
+    Ok(args)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = args().map_err(|e| -> Box<dyn std::error::Error> { e.into() })?;
+    let instrumentation = setup::install(&args.name)?;
+    let app = App {
+        telemetry: instrumentation.telemetry.clone(),
+        downstream: args.downstream.map(Downstream::new),
+    };
+    let listener = tokio::net::TcpListener::bind(&args.listen).await?;
+    println!("listening on {}", listener.local_addr()?);
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    drop(instrumentation.process);
+    let report = instrumentation.telemetry.shutdown(Duration::from_secs(5));
+    eprintln!("telemetry shut down: {report:?}");
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! Telemetry for the service: consent policy, OTLP exporter, the `tracing`
+//! layer beside a console `fmt` layer, and process metrics.
+
+use std::time::Duration;
+
+use telemetry_core::process_metrics::ProcessMetrics;
+use telemetry_core::tracing_layer::TracingLayer;
+use telemetry_core::{Category, ConsentPolicy, FieldClass, KeyId, Sampler, Telemetry};
+use telemetry_exporters::otlp::OtlpExporter;
+use tracing::Level;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::prelude::*;
+
+/// The demo's field-hashing key. Both instances use the same key, so a
+/// customer's pseudonym is the same in both; a real service reads its key
+/// from a secret store.
+const DEMO_HASH_KEY: &[u8] = b"demo key: replace with a secret!";
+
+/// What runs for the life of the process.
+pub struct Instrumentation {
+    /// The pipeline (also installed globally for `#[instrument_event]`).
+    pub telemetry: Telemetry,
+    /// The resource metrics collector; stops when dropped.
+    pub process: ProcessMetrics,
+}
+
+/// Builds and installs the telemetry of the service named `service`.
+/// The OTLP endpoint comes from `OTEL_EXPORTER_OTLP_ENDPOINT` (default
+/// `http://localhost:4318`, HTTP/protobuf).
+pub fn install(service: &str) -> Result<Instrumentation, Box<dyn std::error::Error>> {
+    let exporter = OtlpExporter::builder().build()?;
+    let telemetry = Telemetry::builder()
+        .service(service, env!("CARGO_PKG_VERSION"))
+        .consent(
+            ConsentPolicy::opt_in()
+                // Business data only with the customer's grant.
+                .require(Category::BUSINESS)
+                // Interaction data unless the customer says no.
+                .require_opt_out(Category::INTERACTION)
+                .exempt(Category::PERFORMANCE)
+                .exempt(Category::ERRORS)
+                .exempt(Category::RESOURCE),
+        )
+        .sampler(Sampler::always().keep_errors())
+        .hash_key(KeyId(1), DEMO_HASH_KEY)
+        .exporter(exporter)
+        .flush_interval(Duration::from_millis(200))
+        .metric_interval(Duration::from_secs(1))
+        .install()?;
+    let layer = TracingLayer::builder(&telemetry)
+        // This crate's logs: performance data, errors as errors.
+        .route("web_service_example", Level::INFO, Category::PERFORMANCE)
+        .route("web_service_example", Level::ERROR, Category::ERRORS)
+        .fields(
+            [
+                "message",
+                "sku",
+                "quantity",
+                "reserved",
+                "amount_cents",
+                "category",
+                "allowed",
+            ],
+            FieldClass::Public,
+        )
+        .build()?;
+    tracing_subscriber::registry()
+        .with(layer)
+        .with(tracing_subscriber::fmt::layer().with_filter(LevelFilter::INFO))
+        .try_init()?;
+    let process = ProcessMetrics::builder(&telemetry)
+        .interval(Duration::from_secs(1))
+        .start()?;
+    Ok(Instrumentation { telemetry, process })
+}

@@ -1,0 +1,358 @@
+//! Two processes of the example service (a frontend calling an inventory
+//! service) against a real collector on 127.0.0.1, driven with real HTTP
+//! requests: one trace spans both processes, the downstream honours a
+//! consent revoked upstream, `tracing` logs are correlated with their
+//! spans, and the process metrics arrive.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use telemetry_exporters::file::{ExportRequest, parse_line};
+use telemetry_tests::Collector;
+
+/// A running instance of the service, killed when dropped.
+struct Instance {
+    child: Child,
+    url: String,
+}
+
+impl Instance {
+    fn start(name: &str, collector: &Collector, downstream: Option<&str>) -> Instance {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_web-service"));
+        cmd.args(["--name", name, "--listen", "127.0.0.1:0"])
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector.http_url())
+            .env_remove("DO_NOT_TRACK")
+            .env_remove("OTEL_SDK_DISABLED")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(d) = downstream {
+            cmd.args(["--downstream", d]);
+        }
+        let mut child = cmd.spawn().expect("start the service");
+        let stdout = child.stdout.take().unwrap();
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        // Keep draining what it prints (the console log) so it never blocks.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Instance {
+            child,
+            url: format!("http://{addr}"),
+        }
+    }
+
+    /// Stops the service with SIGTERM so it flushes, and waits for it.
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+fn send(method: &str, url: &str, token: &str, body: Option<serde_json::Value>) -> u16 {
+    let agent = agent();
+    let auth = format!("Bearer {token}");
+    let response = match (method, body) {
+        ("POST", Some(b)) => agent.post(url).header("Authorization", &auth).send_json(b),
+        ("POST", None) => agent.post(url).header("Authorization", &auth).send_empty(),
+        ("DELETE", _) => agent.delete(url).header("Authorization", &auth).call(),
+        _ => agent.get(url).header("Authorization", &auth).call(),
+    };
+    response.unwrap().status().as_u16()
+}
+
+fn string_attr(attrs: &[KeyValue], key: &str) -> Option<String> {
+    attrs.iter().find(|kv| kv.key == key).and_then(|kv| {
+        match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(any_value::Value::StringValue(s)) => Some(s.clone()),
+            Some(any_value::Value::IntValue(i)) => Some(i.to_string()),
+            _ => None,
+        }
+    })
+}
+
+fn service_of(resource: Option<&Resource>) -> String {
+    resource
+        .and_then(|r| string_attr(&r.attributes, "service.name"))
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Clone)]
+struct SpanSeen {
+    service: String,
+    name: String,
+    trace: Vec<u8>,
+    id: Vec<u8>,
+    parent: Vec<u8>,
+    kind: i32,
+}
+
+#[derive(Debug, Clone)]
+struct LogSeen {
+    service: String,
+    name: String,
+    body: String,
+    trace: Vec<u8>,
+    span: Vec<u8>,
+}
+
+#[derive(Default, Debug)]
+struct Seen {
+    spans: Vec<SpanSeen>,
+    logs: Vec<LogSeen>,
+    metrics: BTreeMap<String, BTreeSet<String>>,
+}
+
+fn seen(c: &Collector) -> Seen {
+    let mut s = Seen::default();
+    for line in ["traces", "logs", "metrics"]
+        .into_iter()
+        .flat_map(|sig| c.lines(sig))
+    {
+        let Ok(request) = parse_line(&line) else {
+            continue;
+        };
+        match request {
+            ExportRequest::Traces(t) => {
+                for rs in t.resource_spans {
+                    let service = service_of(rs.resource.as_ref());
+                    for span in rs.scope_spans.into_iter().flat_map(|x| x.spans) {
+                        s.spans.push(SpanSeen {
+                            service: service.clone(),
+                            name: span.name,
+                            trace: span.trace_id,
+                            id: span.span_id,
+                            parent: span.parent_span_id,
+                            kind: span.kind,
+                        });
+                    }
+                }
+            }
+            ExportRequest::Logs(l) => {
+                for rl in l.resource_logs {
+                    let service = service_of(rl.resource.as_ref());
+                    for r in rl.scope_logs.into_iter().flat_map(|x| x.log_records) {
+                        let body = match r.body.and_then(|b| b.value) {
+                            Some(any_value::Value::StringValue(b)) => b,
+                            _ => String::new(),
+                        };
+                        s.logs.push(LogSeen {
+                            service: service.clone(),
+                            name: r.event_name,
+                            body,
+                            trace: r.trace_id,
+                            span: r.span_id,
+                        });
+                    }
+                }
+            }
+            ExportRequest::Metrics(m) => {
+                for rm in m.resource_metrics {
+                    let service = service_of(rm.resource.as_ref());
+                    for metric in rm.scope_metrics.into_iter().flat_map(|x| x.metrics) {
+                        s.metrics
+                            .entry(metric.name)
+                            .or_default()
+                            .insert(service.clone());
+                    }
+                }
+            }
+        }
+    }
+    s
+}
+
+/// The trace of the frontend's `POST /checkout` server span made for the
+/// `n`-th checkout (in arrival order).
+fn checkout_traces(s: &Seen) -> Vec<Vec<u8>> {
+    s.spans
+        .iter()
+        .filter(|x| x.service == "frontend" && x.name == "POST /checkout")
+        .map(|x| x.trace.clone())
+        .collect()
+}
+
+#[test]
+fn a_trace_and_consent_cross_two_services() {
+    let collector = Collector::start().expect("collector");
+    let inventory = Instance::start("inventory", &collector, None);
+    let frontend = Instance::start("frontend", &collector, Some(&inventory.url));
+    let f = &frontend.url;
+
+    // alice allows business data and says no to interaction data, at the
+    // frontend only; bob allows business data and keeps the defaults.
+    assert_eq!(
+        send(
+            "POST",
+            &format!("{f}/consent/business"),
+            "token-alice",
+            None
+        ),
+        200
+    );
+    assert_eq!(
+        send(
+            "DELETE",
+            &format!("{f}/consent/interaction"),
+            "token-alice",
+            None
+        ),
+        200
+    );
+    assert_eq!(
+        send("POST", &format!("{f}/consent/business"), "token-bob", None),
+        200
+    );
+    assert_eq!(
+        send("POST", &format!("{f}/consent/nonsense"), "token-bob", None),
+        400
+    );
+    assert_eq!(
+        send("POST", &format!("{f}/consent/business"), "forged", None),
+        401
+    );
+
+    let order =
+        |sku: &str| serde_json::json!({ "sku": sku, "quantity": 2, "email": "x@example.com" });
+    assert_eq!(
+        send(
+            "POST",
+            &format!("{f}/checkout"),
+            "token-alice",
+            Some(order("ALICE-1"))
+        ),
+        200
+    );
+    assert_eq!(
+        send(
+            "POST",
+            &format!("{f}/checkout"),
+            "token-bob",
+            Some(order("BOB-1"))
+        ),
+        200
+    );
+
+    let complete = |s: &Seen| {
+        checkout_traces(s).len() == 2
+            && s.spans
+                .iter()
+                .filter(|x| x.name == "inventory.reserve_stock")
+                .count()
+                == 2
+            && s.logs.iter().filter(|l| l.body == "stock checked").count() == 2
+            && s.logs
+                .iter()
+                .filter(|l| l.name == "shop.order_placed")
+                .count()
+                == 2
+            && ["frontend", "inventory"].iter().all(|svc| {
+                s.metrics
+                    .get("process.memory.usage")
+                    .is_some_and(|set| set.contains(*svc))
+            })
+    };
+    let arrived = collector.wait_for(Duration::from_secs(30), |c| complete(&seen(c)));
+    frontend.stop();
+    inventory.stop();
+    let s = seen(&collector);
+    assert!(arrived, "not everything arrived: {s:#?}");
+
+    for trace in checkout_traces(&s) {
+        let in_trace: Vec<&SpanSeen> = s.spans.iter().filter(|x| x.trace == trace).collect();
+        let services: BTreeSet<&str> = in_trace.iter().map(|x| x.service.as_str()).collect();
+        assert_eq!(
+            services,
+            BTreeSet::from(["frontend", "inventory"]),
+            "{in_trace:#?}"
+        );
+        // The inventory's server span is a child of the frontend's client span.
+        let client = in_trace
+            .iter()
+            .find(|x| x.service == "frontend" && x.name == "POST /reserve")
+            .expect("client span");
+        let server = in_trace
+            .iter()
+            .find(|x| x.service == "inventory" && x.name == "POST /reserve")
+            .expect("server span");
+        assert_eq!(server.parent, client.id);
+        assert_eq!(
+            (client.kind, server.kind),
+            (3, 2),
+            "client and server kinds"
+        );
+        // `tracing` logs in the inventory carry the span they were logged in.
+        let log = s
+            .logs
+            .iter()
+            .find(|l| l.trace == trace && l.body == "stock checked")
+            .expect("the inventory's log is in the trace");
+        let span = in_trace
+            .iter()
+            .find(|x| x.id == log.span)
+            .expect("its span");
+        assert_eq!(span.name, "inventory.reserve_stock");
+        assert_eq!(span.service, "inventory");
+    }
+
+    // Consent honoured downstream: the inventory service never heard of
+    // alice's revocation, but her request told it.
+    let interest: Vec<&LogSeen> = s
+        .logs
+        .iter()
+        .filter(|l| l.name == "shop.product_interest")
+        .collect();
+    assert_eq!(
+        interest.len(),
+        1,
+        "only bob's product interest: {interest:#?}"
+    );
+    assert_eq!(interest[0].service, "inventory");
+    let bob_trace = &interest[0].trace;
+    assert!(
+        s.logs
+            .iter()
+            .any(|l| &l.trace == bob_trace && l.body == "checkout started"),
+        "the recorded interest is bob's"
+    );
+
+    // Resource metrics from both processes.
+    for metric in [
+        "process.cpu.time",
+        "process.memory.usage",
+        "process.thread.count",
+        "process.uptime",
+    ] {
+        let services = s.metrics.get(metric).cloned().unwrap_or_default();
+        assert!(
+            services.contains("frontend") && services.contains("inventory"),
+            "{metric}: {services:?}"
+        );
+    }
+}

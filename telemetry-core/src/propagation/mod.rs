@@ -1,0 +1,254 @@
+//! Trace and consent propagation across services over HTTP (feature
+//! `http`): W3C `traceparent` and `tracestate` continue a trace, and a W3C
+//! `baggage` member carries the subject's consent, never the subject.
+//!
+//! ```
+//! use http::HeaderMap;
+//! use telemetry_core::{Category, Telemetry};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let telemetry = Telemetry::builder().service("frontend", "1.0").build()?;
+//! // Calling another service: the current trace and consent go along.
+//! let mut outgoing = HeaderMap::new();
+//! let _span = telemetry.span("call.backend", Category::PERFORMANCE);
+//! telemetry.inject(&mut outgoing);
+//!
+//! // In the other service: continue the trace under the upstream consent.
+//! let incoming = telemetry.extract(&outgoing);
+//! let ctx = incoming.apply(telemetry.subject_context("user-7"));
+//! let _guard = ctx.attach();
+//! # Ok(()) }
+//! ```
+//!
+//! **Consent.** [`Telemetry::inject`] writes the member
+//! `telemetry.consent=<category>|<category>…` (names, `-` for none) when a
+//! subject scope is open or the context was narrowed: the categories the
+//! subject allows here. [`Incoming::apply`] narrows the downstream context
+//! to them ([`Context::narrow_consent`]): the upstream consent can only
+//! remove categories from what the local policy and the local subject
+//! allow, never add any. A category the upstream did not name is withheld.
+//!
+//! **Untrusted input.** A header that is malformed or over the W3C limits
+//! (`traceparent` of the wrong shape; `tracestate` over 32 members or 512
+//! characters; `baggage` over 64 members or 8192 bytes) is ignored as a
+//! whole, as if absent, and counted in the metric
+//! `telemetry.propagation.rejected{header, reason}`.
+//!
+//! **Sampling.** The sampling probability of the trace travels in
+//! `tracestate` as OpenTelemetry's `ot=th:<threshold>`, so spans downstream
+//! record the probability the trace was kept with.
+
+mod baggage;
+mod tracestate;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http::{HeaderMap, HeaderValue};
+
+use crate::category::{Category, CategorySet};
+use crate::context::Context;
+use crate::telemetry::{Inner, Telemetry};
+use crate::trace::SpanContext;
+
+/// The W3C trace context header.
+pub const TRACEPARENT: &str = "traceparent";
+/// The W3C vendor trace state header.
+pub const TRACESTATE: &str = "tracestate";
+/// The W3C baggage header.
+pub const BAGGAGE: &str = "baggage";
+/// The baggage member that carries consent.
+pub const CONSENT_KEY: &str = "telemetry.consent";
+
+/// Which header a rejection was about.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Header {
+    Traceparent = 0,
+    Tracestate = 1,
+    Baggage = 2,
+}
+
+/// Why a header was ignored.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Reason {
+    Malformed = 0,
+    Oversized = 1,
+}
+
+/// Counts of ignored headers, by header and reason.
+#[derive(Default)]
+pub(crate) struct Rejections {
+    counts: [[AtomicU64; 2]; 3],
+}
+
+impl Rejections {
+    pub(crate) fn count(&self, header: Header, reason: Reason) {
+        self.counts[header as usize][reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Non-zero counts as (header, reason, count).
+    pub(crate) fn snapshot(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let headers = [TRACEPARENT, TRACESTATE, BAGGAGE];
+        let reasons = ["malformed", "oversized"];
+        let mut out = Vec::new();
+        for (h, row) in self.counts.iter().enumerate() {
+            for (r, cell) in row.iter().enumerate() {
+                let n = cell.load(Ordering::Relaxed);
+                if n > 0 {
+                    out.push((headers[h], reasons[r], n));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What came with a request: the remote span, its `tracestate`, and the
+/// upstream consent. Ignored headers leave their part empty.
+#[derive(Clone, Debug, Default)]
+pub struct Incoming {
+    span: Option<SpanContext>,
+    tracestate: Option<Arc<str>>,
+    consent: Option<CategorySet>,
+}
+
+impl Incoming {
+    /// The remote parent span, from `traceparent`.
+    pub fn span_context(&self) -> Option<SpanContext> {
+        self.span
+    }
+
+    /// The `tracestate` to pass on, if any.
+    pub fn tracestate(&self) -> Option<&str> {
+        self.tracestate.as_deref()
+    }
+
+    /// The categories the upstream service allows for this request's
+    /// subject, if it said.
+    pub fn upstream_consent(&self) -> Option<CategorySet> {
+        self.consent
+    }
+
+    /// `ctx` continuing the remote trace, with its consent narrowed to the
+    /// upstream consent. Open the subject scope first (with
+    /// [`Telemetry::subject_context`]) and apply to that.
+    pub fn apply(&self, ctx: Context) -> Context {
+        let mut ctx = match self.span {
+            Some(span) => ctx.with_span_context(span),
+            None => ctx,
+        };
+        if self.tracestate.is_some() {
+            ctx = ctx.with_tracestate(self.tracestate.clone());
+        }
+        match self.consent {
+            // The library's own records never need consent.
+            Some(allowed) => ctx.narrow_consent(allowed.with(Category::TELEMETRY)),
+            None => ctx,
+        }
+    }
+}
+
+/// Every value of header `name` as text, or `None` if one is not visible
+/// ASCII.
+fn values<'h>(headers: &'h HeaderMap, name: &str) -> Option<Vec<&'h str>> {
+    headers
+        .get_all(name)
+        .iter()
+        .map(|v| v.to_str().ok())
+        .collect()
+}
+
+impl Telemetry {
+    /// Reads `traceparent`, `tracestate` and the consent `baggage` member
+    /// from incoming request headers. Malformed or oversized headers are
+    /// ignored and counted.
+    pub fn extract(&self, headers: &HeaderMap) -> Incoming {
+        let inner = &*self.inner;
+        let rejected = &inner.rejected_headers;
+        let mut incoming = Incoming::default();
+        match values(headers, TRACEPARENT).as_deref() {
+            None => rejected.count(Header::Traceparent, Reason::Malformed),
+            Some([]) => {}
+            Some([one]) => match SpanContext::from_traceparent(one) {
+                Ok(span) => incoming.span = Some(span),
+                Err(_) if one.len() > 512 => rejected.count(Header::Traceparent, Reason::Oversized),
+                Err(_) => rejected.count(Header::Traceparent, Reason::Malformed),
+            },
+            // Several traceparent headers: the W3C says none is trusted.
+            Some(_) => rejected.count(Header::Traceparent, Reason::Malformed),
+        }
+        if let Some(span) = &mut incoming.span {
+            match values(headers, TRACESTATE) {
+                None => rejected.count(Header::Tracestate, Reason::Malformed),
+                Some(v) if v.is_empty() => {}
+                Some(v) => match tracestate::parse(&v.join(",")) {
+                    Ok(state) => {
+                        if let Some(p) = tracestate::probability(&state) {
+                            span.probability = p;
+                        }
+                        if !state.is_empty() {
+                            incoming.tracestate = Some(Arc::from(state.as_str()));
+                        }
+                    }
+                    Err(reason) => rejected.count(Header::Tracestate, reason),
+                },
+            }
+        }
+        match values(headers, BAGGAGE) {
+            None => rejected.count(Header::Baggage, Reason::Malformed),
+            Some(v) if v.is_empty() => {}
+            Some(v) => match baggage::consent(&v, &inner.names) {
+                Ok(consent) => incoming.consent = consent,
+                Err(reason) => rejected.count(Header::Baggage, reason),
+            },
+        }
+        incoming
+    }
+
+    /// Writes the current context into outgoing request headers: see
+    /// [`inject_context`](Self::inject_context).
+    pub fn inject(&self, headers: &mut HeaderMap) {
+        self.inject_context(&Context::current(), headers);
+    }
+
+    /// Writes `ctx` into outgoing request headers: `traceparent` for its
+    /// span, `tracestate` (with the trace's sampling threshold), and the
+    /// consent `baggage` member when a subject scope is open or the consent
+    /// was narrowed. Other baggage members already in `headers` are kept.
+    pub fn inject_context(&self, ctx: &Context, headers: &mut HeaderMap) {
+        let inner = &*self.inner;
+        if let Some(span) = ctx.span_context() {
+            if let Ok(v) = HeaderValue::from_str(&span.to_traceparent()) {
+                headers.insert(TRACEPARENT, v);
+            }
+            let state = tracestate::with_probability(ctx.tracestate(), span.probability);
+            match state.and_then(|s| HeaderValue::from_str(&s).ok()) {
+                Some(v) => {
+                    headers.insert(TRACESTATE, v);
+                }
+                None => {
+                    headers.remove(TRACESTATE);
+                }
+            }
+        }
+        if ctx.subject.is_some() || ctx.withheld != 0 {
+            let allowed = consent_of(inner, ctx);
+            let member = baggage::consent_member(allowed, &inner.names);
+            let existing: Vec<&str> = values(headers, BAGGAGE).unwrap_or_default();
+            let merged = baggage::merge(&existing, &member);
+            if let Ok(v) = HeaderValue::from_str(&merged) {
+                headers.insert(BAGGAGE, v);
+            }
+        }
+    }
+}
+
+/// The categories `ctx` allows: its subject's consent (or the policy for
+/// records without a subject), narrowed by what it withholds.
+fn consent_of(inner: &Inner, ctx: &Context) -> CategorySet {
+    let mask = match &ctx.subject {
+        Some(s) if s.0.owner == inner.id => s.0.allowed.load(Ordering::Relaxed),
+        _ => inner.consent.no_subject_mask,
+    };
+    CategorySet::from_bits(mask & !ctx.withheld).without(Category::TELEMETRY)
+}

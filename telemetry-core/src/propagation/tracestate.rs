@@ -1,0 +1,179 @@
+//! W3C `tracestate`: validation within the W3C limits, and OpenTelemetry's
+//! `ot=th:<threshold>` member that carries the sampling probability.
+
+use super::Reason;
+
+/// At most this many list members.
+const MAX_MEMBERS: usize = 32;
+/// At most this many characters in all.
+const MAX_LEN: usize = 512;
+
+/// The W3C key grammar: `lcalpha *255(lcalpha / DIGIT / "_" / "-"/ "*" / "/")`,
+/// or a multi-tenant `tenant@system` key.
+fn valid_key(key: &str) -> bool {
+    let simple = |k: &str, max: usize, first_digit_ok: bool| {
+        let b = k.as_bytes();
+        !b.is_empty()
+            && b.len() <= max
+            && (b[0].is_ascii_lowercase() || (first_digit_ok && b[0].is_ascii_digit()))
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"_-*/".contains(c))
+    };
+    match key.split_once('@') {
+        None => simple(key, 256, false),
+        Some((tenant, system)) => simple(tenant, 241, true) && simple(system, 14, false),
+    }
+}
+
+/// The W3C value grammar: up to 256 printable ASCII characters other than
+/// `,` and `=`, not ending in a space.
+fn valid_value(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 256
+        && !value.ends_with(' ')
+        && value
+            .bytes()
+            .all(|c| (0x20..=0x7e).contains(&c) && c != b',' && c != b'=')
+}
+
+/// Validates a (comma-joined) `tracestate`, returning it normalised
+/// (members joined by `,` without spaces, empty members removed).
+pub(super) fn parse(header: &str) -> Result<String, Reason> {
+    if header.len() > MAX_LEN {
+        return Err(Reason::Oversized);
+    }
+    let mut members: Vec<&str> = Vec::new();
+    let mut keys: Vec<&str> = Vec::new();
+    for raw in header.split(',') {
+        let member = raw.trim_matches(|c| c == ' ' || c == '\t');
+        if member.is_empty() {
+            continue;
+        }
+        let (key, value) = member.split_once('=').ok_or(Reason::Malformed)?;
+        if !valid_key(key) || !valid_value(value) || keys.contains(&key) {
+            return Err(Reason::Malformed);
+        }
+        keys.push(key);
+        members.push(member);
+    }
+    if members.len() > MAX_MEMBERS {
+        return Err(Reason::Oversized);
+    }
+    Ok(members.join(","))
+}
+
+/// The sampling probability in the `ot` member's `th` field, if valid.
+pub(super) fn probability(state: &str) -> Option<f64> {
+    let ot = state.split(',').find_map(|m| m.strip_prefix("ot="))?;
+    let th = ot.split(';').find_map(|f| f.strip_prefix("th:"))?;
+    if th.is_empty() || th.len() > 14 || !th.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    // 1 to 14 hex digits, trailing zeros removed: pad to 14.
+    let padded = format!("{th:0<14}");
+    let threshold = u64::from_str_radix(&padded, 16).ok()?;
+    Some(1.0 - threshold as f64 / (1u64 << 56) as f64)
+}
+
+/// The rejection threshold for probability `p` as `th` wants it.
+fn threshold_hex(p: f64) -> String {
+    if p >= 1.0 || p.is_nan() {
+        return "0".to_owned();
+    }
+    let keep = (p.max(0.0) * (1u64 << 56) as f64) as u64;
+    let threshold = (1u64 << 56) - keep.min(1 << 56);
+    let hex = format!("{threshold:014x}");
+    let trimmed = hex.trim_end_matches('0');
+    if trimmed.is_empty() {
+        "0".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+/// `state` with the `ot` member's `th` set for probability `p` (moved to the
+/// front, as the W3C asks of a changed member); `None` when there is
+/// nothing to send.
+pub(super) fn with_probability(state: Option<&str>, p: f64) -> Option<String> {
+    let others: Vec<&str> = state
+        .unwrap_or("")
+        .split(',')
+        .filter(|m| !m.is_empty() && !m.starts_with("ot="))
+        .collect();
+    let old_ot = state
+        .unwrap_or("")
+        .split(',')
+        .find_map(|m| m.strip_prefix("ot="));
+    let mut ot_fields: Vec<String> = old_ot
+        .map(|o| {
+            o.split(';')
+                .filter(|f| !f.is_empty() && !f.starts_with("th:"))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if p < 1.0 {
+        ot_fields.insert(0, format!("th:{}", threshold_hex(p)));
+    }
+    let mut members: Vec<String> = Vec::new();
+    if !ot_fields.is_empty() {
+        members.push(format!("ot={}", ot_fields.join(";")));
+    }
+    members.extend(others.iter().map(|m| (*m).to_owned()));
+    members.truncate(MAX_MEMBERS);
+    if members.is_empty() {
+        None
+    } else {
+        Some(members.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_states_are_normalised() {
+        assert_eq!(parse("a=1, b=2 ,,c@d=x").unwrap(), "a=1,b=2,c@d=x");
+        assert_eq!(parse("").unwrap(), "");
+    }
+
+    #[test]
+    fn invalid_states_are_rejected() {
+        for bad in ["A=1", "a", "a=1,a=2", "a=x=y", "a=", "1a=1", "a=\u{7f}"] {
+            assert_eq!(parse(bad), Err(Reason::Malformed), "{bad:?}");
+        }
+        let many: Vec<String> = (0..33).map(|i| format!("k{i}=v")).collect();
+        assert_eq!(parse(&many.join(",")), Err(Reason::Oversized));
+        let long = format!("a={}", "x".repeat(600));
+        assert_eq!(parse(&long), Err(Reason::Oversized));
+    }
+
+    #[test]
+    fn threshold_round_trips_the_probability() {
+        for p in [1.0, 0.5, 0.25, 0.1, 0.001] {
+            let state = with_probability(Some("x=1"), p);
+            let got = state.as_deref().and_then(probability).unwrap_or(1.0);
+            assert!((got - p).abs() < 1e-9, "{p} -> {state:?} -> {got}");
+        }
+        // The OpenTelemetry specification's examples.
+        assert_eq!(threshold_hex(0.5), "8");
+        assert_eq!(threshold_hex(0.25), "c");
+        assert_eq!(probability("ot=th:8"), Some(0.5));
+        assert_eq!(probability("ot=rv:abc;th:c"), Some(0.25));
+        assert_eq!(probability("ot=th:zz"), None);
+    }
+
+    #[test]
+    fn other_members_are_kept_behind_ot() {
+        assert_eq!(
+            with_probability(Some("ot=th:8;rv:1234,vendor=v"), 0.25).unwrap(),
+            "ot=th:c;rv:1234,vendor=v"
+        );
+        assert_eq!(
+            with_probability(Some("ot=th:8,vendor=v"), 1.0).unwrap(),
+            "vendor=v"
+        );
+        assert_eq!(with_probability(None, 1.0), None);
+    }
+}

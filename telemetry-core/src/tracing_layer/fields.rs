@@ -1,0 +1,172 @@
+//! How the fields of `tracing` spans and events are classified and captured.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+
+use tracing_core::field::{Field, Visit};
+
+use crate::privacy::{FieldClass, KeyRing, Limits, transform_value};
+use crate::record::{AttrBuilder, SpanKind};
+use crate::span::Span;
+use crate::value::Value;
+
+/// The privacy class of each field name, and the class of every other field.
+pub(crate) struct FieldRules {
+    pub(crate) classes: HashMap<Box<str>, FieldClass>,
+    pub(crate) default: FieldClass,
+}
+
+impl FieldRules {
+    #[inline]
+    pub(crate) fn class(&self, name: &str) -> FieldClass {
+        self.classes.get(name).copied().unwrap_or(self.default)
+    }
+}
+
+/// Where captured field values go.
+pub(crate) trait Sink {
+    /// One field value, with its class. `value` is only read for public and
+    /// hashed fields.
+    fn put(&mut self, key: &'static str, class: FieldClass, value: Value<'_>);
+
+    /// A field that is not data but tells the span how to export (the
+    /// `otel.*` fields `tracing-opentelemetry` users write). Returns whether
+    /// it was one.
+    fn control(&mut self, _key: &str, _value: &str) -> bool {
+        false
+    }
+}
+
+/// A `tracing` visitor that reads a field only when its class needs the
+/// value: redacted and dropped fields are never formatted.
+pub(crate) struct Capture<'a, S> {
+    pub(crate) rules: &'a FieldRules,
+    pub(crate) sink: &'a mut S,
+    /// Scratch space for values that only exist as `Debug` output.
+    pub(crate) buf: String,
+}
+
+impl<S: Sink> Capture<'_, S> {
+    fn put(&mut self, field: &Field, value: Value<'_>) {
+        let class = self.rules.class(field.name());
+        self.sink.put(field.name(), class, value);
+    }
+
+    fn put_formatted(&mut self, field: &Field, f: impl FnOnce(&mut String) -> fmt::Result) {
+        let name = field.name();
+        match self.rules.class(name) {
+            FieldClass::Dropped => {}
+            FieldClass::Redacted => self.sink.put(name, FieldClass::Redacted, Value::Absent),
+            class => {
+                self.buf.clear();
+                if f(&mut self.buf).is_ok() {
+                    let text = std::mem::take(&mut self.buf);
+                    if !self.sink.control(name, &text) {
+                        self.sink.put(name, class, Value::Str(&text));
+                    }
+                    self.buf = text;
+                }
+            }
+        }
+    }
+}
+
+impl<S: Sink> Visit for Capture<'_, S> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.put_formatted(field, |buf| write!(buf, "{value:?}"));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if self.sink.control(field.name(), value) {
+            return;
+        }
+        self.put(field, Value::Str(value));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.put_formatted(field, |buf| write!(buf, "{value}"));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, Value::I64(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, Value::U64(value));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, Value::F64(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, Value::Bool(value));
+    }
+}
+
+/// Span fields become span attributes; `otel.kind` and `otel.status_code`
+/// (with `otel.status_message`) set the kind and status.
+pub(crate) struct SpanSink<'a>(pub(crate) &'a mut Span);
+
+impl Sink for SpanSink<'_> {
+    fn put(&mut self, key: &'static str, class: FieldClass, value: Value<'_>) {
+        self.0.record_value(key, class, value);
+    }
+
+    fn control(&mut self, key: &str, value: &str) -> bool {
+        match key {
+            "otel.kind" => {
+                let kind = match value.to_ascii_lowercase().as_str() {
+                    "server" => SpanKind::Server,
+                    "client" => SpanKind::Client,
+                    "producer" => SpanKind::Producer,
+                    "consumer" => SpanKind::Consumer,
+                    _ => SpanKind::Internal,
+                };
+                self.0.set_kind(kind);
+                true
+            }
+            "otel.status_code" => {
+                if value.eq_ignore_ascii_case("error") {
+                    if !self.0.has_error_status() {
+                        self.0.set_error_description("error");
+                    }
+                } else if value.eq_ignore_ascii_case("ok") {
+                    self.0.set_ok();
+                }
+                true
+            }
+            "otel.status_message" => {
+                self.0.set_error_description(value.to_owned());
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Event fields become log attributes; a public `message` becomes the body.
+pub(crate) struct EventSink<'a> {
+    pub(crate) keys: &'a KeyRing,
+    pub(crate) limits: &'a Limits,
+    pub(crate) attrs: AttrBuilder,
+    pub(crate) body: Option<Cow<'static, str>>,
+}
+
+impl Sink for EventSink<'_> {
+    fn put(&mut self, key: &'static str, class: FieldClass, value: Value<'_>) {
+        if key == "message"
+            && class == FieldClass::Public
+            && let Value::Str(text) = value
+        {
+            let (text, cut) = crate::value::truncate(text, self.limits.max_string_len);
+            self.attrs.limited |= cut;
+            self.body = Some(Cow::Owned(text));
+            return;
+        }
+        if let Some((v, cut)) = transform_value(class, value, self.keys, self.limits) {
+            self.attrs.push(Cow::Borrowed(key), v, cut);
+        }
+    }
+}

@@ -1,0 +1,584 @@
+//! `tracing` integration (feature `tracing`): the service's existing
+//! `tracing` spans and events, and those of its libraries, go through the
+//! same consent check, sampler, privacy rules and exporters as everything
+//! else.
+//!
+//! ```
+//! use telemetry_core::tracing_layer::TracingLayer;
+//! use telemetry_core::{Category, FieldClass, Telemetry};
+//! use tracing_core::Level;
+//! use tracing_subscriber::prelude::*;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let telemetry = Telemetry::builder().service("shop", "1.0").build()?;
+//! let layer = TracingLayer::builder(&telemetry)
+//!     // `shop` and its modules, up to INFO, are business data; their
+//!     // errors are errors.
+//!     .route("shop", Level::INFO, Category::BUSINESS)
+//!     .route("shop", Level::ERROR, Category::ERRORS)
+//!     // Everything else up to WARN counts as performance data.
+//!     .route("", Level::WARN, Category::PERFORMANCE)
+//!     .field("message", FieldClass::Public)
+//!     .field("user.email", FieldClass::Hashed)
+//!     .build()?;
+//! let _default = tracing_subscriber::registry().with(layer).set_default();
+//! # Ok(()) }
+//! ```
+//!
+//! **Routes.** A route maps a target (a module path prefix, matched on `::`
+//! boundaries; `""` matches every target) and a most verbose level to a
+//! [`Category`]. The most specific matching target decides; among its
+//! routes, the least verbose one that admits the level wins. A span or
+//! event no route admits is not collected at all (`tracing` caches that per
+//! callsite, so it costs nothing): nothing is collected by accident.
+//!
+//! **Internals are never collected.** Spans and events of the libraries the
+//! exporters use (`hyper`, `h2`, `tonic`, `tower`, `reqwest`, `ureq`,
+//! `rustls`, the `opentelemetry` crates) and of this library are ignored
+//! whatever the routes say (a route naming one is a build error), and so is
+//! everything on a thread inside [`Context::suppress`](crate::Context::suppress),
+//! which the pipeline's worker and exports run in.
+//!
+//! **Consent first.** Before `tracing` builds a span or event for this
+//! layer, the layer checks the route's category against the current
+//! subject's consent, and a span inside a sampled-out span is dropped
+//! there too. A dropped span or event is never built, its fields never
+//! formatted; the drop is counted by cause like any other.
+//!
+//! **Fields** are classified by name ([`TracingLayerBuilder::field`]);
+//! every other field gets the default class, [`FieldClass::Redacted`]
+//! unless changed: its name is kept, its value is never read. An event's
+//! `message` is its log body when public. On spans, `otel.kind`,
+//! `otel.status_code` and `otel.status_message` set the kind and status, as
+//! with `tracing-opentelemetry`.
+//!
+//! **One trace.** The layer and this library share the current span: a
+//! `tracing` span entered inside an `#[instrument_event]` function is its
+//! child, a function called inside an entered `tracing` span is that span's
+//! child, and `tracing` events carry the trace and span id of the span they
+//! happen in. With this feature on, `#[instrument_event]` also opens a plain
+//! `tracing` span (marked with the field `telemetry.mirror`), so other layers
+//! such as `fmt` show the function; this layer ignores it, so nothing is
+//! reported twice.
+
+mod fields;
+mod routes;
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use tracing_core::span::{Attributes, Id, Record as SpanValues};
+use tracing_core::subscriber::Interest;
+use tracing_core::{Event, Level, LevelFilter, Metadata, Subscriber};
+use tracing_subscriber::filter::Filtered;
+use tracing_subscriber::layer::{self, Filter, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::category::Category;
+use crate::context::{fast_span, suppressed, swap_span};
+use crate::drops::DropCause;
+use crate::error::{ConfigError, ConfigErrorKind};
+use crate::privacy::FieldClass;
+use crate::record::{AttrBuilder, Record, Severity};
+use crate::span::Span;
+use crate::telemetry::Telemetry;
+use crate::trace::SpanContext;
+
+use fields::{Capture, EventSink, FieldRules, SpanSink};
+use routes::{Route, Routes, is_internal};
+
+pub use routes::INTERNAL_TARGETS;
+
+/// The layer, with its route filter applied, as [`TracingLayerBuilder::build`]
+/// returns it. Add it to a `tracing_subscriber::registry()`.
+pub type FilteredTracingLayer<S> = Filtered<TracingLayer, RouteFilter, S>;
+
+/// Records `tracing` spans and events through a [`Telemetry`] pipeline.
+/// Built with [`TracingLayer::builder`].
+pub struct TracingLayer {
+    telemetry: Telemetry,
+    routes: Arc<Routes>,
+    fields: Arc<FieldRules>,
+}
+
+/// Decides, per callsite and then per span or event, whether the layer
+/// sees it: routes, internal targets, suppression, consent and the parent's
+/// sampling decision.
+pub struct RouteFilter {
+    telemetry: Telemetry,
+    routes: Arc<Routes>,
+}
+
+/// Configures a [`TracingLayer`]. See the [module docs](self).
+#[must_use = "call .build() to get the layer"]
+pub struct TracingLayerBuilder {
+    telemetry: Telemetry,
+    routes: Vec<Route>,
+    fields: Vec<(String, FieldClass)>,
+    default_class: FieldClass,
+}
+
+impl TracingLayer {
+    /// Starts configuring a layer that records into `telemetry`.
+    pub fn builder(telemetry: &Telemetry) -> TracingLayerBuilder {
+        TracingLayerBuilder {
+            telemetry: telemetry.clone(),
+            routes: Vec::new(),
+            fields: Vec::new(),
+            default_class: FieldClass::Redacted,
+        }
+    }
+}
+
+impl TracingLayerBuilder {
+    /// Collects spans and events of `target` (and its submodules; `""` for
+    /// every target) up to `level` as `category`.
+    pub fn route(mut self, target: impl Into<String>, level: Level, category: Category) -> Self {
+        self.routes.push(Route {
+            target: target.into(),
+            level,
+            category,
+        });
+        self
+    }
+
+    /// Classifies the field `name` (on spans and events alike).
+    pub fn field(mut self, name: impl Into<String>, class: FieldClass) -> Self {
+        self.fields.push((name.into(), class));
+        self
+    }
+
+    /// Classifies every field in `names` as `class`:
+    /// `.fields(["message", "sku", "quantity"], FieldClass::Public)`.
+    pub fn fields<N: Into<String>>(
+        mut self,
+        names: impl IntoIterator<Item = N>,
+        class: FieldClass,
+    ) -> Self {
+        self.fields
+            .extend(names.into_iter().map(|n| (n.into(), class)));
+        self
+    }
+
+    /// The class of fields not named with [`field`](Self::field)
+    /// (default [`FieldClass::Redacted`]).
+    pub fn default_field_class(mut self, class: FieldClass) -> Self {
+        self.default_class = class;
+        self
+    }
+
+    /// Checks the configuration and builds the layer with its routes as a
+    /// per-layer filter: other layers (`fmt`, say) still see every span and
+    /// event, whatever this layer's consent and sampling decide.
+    ///
+    /// `tracing-subscriber` still creates (in its registry) a span this
+    /// layer declines if any callsite of it is routed, so a denied span
+    /// costs a registry slot, though nothing here. When no other layer needs
+    /// the spans this layer declines, [`build_exclusive`](Self::build_exclusive)
+    /// avoids that.
+    ///
+    /// # Errors
+    /// No routes; a route naming an internal target, a malformed target,
+    /// the library's own category, or the same target and level twice; a
+    /// field named twice with different classes, or an empty field name.
+    pub fn build<S>(self) -> Result<FilteredTracingLayer<S>, ConfigError>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let (layer, filter) = self.parts()?;
+        Ok(layer.with_filter(filter))
+    }
+
+    /// Checks the configuration and builds the layer with its routes as a
+    /// global filter: a span or event it declines (unrouted, denied by
+    /// consent, inside a sampled-out span) is not created at all, for any
+    /// layer, so it costs about what `tracing` costs with no subscriber.
+    /// Use it when this is the only layer, or when the other layers should
+    /// see only what consent allows too.
+    ///
+    /// # Errors
+    /// As [`build`](Self::build).
+    pub fn build_exclusive(self) -> Result<ExclusiveTracingLayer, ConfigError> {
+        let (layer, filter) = self.parts()?;
+        Ok(ExclusiveTracingLayer { layer, filter })
+    }
+
+    fn parts(self) -> Result<(TracingLayer, RouteFilter), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::new(ConfigErrorKind::InvalidRoute, m));
+        if self.routes.is_empty() {
+            return invalid(
+                "the tracing layer has no routes, so it would collect nothing: add \
+                 .route(target, level, category) for the targets to collect (\"\" for all)"
+                    .into(),
+            );
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            let t = r.target.as_str();
+            if !t.is_empty()
+                && (t.split("::").any(|seg| {
+                    seg.is_empty()
+                        || !seg
+                            .chars()
+                            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+                }))
+            {
+                return invalid(format!(
+                    "tracing route target {t:?} is not a module path: use names joined by `::` \
+                     such as \"my_service::db\", or \"\" for every target"
+                ));
+            }
+            if is_internal(t) {
+                return invalid(format!(
+                    "tracing route target {t:?} belongs to a library the exporters use (or to this \
+                     library); its records would feed back into the pipeline, so they are never \
+                     collected: remove this route"
+                ));
+            }
+            if r.category == Category::TELEMETRY {
+                return invalid(format!(
+                    "tracing route {t:?} uses Category::TELEMETRY, which is reserved for the \
+                     library's own records: use a built-in or custom category"
+                ));
+            }
+            if self.routes[..i]
+                .iter()
+                .any(|o| o.target == r.target && o.level == r.level)
+            {
+                return invalid(format!(
+                    "tracing route {t:?} at level {} is given twice: keep one category for it",
+                    r.level
+                ));
+            }
+        }
+        let mut classes: HashMap<Box<str>, FieldClass> = HashMap::new();
+        for (name, class) in self.fields {
+            if name.is_empty() {
+                return invalid("a tracing field rule has an empty field name".into());
+            }
+            if let Some(old) = classes.insert(name.clone().into_boxed_str(), class)
+                && old != class
+            {
+                return invalid(format!(
+                    "tracing field {name:?} is classified twice ({old:?} and {class:?}): keep one"
+                ));
+            }
+        }
+        let routes = Arc::new(Routes::new(self.routes));
+        let layer = TracingLayer {
+            telemetry: self.telemetry.clone(),
+            routes: routes.clone(),
+            fields: Arc::new(FieldRules {
+                classes,
+                default: self.default_class,
+            }),
+        };
+        let filter = RouteFilter {
+            telemetry: self.telemetry,
+            routes,
+        };
+        Ok((layer, filter))
+    }
+}
+
+impl fmt::Debug for TracingLayerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TracingLayerBuilder")
+            .field("routes", &self.routes)
+            .field("fields", &self.fields)
+            .field("default_class", &self.default_class)
+            .finish()
+    }
+}
+
+impl fmt::Debug for TracingLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TracingLayer")
+    }
+}
+
+impl fmt::Debug for RouteFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RouteFilter")
+    }
+}
+
+impl RouteFilter {
+    /// Whether the layer collects this span or event: routed, not on a
+    /// suppressed thread, consented, and not inside a sampled-out span.
+    /// Drops are counted by cause.
+    #[inline]
+    fn admits(&self, meta: &Metadata<'_>) -> bool {
+        let Some(category) = self.routes.category_of(meta) else {
+            return false;
+        };
+        if suppressed() {
+            return false;
+        }
+        let inner = &self.telemetry.inner;
+        if let Err(cause) = inner.check(category) {
+            inner.drops.count(cause, category, 1);
+            return false;
+        }
+        if meta.is_span()
+            && let Some(parent) = fast_span()
+            && !parent.sampled
+        {
+            inner.drops.count(DropCause::Sampling, category, 1);
+            return false;
+        }
+        true
+    }
+
+    fn interest(&self, meta: &'static Metadata<'static>) -> Interest {
+        if self.routes.resolve(meta).is_some() {
+            // Consent changes per subject: ask per span and event.
+            Interest::sometimes()
+        } else {
+            Interest::never()
+        }
+    }
+
+    fn level_hint(&self) -> Option<LevelFilter> {
+        Some(
+            self.routes
+                .max_level()
+                .map_or(LevelFilter::OFF, LevelFilter::from_level),
+        )
+    }
+}
+
+impl<S> Filter<S> for RouteFilter {
+    #[inline]
+    fn enabled(&self, meta: &Metadata<'_>, _cx: &layer::Context<'_, S>) -> bool {
+        self.admits(meta)
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        self.interest(meta)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        self.level_hint()
+    }
+}
+
+/// The layer with its routes as a global filter, as
+/// [`TracingLayerBuilder::build_exclusive`] returns it.
+pub struct ExclusiveTracingLayer {
+    layer: TracingLayer,
+    filter: RouteFilter,
+}
+
+impl fmt::Debug for ExclusiveTracingLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ExclusiveTracingLayer")
+    }
+}
+
+impl<S> Layer<S> for ExclusiveTracingLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        self.filter.interest(meta)
+    }
+
+    #[inline]
+    fn enabled(&self, meta: &Metadata<'_>, _ctx: layer::Context<'_, S>) -> bool {
+        self.filter.admits(meta)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        self.filter.level_hint()
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: layer::Context<'_, S>) {
+        self.layer.on_new_span(attrs, id, ctx);
+    }
+
+    fn on_record(&self, id: &Id, values: &SpanValues<'_>, ctx: layer::Context<'_, S>) {
+        self.layer.on_record(id, values, ctx);
+    }
+
+    fn on_enter(&self, id: &Id, ctx: layer::Context<'_, S>) {
+        self.layer.on_enter(id, ctx);
+    }
+
+    fn on_exit(&self, id: &Id, ctx: layer::Context<'_, S>) {
+        self.layer.on_exit(id, ctx);
+    }
+
+    fn on_close(&self, id: Id, ctx: layer::Context<'_, S>) {
+        self.layer.on_close(id, ctx);
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: layer::Context<'_, S>) {
+        self.layer.on_event(event, ctx);
+    }
+}
+
+/// The span this library keeps for a `tracing` span, in its extensions.
+struct Recorded {
+    span: Span,
+}
+
+thread_local! {
+    /// The current spans that entering `tracing` spans replaced, innermost
+    /// last, restored on exit.
+    static ENTERED: RefCell<Vec<Option<SpanContext>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn severity(level: &Level) -> Severity {
+    match *level {
+        Level::TRACE => Severity::Trace,
+        Level::DEBUG => Severity::Debug,
+        Level::INFO => Severity::Info,
+        Level::WARN => Severity::Warn,
+        _ => Severity::Error,
+    }
+}
+
+impl TracingLayer {
+    /// The span context of the `tracing` span `id`, if this layer records it.
+    fn context_of<S>(id: &Id, ctx: &layer::Context<'_, S>) -> Option<SpanContext>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        ctx.span(id)?
+            .extensions()
+            .get::<Recorded>()
+            .and_then(|r| r.span.context())
+    }
+
+    /// The parent of a new span or event: an explicit parent this layer
+    /// knows, else the current span (which entered `tracing` spans and
+    /// `#[instrument_event]` calls alike set), or none for an explicit root.
+    fn parent_of<S>(
+        explicit: Option<&Id>,
+        contextual: bool,
+        ctx: &layer::Context<'_, S>,
+    ) -> Option<SpanContext>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        match explicit {
+            Some(id) => Self::context_of(id, ctx).or_else(fast_span),
+            None if contextual => fast_span(),
+            None => None,
+        }
+    }
+}
+
+impl<S> Layer<S> for TracingLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: layer::Context<'_, S>) {
+        let meta = attrs.metadata();
+        let Some(category) = self.routes.category_of(meta) else {
+            return;
+        };
+        let Some(span_ref) = ctx.span(id) else {
+            return;
+        };
+        let parent = Self::parent_of(attrs.parent(), attrs.is_contextual(), &ctx);
+        let mut span = self
+            .telemetry
+            .span_in(Cow::Borrowed(meta.name()), category, parent);
+        if span.is_recording() {
+            let mut sink = SpanSink(&mut span);
+            attrs.record(&mut Capture {
+                rules: &self.fields,
+                sink: &mut sink,
+                buf: String::new(),
+            });
+        }
+        span_ref.extensions_mut().insert(Recorded { span });
+    }
+
+    fn on_record(&self, id: &Id, values: &SpanValues<'_>, ctx: layer::Context<'_, S>) {
+        let Some(span_ref) = ctx.span(id) else {
+            return;
+        };
+        let mut ext = span_ref.extensions_mut();
+        if let Some(recorded) = ext.get_mut::<Recorded>()
+            && recorded.span.is_recording()
+        {
+            let mut sink = SpanSink(&mut recorded.span);
+            values.record(&mut Capture {
+                rules: &self.fields,
+                sink: &mut sink,
+                buf: String::new(),
+            });
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: layer::Context<'_, S>) {
+        let entered = Self::context_of(id, &ctx);
+        let previous = match entered {
+            Some(c) => swap_span(Some(c)),
+            None => fast_span(),
+        };
+        let _ = ENTERED.try_with(|stack| {
+            if let Ok(mut stack) = stack.try_borrow_mut() {
+                stack.push(previous);
+            }
+        });
+    }
+
+    fn on_exit(&self, _id: &Id, _ctx: layer::Context<'_, S>) {
+        let previous = ENTERED
+            .try_with(|stack| stack.try_borrow_mut().ok().and_then(|mut s| s.pop()))
+            .ok()
+            .flatten();
+        if let Some(previous) = previous {
+            swap_span(previous);
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: layer::Context<'_, S>) {
+        let Some(span_ref) = ctx.span(&id) else {
+            return;
+        };
+        // Dropping the span ends it into the export queue.
+        let recorded = span_ref.extensions_mut().remove::<Recorded>();
+        drop(recorded);
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: layer::Context<'_, S>) {
+        let meta = event.metadata();
+        let Some(category) = self.routes.category_of(meta) else {
+            return;
+        };
+        let parent = Self::parent_of(event.parent(), event.is_contextual(), &ctx);
+        let severity = severity(meta.level());
+        let inner = &*self.telemetry.inner;
+        let Some(admitted) = inner.admit_event(category, severity, None, parent) else {
+            return;
+        };
+        let mut sink = EventSink {
+            keys: &inner.keys,
+            limits: &inner.limits,
+            attrs: AttrBuilder::new(&inner.limits, meta.fields().len()),
+            body: None,
+        };
+        event.record(&mut Capture {
+            rules: &self.fields,
+            sink: &mut sink,
+            buf: String::new(),
+        });
+        let mut record = inner.log_record(
+            admitted,
+            Cow::Borrowed(meta.name()),
+            category,
+            severity,
+            0,
+            sink.attrs,
+        );
+        record.body = sink.body;
+        inner.pipeline.push(inner, Record::Log(record));
+    }
+}
