@@ -154,8 +154,10 @@ impl Sampler {
     }
 }
 
-/// Probabilities map to 56-bit thresholds, as in OpenTelemetry's consistent
-/// probability sampling: keep when the trace id's low 56 bits are below it.
+/// The number of the 2⁵⁶ values of a trace id's low 56 bits that probability
+/// `p` keeps (`u64::MAX` for always). `sample_trace` keeps the top ones: a
+/// trace whose bits reach the rejection threshold `2⁵⁶ − keep`, as in
+/// OpenTelemetry's consistent probability sampling.
 fn threshold(p: f64) -> u64 {
     if p >= 1.0 {
         u64::MAX

@@ -191,7 +191,12 @@ fn bad_headers_are_ignored_and_counted() {
             assert!(incoming.span_context().is_none(), "{value}");
         }
         assert!(incoming.tracestate().is_none());
-        assert!(incoming.upstream_consent().is_none());
+        if *name == BAGGAGE {
+            // Unreadable consent fails closed: nothing is allowed.
+            assert_eq!(incoming.upstream_consent(), Some(CategorySet::EMPTY));
+        } else {
+            assert!(incoming.upstream_consent().is_none());
+        }
     }
     // Two traceparent headers: neither is trusted.
     let mut two = HeaderMap::new();
@@ -201,15 +206,29 @@ fn bad_headers_are_ignored_and_counted() {
         HeaderValue::from_static("00-11111111111111111111111111111111-2222222222222222-01"),
     );
     assert!(b.extract(&two).span_context().is_none());
-    // Interaction stays allowed under the local (opt-out) policy: an
-    // ignored consent header neither narrows nor widens.
+    // An unreadable consent member fails closed: interaction, allowed by the
+    // local (opt-out) policy, is not recorded for this request ...
     let mut bad = HeaderMap::new();
     bad.insert(BAGGAGE, HeaderValue::from_static("telemetry.consent=a b"));
     downstream(&b, &bad, "carol", || {
         b.event("page.viewed", Category::INTERACTION).emit();
     });
+    // ... while a bad unrelated member leaves a good consent member in force.
+    let mut noisy = HeaderMap::new();
+    noisy.insert(
+        BAGGAGE,
+        HeaderValue::from_static("note=a b,telemetry.consent=interaction"),
+    );
+    downstream(&b, &noisy, "carol", || {
+        b.event("page.viewed", Category::INTERACTION).emit();
+        b.event("page.timing", Category::PERFORMANCE).emit();
+    });
     b.force_flush().unwrap();
     assert_eq!(interaction_events(&b_exp), 1);
+    assert!(
+        b_exp.events_named("page.timing").is_empty(),
+        "narrowed to interaction"
+    );
     let count = |header: &str, reason: &str| {
         b_exp
             .sum_value(
@@ -221,7 +240,7 @@ fn bad_headers_are_ignored_and_counted() {
     assert_eq!(count("traceparent", "malformed"), 2);
     assert_eq!(count("traceparent", "oversized"), 1);
     assert_eq!(count("tracestate", "malformed"), 1);
-    assert_eq!(count("baggage", "malformed"), 2);
+    assert_eq!(count("baggage", "malformed"), 3);
     assert_eq!(count("baggage", "oversized"), 1);
 }
 

@@ -75,6 +75,11 @@ fn instrumented_functions_and_tracing_share_one_trace() {
         .with_writer(move || writer.clone())
         .with_ansi(false);
     tracing_subscriber::registry().with(layer).with(fmt).init();
+    // `log` records, bridged by `tracing-log`, are routed by their own target.
+    tracing_log::LogTracer::init().unwrap();
+    log::warn!(target: "shop::legacy", "from the log crate");
+    log::warn!(target: "rustls::client", "internal, even through log");
+    log::warn!(target: "elsewhere", "unrouted");
 
     assert_eq!(reserve_stock(41).unwrap(), 3);
     tokio::runtime::Builder::new_multi_thread()
@@ -113,6 +118,16 @@ fn instrumented_functions_and_tracing_share_one_trace() {
         "what the exporter logs never feeds back"
     );
     assert!(!exp.exported_json().contains("connection reused"));
+    let bridged: Vec<(String, Severity)> = logs
+        .iter()
+        .filter(|l| l.event_name == "log")
+        .map(|l| (l.body.as_deref().unwrap_or("").to_owned(), l.severity))
+        .collect();
+    assert_eq!(
+        bridged,
+        [("from the log crate".to_owned(), Severity::Warn)],
+        "only the routed log record"
+    );
 
     // The fmt layer saw the functions' spans (the mirrors) around the logs.
     let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();

@@ -315,3 +315,32 @@ fn bad_configuration_is_a_clear_error() {
         );
     }
 }
+
+#[test]
+fn otel_status_fields_set_the_status_but_a_private_message_stays_private() {
+    let (t, exp) = common::setup();
+    with_layer(&t, || {
+        let span = tracing::debug_span!(
+            target: "shop::db",
+            "failing",
+            otel.kind = "server",
+            otel.status_code = "ERROR",
+            otel.status_message = "lookup for ada@example.com failed"
+        );
+        drop(span);
+    });
+    t.force_flush().unwrap();
+    let span = &exp.spans()[0];
+    assert_eq!(
+        span.kind,
+        SpanKind::Server,
+        "kind is read whatever its class"
+    );
+    assert_eq!(
+        span.status,
+        SpanStatus::Error {
+            description: "error".into()
+        }
+    );
+    assert!(!exp.exported_json().contains("ada@example.com"));
+}

@@ -84,6 +84,9 @@ impl Downstream {
         match &result {
             Ok((status, _)) => {
                 span.set_attribute("http.response.status_code", u64::from(*status));
+                if *status >= 500 {
+                    span.set_error_description(format!("HTTP {status}"));
+                }
             }
             Err(e) => span.set_error(e),
         }

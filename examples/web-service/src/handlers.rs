@@ -105,6 +105,7 @@ pub struct Order {
 
 /// `POST /checkout` (frontend): reserves stock downstream, prices and
 /// places the order.
+#[instrument_event(name = "shop.checkout", category = performance)]
 pub async fn checkout(
     State(app): State<App>,
     headers: HeaderMap,
@@ -189,6 +190,7 @@ pub struct Reservation {
 }
 
 /// `POST /reserve` (inventory): reserves stock for the caller's order.
+#[instrument_event(name = "inventory.reserve", category = performance)]
 pub async fn reserve(
     State(app): State<App>,
     Json(r): Json<Reservation>,

@@ -63,7 +63,8 @@ where
         // consent from the W3C headers (bad ones are ignored and counted).
         let scope = match auth::user_of(request.headers()) {
             Some(user) => t.subject_context(user),
-            None => Context::current(),
+            // Unauthenticated: no subject, whatever ran on this thread before.
+            None => Context::empty(),
         };
         let ctx = t.extract(request.headers()).apply(scope);
         let mut span = {

@@ -58,60 +58,74 @@ fn percent_encode(s: &str) -> String {
     out
 }
 
-/// The members of a (possibly multi-header) baggage, validated.
-fn members<'a>(values: &[&'a str]) -> Result<Vec<(&'a str, &'a str)>, Reason> {
-    let total: usize = values.iter().map(|v| v.len() + 1).sum();
-    if total > MAX_BYTES + 1 {
-        return Err(Reason::Oversized);
-    }
-    let mut out = Vec::new();
-    for value in values {
-        for raw in value.split(',') {
-            let member = raw.trim_matches(|c| c == ' ' || c == '\t');
-            if member.is_empty() {
-                continue;
-            }
-            // Properties after `;` are allowed and ignored here.
-            let kv = member.split(';').next().unwrap_or("");
-            let (key, val) = kv.split_once('=').ok_or(Reason::Malformed)?;
-            let (key, val) = (key.trim(), val.trim());
-            if !is_token(key) || !is_value(val) {
-                return Err(Reason::Malformed);
-            }
-            out.push((key, val));
-        }
-    }
-    if out.len() > MAX_MEMBERS {
-        return Err(Reason::Oversized);
-    }
-    Ok(out)
+/// What a baggage header said about consent.
+#[derive(Debug, PartialEq)]
+pub(super) struct Read {
+    /// The upstream consent: `None` when the header has no consent member.
+    pub(super) consent: Option<CategorySet>,
+    /// Why (part of) the header was ignored, if it was.
+    pub(super) problem: Option<Reason>,
 }
 
-/// The upstream consent in a baggage header, if it has the member.
+impl Read {
+    /// A header that could not be read: no category is allowed, since what
+    /// the upstream allowed is unknown.
+    fn unreadable(reason: Reason) -> Read {
+        Read {
+            consent: Some(CategorySet::EMPTY),
+            problem: Some(reason),
+        }
+    }
+}
+
+/// Reads the consent member of a (possibly multi-header) baggage.
 ///
-/// Category names the service does not know are skipped (so they cannot
-/// allow anything); a malformed member rejects the whole header.
-pub(super) fn consent(
-    values: &[&str],
-    names: &CategoryNames,
-) -> Result<Option<CategorySet>, Reason> {
-    let members = members(values)?;
+/// - Over the W3C limits (64 members, 8192 bytes), or with a consent member
+///   that is malformed or given twice: unreadable, so nothing is allowed
+///   (it fails closed; the local policy alone would be wider than what the
+///   upstream may have said).
+/// - Other malformed members are ignored; the consent member still counts.
+/// - Category names the service does not know allow nothing.
+pub(super) fn consent(values: &[&str], names: &CategoryNames) -> Read {
+    let total: usize = values.iter().map(|v| v.len() + 1).sum();
+    if total > MAX_BYTES + 1 {
+        return Read::unreadable(Reason::Oversized);
+    }
+    let mut members = 0usize;
+    let mut problem = None;
     let mut found: Option<CategorySet> = None;
-    for (key, value) in members {
-        if key != CONSENT_KEY {
+    for raw in values.iter().flat_map(|v| v.split(',')) {
+        let member = raw.trim_matches(|c| c == ' ' || c == '\t');
+        if member.is_empty() {
             continue;
         }
-        if found.is_some() {
-            // Two consent members: which one to believe is unknowable.
-            return Err(Reason::Malformed);
+        members += 1;
+        // Properties after `;` are allowed and ignored here.
+        let kv = member.split(';').next().unwrap_or("");
+        let Some((key, value)) = kv.split_once('=') else {
+            if kv.trim() == CONSENT_KEY {
+                return Read::unreadable(Reason::Malformed);
+            }
+            problem = Some(Reason::Malformed);
+            continue;
+        };
+        let (key, value) = (key.trim(), value.trim());
+        if key != CONSENT_KEY {
+            if !is_token(key) || !is_value(value) {
+                problem = Some(Reason::Malformed);
+            }
+            continue;
+        }
+        if found.is_some() || !is_value(value) {
+            // Two consent members, or one that breaks the grammar.
+            return Read::unreadable(Reason::Malformed);
         }
         let mut set = CategorySet::EMPTY;
         if value != "-" {
             for name in value.split('|') {
-                let name = percent_decode(name).ok_or(Reason::Malformed)?;
-                if name.is_empty() {
-                    return Err(Reason::Malformed);
-                }
+                let Some(name) = percent_decode(name).filter(|n| !n.is_empty()) else {
+                    return Read::unreadable(Reason::Malformed);
+                };
                 if let Some(c) = names.lookup(&name) {
                     set = set.with(c);
                 }
@@ -119,7 +133,33 @@ pub(super) fn consent(
         }
         found = Some(set);
     }
-    Ok(found)
+    if members > MAX_MEMBERS {
+        return Read::unreadable(Reason::Oversized);
+    }
+    Read {
+        consent: found,
+        problem,
+    }
+}
+
+/// The valid members of `values` as `key=value`, or none if over the limits.
+fn valid_members(values: &[&str]) -> Vec<String> {
+    let total: usize = values.iter().map(|v| v.len() + 1).sum();
+    if total > MAX_BYTES + 1 {
+        return Vec::new();
+    }
+    values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .filter_map(|raw| {
+            let member = raw.trim_matches(|c| c == ' ' || c == '\t');
+            let kv = member.split(';').next()?;
+            let (key, value) = kv.split_once('=')?;
+            let (key, value) = (key.trim(), value.trim());
+            (is_token(key) && is_value(value)).then(|| format!("{key}={value}"))
+        })
+        .take(MAX_MEMBERS)
+        .collect()
 }
 
 /// The consent member for `allowed`.
@@ -135,17 +175,13 @@ pub(super) fn consent_member(allowed: CategorySet, names: &CategoryNames) -> Str
     }
 }
 
-/// `existing` baggage with its consent member replaced by `member`. An
-/// existing baggage that is itself invalid is dropped, not passed on.
+/// `existing` baggage with its consent member replaced by `member`;
+/// members that are invalid are dropped, not passed on.
 pub(super) fn merge(existing: &[&str], member: &str) -> String {
-    let mut kept: Vec<String> = match members(existing) {
-        Ok(m) => m
-            .into_iter()
-            .filter(|(k, _)| *k != CONSENT_KEY)
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect(),
-        Err(_) => Vec::new(),
-    };
+    let mut kept: Vec<String> = valid_members(existing)
+        .into_iter()
+        .filter(|m| !m.starts_with(&format!("{CONSENT_KEY}=")))
+        .collect();
     kept.truncate(MAX_MEMBERS - 1);
     kept.push(member.to_owned());
     kept.join(",")
@@ -156,38 +192,66 @@ mod tests {
     use super::*;
     use crate::category::Category;
 
+    fn read(consent: Option<CategorySet>, problem: Option<Reason>) -> Read {
+        Read { consent, problem }
+    }
+
     #[test]
     fn consent_round_trips_through_names() {
         let names = CategoryNames::default();
         let set = CategorySet::from([Category::BUSINESS, Category::PERFORMANCE]);
         let member = consent_member(set, &names);
-        assert_eq!(consent(&[&member], &names), Ok(Some(set)));
+        assert_eq!(consent(&[&member], &names), read(Some(set), None));
         let none = consent_member(CategorySet::EMPTY, &names);
         assert_eq!(none, "telemetry.consent=-");
-        assert_eq!(consent(&[&none], &names), Ok(Some(CategorySet::EMPTY)));
+        assert_eq!(
+            consent(&[&none], &names),
+            read(Some(CategorySet::EMPTY), None)
+        );
     }
 
     #[test]
-    fn unknown_names_allow_nothing_and_bad_members_reject_the_header() {
+    fn unknown_names_allow_nothing_and_unreadable_consent_fails_closed() {
         let names = CategoryNames::default();
         assert_eq!(
             consent(&["telemetry.consent=business|made-up"], &names),
-            Ok(Some(CategorySet::from([Category::BUSINESS])))
+            read(Some(CategorySet::from([Category::BUSINESS])), None)
         );
-        assert_eq!(consent(&["other=1"], &names), Ok(None));
+        assert_eq!(consent(&["other=1"], &names), read(None, None));
+        // An unrelated bad member is ignored; the consent member counts.
+        assert_eq!(
+            consent(&["note=a b,telemetry.consent=business"], &names),
+            read(
+                Some(CategorySet::from([Category::BUSINESS])),
+                Some(Reason::Malformed)
+            )
+        );
+        assert_eq!(
+            consent(&["bad key=1"], &names),
+            read(None, Some(Reason::Malformed))
+        );
         for bad in [
-            "telemetry.consent",
             "telemetry.consent=a b",
             "telemetry.consent=business,telemetry.consent=-",
             "telemetry.consent=||",
-            "bad key=1",
+            "telemetry.consent=%zz",
         ] {
-            assert_eq!(consent(&[bad], &names), Err(Reason::Malformed), "{bad}");
+            assert_eq!(
+                consent(&[bad], &names),
+                Read::unreadable(Reason::Malformed),
+                "{bad}"
+            );
         }
         let huge = format!("k={}", "v".repeat(9000));
-        assert_eq!(consent(&[&huge], &names), Err(Reason::Oversized));
+        assert_eq!(
+            consent(&[&huge], &names),
+            Read::unreadable(Reason::Oversized)
+        );
         let many: Vec<String> = (0..65).map(|i| format!("k{i}=v")).collect();
-        assert_eq!(consent(&[&many.join(",")], &names), Err(Reason::Oversized));
+        assert_eq!(
+            consent(&[&many.join(",")], &names),
+            Read::unreadable(Reason::Oversized)
+        );
     }
 
     #[test]

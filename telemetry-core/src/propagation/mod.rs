@@ -28,10 +28,14 @@
 //! remove categories from what the local policy and the local subject
 //! allow, never add any. A category the upstream did not name is withheld.
 //!
-//! **Untrusted input.** A header that is malformed or over the W3C limits
-//! (`traceparent` of the wrong shape; `tracestate` over 32 members or 512
-//! characters; `baggage` over 64 members or 8192 bytes) is ignored as a
-//! whole, as if absent, and counted in the metric
+//! **Untrusted input.** A `traceparent` or `tracestate` that is malformed
+//! or over the W3C limits (`tracestate`: 32 members, 512 characters) is
+//! ignored as a whole, as if absent. In `baggage`, malformed members other
+//! than the consent member are ignored; but a baggage over the limits (64
+//! members, 8192 bytes), or whose consent member is malformed or repeated,
+//! fails closed: what the upstream allowed is unknown, so the request is
+//! narrowed to no category (the library's own records aside). Every
+//! rejection is counted in the metric
 //! `telemetry.propagation.rejected{header, reason}`.
 //!
 //! **Sampling.** The sampling probability of the trace travels in
@@ -195,12 +199,19 @@ impl Telemetry {
             }
         }
         match values(headers, BAGGAGE) {
-            None => rejected.count(Header::Baggage, Reason::Malformed),
+            // Not text: what the upstream allowed is unknown, so nothing is.
+            None => {
+                rejected.count(Header::Baggage, Reason::Malformed);
+                incoming.consent = Some(CategorySet::EMPTY);
+            }
             Some(v) if v.is_empty() => {}
-            Some(v) => match baggage::consent(&v, &inner.names) {
-                Ok(consent) => incoming.consent = consent,
-                Err(reason) => rejected.count(Header::Baggage, reason),
-            },
+            Some(v) => {
+                let read = baggage::consent(&v, &inner.names);
+                if let Some(reason) = read.problem {
+                    rejected.count(Header::Baggage, reason);
+                }
+                incoming.consent = read.consent;
+            }
         }
         incoming
     }
@@ -221,7 +232,8 @@ impl Telemetry {
             if let Ok(v) = HeaderValue::from_str(&span.to_traceparent()) {
                 headers.insert(TRACEPARENT, v);
             }
-            let state = tracestate::with_probability(ctx.tracestate(), span.probability);
+            let state =
+                tracestate::with_probability(ctx.tracestate(), span.probability, span.sampled);
             match state.and_then(|s| HeaderValue::from_str(&s).ok()) {
                 Some(v) => {
                     headers.insert(TRACESTATE, v);

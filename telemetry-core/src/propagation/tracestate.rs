@@ -75,35 +75,37 @@ pub(super) fn probability(state: &str) -> Option<f64> {
     Some(1.0 - threshold as f64 / (1u64 << 56) as f64)
 }
 
-/// The rejection threshold for probability `p` as `th` wants it.
-fn threshold_hex(p: f64) -> String {
-    if p >= 1.0 || p.is_nan() {
-        return "0".to_owned();
+/// The rejection threshold for probability `p` as `th` wants it: up to 14
+/// hex digits with trailing zeros removed, `0` for `p = 1`. `None` for
+/// `p = 0` (and below 2⁻⁵⁶), which no threshold expresses.
+fn threshold_hex(p: f64) -> Option<String> {
+    if p.is_nan() || p <= 0.0 {
+        return None;
     }
-    let keep = (p.max(0.0) * (1u64 << 56) as f64) as u64;
-    let threshold = (1u64 << 56) - keep.min(1 << 56);
+    if p >= 1.0 {
+        return Some("0".to_owned());
+    }
+    let keep = (p * (1u64 << 56) as f64) as u64;
+    if keep == 0 {
+        return None;
+    }
+    let threshold = (1u64 << 56) - keep;
     let hex = format!("{threshold:014x}");
     let trimmed = hex.trim_end_matches('0');
-    if trimmed.is_empty() {
-        "0".to_owned()
-    } else {
-        trimmed.to_owned()
-    }
+    Some(if trimmed.is_empty() { "0" } else { trimmed }.to_owned())
 }
 
-/// `state` with the `ot` member's `th` set for probability `p` (moved to the
-/// front, as the W3C asks of a changed member); `None` when there is
-/// nothing to send.
-pub(super) fn with_probability(state: Option<&str>, p: f64) -> Option<String> {
-    let others: Vec<&str> = state
-        .unwrap_or("")
+/// `state` with the `ot` member's `th` set for a trace sampled with
+/// probability `p` (moved to the front, as the W3C asks of a changed
+/// member), or removed for an unsampled trace, as OpenTelemetry asks.
+/// Members at the end are dropped to stay within 512 characters. `None`
+/// when there is nothing to send.
+pub(super) fn with_probability(state: Option<&str>, p: f64, sampled: bool) -> Option<String> {
+    let state = state.unwrap_or("");
+    let others = state
         .split(',')
-        .filter(|m| !m.is_empty() && !m.starts_with("ot="))
-        .collect();
-    let old_ot = state
-        .unwrap_or("")
-        .split(',')
-        .find_map(|m| m.strip_prefix("ot="));
+        .filter(|m| !m.is_empty() && !m.starts_with("ot="));
+    let old_ot = state.split(',').find_map(|m| m.strip_prefix("ot="));
     let mut ot_fields: Vec<String> = old_ot
         .map(|o| {
             o.split(';')
@@ -112,15 +114,18 @@ pub(super) fn with_probability(state: Option<&str>, p: f64) -> Option<String> {
                 .collect()
         })
         .unwrap_or_default();
-    if p < 1.0 {
-        ot_fields.insert(0, format!("th:{}", threshold_hex(p)));
+    if sampled && let Some(th) = threshold_hex(p) {
+        ot_fields.insert(0, format!("th:{th}"));
     }
     let mut members: Vec<String> = Vec::new();
     if !ot_fields.is_empty() {
         members.push(format!("ot={}", ot_fields.join(";")));
     }
-    members.extend(others.iter().map(|m| (*m).to_owned()));
+    members.extend(others.map(str::to_owned));
     members.truncate(MAX_MEMBERS);
+    while members.iter().map(|m| m.len() + 1).sum::<usize>() > MAX_LEN + 1 {
+        members.pop();
+    }
     if members.is_empty() {
         None
     } else {
@@ -152,14 +157,21 @@ mod tests {
     #[test]
     fn threshold_round_trips_the_probability() {
         for p in [1.0, 0.5, 0.25, 0.1, 0.001] {
-            let state = with_probability(Some("x=1"), p);
-            let got = state.as_deref().and_then(probability).unwrap_or(1.0);
-            assert!((got - p).abs() < 1e-9, "{p} -> {state:?} -> {got}");
+            let state = with_probability(Some("x=1"), p, true);
+            let got = state.as_deref().and_then(probability);
+            assert!(
+                got.is_some_and(|g| (g - p).abs() < 1e-9),
+                "{p} -> {state:?} -> {got:?}"
+            );
         }
         // The OpenTelemetry specification's examples.
-        assert_eq!(threshold_hex(0.5), "8");
-        assert_eq!(threshold_hex(0.25), "c");
+        assert_eq!(threshold_hex(1.0).as_deref(), Some("0"));
+        assert_eq!(threshold_hex(0.5).as_deref(), Some("8"));
+        assert_eq!(threshold_hex(0.25).as_deref(), Some("c"));
+        assert_eq!(threshold_hex(0.0), None);
+        assert_eq!(threshold_hex(1e-20), None);
         assert_eq!(probability("ot=th:8"), Some(0.5));
+        assert_eq!(probability("ot=th:0"), Some(1.0));
         assert_eq!(probability("ot=rv:abc;th:c"), Some(0.25));
         assert_eq!(probability("ot=th:zz"), None);
     }
@@ -167,13 +179,32 @@ mod tests {
     #[test]
     fn other_members_are_kept_behind_ot() {
         assert_eq!(
-            with_probability(Some("ot=th:8;rv:1234,vendor=v"), 0.25).unwrap(),
+            with_probability(Some("ot=th:8;rv:1234,vendor=v"), 0.25, true).unwrap(),
             "ot=th:c;rv:1234,vendor=v"
         );
         assert_eq!(
-            with_probability(Some("ot=th:8,vendor=v"), 1.0).unwrap(),
-            "vendor=v"
+            with_probability(Some("ot=th:8,vendor=v"), 1.0, true).unwrap(),
+            "ot=th:0,vendor=v"
         );
-        assert_eq!(with_probability(None, 1.0), None);
+        // Unsampled: th is removed, the rest kept.
+        assert_eq!(
+            with_probability(Some("ot=th:8;rv:1,vendor=v"), 0.5, false).unwrap(),
+            "ot=rv:1,vendor=v"
+        );
+        assert_eq!(with_probability(None, 0.5, false), None);
+    }
+
+    #[test]
+    fn the_result_stays_within_the_limit() {
+        // 17 members of 29 characters: 509 characters with the commas.
+        let long: Vec<String> = (10..27)
+            .map(|i| format!("k{i}={}", "v".repeat(25)))
+            .collect();
+        let state = long.join(",");
+        assert!(state.len() <= MAX_LEN && state.len() > MAX_LEN - 8);
+        let out = with_probability(Some(&state), 0.25, true).unwrap();
+        assert!(out.len() <= MAX_LEN, "{}", out.len());
+        assert!(out.starts_with("ot=th:c,k10="));
+        assert_eq!(parse(&out).unwrap(), out);
     }
 }

@@ -38,6 +38,17 @@ pub(crate) trait Sink {
     }
 }
 
+/// Whether `name` is an `otel.*` control field to be read whatever its
+/// class: the kind and status code are never personal data; the status
+/// message may be, so it is used only when its field is public.
+fn is_control(name: &str, class: FieldClass) -> bool {
+    match name {
+        "otel.kind" | "otel.status_code" => true,
+        "otel.status_message" => class == FieldClass::Public,
+        _ => false,
+    }
+}
+
 /// A `tracing` visitor that reads a field only when its class needs the
 /// value: redacted and dropped fields are never formatted.
 pub(crate) struct Capture<'a, S> {
@@ -55,19 +66,23 @@ impl<S: Sink> Capture<'_, S> {
 
     fn put_formatted(&mut self, field: &Field, f: impl FnOnce(&mut String) -> fmt::Result) {
         let name = field.name();
-        match self.rules.class(name) {
-            FieldClass::Dropped => {}
-            FieldClass::Redacted => self.sink.put(name, FieldClass::Redacted, Value::Absent),
-            class => {
-                self.buf.clear();
-                if f(&mut self.buf).is_ok() {
-                    let text = std::mem::take(&mut self.buf);
-                    if !self.sink.control(name, &text) {
-                        self.sink.put(name, class, Value::Str(&text));
-                    }
-                    self.buf = text;
-                }
+        let class = self.rules.class(name);
+        let control = is_control(name, class);
+        match class {
+            _ if control => {}
+            FieldClass::Dropped => return,
+            FieldClass::Redacted => {
+                return self.sink.put(name, FieldClass::Redacted, Value::Absent);
             }
+            _ => {}
+        }
+        self.buf.clear();
+        if f(&mut self.buf).is_ok() {
+            let text = std::mem::take(&mut self.buf);
+            if !(control && self.sink.control(name, &text)) {
+                self.sink.put(name, class, Value::Str(&text));
+            }
+            self.buf = text;
         }
     }
 }
@@ -78,7 +93,8 @@ impl<S: Sink> Visit for Capture<'_, S> {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        if self.sink.control(field.name(), value) {
+        let class = self.rules.class(field.name());
+        if is_control(field.name(), class) && self.sink.control(field.name(), value) {
             return;
         }
         self.put(field, Value::Str(value));

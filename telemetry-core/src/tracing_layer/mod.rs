@@ -48,9 +48,12 @@
 //! **Fields** are classified by name ([`TracingLayerBuilder::field`]);
 //! every other field gets the default class, [`FieldClass::Redacted`]
 //! unless changed: its name is kept, its value is never read. An event's
-//! `message` is its log body when public. On spans, `otel.kind`,
-//! `otel.status_code` and `otel.status_message` set the kind and status, as
-//! with `tracing-opentelemetry`.
+//! `message` is its log body when public. On spans, `otel.kind` and
+//! `otel.status_code` set the kind and status, as with
+//! `tracing-opentelemetry`, whatever their class (they are never personal
+//! data); `otel.status_message` sets the status description only when the
+//! field is public. `log` records bridged by `tracing-log` are routed by
+//! their own target and level.
 //!
 //! **One trace.** The layer and this library share the current span: a
 //! `tracing` span entered inside an `#[instrument_event]` function is its
@@ -73,6 +76,7 @@ use std::sync::Arc;
 use tracing_core::span::{Attributes, Id, Record as SpanValues};
 use tracing_core::subscriber::Interest;
 use tracing_core::{Event, Level, LevelFilter, Metadata, Subscriber};
+use tracing_log::NormalizeEvent;
 use tracing_subscriber::filter::Filtered;
 use tracing_subscriber::layer::{self, Filter, Layer};
 use tracing_subscriber::registry::LookupSpan;
@@ -197,7 +201,8 @@ impl TracingLayerBuilder {
     /// consent, inside a sampled-out span) is not created at all, for any
     /// layer, so it costs about what `tracing` costs with no subscriber.
     /// Use it when this is the only layer, or when the other layers should
-    /// see only what consent allows too.
+    /// see only what consent allows too. (Other layers then do not see the
+    /// `tracing` spans `#[instrument_event]` opens either.)
     ///
     /// # Errors
     /// As [`build`](Self::build).
@@ -311,9 +316,10 @@ impl RouteFilter {
     /// Drops are counted by cause.
     #[inline]
     fn admits(&self, meta: &Metadata<'_>) -> bool {
-        let Some(category) = self.routes.category_of(meta) else {
+        let Some(category) = self.routes.category_of_any(meta) else {
             return false;
         };
+        // Before consent, so the exporters' own traffic is not counted.
         if suppressed() {
             return false;
         }
@@ -333,7 +339,7 @@ impl RouteFilter {
     }
 
     fn interest(&self, meta: &'static Metadata<'static>) -> Interest {
-        if self.routes.resolve(meta).is_some() {
+        if self.routes.category_of(meta).is_some() {
             // Consent changes per subject: ask per span and event.
             Interest::sometimes()
         } else {
@@ -453,8 +459,9 @@ impl TracingLayer {
             .and_then(|r| r.span.context())
     }
 
-    /// The parent of a new span or event: an explicit parent this layer
-    /// knows, else the current span (which entered `tracing` spans and
+    /// The parent of a new span or event: for an explicit parent, the
+    /// nearest ancestor (itself included) this layer records, else none;
+    /// otherwise the current span (which entered `tracing` spans and
     /// `#[instrument_event]` calls alike set), or none for an explicit root.
     fn parent_of<S>(
         explicit: Option<&Id>,
@@ -465,7 +472,12 @@ impl TracingLayer {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         match explicit {
-            Some(id) => Self::context_of(id, ctx).or_else(fast_span),
+            Some(id) => ctx.span(id)?.scope().find_map(|ancestor| {
+                ancestor
+                    .extensions()
+                    .get::<Recorded>()
+                    .and_then(|r| r.span.context())
+            }),
             None if contextual => fast_span(),
             None => None,
         }
@@ -484,6 +496,10 @@ where
         let Some(span_ref) = ctx.span(id) else {
             return;
         };
+        if span_ref.extensions().get::<Recorded>().is_some() {
+            // Another `TracingLayer` on the same subscriber records it.
+            return;
+        }
         let parent = Self::parent_of(attrs.parent(), attrs.is_contextual(), &ctx);
         let mut span = self
             .telemetry
@@ -503,10 +519,12 @@ where
         let Some(span_ref) = ctx.span(id) else {
             return;
         };
-        let mut ext = span_ref.extensions_mut();
-        if let Some(recorded) = ext.get_mut::<Recorded>()
-            && recorded.span.is_recording()
-        {
+        // Take the span out while the values (user `Debug` code, which may
+        // enter this very span) are read, so no lock is held meanwhile.
+        let Some(mut recorded) = span_ref.extensions_mut().remove::<Recorded>() else {
+            return;
+        };
+        if recorded.span.is_recording() {
             let mut sink = SpanSink(&mut recorded.span);
             values.record(&mut Capture {
                 rules: &self.fields,
@@ -514,6 +532,7 @@ where
                 buf: String::new(),
             });
         }
+        span_ref.extensions_mut().insert(recorded);
     }
 
     fn on_enter(&self, id: &Id, ctx: layer::Context<'_, S>) {
@@ -549,8 +568,18 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: layer::Context<'_, S>) {
-        let meta = event.metadata();
-        let Some(category) = self.routes.category_of(meta) else {
+        // A `log` record bridged by `tracing-log` has a shared callsite;
+        // its own target and level are in the normalized metadata.
+        let normalized = event.normalized_metadata();
+        let meta = match &normalized {
+            Some(m) => m,
+            None => event.metadata(),
+        };
+        let category = match &normalized {
+            Some(m) => self.routes.category_of_any(m),
+            None => self.routes.category_of(event.metadata()),
+        };
+        let Some(category) = category else {
             return;
         };
         let parent = Self::parent_of(event.parent(), event.is_contextual(), &ctx);
@@ -570,14 +599,12 @@ where
             sink: &mut sink,
             buf: String::new(),
         });
-        let mut record = inner.log_record(
-            admitted,
-            Cow::Borrowed(meta.name()),
-            category,
-            severity,
-            0,
-            sink.attrs,
-        );
+        let name = if normalized.is_some() {
+            Cow::Borrowed("log")
+        } else {
+            Cow::Borrowed(event.metadata().name())
+        };
+        let mut record = inner.log_record(admitted, name, category, severity, 0, sink.attrs);
         record.body = sink.body;
         inner.pipeline.push(inner, Record::Log(record));
     }

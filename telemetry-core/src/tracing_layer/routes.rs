@@ -89,28 +89,55 @@ impl Routes {
         self.routes.iter().map(|r| r.level).max()
     }
 
-    /// The category of a record with this metadata, or `None` when no route
-    /// collects it (unrouted, too verbose, internal, or a macro's mirror).
+    /// The category of a callsite, or `None` when no route collects it
+    /// (unrouted, too verbose, internal, or a macro's mirror). Cached by the
+    /// metadata's address, which is stable for a callsite's `'static`
+    /// metadata.
     #[inline]
-    pub(crate) fn category_of(&self, meta: &Metadata<'_>) -> Option<Category> {
+    pub(crate) fn category_of(&self, meta: &'static Metadata<'static>) -> Option<Category> {
         let addr = std::ptr::from_ref(meta) as u64;
-        // Metadata are statics at least 8-byte aligned; drop the low bits.
-        let slot = ((addr >> 4) as usize) & (CACHE_SLOTS - 1);
-        let cell = &self.cache[slot];
-        let v = cell.load(Ordering::Relaxed);
-        if v >> 8 == addr & 0x00ff_ffff_ffff_ffff {
-            return match v & 0xff {
-                UNROUTED => None,
-                bit => Category::from_bit(bit as u8),
-            };
+        if let Some(hit) = self.cached(addr) {
+            return hit;
         }
         let found = self.resolve(meta);
         let tag = found.map_or(UNROUTED, |c| u64::from(c.bit()));
-        cell.store(
+        self.slot(addr).store(
             ((addr & 0x00ff_ffff_ffff_ffff) << 8) | tag,
             Ordering::Relaxed,
         );
         found
+    }
+
+    /// Like [`category_of`](Self::category_of) for metadata that may not be
+    /// a callsite's (such as the per-record metadata `tracing-log` builds on
+    /// the stack): the cache is read, never written.
+    #[inline]
+    pub(crate) fn category_of_any(&self, meta: &Metadata<'_>) -> Option<Category> {
+        let addr = std::ptr::from_ref(meta) as u64;
+        match self.cached(addr) {
+            Some(hit) => hit,
+            None => self.resolve(meta),
+        }
+    }
+
+    #[inline]
+    fn slot(&self, addr: u64) -> &AtomicU64 {
+        // Metadata are at least 8-byte aligned; drop the low bits.
+        &self.cache[((addr >> 4) as usize) & (CACHE_SLOTS - 1)]
+    }
+
+    /// `Some(category)` on a cache hit.
+    #[inline]
+    fn cached(&self, addr: u64) -> Option<Option<Category>> {
+        let v = self.slot(addr).load(Ordering::Relaxed);
+        if v != 0 && v >> 8 == addr & 0x00ff_ffff_ffff_ffff {
+            Some(match v & 0xff {
+                UNROUTED => None,
+                bit => Category::from_bit(bit as u8),
+            })
+        } else {
+            None
+        }
     }
 
     /// Matches the routes (no cache).
