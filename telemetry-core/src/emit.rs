@@ -25,14 +25,15 @@ pub(crate) struct Admitted {
 
 impl Inner {
     /// Consent, then sampling, then the rate limit, for an event of
-    /// `category`. `explicit` is the event's own subject, if it names one.
+    /// `category`. `explicit` is the event's own subject, if it names one;
+    /// `span` gives the span it happens in, read only once consent allows.
     #[inline]
     pub(crate) fn admit_event(
         &self,
         category: Category,
         severity: Severity,
         explicit: Option<&str>,
-        span: Option<SpanContext>,
+        span: impl FnOnce() -> Option<SpanContext>,
     ) -> Option<Admitted> {
         let (mask, subject) = match explicit {
             None => self.current_subject(),
@@ -52,6 +53,8 @@ impl Inner {
             self.drops.count(cause, category, 1);
             return None;
         }
+        // The span is read only now: a denied event touches nothing more.
+        let span = span();
         let is_error = category == Category::ERRORS || severity >= Severity::Error;
         let (kept, probability) = if is_error && self.sampler.keep_errors {
             (true, 1.0)
@@ -156,7 +159,7 @@ impl Telemetry {
         let schema = E::SCHEMA;
         let inner = &*self.inner;
         let Some(admitted) =
-            inner.admit_event(schema.category, severity, event.subject(), fast_span())
+            inner.admit_event(schema.category, severity, event.subject(), fast_span)
         else {
             return;
         };
@@ -202,7 +205,7 @@ impl Telemetry {
         };
         let inner = &*self.inner;
         let pending = inner
-            .admit_event(category, severity, None, fast_span())
+            .admit_event(category, severity, None, fast_span)
             .map(|admitted| Pending {
                 admitted,
                 name: name.into(),

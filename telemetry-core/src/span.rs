@@ -67,17 +67,18 @@ impl Telemetry {
     /// sampled-out span reads no clock and allocates nothing.
     #[inline(always)]
     pub fn span(&self, name: impl Into<Cow<'static, str>>, category: Category) -> Span {
-        self.span_in(name, category, fast_span())
+        self.span_in(name, category, fast_span)
     }
 
-    /// Starts a span of `category` as a child of `parent` (a new root if
-    /// `None`); consent is checked for the current subject.
+    /// Starts a span of `category` as a child of what `parent` gives (a new
+    /// root if `None`), read only once consent allows; consent is checked
+    /// for the current subject.
     #[inline(always)]
     pub(crate) fn span_in(
         &self,
         name: impl Into<Cow<'static, str>>,
         category: Category,
-        parent: Option<SpanContext>,
+        parent: impl FnOnce() -> Option<SpanContext>,
     ) -> Span {
         let inner = &self.inner;
         let (mask, subject) = inner.current_subject();
@@ -89,6 +90,7 @@ impl Telemetry {
             inner.drops.count(cause, category, 1);
             return Span { state: State::Off };
         }
+        let parent = parent();
         // One draw of the generator gives both ids (see `ids_from`).
         let (new_trace, span_id) = ids_from(next_random());
         let (trace_id, sampled, probability) = match parent {

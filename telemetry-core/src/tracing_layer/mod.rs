@@ -503,7 +503,7 @@ where
         let parent = Self::parent_of(attrs.parent(), attrs.is_contextual(), &ctx);
         let mut span = self
             .telemetry
-            .span_in(Cow::Borrowed(meta.name()), category, parent);
+            .span_in(Cow::Borrowed(meta.name()), category, || parent);
         if span.is_recording() {
             let mut sink = SpanSink(&mut span);
             attrs.record(&mut Capture {
@@ -585,7 +585,7 @@ where
         let parent = Self::parent_of(event.parent(), event.is_contextual(), &ctx);
         let severity = severity(meta.level());
         let inner = &*self.telemetry.inner;
-        let Some(admitted) = inner.admit_event(category, severity, None, parent) else {
+        let Some(admitted) = inner.admit_event(category, severity, None, || parent) else {
             return;
         };
         let mut sink = EventSink {
