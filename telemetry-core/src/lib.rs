@@ -129,7 +129,7 @@ pub use emit::EventBuilder;
 pub use error::{ConfigError, ConfigErrorKind, ConsentError, ExportError, ExportErrorKind};
 pub use event::{EventSchema, FieldSchema, FieldVisitor, TelemetryEvent};
 pub use exporter::{Batch, Exporter};
-pub use metrics::{Counter, Gauge, Histogram, UpDownCounter};
+pub use metrics::{Counter, FloatCounter, Gauge, Histogram, UpDownCounter};
 pub use pipeline::ShutdownReport;
 pub use privacy::{FieldClass, KeyId, Limits};
 pub use record::{

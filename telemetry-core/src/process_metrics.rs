@@ -30,7 +30,7 @@
 //!
 //! | name | instrument | unit | value |
 //! |---|---|---|---|
-//! | `process.cpu.time` | [`Counter`] | `s` | CPU time (user and system) used since the process started, in whole seconds |
+//! | `process.cpu.time` | [`FloatCounter`] | `s` | CPU time (user and system) used since the process started |
 //! | `process.cpu.utilization` | [`Gauge`] | `1` | CPU time used since the previous sample, divided by the wall time elapsed and the CPUs available to the process ([`std::thread::available_parallelism`]); `0..=1` |
 //! | `process.memory.usage` | [`Gauge`] | `By` | resident set size |
 //! | `process.memory.virtual` | [`Gauge`] | `By` | virtual memory size |
@@ -38,10 +38,9 @@
 //! | `process.unix.file_descriptor.count` | [`Gauge`] | `{file_descriptor}` | open file descriptors (Unix only) |
 //! | `process.uptime` | [`Gauge`] | `s` | time since the process started, in whole seconds |
 //!
-//! The crate's counters hold integers, so `process.cpu.time` counts whole
-//! seconds: its value is the process's CPU time rounded down, never more.
-//! `process.cpu.utilization` carries the detail between two samples (so
-//! the first sample has none).
+//! `process.cpu.time` has the millisecond resolution sysinfo reads (the
+//! operating system counts in clock ticks, 10 ms on Linux).
+//! `process.cpu.utilization` needs two samples, so the first has none.
 //!
 //! Values read with [`sysinfo`](https://docs.rs/sysinfo). What it cannot read
 //! on a platform is left out rather than recorded as zero: the thread count
@@ -83,7 +82,7 @@ use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 use crate::category::Category;
 use crate::error::{ConfigError, ConfigErrorKind};
-use crate::metrics::{Counter, Gauge};
+use crate::metrics::{FloatCounter, Gauge};
 use crate::telemetry::{Inner, Telemetry};
 
 /// The default sampling interval.
@@ -245,7 +244,7 @@ fn validate_interval(interval: Duration) -> Result<(), ConfigError> {
 /// The instruments, looked up in the instance's registry (instruments with
 /// the same name, kind and category are shared).
 struct Instruments {
-    cpu_time: Counter,
+    cpu_time: FloatCounter,
     cpu_utilization: Gauge,
     memory_usage: Gauge,
     memory_virtual: Gauge,
@@ -258,7 +257,7 @@ impl Instruments {
     fn build(t: &Telemetry, c: Category) -> Result<Self, ConfigError> {
         Ok(Instruments {
             cpu_time: t
-                .counter("process.cpu.time", c)
+                .float_counter("process.cpu.time", c)
                 .unit("s")
                 .description("Total CPU seconds (user and system) used by the process.")
                 .build()?,
@@ -299,32 +298,30 @@ impl Instruments {
     }
 }
 
-/// Whole CPU seconds already added to `process.cpu.time`, per telemetry
+/// CPU milliseconds already added to `process.cpu.time`, per telemetry
 /// instance, so that a restarted (or second) collector continues the count
 /// instead of adding the process's CPU time again.
-static CPU_SECONDS_ADDED: Mutex<BTreeMap<u64, u64>> = Mutex::new(BTreeMap::new());
+static CPU_MS_ADDED: Mutex<BTreeMap<u64, u64>> = Mutex::new(BTreeMap::new());
 
-/// Adds to `counter` the whole seconds of `cpu_ms` not yet added for
-/// instance `id`.
-fn add_cpu_seconds(id: u64, cpu_ms: u64, counter: &Counter) {
-    let mut added = CPU_SECONDS_ADDED
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+/// Adds to `counter` the part of `cpu_ms` not yet added for instance `id`,
+/// in seconds.
+fn add_cpu_time(id: u64, cpu_ms: u64, counter: &FloatCounter) {
+    let mut added = CPU_MS_ADDED.lock().unwrap_or_else(PoisonError::into_inner);
     let done = added.entry(id).or_insert(0);
-    let total = cpu_ms / 1000;
+    let total = cpu_ms;
     let new = total.saturating_sub(*done);
     // Recorded before the counter is updated, under the lock: two
     // collectors cannot both add the same second. A denied measurement
-    // still advances the count: those seconds were not exported, and
-    // exporting them later would put them in the wrong interval.
+    // still advances the count: that time was not exported, and exporting
+    // it later would put it in the wrong interval.
     *done = (*done).max(total);
-    counter.add(new, &[]);
+    if new > 0 {
+        counter.add(new as f64 / 1000.0, &[]);
+    }
 }
 
 fn forget_instance(id: u64) {
-    let mut added = CPU_SECONDS_ADDED
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+    let mut added = CPU_MS_ADDED.lock().unwrap_or_else(PoisonError::into_inner);
     added.remove(&id);
 }
 
@@ -397,7 +394,7 @@ impl Collector {
         };
 
         let cpu_ms = process.accumulated_cpu_time();
-        add_cpu_seconds(telemetry.inner.id, cpu_ms, &m.cpu_time);
+        add_cpu_time(telemetry.inner.id, cpu_ms, &m.cpu_time);
         if let Some((last_ms, last_at)) = self.last {
             let wall = now.duration_since(last_at).as_secs_f64();
             let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;

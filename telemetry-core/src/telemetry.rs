@@ -420,6 +420,15 @@ impl Telemetry {
         InstrumentBuilder::new(self, name.into(), category, Kind::Counter)
     }
 
+    /// Starts a counter of fractional amounts (monotonic sum of `f64`).
+    pub fn float_counter(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        category: Category,
+    ) -> InstrumentBuilder<'_, kind::FloatCounter> {
+        InstrumentBuilder::new(self, name.into(), category, Kind::FloatCounter)
+    }
+
     /// Starts an up-down counter.
     pub fn up_down_counter(
         &self,

@@ -306,3 +306,37 @@ fn delta_temporality_resets_between_exports() {
     t.force_flush().unwrap();
     assert_eq!(exp.sum_value("d", &[]), Some(1));
 }
+
+#[test]
+fn float_counters_sum_fractions_and_ignore_what_is_not_an_amount() {
+    let (t, exp) = setup();
+    let cpu = t
+        .float_counter("job.cpu.seconds", Category::RESOURCE)
+        .unit("s")
+        .attribute("job")
+        .build()
+        .unwrap();
+    let job = [("job", Value::Str("resize"))];
+    for v in [0.25, 0.5, -3.0, f64::NAN, f64::INFINITY, 0.125] {
+        cpu.add(v, &job);
+    }
+    let bound = cpu.bind(&job);
+    bound.add(1.0);
+    t.force_flush().unwrap();
+    let m = exp.last_metric("job.cpu.seconds").unwrap();
+    let MetricPoints::Sum {
+        monotonic, points, ..
+    } = m.points
+    else {
+        panic!("not a sum: {m:?}");
+    };
+    assert!(monotonic);
+    assert_eq!(points.len(), 1);
+    assert!(matches!(points[0].value, Number::F64(v) if (v - 1.875).abs() < 1e-12));
+    // The same name as another kind is refused.
+    assert!(
+        t.counter("job.cpu.seconds", Category::RESOURCE)
+            .build()
+            .is_err()
+    );
+}

@@ -215,8 +215,10 @@ fn file_lines_replay_into_a_real_collector_unchanged() {
         "{} spans written",
         expected.spans.len()
     );
+    // About half the 80 purchases are sampled (p = 0.5 on random trace ids),
+    // plus the errors and the consent audit: far more than 20.
     assert!(
-        expected.logs.len() > 40,
+        expected.logs.len() > 20,
         "{} log records written",
         expected.logs.len()
     );

@@ -50,6 +50,9 @@ pub mod kind {
     /// Builds a [`Counter`](super::Counter).
     #[derive(Debug)]
     pub struct Counter;
+    /// Builds a [`FloatCounter`](super::FloatCounter).
+    #[derive(Debug)]
+    pub struct FloatCounter;
     /// Builds an [`UpDownCounter`](super::UpDownCounter).
     #[derive(Debug)]
     pub struct UpDownCounter;
@@ -345,6 +348,11 @@ macro_rules! instrument {
 instrument!(
     /// A monotonic sum (requests, orders, bytes sent).
     Counter, BoundCounter, Counter, add(value: u64) => |s: &Series, v, _b: &[f64]| s.add_u64(v)
+);
+instrument!(
+    /// A monotonic sum of fractional amounts (CPU seconds, kilowatt-hours).
+    /// Negative, infinite and NaN amounts are ignored.
+    FloatCounter, BoundFloatCounter, FloatCounter, add(value: f64) => |s: &Series, v, _b: &[f64]| s.add_f64(v)
 );
 instrument!(
     /// A sum that goes up and down (queue depth, open connections).

@@ -7,6 +7,7 @@ pub(crate) mod series;
 
 pub use data::{HistogramPoint, MetricData, MetricPoints, Number, NumberPoint, Temporality};
 pub use instrument::{
-    BoundCounter, BoundGauge, BoundHistogram, BoundUpDownCounter, Counter, DEFAULT_BOUNDARIES,
-    Gauge, Histogram, InstrumentBuilder, MetricAttributes, UpDownCounter, kind,
+    BoundCounter, BoundFloatCounter, BoundGauge, BoundHistogram, BoundUpDownCounter, Counter,
+    DEFAULT_BOUNDARIES, FloatCounter, Gauge, Histogram, InstrumentBuilder, MetricAttributes,
+    UpDownCounter, kind,
 };

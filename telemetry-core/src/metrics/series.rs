@@ -13,6 +13,7 @@ use crate::value::{AttrValue, TRUNCATED, Value};
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     Counter,
+    FloatCounter,
     UpDownCounter,
     Gauge,
     Histogram,
@@ -22,6 +23,7 @@ impl Kind {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::Counter => "counter",
+            Kind::FloatCounter => "float counter",
             Kind::UpDownCounter => "up-down counter",
             Kind::Gauge => "gauge",
             Kind::Histogram => "histogram",
@@ -33,6 +35,8 @@ impl Kind {
 pub(crate) enum Cells {
     /// Counter (as u64) or up-down counter (as i64 bits).
     Sum(AtomicU64),
+    /// Float counter, as f64 bits.
+    FloatSum(AtomicU64),
     /// Last value as f64 bits; `set` once any value was recorded.
     Gauge {
         bits: AtomicU64,
@@ -67,6 +71,7 @@ impl Cells {
     fn new(kind: Kind, buckets: usize) -> Self {
         match kind {
             Kind::Counter | Kind::UpDownCounter => Cells::Sum(AtomicU64::new(0)),
+            Kind::FloatCounter => Cells::FloatSum(AtomicU64::new(0f64.to_bits())),
             Kind::Gauge => Cells::Gauge {
                 bits: AtomicU64::new(0),
                 set: AtomicBool::new(false),
@@ -97,6 +102,17 @@ impl Series {
     pub(crate) fn add_u64(&self, v: u64) {
         if let Cells::Sum(c) = &self.cells {
             c.fetch_add(v, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds a non-negative finite amount (others are ignored).
+    #[inline]
+    pub(crate) fn add_f64(&self, v: f64) {
+        if let Cells::FloatSum(c) = &self.cells
+            && v.is_finite()
+            && v > 0.0
+        {
+            f64_update(c, |sum| sum + v);
         }
     }
 
@@ -449,6 +465,23 @@ impl SeriesTable {
                         value,
                     });
                 }
+                Cells::FloatSum(c) => {
+                    let raw = if delta {
+                        c.swap(0f64.to_bits(), Ordering::Relaxed)
+                    } else {
+                        c.load(Ordering::Relaxed)
+                    };
+                    let value = f64::from_bits(raw);
+                    if is_overflow && value == 0.0 {
+                        continue;
+                    }
+                    numbers.push(NumberPoint {
+                        attributes: s.attrs.clone(),
+                        start,
+                        time: now,
+                        value: Number::F64(value),
+                    });
+                }
                 Cells::Gauge { bits, set } => {
                     if set.load(Ordering::Acquire) {
                         let value = Number::F64(f64::from_bits(bits.load(Ordering::Relaxed)));
@@ -490,7 +523,7 @@ impl SeriesTable {
             }
         }
         let points = match self.kind {
-            Kind::Counter => MetricPoints::Sum {
+            Kind::Counter | Kind::FloatCounter => MetricPoints::Sum {
                 monotonic: true,
                 temporality: self.temporality,
                 points: numbers,
