@@ -62,7 +62,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
@@ -75,25 +74,12 @@ use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use opentelemetry_sdk::error::OTelSdkResult;
 use telemetry_core::*;
 
+mod common;
+use common::*;
+
 // ---------------------------------------------------------------------------
 // Our setup
 // ---------------------------------------------------------------------------
-
-/// A no-op exporter that counts what it receives.
-#[derive(Clone, Default)]
-struct NullExporter {
-    spans: Arc<AtomicU64>,
-    logs: Arc<AtomicU64>,
-}
-
-impl Exporter for NullExporter {
-    fn export(&mut self, b: &Batch<'_>) -> Result<(), ExportError> {
-        self.spans
-            .fetch_add(b.spans.len() as u64, Ordering::Relaxed);
-        self.logs.fetch_add(b.logs.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-}
 
 /// A typed event: 4 fields, one hashed, one redacted.
 struct Purchase<'a> {
@@ -153,34 +139,6 @@ const PURCHASE: Purchase<'static> = Purchase {
     card: "4111 1111 1111 1111",
 };
 
-const SUBJECT: &str = "user-1";
-
-/// PERFORMANCE, RESOURCE and INTERACTION need no consent; BUSINESS (not
-/// mentioned) requires it and is denied until granted (opt-in). INTERACTION
-/// is sampled with probability 0.
-fn ours() -> (Telemetry, NullExporter) {
-    let exporter = NullExporter::default();
-    let t = Telemetry::builder()
-        .service("bench", "1")
-        .env(Environment::from_pairs::<&str, &str>([]))
-        .consent(
-            ConsentPolicy::opt_in()
-                .exempt(Category::PERFORMANCE)
-                .exempt(Category::RESOURCE)
-                .exempt(Category::INTERACTION),
-        )
-        .sampler(Sampler::per_category([(Category::INTERACTION, 0.0)]))
-        .hash_key(KeyId(1), b"0123456789abcdef0123456789abcdef")
-        .queue_capacity(1 << 16)
-        .batch_size(4096)
-        .flush_interval(Duration::from_millis(50))
-        .exporter(exporter.clone())
-        .build()
-        .unwrap();
-    t.consent().grant(SUBJECT, Category::BUSINESS).unwrap();
-    (t, exporter)
-}
-
 fn metric_attrs() -> [(&'static str, Value<'static>); 3] {
     [
         ("a", Value::Str("x")),
@@ -200,20 +158,6 @@ fn otel_attrs() -> [KeyValue; 3] {
 // ---------------------------------------------------------------------------
 // Peer setup
 // ---------------------------------------------------------------------------
-
-/// OTel span exporter that does nothing but count.
-#[derive(Debug, Clone, Default)]
-struct OtelNullSpanExporter(Arc<AtomicUsize>);
-
-impl opentelemetry_sdk::trace::SpanExporter for OtelNullSpanExporter {
-    fn export(
-        &self,
-        batch: Vec<opentelemetry_sdk::trace::SpanData>,
-    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
-        self.0.fetch_add(batch.len(), Ordering::Relaxed);
-        std::future::ready(Ok(()))
-    }
-}
 
 /// OTel log exporter that does nothing but count.
 #[derive(Debug, Clone, Default)]
@@ -272,19 +216,6 @@ impl opentelemetry_sdk::metrics::exporter::PushMetricExporter for OtelNullMetric
     }
 }
 
-fn otel_batch_span_processor(
-    exporter: OtelNullSpanExporter,
-) -> opentelemetry_sdk::trace::BatchSpanProcessor {
-    let config = opentelemetry_sdk::trace::BatchConfigBuilder::default()
-        .with_max_queue_size(1 << 16)
-        .with_max_export_batch_size(4096)
-        .with_scheduled_delay(Duration::from_millis(50))
-        .build();
-    opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter)
-        .with_batch_config(config)
-        .build()
-}
-
 /// fastrace reporter that does nothing but count.
 struct FastraceNullReporter(Arc<AtomicUsize>);
 
@@ -296,29 +227,6 @@ impl fastrace::collector::Reporter for FastraceNullReporter {
 
 /// Spans per iteration in the "x100" benchmarks: one root, 100 children.
 const SPANS_PER_TREE: f64 = 101.0;
-
-/// Records produced versus received by an exporter, for the report.
-#[derive(Default)]
-struct Accounting {
-    lines: Vec<String>,
-}
-
-impl Accounting {
-    fn check(&mut self, what: &str, produced: u64, received: u64) {
-        let lost = produced.saturating_sub(received);
-        let line = if lost == 0 {
-            format!("- {what}: {produced} produced, {received} exported, none lost")
-        } else {
-            format!(
-                "- **{what}: {produced} produced, {received} exported, {lost} lost ({:.2}%)** — \
-                 the lost ones were dropped (queue full or discarded), which makes that \
-                 measurement look cheaper than it is",
-                100.0 * lost as f64 / produced.max(1) as f64
-            )
-        };
-        self.lines.push(line);
-    }
-}
 
 // ---------------------------------------------------------------------------
 // Benchmarks
@@ -517,7 +425,7 @@ fn recorded_event(c: &mut Criterion, t: &Telemetry, ours_exp: &NullExporter, acc
         logger.emit(r);
     };
 
-    let scope = t.subject(SUBJECT);
+    let scope = t.subject(GRANTED);
     assert!(t.enabled(Category::BUSINESS));
     t.force_flush().unwrap();
     let queue_full_before = t.drops().by_cause(DropCause::QueueFull);
@@ -628,32 +536,6 @@ fn metrics(c: &mut Criterion, t: &Telemetry) {
 // Report
 // ---------------------------------------------------------------------------
 
-fn criterion_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return PathBuf::from(home);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")));
-    target.join("criterion")
-}
-
-/// The median (ns) criterion measured in this run for `group/function`,
-/// or `None` if it did not run in this process.
-fn median_ns(group: &str, function: &str, since: SystemTime) -> Option<f64> {
-    let path = criterion_dir()
-        .join(group)
-        .join(function)
-        .join("new")
-        .join("estimates.json");
-    let modified = std::fs::metadata(&path).ok()?.modified().ok()?;
-    if modified < since {
-        return None;
-    }
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
-    json.get("median")?.get("point_estimate")?.as_f64()
-}
-
 /// How a row's ratio is judged.
 enum Target {
     /// ours / peer ≤ this.
@@ -682,14 +564,6 @@ fn row(
         ours: (ours.0, ours.1, 1.0),
         peer: peer.map(|(name, g, f)| (name, g, f, 1.0)),
         target,
-    }
-}
-
-fn fmt_ns(v: Option<f64>) -> String {
-    match v {
-        Some(v) if v < 10.0 => format!("{v:.2}"),
-        Some(v) => format!("{v:.1}"),
-        None => "n/a".to_owned(),
     }
 }
 

@@ -81,17 +81,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Sampler as OtelSampler, SdkTracerProvider};
 use telemetry_core::tracing_layer::{TracingLayer, TracingLayerBuilder};
 use telemetry_core::*;
+
+mod common;
+use common::*;
 use tracing::Level;
 use tracing::subscriber::NoSubscriber;
 use tracing_subscriber::prelude::*;
@@ -99,55 +100,6 @@ use tracing_subscriber::prelude::*;
 // ---------------------------------------------------------------------------
 // Our setup
 // ---------------------------------------------------------------------------
-
-/// A no-op exporter that counts what it receives.
-#[derive(Clone, Default)]
-struct NullExporter {
-    spans: Arc<AtomicU64>,
-    logs: Arc<AtomicU64>,
-}
-
-impl Exporter for NullExporter {
-    fn export(&mut self, b: &Batch<'_>) -> Result<(), ExportError> {
-        self.spans
-            .fetch_add(b.spans.len() as u64, Ordering::Relaxed);
-        self.logs.fetch_add(b.logs.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-}
-
-/// Granted `BUSINESS`.
-const GRANTED: &str = "user-1";
-/// Granted nothing: `BUSINESS` is denied (opt-in).
-const DENIED: &str = "user-2";
-
-/// PERFORMANCE, RESOURCE and INTERACTION need no consent; BUSINESS requires
-/// it (opt-in) and only `GRANTED` gave it. INTERACTION is sampled with
-/// probability 0; everything else is kept. The same configuration as
-/// `hot_path.rs`.
-fn ours() -> (Telemetry, NullExporter) {
-    let exporter = NullExporter::default();
-    let t = Telemetry::builder()
-        .service("bench", "1")
-        .env(Environment::from_pairs::<&str, &str>([]))
-        .consent(
-            ConsentPolicy::opt_in()
-                .require(Category::BUSINESS)
-                .exempt(Category::PERFORMANCE)
-                .exempt(Category::RESOURCE)
-                .exempt(Category::INTERACTION),
-        )
-        .sampler(Sampler::per_category([(Category::INTERACTION, 0.0)]))
-        .hash_key(KeyId(1), b"0123456789abcdef0123456789abcdef")
-        .queue_capacity(1 << 16)
-        .batch_size(4096)
-        .flush_interval(Duration::from_millis(50))
-        .exporter(exporter.clone())
-        .build()
-        .unwrap();
-    t.consent().grant(GRANTED, Category::BUSINESS).unwrap();
-    (t, exporter)
-}
 
 /// Our layer: target `bench` up to INFO as `category`, and the field
 /// classes the benchmarks' spans and events use (`a` keeps the default,
@@ -170,33 +122,6 @@ fn layer_with_user(t: &Telemetry, category: Category, user: FieldClass) -> Traci
 // ---------------------------------------------------------------------------
 // Peer setup
 // ---------------------------------------------------------------------------
-
-/// OTel span exporter that does nothing but count.
-#[derive(Debug, Clone, Default)]
-struct OtelNullSpanExporter(Arc<AtomicUsize>);
-
-impl opentelemetry_sdk::trace::SpanExporter for OtelNullSpanExporter {
-    fn export(
-        &self,
-        batch: Vec<opentelemetry_sdk::trace::SpanData>,
-    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
-        self.0.fetch_add(batch.len(), Ordering::Relaxed);
-        std::future::ready(Ok(()))
-    }
-}
-
-fn otel_batch_span_processor(
-    exporter: OtelNullSpanExporter,
-) -> opentelemetry_sdk::trace::BatchSpanProcessor {
-    let config = opentelemetry_sdk::trace::BatchConfigBuilder::default()
-        .with_max_queue_size(1 << 16)
-        .with_max_export_batch_size(4096)
-        .with_scheduled_delay(Duration::from_millis(50))
-        .build();
-    opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter)
-        .with_batch_config(config)
-        .build()
-}
 
 /// An SDK tracer provider with `sampler` and a batch processor to a no-op
 /// exporter counting into `exported`.
@@ -234,28 +159,7 @@ fn with_none<R>(f: impl FnOnce() -> R) -> R {
     tracing::subscriber::with_default(NoSubscriber::default(), f)
 }
 
-/// Records produced versus received by an exporter, for the report.
-#[derive(Default)]
-struct Accounting {
-    lines: Vec<String>,
-}
-
 impl Accounting {
-    fn check(&mut self, what: &str, produced: u64, received: u64) {
-        let lost = produced.saturating_sub(received);
-        let line = if lost == 0 {
-            format!("- {what}: {produced} produced, {received} exported, none lost")
-        } else {
-            format!(
-                "- **{what}: {produced} produced, {received} exported, {lost} lost ({:.2}%)** — \
-                 the lost ones were dropped (queue full or discarded), which makes that \
-                 measurement look cheaper than it is",
-                100.0 * lost as f64 / produced.max(1) as f64
-            )
-        };
-        self.lines.push(line);
-    }
-
     fn queue_full(&mut self, what: &str, n: u64) {
         self.lines.push(format!(
             "- ours, {what}: DropCause::QueueFull = {n}{}",
@@ -591,32 +495,6 @@ fn event_recorded(c: &mut Criterion, t: &Telemetry, ours_exp: &NullExporter, acc
 // Report
 // ---------------------------------------------------------------------------
 
-fn criterion_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return PathBuf::from(home);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")));
-    target.join("criterion")
-}
-
-/// The median (ns) criterion measured in this run for `group/function`,
-/// or `None` if it did not run in this process.
-fn median_ns(group: &str, function: &str, since: SystemTime) -> Option<f64> {
-    let path = criterion_dir()
-        .join(group)
-        .join(function)
-        .join("new")
-        .join("estimates.json");
-    let modified = std::fs::metadata(&path).ok()?.modified().ok()?;
-    if modified < since {
-        return None;
-    }
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
-    json.get("median")?.get("point_estimate")?.as_f64()
-}
-
 struct Row {
     operation: &'static str,
     group: &'static str,
@@ -625,14 +503,6 @@ struct Row {
     peer: &'static str,
     /// ours / peer ≤ this, by analogy with `PERFORMANCE.md`; `None`: context.
     target: Option<f64>,
-}
-
-fn fmt_ns(v: Option<f64>) -> String {
-    match v {
-        Some(v) if v < 10.0 => format!("{v:.2}"),
-        Some(v) => format!("{v:.1}"),
-        None => "n/a".to_owned(),
-    }
 }
 
 fn print_table(since: SystemTime, acc: &Accounting) {
