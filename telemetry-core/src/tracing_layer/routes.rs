@@ -64,7 +64,8 @@ const UNROUTED: u64 = 0xff;
 /// from callsite to category so the hot path does not match strings.
 pub(crate) struct Routes {
     routes: Vec<Route>,
-    cache: Box<[AtomicU64]>,
+    /// Inline (not boxed): one dependent load fewer on the hot path.
+    cache: [AtomicU64; CACHE_SLOTS],
 }
 
 impl Routes {
@@ -80,7 +81,7 @@ impl Routes {
         });
         Routes {
             routes,
-            cache: (0..CACHE_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            cache: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 
