@@ -395,9 +395,10 @@ pub fn assert_result<R: IsResult + ?Sized>(_: &R) {}
 pub use tracing;
 
 /// The `tracing` span an instrumented function opens for other `tracing`
-/// layers (feature `tracing`), or nothing.
+/// layers (feature `tracing`): `None` when no subscriber wants INFO spans
+/// at all, so that case costs one static load.
 #[cfg(feature = "tracing")]
-pub type Mirror = tracing::Span;
+pub type Mirror = Option<tracing::Span>;
 /// The `tracing` span an instrumented function opens for other `tracing`
 /// layers (feature `tracing`), or nothing.
 #[cfg(not(feature = "tracing"))]
@@ -407,8 +408,8 @@ pub struct Mirror;
 /// Enters the mirror span until the guard drops.
 #[cfg(feature = "tracing")]
 #[inline]
-pub fn mirror_enter(mirror: &Mirror) -> tracing::span::Entered<'_> {
-    mirror.enter()
+pub fn mirror_enter(mirror: &Mirror) -> Option<tracing::span::Entered<'_>> {
+    mirror.as_ref().map(tracing::Span::enter)
 }
 /// Enters the mirror span until the guard drops.
 #[cfg(not(feature = "tracing"))]
@@ -429,7 +430,7 @@ pub fn mirror_instrument<F: Future>(
     future: F,
     mirror: Mirror,
 ) -> tracing::instrument::Instrumented<F> {
-    tracing::Instrument::instrument(future, mirror)
+    tracing::Instrument::instrument(future, mirror.unwrap_or_else(tracing::Span::none))
 }
 /// Runs `future` inside the mirror span.
 #[cfg(not(feature = "tracing"))]
@@ -446,12 +447,16 @@ pub fn mirror_instrument<F: Future>(future: F, _: Mirror) -> F {
 #[macro_export]
 macro_rules! __telemetry_mirror_span {
     ($name:literal) => {
-        $crate::__private::tracing::span!(
-            target: ::core::module_path!(),
-            $crate::__private::tracing::Level::INFO,
-            $name,
-            telemetry.mirror = $crate::__private::tracing::field::Empty
-        )
+        if $crate::__private::tracing::level_enabled!($crate::__private::tracing::Level::INFO) {
+            ::core::option::Option::Some($crate::__private::tracing::span!(
+                target: ::core::module_path!(),
+                $crate::__private::tracing::Level::INFO,
+                $name,
+                telemetry.mirror = $crate::__private::tracing::field::Empty
+            ))
+        } else {
+            ::core::option::Option::None
+        }
     };
 }
 

@@ -393,9 +393,6 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         // recorded span.
         #[allow(unused_mut)]
         let mut __telemetry_call = __TELEMETRY_CALLSITE.enter(#subject_arg);
-        // A plain `tracing` span for other layers (feature `tracing` of the
-        // runtime crate; nothing without it).
-        let __telemetry_mirror = #krate::__telemetry_mirror_span!(#name);
         #record_fields
     };
     let ItemFn {
@@ -413,6 +410,12 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             match __telemetry_call {
                 ::core::option::Option::None => __telemetry_future.await,
                 ::core::option::Option::Some(mut __telemetry_call) => {
+                    // A plain `tracing` span for other layers (feature
+                    // `tracing` of the runtime crate; nothing without it).
+                    let __telemetry_future = #krate::__private::mirror_instrument(
+                        __telemetry_future,
+                        #krate::__telemetry_mirror_span!(#name),
+                    );
                     let __telemetry_result = __telemetry_call.instrument(__telemetry_future).await;
                     #on_result
                     __telemetry_result
@@ -435,10 +438,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         };
         quote! {
             #prelude
-            let __telemetry_future = #krate::__private::mirror_instrument(
-                async move { #fake_return #block },
-                __telemetry_mirror,
-            );
+            let __telemetry_future = async move { #fake_return #block };
             #await_instrumented
         }
     } else if returns_impl_future(&sig.output) {
@@ -447,8 +447,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         quote! {
             #prelude
             #[allow(clippy::redundant_closure_call)]
-            let __telemetry_future =
-                #krate::__private::mirror_instrument((move || #block)(), __telemetry_mirror);
+            let __telemetry_future = (move || #block)();
             async move {
                 #await_instrumented
             }
@@ -463,11 +462,14 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             #prelude
             #[allow(clippy::redundant_closure_call, unused_mut)]
             let mut __telemetry_body = #closure;
-            let __telemetry_mirror_entered = #krate::__private::mirror_enter(&__telemetry_mirror);
             match __telemetry_call {
                 // Denied: a check and a branch, then the function as written.
                 ::core::option::Option::None => __telemetry_body(),
                 ::core::option::Option::Some(mut __telemetry_call) => {
+                    // A plain `tracing` span for other layers (feature
+                    // `tracing` of the runtime crate; nothing without it).
+                    let __telemetry_mirror = #krate::__telemetry_mirror_span!(#name);
+                    let __telemetry_mirror_entered = #krate::__private::mirror_enter(&__telemetry_mirror);
                     let __telemetry_entered = __telemetry_call.enter();
                     let __telemetry_result = __telemetry_body();
                     ::core::mem::drop(__telemetry_entered);

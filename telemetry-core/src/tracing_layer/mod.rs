@@ -60,9 +60,10 @@
 //! child, a function called inside an entered `tracing` span is that span's
 //! child, and `tracing` events carry the trace and span id of the span they
 //! happen in. With this feature on, `#[instrument_event]` also opens a plain
-//! `tracing` span (marked with the field `telemetry.mirror`), so other layers
-//! such as `fmt` show the function; this layer ignores it, so nothing is
-//! reported twice.
+//! `tracing` span (marked with the field `telemetry.mirror`) for every call
+//! consent allows, sampled or not, so other layers such as `fmt` show the
+//! function; this layer ignores it, so nothing is reported twice. A call
+//! consent denies opens none: its denied path stays a check and a branch.
 
 mod fields;
 mod routes;
