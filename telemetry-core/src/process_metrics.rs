@@ -315,9 +315,8 @@ fn add_cpu_time(id: u64, cpu_ms: u64, counter: &FloatCounter) {
     // still advances the count: that time was not exported, and exporting
     // it later would put it in the wrong interval.
     *done = (*done).max(total);
-    if new > 0 {
-        counter.add(new as f64 / 1000.0, &[]);
-    }
+    // Even a zero is added: the series then exists from the first sample.
+    counter.add(new as f64 / 1000.0, &[]);
 }
 
 fn forget_instance(id: u64) {

@@ -237,6 +237,19 @@ fn a_trace_and_consent_cross_two_services() {
         send("POST", &format!("{f}/consent/business"), "forged", None),
         401
     );
+    let allowed: serde_json::Value = agent()
+        .get(format!("{f}/consent"))
+        .header("Authorization", "Bearer token-alice")
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    assert_eq!(
+        allowed["allowed"],
+        serde_json::json!(["performance", "errors", "resource", "business"]),
+        "alice's consent at the frontend"
+    );
 
     let order =
         |sku: &str| serde_json::json!({ "sku": sku, "quantity": 2, "email": "x@example.com" });
