@@ -13,14 +13,26 @@ use crate::value::Value;
 
 /// The privacy class of each field name, and the class of every other field.
 pub(crate) struct FieldRules {
-    pub(crate) classes: HashMap<Box<str>, FieldClass>,
-    pub(crate) default: FieldClass,
+    /// Sorted by name: a binary search over a few short strings beats
+    /// hashing each field name.
+    classes: Vec<(Box<str>, FieldClass)>,
+    default: FieldClass,
 }
 
 impl FieldRules {
+    /// Rules from `classes` (names unique), with `default` for the rest.
+    pub(crate) fn new(classes: HashMap<Box<str>, FieldClass>, default: FieldClass) -> Self {
+        let mut classes: Vec<_> = classes.into_iter().collect();
+        classes.sort_by(|a, b| a.0.cmp(&b.0));
+        FieldRules { classes, default }
+    }
+
     #[inline]
     pub(crate) fn class(&self, name: &str) -> FieldClass {
-        self.classes.get(name).copied().unwrap_or(self.default)
+        match self.classes.binary_search_by(|(k, _)| (**k).cmp(name)) {
+            Ok(i) => self.classes[i].1,
+            Err(_) => self.default,
+        }
     }
 }
 

@@ -276,10 +276,7 @@ impl TracingLayerBuilder {
         let layer = TracingLayer {
             telemetry: self.telemetry.clone(),
             routes: routes.clone(),
-            fields: Arc::new(FieldRules {
-                classes,
-                default: self.default_class,
-            }),
+            fields: Arc::new(FieldRules::new(classes, self.default_class)),
         };
         let filter = RouteFilter {
             telemetry: self.telemetry,
