@@ -751,11 +751,7 @@ fn print_table(since: SystemTime, acc: &Accounting) {
 
 fn main() {
     let since = SystemTime::now();
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(30)
-        .configure_from_args();
+    let mut c = criterion();
     let (t, exporter) = ours();
     let mut acc = Accounting::default();
 

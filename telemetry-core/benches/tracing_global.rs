@@ -13,7 +13,6 @@
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
 
-use criterion::Criterion;
 use telemetry_core::tracing_layer::TracingLayer;
 use telemetry_core::*;
 use tracing::Level;
@@ -26,11 +25,7 @@ const GROUP: &str = "tracing_global";
 
 fn main() {
     let since = SystemTime::now();
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(30)
-        .configure_from_args();
+    let mut c = criterion();
     let (t, _exporter) = ours();
     let layer = TracingLayer::builder(&t)
         .route("bench", Level::INFO, Category::BUSINESS)

@@ -67,6 +67,20 @@ impl Telemetry {
     /// sampled-out span reads no clock and allocates nothing.
     #[inline(always)]
     pub fn span(&self, name: impl Into<Cow<'static, str>>, category: Category) -> Span {
+        self.span_in(|| name.into(), category, fast_span)
+    }
+
+    /// Like [`span`](Self::span), with the name built only for a span that
+    /// is recorded: a denied or sampled-out span formats nothing.
+    ///
+    /// ```
+    /// # use telemetry_core::*;
+    /// # let telemetry = Telemetry::builder().service("s", "1").build().unwrap();
+    /// # let (method, path) = ("GET", "/cart");
+    /// let span = telemetry.span_with(Category::PERFORMANCE, || format!("{method} {path}").into());
+    /// ```
+    #[inline(always)]
+    pub fn span_with(&self, category: Category, name: impl FnOnce() -> Cow<'static, str>) -> Span {
         self.span_in(name, category, fast_span)
     }
 
@@ -76,7 +90,7 @@ impl Telemetry {
     #[inline(always)]
     pub(crate) fn span_in(
         &self,
-        name: impl Into<Cow<'static, str>>,
+        name: impl FnOnce() -> Cow<'static, str>,
         category: Category,
         parent: impl FnOnce() -> Option<SpanContext>,
     ) -> Span {
@@ -122,15 +136,7 @@ impl Telemetry {
                 state: State::Unsampled(ctx),
             };
         }
-        Span::start_recording(
-            inner,
-            ctx,
-            parent,
-            name.into(),
-            category,
-            start_mono,
-            subject,
-        )
+        Span::start_recording(inner, ctx, parent, name(), category, start_mono, subject)
     }
 
     /// The consent and sampling decision for a span of `category` in trace

@@ -210,19 +210,25 @@ def span(sp):
     }
 
 
-def resource_spans(rs):
+def _resource_group(r, scoped_json, scoped_src, items_json, items_src, item):
+    """A ResourceSpans/ResourceLogs/ResourceMetrics: the resource, then per
+    scope its items converted by `item`."""
     return {
-        "resource": resource(g(rs, "resource")),
-        "scopeSpans": [
+        "resource": resource(g(r, "resource")),
+        scoped_json: [
             {
-                "scope": scope(g(ss, "scope")),
-                "spans": [span(sp) for sp in (g(ss, "spans") or [])],
-                "schemaUrl": g(ss, "schema_url", ""),
+                "scope": scope(g(sc, "scope")),
+                items_json: [item(x) for x in (g(sc, items_src) or [])],
+                "schemaUrl": g(sc, "schema_url", ""),
             }
-            for ss in (g(rs, "scope_spans") or [])
+            for sc in (g(r, scoped_src) or [])
         ],
-        "schemaUrl": g(rs, "schema_url", ""),
+        "schemaUrl": g(r, "schema_url", ""),
     }
+
+
+def resource_spans(rs):
+    return _resource_group(rs, "scopeSpans", "scope_spans", "spans", "spans", span)
 
 
 # ---------------------------------------------------------------- logs.v1
@@ -249,18 +255,7 @@ def log_record(lr):
 
 
 def resource_logs(rl):
-    return {
-        "resource": resource(g(rl, "resource")),
-        "scopeLogs": [
-            {
-                "scope": scope(g(sl, "scope")),
-                "logRecords": [log_record(lr) for lr in (g(sl, "log_records") or [])],
-                "schemaUrl": g(sl, "schema_url", ""),
-            }
-            for sl in (g(rl, "scope_logs") or [])
-        ],
-        "schemaUrl": g(rl, "schema_url", ""),
-    }
+    return _resource_group(rl, "scopeLogs", "scope_logs", "logRecords", "log_records", log_record)
 
 
 # ---------------------------------------------------------------- metrics.v1
@@ -424,15 +419,4 @@ def metric(m):
 
 
 def resource_metrics(rm):
-    return {
-        "resource": resource(g(rm, "resource")),
-        "scopeMetrics": [
-            {
-                "scope": scope(g(sm, "scope")),
-                "metrics": [metric(m) for m in (g(sm, "metrics") or [])],
-                "schemaUrl": g(sm, "schema_url", ""),
-            }
-            for sm in (g(rm, "scope_metrics") or [])
-        ],
-        "schemaUrl": g(rm, "schema_url", ""),
-    }
+    return _resource_group(rm, "scopeMetrics", "scope_metrics", "metrics", "metrics", metric)

@@ -47,9 +47,9 @@ impl Downstream {
         credential: Option<&HeaderValue>,
         body: &serde_json::Value,
     ) -> Result<(u16, serde_json::Value), DownstreamError> {
-        let mut span = telemetry.span(format!("POST {path}"), Category::PERFORMANCE);
+        let mut span = telemetry.span_with(Category::PERFORMANCE, || format!("POST {path}").into());
         span.set_kind(SpanKind::Client);
-        span.set_attribute("server.address", self.base.clone());
+        span.set_attribute("server.address", self.base.as_str());
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(format!("{}{path}", self.base))

@@ -69,10 +69,10 @@ where
         let ctx = t.extract(request.headers()).apply(scope);
         let mut span = {
             let _in = ctx.clone().attach();
-            t.span(
-                format!("{} {}", request.method(), request.uri().path()),
-                Category::PERFORMANCE,
-            )
+            // The name is formatted only for a recorded span.
+            t.span_with(Category::PERFORMANCE, || {
+                format!("{} {}", request.method(), request.uri().path()).into()
+            })
         };
         span.set_kind(SpanKind::Server);
         span.set_attribute("http.request.method", request.method().as_str());

@@ -144,3 +144,13 @@ impl Accounting {
         self.lines.push(line);
     }
 }
+
+/// Criterion as every benchmark here runs it: 0.5 s warm-up, 2 s of
+/// measurement, 30 samples, unless the command line says otherwise.
+pub fn criterion() -> criterion::Criterion {
+    criterion::Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30)
+        .configure_from_args()
+}

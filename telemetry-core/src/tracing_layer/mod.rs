@@ -501,7 +501,7 @@ where
         let parent = Self::parent_of(attrs.parent(), attrs.is_contextual(), &ctx);
         let mut span = self
             .telemetry
-            .span_in(Cow::Borrowed(meta.name()), category, || parent);
+            .span_in(|| Cow::Borrowed(meta.name()), category, || parent);
         if span.is_recording() {
             let mut sink = SpanSink(&mut span);
             attrs.record(&mut Capture {

@@ -20,7 +20,7 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::{Channel, Endpoint};
 
 use super::config::{Compression, SignalConfig};
-use super::transport::{Attempts, INITIAL_BACKOFF, MAX_BACKOFF, jitter};
+use super::retry::{Attempts, Retry};
 
 pub(crate) enum Payload {
     Traces(ExportTraceServiceRequest),
@@ -171,16 +171,9 @@ async fn send(
     payload: Payload,
     attempts: &mut Attempts,
 ) -> Result<(), ExportError> {
-    let deadline = Instant::now() + cfg.timeout;
-    let mut backoff = INITIAL_BACKOFF;
+    let mut retry = Retry::new(cfg);
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(ExportError::new(
-                ExportErrorKind::Timeout,
-                format!("no success from {} within {:?}", cfg.url, cfg.timeout),
-            ));
-        }
+        let left = retry.left()?;
         // One export call; the three signals differ only in their client type.
         macro_rules! export {
             ($client:ident, $request:expr) => {{
@@ -210,16 +203,8 @@ async fn send(
             status.code(),
             status.message()
         );
-        if !retryable(status.code()) {
-            return Err(ExportError::new(ExportErrorKind::Unavailable, message));
-        }
-        let wait = jitter(backoff);
-        if wait >= deadline.saturating_duration_since(Instant::now()) {
-            return Err(ExportError::new(ExportErrorKind::Unavailable, message));
-        }
-        attempts.retries += 1;
+        let wait = retry.wait(retryable(status.code()), None, message, attempts)?;
         tokio::time::sleep(wait).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 

@@ -26,6 +26,7 @@
 mod config;
 #[cfg(feature = "otlp-grpc")]
 mod grpc;
+mod retry;
 mod transport;
 
 use std::sync::Arc;

@@ -4,25 +4,18 @@
 //! the signal's timeout.
 
 use std::io::{Read, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use telemetry_core::{ExportError, ExportErrorKind};
 
 use super::config::{Compression, Protocol, SignalConfig};
-
-/// The outcome counters a transport keeps.
-#[derive(Debug, Default)]
-pub(crate) struct Attempts {
-    pub(crate) retries: u64,
-}
+pub(crate) use super::retry::Attempts;
+use super::retry::Retry;
 
 pub(crate) struct Transport {
     /// One agent per signal (each may trust its own CA).
     agents: [ureq::Agent; 3],
 }
-
-pub(crate) const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
-pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 impl Transport {
     pub(crate) fn new(signals: &[SignalConfig; 3]) -> Result<Self, telemetry_core::ConfigError> {
@@ -74,7 +67,7 @@ impl Transport {
         attempts: &mut Attempts,
     ) -> Result<(), ExportError> {
         let agent = &self.agents[signal.min(2)];
-        let deadline = Instant::now() + cfg.timeout;
+        let mut retry = Retry::new(cfg);
         let body = match cfg.compression {
             Compression::None => body,
             Compression::Gzip => {
@@ -91,15 +84,8 @@ impl Transport {
             Protocol::HttpJson => "application/json",
             Protocol::HttpProtobuf | Protocol::Grpc => "application/x-protobuf",
         };
-        let mut backoff = INITIAL_BACKOFF;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(ExportError::new(
-                    ExportErrorKind::Timeout,
-                    format!("no success from {} within {:?}", cfg.url, cfg.timeout),
-                ));
-            }
+            let left = retry.left()?;
             let mut req = agent
                 .post(&cfg.url)
                 .config()
@@ -139,32 +125,9 @@ impl Transport {
                 }
                 Err(e) => (true, None, format!("cannot reach {}: {e}", cfg.url)),
             };
-            if !retryable {
-                return Err(ExportError::new(ExportErrorKind::Unavailable, message));
-            }
-            // Full jitter: a random wait up to the backoff, or what the
-            // server asked for.
-            let wait = retry_after.unwrap_or_else(|| jitter(backoff));
-            let left = deadline.saturating_duration_since(Instant::now());
-            if wait >= left {
-                return Err(ExportError::new(ExportErrorKind::Unavailable, message));
-            }
-            attempts.retries += 1;
+            // Full jitter, or what the server asked for.
+            let wait = retry.wait(retryable, retry_after, message, attempts)?;
             std::thread::sleep(wait);
-            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
-}
-
-/// A random wait in `0..max` (full jitter).
-pub(crate) fn jitter(max: Duration) -> Duration {
-    let nanos = max.as_nanos() as u64;
-    if nanos == 0 {
-        return max;
-    }
-    let r = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos() as u64)
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    Duration::from_nanos(r % nanos)
 }
