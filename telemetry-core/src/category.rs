@@ -88,6 +88,17 @@ impl Category {
         self.0 >= Self::FIRST_CUSTOM
     }
 
+    /// The index given to [`Category::custom`], for a service-defined category.
+    pub const fn custom_index(self) -> Option<u8> {
+        self.0.checked_sub(Self::FIRST_CUSTOM)
+    }
+
+    /// Whether this is one of the two bits reserved for future built-ins:
+    /// no record can be of such a category, and none is ever propagated.
+    pub const fn is_reserved(self) -> bool {
+        self.builtin_name().is_none() && !self.is_custom()
+    }
+
     /// The built-in name of this category (`"performance"`, `"errors"`, ...),
     /// or `None` for a custom category, whose name the service configures.
     pub const fn builtin_name(self) -> Option<&'static str> {
@@ -115,18 +126,22 @@ impl Category {
 
 impl fmt::Debug for Category {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.builtin_name() {
-            Some(name) => write!(f, "Category({name})"),
-            None => write!(f, "Category(custom {})", self.0 - Self::FIRST_CUSTOM),
+        match (self.builtin_name(), self.custom_index()) {
+            (Some(name), _) => write!(f, "Category({name})"),
+            (None, Some(index)) => write!(f, "Category(custom {index})"),
+            (None, None) => write!(f, "Category(reserved {})", self.0),
         }
     }
 }
 
 impl fmt::Display for Category {
+    /// The built-in name, `custom-N` for a service-defined category, or
+    /// `reserved-N` for the two bits kept for future built-ins.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.builtin_name() {
-            Some(name) => f.write_str(name),
-            None => write!(f, "custom-{}", self.0 - Self::FIRST_CUSTOM),
+        match (self.builtin_name(), self.custom_index()) {
+            (Some(name), _) => f.write_str(name),
+            (None, Some(index)) => write!(f, "custom-{index}"),
+            (None, None) => write!(f, "reserved-{}", self.0),
         }
     }
 }
@@ -255,12 +270,26 @@ impl CategoryNames {
         }
     }
 
-    /// The category with this name, if any.
+    /// The category with this name, if any: a built-in name, a name the
+    /// service gave, or `custom-N` for a custom category left unnamed (the
+    /// name [`name`](Self::name) gives it, so names round-trip).
     pub fn lookup(&self, name: &str) -> Option<Category> {
-        self.names
-            .iter()
-            .position(|n| n.as_deref() == Some(name))
-            .and_then(|bit| Category::from_bit(bit as u8))
+        if let Some(bit) = self.names.iter().position(|n| n.as_deref() == Some(name)) {
+            return Category::from_bit(u8::try_from(bit).ok()?);
+        }
+        let index = name.strip_prefix("custom-")?;
+        if index.is_empty()
+            || !index.bytes().all(|b| b.is_ascii_digit())
+            || index.starts_with('0') && index.len() > 1
+        {
+            return None;
+        }
+        let category = Category::try_custom(index.parse().ok()?)?;
+        // A named custom category is known by its name only.
+        match self.names.get(category.bit() as usize) {
+            Some(None) => Some(category),
+            _ => None,
+        }
     }
 }
 
@@ -301,5 +330,43 @@ mod tests {
         assert_eq!(names.name(Category::custom(4)), "custom-4");
         assert_eq!(names.name(Category::BUSINESS), "business");
         assert_eq!(names.lookup("fraud"), Some(Category::custom(3)));
+        // Unnamed custom categories round-trip through their default name;
+        // a named one only through its name.
+        assert_eq!(names.lookup("custom-4"), Some(Category::custom(4)));
+        assert_eq!(names.lookup("custom-3"), None);
+        for bad in [
+            "custom-",
+            "custom-56",
+            "custom-04",
+            "custom-+4",
+            "reserved-5",
+        ] {
+            assert_eq!(names.lookup(bad), None, "{bad}");
+        }
+        for bit in 0..Category::COUNT as u8 {
+            let c = Category::from_bit(bit).unwrap();
+            let name = names.name(c);
+            if c.is_reserved() {
+                assert_eq!(names.lookup(&name), None);
+            } else {
+                assert_eq!(names.lookup(&name), Some(c), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn reserved_bits_format_without_underflow() {
+        for bit in [5u8, 6] {
+            let c = Category::from_bit(bit).unwrap();
+            assert!(c.is_reserved());
+            assert_eq!(c.to_string(), format!("reserved-{bit}"));
+            assert_eq!(format!("{c:?}"), format!("Category(reserved {bit})"));
+        }
+        assert_eq!(
+            format!("{:?}", CategorySet::ALL)
+                .matches("reserved")
+                .count(),
+            2
+        );
     }
 }

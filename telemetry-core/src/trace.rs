@@ -120,31 +120,33 @@ impl SpanContext {
     /// Follows the W3C rules: version `ff` and all-zero ids are invalid;
     /// a future version may carry more fields after the flags.
     pub fn from_traceparent(header: &str) -> Result<SpanContext, TraceparentError> {
-        let header = header.trim();
-        let bytes = header.as_bytes();
+        // Byte positions only: the header is untrusted and may hold
+        // multi-byte characters anywhere; nothing here slices a `str`.
+        let bytes = header.trim().as_bytes();
         if bytes.len() < 55 {
             return Err(TraceparentError("too short; expected 55 characters"));
         }
-        let version = parse_hex_u8(&header[0..2]).ok_or(TraceparentError("version is not hex"))?;
+        let field = |range: std::ops::Range<usize>| bytes.get(range).unwrap_or_default();
+        let version = parse_hex_u8(field(0..2)).ok_or(TraceparentError("version is not hex"))?;
         if version == 0xff {
             return Err(TraceparentError("version ff is forbidden"));
         }
         if version == 0 && bytes.len() != 55 {
             return Err(TraceparentError("version 00 must be exactly 55 characters"));
         }
-        if version != 0 && bytes.len() > 55 && bytes[55] != b'-' {
+        if version != 0 && bytes.len() > 55 && bytes.get(55) != Some(&b'-') {
             return Err(TraceparentError("unexpected data after the flags"));
         }
-        if bytes[2] != b'-' || bytes[35] != b'-' || bytes[52] != b'-' {
+        if [2, 35, 52].iter().any(|&i| bytes.get(i) != Some(&b'-')) {
             return Err(TraceparentError("fields must be separated by '-'"));
         }
-        let trace = parse_hex_lower(&header[3..35]).ok_or(TraceparentError(
+        let trace = parse_hex_lower(field(3..35)).ok_or(TraceparentError(
             "trace id must be 32 lower-case hex digits",
         ))?;
-        let span = parse_hex_lower(&header[36..52]).ok_or(TraceparentError(
+        let span = parse_hex_lower(field(36..52)).ok_or(TraceparentError(
             "parent id must be 16 lower-case hex digits",
         ))?;
-        let flags = parse_hex_u8(&header[53..55]).ok_or(TraceparentError("flags are not hex"))?;
+        let flags = parse_hex_u8(field(53..55)).ok_or(TraceparentError("flags are not hex"))?;
         if trace == 0 {
             return Err(TraceparentError("trace id is all zeros"));
         }
@@ -171,22 +173,33 @@ impl SpanContext {
     }
 }
 
-fn parse_hex_lower(s: &str) -> Option<u128> {
-    if s.bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        u128::from_str_radix(s, 16).ok()
-    } else {
-        None
+/// Hex digits (at most 32) as a number; upper-case digits only when
+/// `upper_ok` (W3C ids must be lower-case).
+fn parse_hex(digits: &[u8], upper_ok: bool) -> Option<u128> {
+    if digits.is_empty() || digits.len() > 32 {
+        return None;
     }
+    digits.iter().try_fold(0u128, |acc, &b| {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' if upper_ok => b - b'A' + 10,
+            _ => return None,
+        };
+        Some((acc << 4) | u128::from(d))
+    })
 }
 
-fn parse_hex_u8(s: &str) -> Option<u8> {
-    if s.len() == 2 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        u8::from_str_radix(s, 16).ok()
-    } else {
-        None
+fn parse_hex_lower(digits: &[u8]) -> Option<u128> {
+    parse_hex(digits, false)
+}
+
+/// Two hex digits of either case as a byte.
+fn parse_hex_u8(digits: &[u8]) -> Option<u8> {
+    if digits.len() != 2 {
+        return None;
     }
+    parse_hex(digits, true).and_then(|v| u8::try_from(v).ok())
 }
 
 /// A new trace id and span id from one 64-bit random draw: the halves are
@@ -291,6 +304,18 @@ mod tests {
         for (h, want) in cases {
             let err = SpanContext::from_traceparent(h).unwrap_err().to_string();
             assert!(err.contains(want), "{h:?}: {err}");
+        }
+        // Untrusted text with multi-byte characters anywhere is an error,
+        // never a panic (slicing inside a character used to panic).
+        for h in [
+            "é0-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "0é-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473é-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0é",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01é",
+            "ééééééééééééééééééééééééééééééééééééééééééééééééééééééé",
+        ] {
+            assert!(SpanContext::from_traceparent(h).is_err(), "{h:?}");
         }
         // A future version may append fields.
         let future = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra";

@@ -225,9 +225,10 @@ fn bad_headers_are_ignored_and_counted() {
     });
     b.force_flush().unwrap();
     assert_eq!(interaction_events(&b_exp), 1);
-    assert!(
-        b_exp.events_named("page.timing").is_empty(),
-        "narrowed to interaction"
+    assert_eq!(
+        b_exp.events_named("page.timing").len(),
+        1,
+        "an exempt category is never withheld by a caller"
     );
     let count = |header: &str, reason: &str| {
         b_exp
@@ -261,4 +262,101 @@ fn no_consent_member_without_a_subject_and_other_baggage_is_kept() {
         "{baggage}"
     );
     assert!(!baggage.contains("dave"), "the subject never travels");
+}
+
+#[test]
+fn exempt_categories_are_never_withheld_by_a_caller() {
+    let (b, b_exp) = service(Sampler::always());
+    // Consent `-` (nothing), a malformed member (fails closed to nothing),
+    // and oversized baggage: each withholds the required categories only.
+    let oversized = format!("k={}", "v".repeat(9000));
+    for baggage in [
+        "telemetry.consent=-",
+        "telemetry.consent=a b",
+        oversized.as_str(),
+    ] {
+        let mut h = HeaderMap::new();
+        h.insert(BAGGAGE, HeaderValue::from_str(baggage).unwrap());
+        downstream(&b, &h, "erin", || {
+            b.event("page.viewed", Category::INTERACTION).emit();
+            b.event("checkout.failed", Category::ERRORS).emit();
+            b.event("page.timing", Category::PERFORMANCE).emit();
+        });
+    }
+    b.force_flush().unwrap();
+    assert_eq!(
+        interaction_events(&b_exp),
+        0,
+        "required categories narrowed"
+    );
+    assert_eq!(b_exp.events_named("checkout.failed").len(), 3);
+    assert_eq!(b_exp.events_named("page.timing").len(), 3);
+}
+
+#[test]
+fn untrusted_callers_start_their_own_trace_under_local_consent() {
+    let (b, b_exp) = service(Sampler::per_category([(Category::PERFORMANCE, 0.0)]));
+    let mut h = HeaderMap::new();
+    let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    h.insert(TRACEPARENT, HeaderValue::from_static(parent));
+    // A caller claims a tiny probability and withholds interaction.
+    h.insert(TRACESTATE, HeaderValue::from_static("ot=th:ffffffffffffff"));
+    h.insert(BAGGAGE, HeaderValue::from_static("telemetry.consent=-"));
+    let incoming = b.extract(&h);
+    assert!(incoming.span_context().is_some(), "read, but not believed");
+    let untrusted = incoming.untrusted();
+    assert!(untrusted.span_context().is_none());
+    assert!(untrusted.tracestate().is_none());
+    assert!(untrusted.upstream_consent().is_none());
+    {
+        let _g = untrusted.apply(b.subject_context("frank")).attach();
+        // The caller's "sampled" flag does not force recording: this
+        // service's sampler (0 for performance) decides.
+        b.in_span("backend.handle", Category::PERFORMANCE, |_| {});
+        // Its consent member does not narrow: interaction is opt-out here.
+        b.event("page.viewed", Category::INTERACTION).emit();
+    }
+    b.force_flush().unwrap();
+    assert!(
+        b_exp.spans().is_empty(),
+        "sampled by this service, not the caller"
+    );
+    assert_eq!(interaction_events(&b_exp), 1);
+    // A trusted caller's tiny probability is kept finite.
+    let (c, c_exp) = service(Sampler::always());
+    downstream(&c, &h, "frank", || {
+        c.in_span("backend.handle", Category::PERFORMANCE, |_| {});
+    });
+    c.force_flush().unwrap();
+    let p = c_exp.spans()[0].probability;
+    assert!(p > 0.0 && (1.0 / p).is_finite(), "{p}");
+}
+
+#[test]
+fn opt_out_policies_propagate_only_categories_a_peer_can_name() {
+    // Under opt-out every bit is allowed, the two reserved ones included:
+    // formatting the context and injecting it must neither panic nor send
+    // them.
+    let exp = InMemoryExporter::new();
+    let t = common::builder()
+        .consent(ConsentPolicy::opt_out().exempt(Category::PERFORMANCE))
+        .category(Category::custom(2), "fraud")
+        .exporter(exp)
+        .build()
+        .unwrap();
+    let _s = t.subject("gina");
+    let debug = format!("{:?}", Context::current());
+    assert!(debug.contains("Context"), "{debug}");
+    let mut h = HeaderMap::new();
+    t.inject(&mut h);
+    let baggage = h[BAGGAGE].to_str().unwrap();
+    assert!(!baggage.contains("reserved"), "{baggage}");
+    assert!(
+        !baggage.contains("custom-"),
+        "unnamed categories stay home: {baggage}"
+    );
+    assert!(baggage.contains("fraud"), "{baggage}");
+    // What we send, we read back.
+    let back = t.extract(&h).upstream_consent().unwrap();
+    assert!(back.contains(Category::custom(2)) && back.contains(Category::BUSINESS));
 }

@@ -166,6 +166,13 @@ impl ConsentPolicy {
         CategorySet::from_bits(self.exempt.bits() | Category::TELEMETRY.mask())
     }
 
+    /// Categories the policy names explicitly (exempt or required).
+    pub fn mentioned(&self) -> CategorySet {
+        CategorySet::from_bits(
+            self.exempt.bits() | self.opt_in.bits() | self.opt_out.bits() | self.required.bits(),
+        )
+    }
+
     /// Categories that require consent.
     pub fn required_set(&self) -> CategorySet {
         CategorySet::from_bits(!self.exempt_set().bits())

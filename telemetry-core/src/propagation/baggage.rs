@@ -177,12 +177,24 @@ pub(super) fn consent_member(allowed: CategorySet, names: &CategoryNames) -> Str
 
 /// `existing` baggage with its consent member replaced by `member`;
 /// members that are invalid are dropped, not passed on.
+/// The result stays within the W3C limits (64 members, 8192 bytes): other
+/// members are dropped from the end to make room for ours.
 pub(super) fn merge(existing: &[&str], member: &str) -> String {
     let mut kept: Vec<String> = valid_members(existing)
         .into_iter()
         .filter(|m| !m.starts_with(&format!("{CONSENT_KEY}=")))
         .collect();
     kept.truncate(MAX_MEMBERS - 1);
+    let mut total: usize = member.len();
+    let mut room = 0;
+    for m in &kept {
+        if total + m.len() + 1 > MAX_BYTES {
+            break;
+        }
+        total += m.len() + 1;
+        room += 1;
+    }
+    kept.truncate(room);
     kept.push(member.to_owned());
     kept.join(",")
 }
@@ -261,6 +273,27 @@ mod tests {
             "a=1,telemetry.consent=-"
         );
         assert_eq!(merge(&[], "telemetry.consent=-"), "telemetry.consent=-");
+        // Other members near the limit: ours still fits, the total stays
+        // within 8192 bytes, and the result reads back.
+        let big: Vec<String> = (0..8)
+            .map(|i| format!("k{i}={}", "v".repeat(1020)))
+            .collect();
+        let existing = big.join(",");
+        assert!(existing.len() <= MAX_BYTES);
+        let member = consent_member(
+            CategorySet::from([Category::BUSINESS, Category::INTERACTION]),
+            &CategoryNames::default(),
+        );
+        let merged = merge(&[&existing], &member);
+        assert!(merged.len() <= MAX_BYTES, "{}", merged.len());
+        assert!(merged.ends_with(&member));
+        assert_eq!(
+            consent(&[&merged], &CategoryNames::default()).consent,
+            Some(CategorySet::from([
+                Category::BUSINESS,
+                Category::INTERACTION
+            ]))
+        );
     }
 
     #[test]

@@ -109,11 +109,18 @@ impl Rejections {
 
 /// What came with a request: the remote span, its `tracestate`, and the
 /// upstream consent. Ignored headers leave their part empty.
+///
+/// Whether to believe it is the service's decision: [`apply`](Self::apply)
+/// takes everything a trusted peer (another of the service's own
+/// services) sent; [`untrusted`](Self::untrusted) keeps only the trace ids,
+/// for requests from the outside.
 #[derive(Clone, Debug, Default)]
 pub struct Incoming {
     span: Option<SpanContext>,
     tracestate: Option<Arc<str>>,
     consent: Option<CategorySet>,
+    /// The local policy's exempt categories: never withheld by a caller.
+    exempt: CategorySet,
 }
 
 impl Incoming {
@@ -133,9 +140,28 @@ impl Incoming {
         self.consent
     }
 
+    /// What to take from a caller that is not trusted: nothing. Its
+    /// `traceparent` (with the sampling decision and probability it claims)
+    /// and its consent member are ignored, so the request starts a trace of
+    /// its own, sampled by this service, under this service's consent only
+    /// (the W3C and OpenTelemetry advice for public endpoints). Use it for
+    /// requests from the public side (browsers, partners); keep
+    /// [`apply`](Self::apply) on `self` for the service's own peers.
+    #[must_use]
+    pub fn untrusted(self) -> Incoming {
+        Incoming {
+            exempt: self.exempt,
+            ..Incoming::default()
+        }
+    }
+
     /// `ctx` continuing the remote trace, with its consent narrowed to the
     /// upstream consent. Open the subject scope first (with
     /// [`Telemetry::subject_context`]) and apply to that.
+    ///
+    /// Narrowing only ever concerns categories that require consent: the
+    /// categories the local policy exempts (and the library's own records)
+    /// are never withheld by a caller.
     pub fn apply(&self, ctx: Context) -> Context {
         let mut ctx = match self.span {
             Some(span) => ctx.with_span_context(span),
@@ -145,8 +171,9 @@ impl Incoming {
             ctx = ctx.with_tracestate(self.tracestate.clone());
         }
         match self.consent {
-            // The library's own records never need consent.
-            Some(allowed) => ctx.narrow_consent(allowed.with(Category::TELEMETRY)),
+            Some(allowed) => ctx.narrow_consent(CategorySet::from_bits(
+                allowed.bits() | self.exempt.bits() | Category::TELEMETRY.mask(),
+            )),
             None => ctx,
         }
     }
@@ -169,7 +196,10 @@ impl Telemetry {
     pub fn extract(&self, headers: &HeaderMap) -> Incoming {
         let inner = &*self.inner;
         let rejected = &inner.rejected_headers;
-        let mut incoming = Incoming::default();
+        let mut incoming = Incoming {
+            exempt: inner.consent.policy.exempt_set(),
+            ..Incoming::default()
+        };
         match values(headers, TRACEPARENT).as_deref() {
             None => rejected.count(Header::Traceparent, Reason::Malformed),
             Some([]) => {}
@@ -256,11 +286,17 @@ impl Telemetry {
 }
 
 /// The categories `ctx` allows: its subject's consent (or the policy for
-/// records without a subject), narrowed by what it withholds.
+/// records without a subject), narrowed by what it withholds; only
+/// categories a peer can know by name (built-in, named, or mentioned in the
+/// policy), never the library's own or the reserved bits.
 fn consent_of(inner: &Inner, ctx: &Context) -> CategorySet {
     let mask = match &ctx.subject {
         Some(s) if s.0.owner == inner.id => s.0.allowed.load(Ordering::Relaxed),
         _ => inner.consent.no_subject_mask,
     };
-    CategorySet::from_bits(mask & !ctx.withheld).without(Category::TELEMETRY)
+    let sendable = inner.known.bits() | inner.consent.policy.mentioned().bits();
+    CategorySet::from_bits(mask & !ctx.withheld & sendable)
+        .iter()
+        .filter(|c| !c.is_reserved() && *c != Category::TELEMETRY)
+        .collect()
 }

@@ -62,7 +62,10 @@ pub(super) fn parse(header: &str) -> Result<String, Reason> {
     Ok(members.join(","))
 }
 
-/// The sampling probability in the `ot` member's `th` field, if valid.
+/// The sampling probability in the `ot` member's `th` field, if valid: in
+/// (0, 1], computed exactly from the integer threshold, so the largest
+/// threshold gives 2⁻⁵⁶ and never 0 (whose inverse, the weight analysts
+/// use, would be infinite).
 pub(super) fn probability(state: &str) -> Option<f64> {
     let ot = state.split(',').find_map(|m| m.strip_prefix("ot="))?;
     let th = ot.split(';').find_map(|f| f.strip_prefix("th:"))?;
@@ -72,7 +75,24 @@ pub(super) fn probability(state: &str) -> Option<f64> {
     // 1 to 14 hex digits, trailing zeros removed: pad to 14.
     let padded = format!("{th:0<14}");
     let threshold = u64::from_str_radix(&padded, 16).ok()?;
-    Some(1.0 - threshold as f64 / (1u64 << 56) as f64)
+    let keep = (1u64 << 56).checked_sub(threshold).filter(|&k| k > 0)?;
+    Some(keep as f64 / (1u64 << 56) as f64)
+}
+
+/// Whether `field` is a valid OpenTelemetry `ot` sub-key field
+/// (`key:value`, lower-case alphanumeric key, value of letters, digits and
+/// `.`, `_`, `-`).
+fn valid_ot_field(field: &str) -> bool {
+    let Some((key, value)) = field.split_once(':') else {
+        return false;
+    };
+    !key.is_empty()
+        && key
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && value
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(&c))
 }
 
 /// The rejection threshold for probability `p` as `th` wants it: up to 14
@@ -102,20 +122,33 @@ fn threshold_hex(p: f64) -> Option<String> {
 /// when there is nothing to send.
 pub(super) fn with_probability(state: Option<&str>, p: f64, sampled: bool) -> Option<String> {
     let state = state.unwrap_or("");
+    // Only members that are valid on their own are passed on: the next hop
+    // drops a whole `tracestate` with one bad member.
+    let valid_member = |m: &&str| {
+        m.split_once('=')
+            .is_some_and(|(k, v)| valid_key(k) && valid_value(v))
+    };
     let others = state
         .split(',')
-        .filter(|m| !m.is_empty() && !m.starts_with("ot="));
+        .filter(|m| !m.is_empty() && !m.starts_with("ot="))
+        .filter(valid_member);
     let old_ot = state.split(',').find_map(|m| m.strip_prefix("ot="));
-    let mut ot_fields: Vec<String> = old_ot
+    let mut ot_fields: Vec<&str> = old_ot
         .map(|o| {
             o.split(';')
-                .filter(|f| !f.is_empty() && !f.starts_with("th:"))
-                .map(str::to_owned)
+                .filter(|f| !f.starts_with("th:") && valid_ot_field(f))
                 .collect()
         })
         .unwrap_or_default();
-    if sampled && let Some(th) = threshold_hex(p) {
-        ot_fields.insert(0, format!("th:{th}"));
+    let th = threshold_hex(p)
+        .filter(|_| sampled)
+        .map(|t| format!("th:{t}"));
+    if let Some(th) = &th {
+        ot_fields.insert(0, th);
+    }
+    // A member value holds at most 256 characters: drop fields from the end.
+    while ot_fields.iter().map(|f| f.len() + 1).sum::<usize>() > 257 {
+        ot_fields.pop();
     }
     let mut members: Vec<String> = Vec::new();
     if !ot_fields.is_empty() {
@@ -174,6 +207,27 @@ mod tests {
         assert_eq!(probability("ot=th:0"), Some(1.0));
         assert_eq!(probability("ot=rv:abc;th:c"), Some(0.25));
         assert_eq!(probability("ot=th:zz"), None);
+        // The largest threshold is the smallest probability, never zero.
+        let tiny = probability("ot=th:ffffffffffffff").unwrap();
+        assert!(tiny > 0.0 && (1.0 / tiny).is_finite(), "{tiny}");
+        assert_eq!(tiny, 2f64.powi(-56));
+    }
+
+    #[test]
+    fn outgoing_state_is_always_valid() {
+        // A blank or malformed ot field is not passed on.
+        let out = with_probability(Some("ot= ;rv:1"), 0.5, true).unwrap();
+        assert_eq!(out, "ot=th:8;rv:1");
+        assert_eq!(with_probability(Some("ot= "), 0.5, false), None);
+        // An ot value near the limit does not grow past 256 characters.
+        let long_ot = format!("ot=rv:{}", "a".repeat(250));
+        assert!(parse(&long_ot).is_ok());
+        let out = with_probability(Some(&long_ot), 0.25, true).unwrap();
+        assert_eq!(parse(&out).as_deref(), Ok(out.as_str()));
+        assert!(out.starts_with("ot=th:c"));
+        // Invalid members of the incoming state are dropped.
+        let out = with_probability(Some("Bad=1,ok=2"), 1.0, true).unwrap();
+        assert_eq!(out, "ot=th:0,ok=2");
     }
 
     #[test]
