@@ -73,10 +73,12 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
     }
     if !report.is_complete() {
+        let errors: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
         println!(
-            "\nshutdown: {} records could not be exported ({})",
+            "\nshutdown: {} records failed and {} were never handed over ({})",
             report.failed,
-            report.errors.join("; ")
+            report.undelivered,
+            errors.join("; ")
         );
     }
     Ok(())

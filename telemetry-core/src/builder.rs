@@ -141,6 +141,7 @@ impl TelemetryBuilder {
                 batch_size: 512,
                 flush_interval: Duration::from_secs(1),
                 metric_interval: Duration::from_secs(10),
+                export_timeout: Duration::from_secs(10),
             },
             audit_capacity: 10_000,
             coverage_period: Duration::from_secs(3600),
@@ -253,6 +254,14 @@ impl TelemetryBuilder {
     /// How often metrics are collected and exported (default 10 s).
     pub fn metric_interval(mut self, interval: Duration) -> Self {
         self.pipeline.metric_interval = interval;
+        self
+    }
+
+    /// Longest one export round may take (default 10 s): the deadline every
+    /// exporter is given for a batch, and how long
+    /// [`Telemetry::force_flush`] waits at most.
+    pub fn export_timeout(mut self, timeout: Duration) -> Self {
+        self.pipeline.export_timeout = timeout;
         self
     }
 
@@ -517,6 +526,7 @@ impl TelemetryBuilder {
         for (what, d) in [
             ("flush_interval", self.pipeline.flush_interval),
             ("metric_interval", self.pipeline.metric_interval),
+            ("export_timeout", self.pipeline.export_timeout),
             ("coverage_period", self.coverage_period),
         ] {
             if d.is_zero() {
@@ -559,6 +569,7 @@ impl TelemetryBuilder {
             ),
             names,
             known,
+            pipeline_config: self.pipeline,
             #[cfg(feature = "http")]
             rejected_headers: Default::default(),
         });
@@ -568,7 +579,7 @@ impl TelemetryBuilder {
                 format!("cannot start the telemetry export thread: {e}"),
             )
         })?;
-        Ok(Telemetry { inner })
+        Ok(Telemetry::owning(inner))
     }
 
     /// Builds and installs the instance globally, for the macros and

@@ -5,28 +5,36 @@
 use std::borrow::Cow;
 
 use crate::category::Category;
+use crate::consent::gate::{Consented, Who};
 use crate::context::fast_span;
 use crate::drops::DropCause;
 use crate::event::{EventSchema, FieldVisitor, TelemetryEvent};
 use crate::privacy::{FieldClass, KeyRing, Limits, transform_value};
 use crate::record::{AttrBuilder, LogRecord, Record, Severity, TraceLink};
-use crate::subject::SubjectKey;
 use crate::telemetry::{Inner, Telemetry};
 use crate::trace::SpanContext;
 use crate::value::{TelemetryValue, Value};
 
 /// What consent and sampling decided for one record.
 pub(crate) struct Admitted {
-    subject: Option<SubjectKey>,
+    consented: Consented,
     span: Option<SpanContext>,
     probability: f64,
     mono: u64,
 }
 
+impl Admitted {
+    /// The consent version the record was captured at.
+    pub(crate) fn version(&self) -> u64 {
+        self.consented.version
+    }
+}
+
 impl Inner {
-    /// Consent, then sampling, then the rate limit, for an event of
-    /// `category`. `explicit` is the event's own subject, if it names one;
-    /// `span` gives the span it happens in, read only once consent allows.
+    /// The gate for an event of `category`: consent (for the event's own
+    /// subject `explicit` if it names one, else the current subject), then
+    /// sampling, then the rate limit. `span` gives the span it happens in,
+    /// read only once consent allows.
     #[inline]
     pub(crate) fn admit_event(
         &self,
@@ -35,24 +43,11 @@ impl Inner {
         explicit: Option<&str>,
         span: impl FnOnce() -> Option<SpanContext>,
     ) -> Option<Admitted> {
-        let (mask, subject) = match explicit {
-            None => self.current_subject(),
-            Some(id) => {
-                let key = self.consent.key_of(id);
-                (
-                    self.consent.mask_of(key) & !crate::context::fast_withheld(),
-                    Some(key),
-                )
-            }
+        let who = match explicit {
+            None => Who::Current,
+            Some(id) => Who::Id(id),
         };
-        if mask & category.mask() == 0 {
-            self.drops.count(DropCause::Consent, category, 1);
-            return None;
-        }
-        if let Err(cause) = self.check_enabled() {
-            self.drops.count(cause, category, 1);
-            return None;
-        }
+        let consented = self.admit(category, who).ok()?;
         // The span is read only now: a denied event touches nothing more.
         let span = span();
         let is_error = category == Category::ERRORS || severity >= Severity::Error;
@@ -75,7 +70,7 @@ impl Inner {
             return None;
         }
         Some(Admitted {
-            subject,
+            consented,
             span,
             probability,
             mono,
@@ -110,7 +105,7 @@ impl Inner {
                 sampled: s.sampled,
             }),
             probability: a.probability,
-            subject: a.subject,
+            subject: a.consented.subject,
             key_id: if attrs_hashed {
                 self.keys.active().map(|k| k.id)
             } else {
@@ -170,6 +165,7 @@ impl Telemetry {
             attrs: AttrBuilder::new(&inner.limits, schema.fields.len()),
         };
         event.visit_fields(&mut capture);
+        let version = admitted.version();
         let record = inner.log_record(
             admitted,
             Cow::Borrowed(schema.name),
@@ -178,7 +174,7 @@ impl Telemetry {
             schema.version,
             capture.attrs,
         );
-        inner.pipeline.push(inner, Record::Log(record));
+        inner.pipeline.push(inner, Record::Log(record), version);
     }
 
     /// Starts an ad-hoc event. Consent and sampling are decided here: if the
@@ -302,10 +298,13 @@ impl EventBuilder<'_> {
     pub fn emit(self) {
         let Some(p) = self.pending else { return };
         let p = *p;
+        let version = p.admitted.version();
         let mut record = self
             .inner
             .log_record(p.admitted, p.name, p.category, p.severity, 0, p.attrs);
         record.body = p.body;
-        self.inner.pipeline.push(self.inner, Record::Log(record));
+        self.inner
+            .pipeline
+            .push(self.inner, Record::Log(record), version);
     }
 }

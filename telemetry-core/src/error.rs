@@ -125,6 +125,9 @@ pub enum ExportErrorKind {
     Encoding,
     /// The deadline passed.
     Timeout,
+    /// A consent revocation made the batch stale before it was sent (see
+    /// `Batch::is_current`): the pipeline filters it again and retries.
+    Stale,
     /// Anything else.
     Other,
 }
@@ -146,6 +149,16 @@ impl ExportError {
             message: message.into(),
             failed: [true; 3],
         }
+    }
+
+    /// The error an exporter returns when [`Batch::is_current`](crate::Batch::is_current)
+    /// turned `false`: nothing was sent, the pipeline filters the batch
+    /// again and hands it back.
+    pub fn stale() -> Self {
+        ExportError::new(
+            ExportErrorKind::Stale,
+            "a consent revocation made the batch stale before it was sent",
+        )
     }
 
     /// Narrows the failure to the parts of the batch that were not

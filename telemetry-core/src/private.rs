@@ -10,8 +10,8 @@ pub use inventory;
 
 pub use crate::catalogue::{CatalogueItem, FunctionSchema, SourceLocation};
 use crate::category::Category;
+use crate::consent::gate::Who;
 use crate::context::{Context, ContextGuard, poll_in_context};
-use crate::drops::DropCause;
 use crate::metrics::{BoundCounter, Counter, Histogram};
 use crate::privacy::FieldClass;
 use crate::record::Severity;
@@ -94,24 +94,17 @@ impl Callsite {
     pub fn enter(&'static self, subject: Option<&str>) -> Option<Call> {
         let t = Telemetry::global()?;
         let category = self.schema.category;
-        let (context, mask) = match subject {
-            None => (None, t.inner.current_mask()),
+        let context = match subject {
+            None => {
+                t.inner.admit(category, Who::Current).ok()?;
+                None
+            }
             Some(id) => {
                 let ctx = t.subject_context(id);
-                let mask = ctx
-                    .subject
-                    .as_ref()
-                    .map_or(t.inner.consent.no_subject_mask, |s| {
-                        s.0.allowed.load(std::sync::atomic::Ordering::Relaxed)
-                    })
-                    & !ctx.withheld;
-                (Some(ctx), mask)
+                t.inner.admit(category, Who::In(&ctx)).ok()?;
+                Some(ctx)
             }
         };
-        if mask & category.mask() == 0 {
-            t.inner.drops.count(DropCause::Consent, category, 1);
-            return None;
-        }
         Some(Call::start(self, t, context))
     }
 }

@@ -365,7 +365,7 @@ impl Collector {
             forget_instance(inner.id);
             return Tick::Stop;
         }
-        let telemetry = Telemetry { inner };
+        let telemetry = Telemetry::internal(inner);
         // Cannot fail after `start` built the same instruments, but if it
         // does, skipping a sample is the right answer.
         if let Ok(instruments) = Instruments::build(&telemetry, self.category) {

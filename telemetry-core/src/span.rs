@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use crate::category::Category;
+use crate::consent::gate::{Consented, Who};
 use crate::context::{Context, fast_span, poll_in_context, swap_span};
 use crate::drops::DropCause;
 use crate::privacy::{FieldClass, transform_value};
 use crate::record::{AttrBuilder, Record, SpanEvent, SpanKind, SpanRecord, SpanStatus};
-use crate::subject::SubjectKey;
 use crate::telemetry::{Inner, Telemetry};
 use crate::trace::{SpanContext, SpanId, ids_from, next_random};
 use crate::value::{TelemetryValue, Value};
@@ -30,7 +30,7 @@ struct Recording {
     events: Vec<SpanEvent>,
     status: SpanStatus,
     kind: SpanKind,
-    subject: Option<SubjectKey>,
+    consented: Consented,
 }
 
 enum State {
@@ -95,15 +95,9 @@ impl Telemetry {
         parent: impl FnOnce() -> Option<SpanContext>,
     ) -> Span {
         let inner = &self.inner;
-        let (mask, subject) = inner.current_subject();
-        if mask & category.mask() == 0 {
-            inner.drops.count(DropCause::Consent, category, 1);
+        let Ok(consented) = inner.admit(category, Who::Current) else {
             return Span { state: State::Off };
-        }
-        if let Err(cause) = inner.check_enabled() {
-            inner.drops.count(cause, category, 1);
-            return Span { state: State::Off };
-        }
+        };
         let parent = parent();
         // One draw of the generator gives both ids (see `ids_from`).
         let (new_trace, span_id) = ids_from(next_random());
@@ -136,7 +130,7 @@ impl Telemetry {
                 state: State::Unsampled(ctx),
             };
         }
-        Span::start_recording(inner, ctx, parent, name(), category, start_mono, subject)
+        Span::start_recording(inner, ctx, parent, name(), category, start_mono, consented)
     }
 
     /// The consent and sampling decision for a span of `category` in trace
@@ -158,8 +152,11 @@ impl Telemetry {
                 probability: inner.sampler.probability(category),
             }
         };
-        if let Err(cause) = inner.check(category) {
-            return drop(cause);
+        if inner.admit(category, Who::Current).is_err() {
+            return SpanDecision {
+                keep: false,
+                probability: inner.sampler.probability(category),
+            };
         }
         let probability = inner.sampler.probability(category);
         let sampled =
@@ -203,7 +200,7 @@ impl Span {
         name: Cow<'static, str>,
         category: Category,
         start_mono: u64,
-        subject: Option<SubjectKey>,
+        consented: Consented,
     ) -> Span {
         Span {
             state: State::Recording(
@@ -219,7 +216,7 @@ impl Span {
                     events: Vec::new(),
                     status: SpanStatus::Unset,
                     kind: SpanKind::Internal,
-                    subject,
+                    consented,
                 }),
             ),
         }
@@ -443,10 +440,12 @@ impl Span {
             events: r.events,
             dropped_attributes: r.attrs.dropped,
             probability: ctx.probability,
-            subject: r.subject,
+            subject: r.consented.subject,
             key_id,
         };
-        inner.pipeline.push(&inner, Record::Span(record));
+        inner
+            .pipeline
+            .push(&inner, Record::Span(record), r.consented.version);
     }
 }
 

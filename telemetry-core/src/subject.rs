@@ -66,15 +66,30 @@ impl Choices {
     }
 }
 
-/// Shared state of one subject. The hot path only loads `allowed`.
+/// The two words the hot path reads, kept together on one cache line.
+#[repr(C, align(16))]
+pub(crate) struct Hot {
+    /// Effective mask of categories this subject's records may be kept in.
+    pub(crate) allowed: AtomicU64,
+    /// The consent sequence number of the subject's latest revocation (0 if
+    /// none). A record remembers it when captured; the export worker drops
+    /// records captured before a revocation of their category, even if
+    /// consent was granted again since.
+    pub(crate) version: AtomicU64,
+}
+
+/// Shared state of one subject. The hot path only loads `hot`.
 pub(crate) struct SubjectState {
+    pub(crate) hot: Hot,
     pub(crate) key: SubjectKey,
     /// Which telemetry instance this state belongs to.
     pub(crate) owner: u64,
-    /// Effective mask of categories this subject's records may be kept in.
-    pub(crate) allowed: AtomicU64,
     /// Recorded choices; locked only on consent changes (cold path).
     pub(crate) choices: Mutex<Choices>,
+    /// The sequence number of the latest revocation of each category ever
+    /// revoked (category bit, sequence); read by the export worker only for
+    /// records older than `hot.version`.
+    pub(crate) revoked_at: Mutex<Vec<(u8, u64)>>,
     /// Open scopes using this state (guards eviction).
     pub(crate) active: AtomicUsize,
     /// Set while the state is being removed from the registry.
@@ -86,13 +101,70 @@ pub(crate) struct SubjectState {
 impl SubjectState {
     pub(crate) fn new(key: SubjectKey, owner: u64, choices: Choices, allowed: u64) -> Self {
         SubjectState {
+            hot: Hot {
+                allowed: AtomicU64::new(allowed),
+                version: AtomicU64::new(0),
+            },
             key,
             owner,
-            allowed: AtomicU64::new(allowed),
             choices: Mutex::new(choices),
+            revoked_at: Mutex::new(Vec::new()),
             active: AtomicUsize::new(0),
             evicted: AtomicBool::new(false),
             seen_period: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// The consent mask and the version to remember for a record captured
+    /// now. The version is read first: a record that sees the mask from
+    /// before a revocation then always carries a version from before it.
+    #[inline]
+    pub(crate) fn admission(&self) -> (u64, u64) {
+        let version = self.hot.version.load(Ordering::Acquire);
+        (self.hot.allowed.load(Ordering::Relaxed), version)
+    }
+
+    /// The current mask.
+    #[inline]
+    pub(crate) fn allowed(&self) -> u64 {
+        self.hot.allowed.load(Ordering::Relaxed)
+    }
+
+    /// Applies a new effective mask. When it removes categories, `revoked`
+    /// gives the sequence number of the revocation: the mask is stored
+    /// first, then the version, so no record can pair the old mask with the
+    /// new version.
+    pub(crate) fn apply(&self, allowed: u64, revoked: Option<(u64, u64)>) {
+        self.hot.allowed.store(allowed, Ordering::SeqCst);
+        if let Some((categories, seq)) = revoked {
+            if let Ok(mut at) = self.revoked_at.lock() {
+                for c in CategorySet::from_bits(categories).iter() {
+                    match at.iter_mut().find(|(bit, _)| *bit == c.bit()) {
+                        Some(entry) => entry.1 = seq,
+                        None => at.push((c.bit(), seq)),
+                    }
+                }
+            }
+            self.hot.version.store(seq, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether a record of `category` captured at `version` may still be
+    /// exported: consent allows the category now, and it was not revoked
+    /// after the record was captured.
+    pub(crate) fn still_allows(&self, category: crate::category::Category, version: u64) -> bool {
+        if self.allowed() & category.mask() == 0 {
+            return false;
+        }
+        if version >= self.hot.version.load(Ordering::SeqCst) {
+            return true;
+        }
+        match self.revoked_at.lock() {
+            Ok(at) => !at
+                .iter()
+                .any(|&(bit, seq)| bit == category.bit() && seq > version),
+            // Cannot tell: fail closed.
+            Err(_) => false,
         }
     }
 }
@@ -101,10 +173,7 @@ impl fmt::Debug for SubjectState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SubjectState")
             .field("key", &self.key)
-            .field(
-                "allowed",
-                &CategorySet::from_bits(self.allowed.load(Ordering::Relaxed)),
-            )
+            .field("allowed", &CategorySet::from_bits(self.allowed()))
             .finish_non_exhaustive()
     }
 }

@@ -3,13 +3,14 @@
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::builder::TelemetryBuilder;
 use crate::category::{Category, CategoryNames, CategorySet};
+use crate::consent::gate::Who;
 use crate::consent::{Consent, ConsentRegistry};
-use crate::context::{Context, ContextGuard, with_fast_subject};
+use crate::context::{Context, ContextGuard};
 use crate::drops::{DropCause, DropCounters, DropCounts};
 use crate::error::{ConfigError, ConfigErrorKind, ExportError};
 use crate::metrics::instrument::{InstrumentBuilder, MetricRegistry, kind};
@@ -77,6 +78,7 @@ pub(crate) struct Inner {
     pub(crate) resource: Resource,
     pub(crate) names: CategoryNames,
     pub(crate) known: CategorySet,
+    pub(crate) pipeline_config: crate::pipeline::PipelineConfig,
     /// Propagation headers ignored as malformed or oversized.
     #[cfg(feature = "http")]
     pub(crate) rejected_headers: crate::propagation::Rejections,
@@ -89,44 +91,11 @@ pub(crate) fn next_instance_id() -> u64 {
 }
 
 impl Inner {
-    /// The effective consent mask of the current context: the current
-    /// subject's, or the mask for records outside any subject scope.
-    #[inline]
-    pub(crate) fn current_mask(&self) -> u64 {
-        with_fast_subject(self.id, |s, withheld| match s {
-            Some(s) => s.allowed.load(Ordering::Relaxed) & !withheld,
-            None => self.consent.no_subject_mask & !withheld,
-        })
-    }
-
-    /// The current subject's mask and key, if a scope of this instance is open.
-    #[inline]
-    pub(crate) fn current_subject(&self) -> (u64, Option<SubjectKey>) {
-        with_fast_subject(self.id, |s, withheld| match s {
-            Some(s) => (s.allowed.load(Ordering::Relaxed) & !withheld, Some(s.key)),
-            None => (self.consent.no_subject_mask & !withheld, None),
-        })
-    }
-
-    /// Whether recording is on (not disabled, not shut down).
-    #[inline]
-    pub(crate) fn check_enabled(&self) -> Result<(), DropCause> {
-        if self.enabled.load(Ordering::Relaxed) {
-            Ok(())
-        } else {
-            Err(DropCause::Disabled)
-        }
-    }
-
-    /// The consent check: whether a record of `category` may be kept in the
-    /// current context, or why not. A thread-local read and one atomic load.
+    /// The consent check alone: whether a record of `category` may be kept
+    /// in the current context, or why not (counted). See the gate.
     #[inline]
     pub(crate) fn check(&self, category: Category) -> Result<(), DropCause> {
-        // Consent first: the denied path then needs no second load.
-        if self.current_mask() & category.mask() == 0 {
-            return Err(DropCause::Consent);
-        }
-        self.check_enabled()
+        self.admit(category, Who::Current).map(|_| ())
     }
 
     /// Current time in seconds on the monotonic clock (for rate limits).
@@ -302,14 +271,19 @@ impl Inner {
     }
 }
 
-impl Drop for Inner {
-    /// When the last handle goes away without a shutdown, export what is
-    /// still buffered (bounded by five seconds) rather than lose it.
+/// Shuts the instance down when the last handle the service holds goes
+/// away (bounded by five seconds), so what is buffered is exported rather
+/// than lost. The export worker holds the instance itself, so it is still
+/// there to do the work.
+struct Life(Weak<Inner>);
+
+impl Drop for Life {
     fn drop(&mut self) {
-        if !self.pipeline.is_shut_down() {
-            self.enabled.store(false, Ordering::SeqCst);
-            let this: &Inner = self;
-            this.pipeline.shutdown(this, Duration::from_secs(5));
+        if let Some(inner) = self.0.upgrade()
+            && !inner.pipeline.is_shut_down()
+        {
+            inner.enabled.store(false, Ordering::SeqCst);
+            inner.pipeline.shutdown(&inner, Duration::from_secs(5));
         }
     }
 }
@@ -337,6 +311,9 @@ impl Drop for Inner {
 #[derive(Clone)]
 pub struct Telemetry {
     pub(crate) inner: Arc<Inner>,
+    /// Shared by the handles the service holds; `None` for the library's
+    /// own short-lived handles, which must not keep the instance running.
+    _life: Option<Arc<Life>>,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -351,6 +328,23 @@ impl std::fmt::Debug for Telemetry {
 static GLOBAL: OnceLock<Telemetry> = OnceLock::new();
 
 impl Telemetry {
+    /// A handle for the service: when the last one goes, the instance shuts
+    /// down.
+    pub(crate) fn owning(inner: Arc<Inner>) -> Telemetry {
+        let life = Arc::new(Life(Arc::downgrade(&inner)));
+        Telemetry {
+            inner,
+            _life: Some(life),
+        }
+    }
+
+    /// A handle for the library's own use (a collector thread building
+    /// instruments): it does not keep the instance running.
+    #[cfg(feature = "process-metrics")]
+    pub(crate) fn internal(inner: Arc<Inner>) -> Telemetry {
+        Telemetry { inner, _life: None }
+    }
+
     /// Starts configuring a telemetry instance.
     pub fn builder() -> TelemetryBuilder {
         TelemetryBuilder::new()
@@ -401,14 +395,14 @@ impl Telemetry {
 
     /// The pseudonymous key of the current subject, if a scope is open.
     pub fn current_subject(&self) -> Option<SubjectKey> {
-        self.inner.current_subject().1
+        crate::context::with_fast_subject(self.inner.id, |s, _| s.map(|s| s.key))
     }
 
     /// Whether a record of `category` would pass consent in the current
     /// context (sampling aside). Use it to skip expensive preparation.
     #[inline]
     pub fn enabled(&self, category: Category) -> bool {
-        self.inner.check(category).is_ok()
+        self.inner.would_admit(category, Who::Current)
     }
 
     /// Starts a counter (monotonic sum).
@@ -456,14 +450,25 @@ impl Telemetry {
         InstrumentBuilder::new(self, name.into(), category, Kind::Histogram)
     }
 
-    /// Exports everything buffered now (records and metrics) and waits for it.
+    /// Exports everything buffered now (records and metrics) and waits for
+    /// it, at most the export timeout
+    /// ([`TelemetryBuilder::export_timeout`], 10 s by default).
     pub fn force_flush(&self) -> Result<(), ExportError> {
-        self.inner.pipeline.force_flush(&self.inner)
+        self.force_flush_within(self.inner.pipeline_config.export_timeout)
+    }
+
+    /// Exports everything buffered now and waits for it, at most `timeout`:
+    /// when a collector is down or hung, this returns a timeout error by
+    /// then, whatever the exporter does.
+    pub fn force_flush_within(&self, timeout: Duration) -> Result<(), ExportError> {
+        self.inner.pipeline.force_flush(timeout)
     }
 
     /// Stops recording, exports everything still buffered and shuts the
-    /// exporters down, within `timeout`. Records made after this are dropped
-    /// with cause `disabled`. Calling it twice is harmless.
+    /// exporters down, within `timeout`: it returns by then whatever the
+    /// exporters do (a collector that is down or never answers), and the
+    /// report says what could not be delivered. Records made after this
+    /// are dropped with cause `disabled`. Calling it twice is harmless.
     pub fn shutdown(&self, timeout: Duration) -> ShutdownReport {
         self.inner.enabled.store(false, Ordering::SeqCst);
         self.inner.pipeline.shutdown(&self.inner, timeout)

@@ -162,6 +162,9 @@ impl Exporter for InMemoryExporter {
                 "in-memory exporter set to fail",
             ));
         }
+        if !batch.is_current() {
+            return Err(ExportError::stale());
+        }
         s.batches += 1;
         s.resource = Some(batch.resource.clone());
         s.spans.extend_from_slice(batch.spans);
@@ -170,7 +173,7 @@ impl Exporter for InMemoryExporter {
         Ok(())
     }
 
-    fn shutdown(&mut self, _timeout: std::time::Duration) -> Result<(), ExportError> {
+    fn shutdown(&mut self, _deadline: std::time::Instant) -> Result<(), ExportError> {
         self.lock().shut_down = true;
         Ok(())
     }

@@ -279,3 +279,227 @@ fn dropping_the_last_handle_exports_what_is_buffered() {
     assert_eq!(exp.events_named("perf.op").len(), 10);
     assert!(exp.is_shut_down());
 }
+
+/// What a delivery attempt saw: whether the batch was current, and the
+/// subjects of its data records.
+type Seen = (bool, Vec<Option<SubjectKey>>);
+
+/// An exporter that, once armed, stops inside `export` until released and
+/// says when it got there; it ignores deadlines, as a hung collector
+/// connection would.
+#[derive(Clone, Default)]
+struct Hung {
+    armed: Arc<AtomicBool>,
+    inside: Arc<AtomicBool>,
+    release: Arc<AtomicBool>,
+    batches: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Hung {
+    fn wait_inside(&self) {
+        let start = Instant::now();
+        while !self.inside.load(Ordering::SeqCst) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the exporter was never called"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+impl Exporter for Hung {
+    fn export(&mut self, batch: &Batch<'_>) -> Result<(), ExportError> {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            self.inside.store(true, Ordering::SeqCst);
+            while !self.release.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let current = batch.is_current();
+        // The data records' subjects (audit entries and deletion requests
+        // name subjects too, in the library's own category).
+        let subjects = batch
+            .logs
+            .iter()
+            .filter(|l| l.category != Category::TELEMETRY)
+            .map(|l| l.subject)
+            .collect();
+        self.batches.lock().unwrap().push((current, subjects));
+        if !current {
+            return Err(ExportError::stale());
+        }
+        Ok(())
+    }
+}
+
+/// Runs `f` on another thread and waits (generously) for it: `Some` if it
+/// returned while the test still holds the exporter hung.
+fn returns_while_hung<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(60)).ok()
+}
+
+fn hung_instance() -> (Telemetry, Hung) {
+    let hung = Hung::default();
+    let t = builder()
+        .consent(policy())
+        .flush_interval(Duration::from_millis(5))
+        .exporter(hung.clone())
+        .build()
+        .unwrap();
+    (t, hung)
+}
+
+#[test]
+fn revoke_grant_flush_and_shutdown_never_wait_for_a_hung_export() {
+    let (t, hung) = hung_instance();
+    t.consent().grant("ann", Category::BUSINESS).unwrap();
+    t.force_flush().unwrap();
+    hung.armed.store(true, Ordering::SeqCst);
+    t.event("perf.op", Category::PERFORMANCE).emit();
+    hung.wait_inside();
+    // The worker is stuck inside the exporter. None of these waits for it.
+    for _ in 0..100 {
+        t.event("perf.op", Category::PERFORMANCE).emit();
+    }
+    let t2 = t.clone();
+    let revoked = returns_while_hung(move || t2.consent().revoke("ann", Category::BUSINESS));
+    assert!(
+        matches!(revoked, Some(Ok(()))),
+        "revoke waited for the export"
+    );
+    let t2 = t.clone();
+    let granted = returns_while_hung(move || t2.consent().grant("bea", Category::BUSINESS));
+    assert!(
+        matches!(granted, Some(Ok(()))),
+        "grant waited for the export"
+    );
+    let t2 = t.clone();
+    let flushed = returns_while_hung(move || t2.force_flush_within(Duration::from_millis(50)));
+    let err = flushed
+        .expect("force_flush waited past its deadline")
+        .unwrap_err();
+    assert_eq!(err.kind(), ExportErrorKind::Timeout, "{err}");
+    let t2 = t.clone();
+    let report = returns_while_hung(move || t2.shutdown(Duration::from_millis(100)))
+        .expect("shutdown waited past its deadline");
+    assert!(hung.inside.load(Ordering::SeqCst) && !hung.release.load(Ordering::SeqCst));
+    assert!(report.timed_out, "{report:?}");
+    assert!(report.undelivered >= 100, "{report:?}");
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|e| e.kind() == ExportErrorKind::Timeout),
+        "{report:?}"
+    );
+    hung.release.store(true, Ordering::SeqCst);
+}
+
+#[test]
+fn dropping_the_last_handle_returns_even_when_the_exporter_hangs() {
+    let (t, hung) = hung_instance();
+    hung.armed.store(true, Ordering::SeqCst);
+    t.event("perf.op", Category::PERFORMANCE).emit();
+    hung.wait_inside();
+    // Dropping the last handle shuts down within five seconds.
+    assert!(returns_while_hung(move || drop(t)).is_some());
+    assert!(!hung.release.load(Ordering::SeqCst));
+    hung.release.store(true, Ordering::SeqCst);
+}
+
+#[test]
+fn a_batch_raced_by_a_revocation_is_filtered_again_before_delivery() {
+    let (t, hung) = hung_instance();
+    t.consent().grant("cal", Category::BUSINESS).unwrap();
+    t.consent().grant("dee", Category::BUSINESS).unwrap();
+    // The audit entries of the grants go out first.
+    t.force_flush().unwrap();
+    hung.armed.store(true, Ordering::SeqCst);
+    for who in ["cal", "dee"] {
+        let _s = t.subject(who);
+        t.event("checkout.step", Category::BUSINESS).emit();
+    }
+    hung.wait_inside();
+    // The batch holding cal's record is in the exporter's hands: revoking
+    // does not wait for it, and makes it stale.
+    t.consent().revoke("cal", Category::BUSINESS).unwrap();
+    hung.release.store(true, Ordering::SeqCst);
+    t.force_flush().unwrap();
+    let cal = t.consent().subject_key("cal");
+    let dee = t.consent().subject_key("dee");
+    let batches = hung.batches.lock().unwrap().clone();
+    let stale = batches
+        .iter()
+        .position(|(current, _)| !current)
+        .expect("the batch went stale");
+    assert!(batches[stale].1.contains(&Some(cal)));
+    let delivered: Vec<_> = batches
+        .iter()
+        .filter(|(c, _)| *c)
+        .flat_map(|(_, s)| s.clone())
+        .collect();
+    assert!(
+        !delivered.contains(&Some(cal)),
+        "cal's record went out after revoke returned"
+    );
+    assert!(delivered.contains(&Some(dee)), "dee's record was delivered");
+    assert!(t.drops().get(DropCause::Revoked, Category::BUSINESS) >= 1);
+}
+
+#[test]
+fn records_captured_before_a_revocation_stay_out_after_a_quick_regrant() {
+    let exp = InMemoryExporter::new();
+    let t = builder()
+        .consent(policy())
+        .exporter(exp.clone())
+        .build()
+        .unwrap();
+    t.consent().grant("eve", Category::BUSINESS).unwrap();
+    let before_span = {
+        let _s = t.subject("eve");
+        // A span open across the revocation, and an event still queued.
+        let span = t.span("checkout", Category::BUSINESS);
+        t.event("checkout.before", Category::BUSINESS).emit();
+        span
+    };
+    t.consent().revoke("eve", Category::BUSINESS).unwrap();
+    t.consent().grant("eve", Category::BUSINESS).unwrap();
+    {
+        let _s = t.subject("eve");
+        t.event("checkout.after", Category::BUSINESS).emit();
+    }
+    drop(before_span);
+    t.force_flush().unwrap();
+    assert!(exp.events_named("checkout.before").is_empty());
+    assert!(
+        exp.spans().is_empty(),
+        "the span began before the revocation"
+    );
+    assert_eq!(exp.events_named("checkout.after").len(), 1);
+}
+
+#[test]
+fn deletion_requests_are_kept_until_delivered() {
+    let exp = InMemoryExporter::new();
+    let t = builder()
+        .consent(policy())
+        .exporter(exp.clone())
+        .build()
+        .unwrap();
+    t.consent().grant("fay", Category::BUSINESS).unwrap();
+    exp.set_failing(true);
+    t.consent().revoke("fay", Category::BUSINESS).unwrap();
+    assert!(t.force_flush().is_err(), "the collector is down");
+    assert!(t.force_flush().is_err(), "still down");
+    exp.set_failing(false);
+    t.force_flush().unwrap();
+    t.force_flush().unwrap();
+    let deletions = exp.events_named(telemetry_core::consent::DELETION_REQUEST_EVENT);
+    assert_eq!(deletions.len(), 1, "delivered once, after the outage");
+    assert_eq!(deletions[0].subject, Some(t.consent().subject_key("fay")));
+}

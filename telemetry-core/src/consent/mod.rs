@@ -3,12 +3,13 @@
 //! requests), the store, the audit trail and the identifier-free counts.
 
 pub mod audit;
+pub(crate) mod gate;
 pub mod policy;
 pub mod store;
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use crate::category::{Category, CategorySet};
@@ -40,6 +41,8 @@ pub(crate) struct ConsentRegistry {
     store: Box<dyn ConsentStore>,
     pub(crate) audit: audit::AuditTrail,
     pub(crate) counts: audit::ConsentCounts,
+    /// Sequence number of the latest revocation (any subject).
+    revisions: AtomicU64,
 }
 
 enum Change {
@@ -68,6 +71,7 @@ impl ConsentRegistry {
             store,
             audit: audit::AuditTrail::new(audit_capacity),
             counts: audit::ConsentCounts::new(coverage_period_secs),
+            revisions: AtomicU64::new(0),
         };
         {
             let map = registry.map.pin();
@@ -91,10 +95,32 @@ impl ConsentRegistry {
     /// The current effective mask of a subject (policy defaults when unknown).
     #[inline]
     pub(crate) fn mask_of(&self, key: SubjectKey) -> u64 {
-        match self.map.pin().get(&key) {
-            Some(state) => state.allowed.load(Ordering::SeqCst),
-            None => self.no_subject_mask,
+        self.with_state(key, |s| {
+            s.map_or(self.no_subject_mask, SubjectState::allowed)
+        })
+    }
+
+    /// Runs `f` with the subject's state, if it is in memory.
+    #[inline]
+    pub(crate) fn with_state<R>(
+        &self,
+        key: SubjectKey,
+        f: impl FnOnce(Option<&SubjectState>) -> R,
+    ) -> R {
+        let map = self.map.pin();
+        f(map.get(&key).map(|s| &**s))
+    }
+
+    /// Whether a record of `category` about `key`, captured at consent
+    /// `version`, may still be exported (see [`SubjectState::still_allows`]).
+    pub(crate) fn still_allows(&self, key: SubjectKey, category: Category, version: u64) -> bool {
+        if self.policy.keep_on_revoke_set().contains(category) {
+            return true;
         }
+        self.with_state(key, |s| match s {
+            Some(s) => s.still_allows(category, version),
+            None => self.no_subject_mask & category.mask() != 0,
+        })
     }
 
     fn state_for(&self, key: SubjectKey) -> Arc<SubjectState> {
@@ -122,11 +148,8 @@ impl ConsentRegistry {
             }
             let period = self.counts.period_now();
             if state.seen_period.swap(period, Ordering::Relaxed) != period {
-                self.counts.seen(
-                    period,
-                    state.allowed.load(Ordering::Relaxed),
-                    self.policy.required_set(),
-                );
+                self.counts
+                    .seen(period, state.allowed(), self.policy.required_set());
             }
             return SubjectHandle::adopt(state);
         }
@@ -199,10 +222,15 @@ impl ConsentRegistry {
                 },
             };
             let apply = |c: Choices| {
-                state.allowed.store(
-                    self.policy.effective(c, self.do_not_track),
-                    Ordering::SeqCst,
-                );
+                let before = state.allowed();
+                let after = self.policy.effective(c, self.do_not_track);
+                // A change that removes categories is a revocation: it gets
+                // the next sequence number, which records captured before
+                // it are compared against.
+                let removed = before & !after;
+                let revoked = (removed != 0)
+                    .then(|| (removed, self.revisions.fetch_add(1, Ordering::SeqCst) + 1));
+                state.apply(after, revoked);
             };
             // A revocation takes effect even if it cannot be persisted; a
             // grant only once it is persisted.
@@ -329,7 +357,7 @@ impl<'t> Consent<'t> {
             .consent
             .change(key, categories, Change::Deny, &source);
         // Purge even if persisting failed: the revocation applies in memory.
-        self.inner.pipeline.purge(self.inner);
+        self.inner.pipeline.purge(self.inner, key);
         let changes = match &result {
             Ok(c) => c.clone(),
             Err(_) => Vec::new(),

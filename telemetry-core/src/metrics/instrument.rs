@@ -266,8 +266,7 @@ macro_rules! instrument {
             pub fn $method(&self, $v: $t, attributes: &MetricAttributes<'_>) {
                 let inner: &Inner = &self.telemetry.inner;
                 let category = self.core.category;
-                if let Err(cause) = inner.check(category) {
-                    inner.drops.count(cause, category, 1);
+                if inner.check(category).is_err() {
                     return;
                 }
                 let table = &self.core.table;
@@ -329,8 +328,7 @@ macro_rules! instrument {
             pub fn $method(&self, $v: $t) {
                 let inner: &Inner = &self.telemetry.inner;
                 let category = self.core.category;
-                if let Err(cause) = inner.check(category) {
-                    inner.drops.count(cause, category, 1);
+                if inner.check(category).is_err() {
                     return;
                 }
                 $apply(&self.series, $v, &self.core.table.bounds)

@@ -290,12 +290,9 @@ impl Telemetry {
 /// categories a peer can know by name (built-in, named, or mentioned in the
 /// policy), never the library's own or the reserved bits.
 fn consent_of(inner: &Inner, ctx: &Context) -> CategorySet {
-    let mask = match &ctx.subject {
-        Some(s) if s.0.owner == inner.id => s.0.allowed.load(Ordering::Relaxed),
-        _ => inner.consent.no_subject_mask,
-    };
+    let allowed = inner.allowed(crate::consent::gate::Who::In(ctx));
     let sendable = inner.known.bits() | inner.consent.policy.mentioned().bits();
-    CategorySet::from_bits(mask & !ctx.withheld & sendable)
+    CategorySet::from_bits(allowed.bits() & sendable)
         .iter()
         .filter(|c| !c.is_reserved() && *c != Category::TELEMETRY)
         .collect()

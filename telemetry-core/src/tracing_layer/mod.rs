@@ -322,8 +322,7 @@ impl RouteFilter {
             return false;
         }
         let inner = &self.telemetry.inner;
-        if let Err(cause) = inner.check(category) {
-            inner.drops.count(cause, category, 1);
+        if inner.check(category).is_err() {
             return false;
         }
         if meta.is_span()
@@ -602,8 +601,9 @@ where
         } else {
             Cow::Borrowed(event.metadata().name())
         };
+        let version = admitted.version();
         let mut record = inner.log_record(admitted, name, category, severity, 0, sink.attrs);
         record.body = sink.body;
-        inner.pipeline.push(inner, Record::Log(record));
+        inner.pipeline.push(inner, Record::Log(record), version);
     }
 }

@@ -403,6 +403,11 @@ fn classify(stats: &StatsCells, e: &io::Error, path: &Path) -> ExportError {
 
 impl Exporter for FileExporter {
     fn export(&mut self, batch: &Batch<'_>) -> Result<(), ExportError> {
+        // Local disk: one check before writing is enough (writes do not wait
+        // on a peer the way network sends do).
+        if !batch.is_current() {
+            return Err(ExportError::stale());
+        }
         let mut first_error: Option<ExportError> = None;
         let mut failed = [false; 3];
         for (i, signal) in Signal::ALL.into_iter().enumerate() {
@@ -429,7 +434,7 @@ impl Exporter for FileExporter {
         }
     }
 
-    fn force_flush(&mut self) -> Result<(), ExportError> {
+    fn force_flush(&mut self, _deadline: Instant) -> Result<(), ExportError> {
         for w in &mut self.writers {
             if let Some(f) = &w.file {
                 f.sync_data().map_err(|e| {
@@ -441,8 +446,8 @@ impl Exporter for FileExporter {
         Ok(())
     }
 
-    fn shutdown(&mut self, _timeout: Duration) -> Result<(), ExportError> {
-        let r = self.force_flush();
+    fn shutdown(&mut self, deadline: Instant) -> Result<(), ExportError> {
+        let r = self.force_flush(deadline);
         for w in &mut self.writers {
             w.file = None;
         }

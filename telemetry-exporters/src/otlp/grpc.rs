@@ -3,6 +3,10 @@
 //! works whether or not the service runs tokio, and neither sending nor
 //! shutting down ever needs the service's runtime (so shutting down from a
 //! current-thread runtime cannot deadlock).
+//!
+//! The runtime thread makes single attempts, each bounded by the time it is
+//! given; retries (and the consent check before each) run on the export
+//! worker's side, in the retry policy both transports share.
 
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -15,13 +19,14 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use telemetry_core::{ExportError, ExportErrorKind};
+use telemetry_core::{Batch, ExportError, ExportErrorKind};
 use tonic::codec::CompressionEncoding;
 use tonic::transport::{Channel, Endpoint};
 
 use super::config::{Compression, SignalConfig};
-use super::retry::{Attempts, Retry};
+use super::retry::{self, Attempts, Failure};
 
+#[derive(Clone)]
 pub(crate) enum Payload {
     Traces(ExportTraceServiceRequest),
     Logs(ExportLogsServiceRequest),
@@ -31,7 +36,9 @@ pub(crate) enum Payload {
 struct Job {
     cfg: SignalConfig,
     payload: Payload,
-    reply: mpsc::SyncSender<(Result<(), ExportError>, u64)>,
+    /// The time this attempt may take.
+    left: Duration,
+    reply: mpsc::SyncSender<Result<(), Failure>>,
 }
 
 pub(crate) struct GrpcTransport {
@@ -60,22 +67,20 @@ impl GrpcTransport {
                                 .inspect(|c| {
                                     channels.insert(job.cfg.url.clone(), c.clone());
                                 })
-                                .map_err(|e| {
-                                    ExportError::new(
-                                        ExportErrorKind::Unavailable,
-                                        format!("bad endpoint {}: {e}", job.cfg.url),
-                                    )
+                                .map_err(|e| Failure {
+                                    retryable: false,
+                                    retry_after: None,
+                                    message: format!("bad endpoint {}: {e}", job.cfg.url),
                                 })
                         }
                     };
-                    let mut attempts = Attempts::default();
                     let result = match channel {
                         Ok(channel) => {
-                            runtime.block_on(send(channel, &job.cfg, job.payload, &mut attempts))
+                            runtime.block_on(attempt(channel, &job.cfg, &job.payload, job.left))
                         }
                         Err(e) => Err(e),
                     };
-                    let _ = job.reply.send((result, attempts.retries));
+                    let _ = job.reply.send(result);
                 }
                 // The runtime is dropped here, on its own thread.
             })?;
@@ -85,36 +90,43 @@ impl GrpcTransport {
         })
     }
 
-    /// Sends one request and waits for its outcome (bounded by the timeout).
+    /// Sends one request, retrying within the signal's timeout and the
+    /// batch's deadline (see [`retry::run`]). Never waits past them.
     pub(crate) fn send(
         &self,
         cfg: &SignalConfig,
+        batch: &Batch<'_>,
         payload: Payload,
         attempts: &mut Attempts,
     ) -> Result<(), ExportError> {
-        let (reply, outcome) = mpsc::sync_channel(1);
-        let job = Job {
-            cfg: cfg.clone(),
-            payload,
-            reply,
-        };
-        let sent = self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok());
-        if !sent {
-            return Err(ExportError::new(
-                ExportErrorKind::Unavailable,
-                "the gRPC transport has stopped",
-            ));
-        }
-        match outcome.recv_timeout(cfg.timeout + Duration::from_secs(1)) {
-            Ok((result, retries)) => {
-                attempts.retries += retries;
-                result
+        retry::run(cfg, batch, attempts, |left| {
+            let (reply, outcome) = mpsc::sync_channel(1);
+            let job = Job {
+                cfg: cfg.clone(),
+                payload: payload.clone(),
+                left,
+                reply,
+            };
+            let sent = self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok());
+            if !sent {
+                return Err(Failure {
+                    retryable: false,
+                    retry_after: None,
+                    message: "the gRPC transport has stopped".to_owned(),
+                });
             }
-            Err(_) => Err(ExportError::new(
-                ExportErrorKind::Timeout,
-                format!("no answer from {} within {:?}", cfg.url, cfg.timeout),
-            )),
-        }
+            // The attempt is bounded by `left` on the runtime; the margin
+            // covers a busy runtime thread.
+            outcome
+                .recv_timeout(left + Duration::from_millis(250))
+                .unwrap_or_else(|_| {
+                    Err(Failure {
+                        retryable: true,
+                        retry_after: None,
+                        message: format!("no answer from {} within {left:?}", cfg.url),
+                    })
+                })
+        })
     }
 }
 
@@ -165,47 +177,51 @@ fn retryable(code: tonic::Code) -> bool {
     )
 }
 
-async fn send(
+/// One export call, bounded by `left`.
+async fn attempt(
     channel: Channel,
     cfg: &SignalConfig,
-    payload: Payload,
-    attempts: &mut Attempts,
-) -> Result<(), ExportError> {
-    let mut retry = Retry::new(cfg);
-    loop {
-        let left = retry.left()?;
-        // One export call; the three signals differ only in their client type.
-        macro_rules! export {
-            ($client:ident, $request:expr) => {{
-                let mut c = $client::new(channel.clone());
-                if cfg.compression == Compression::Gzip {
-                    c = c.send_compressed(CompressionEncoding::Gzip);
-                }
-                tokio::time::timeout(left, c.export(request($request.clone(), cfg, left)?))
-                    .await
-                    .map(|r| r.map(|_| ()))
-            }};
-        }
-        let result = match &payload {
-            Payload::Traces(r) => export!(TraceServiceClient, r),
-            Payload::Logs(r) => export!(LogsServiceClient, r),
-            Payload::Metrics(r) => export!(MetricsServiceClient, r),
-        };
-        let status = match result {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(status)) => status,
-            // The client-side deadline passed (a slow or silent server).
-            Err(_) => tonic::Status::deadline_exceeded(format!("no answer within {left:?}")),
-        };
-        let message = format!(
+    payload: &Payload,
+    left: Duration,
+) -> Result<(), Failure> {
+    // One export call; the three signals differ only in their client type.
+    macro_rules! export {
+        ($client:ident, $request:expr) => {{
+            let mut c = $client::new(channel.clone());
+            if cfg.compression == Compression::Gzip {
+                c = c.send_compressed(CompressionEncoding::Gzip);
+            }
+            let request = request($request.clone(), cfg, left).map_err(|e| Failure {
+                retryable: false,
+                retry_after: None,
+                message: e.to_string(),
+            })?;
+            tokio::time::timeout(left, c.export(request))
+                .await
+                .map(|r| r.map(|_| ()))
+        }};
+    }
+    let result = match payload {
+        Payload::Traces(r) => export!(TraceServiceClient, r),
+        Payload::Logs(r) => export!(LogsServiceClient, r),
+        Payload::Metrics(r) => export!(MetricsServiceClient, r),
+    };
+    let status = match result {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(status)) => status,
+        // The client-side deadline passed (a slow or silent server).
+        Err(_) => tonic::Status::deadline_exceeded(format!("no answer within {left:?}")),
+    };
+    Err(Failure {
+        retryable: retryable(status.code()),
+        retry_after: None,
+        message: format!(
             "{} answered {:?}: {}",
             cfg.url,
             status.code(),
             status.message()
-        );
-        let wait = retry.wait(retryable(status.code()), None, message, attempts)?;
-        tokio::time::sleep(wait).await;
-    }
+        ),
+    })
 }
 
 fn request<T>(

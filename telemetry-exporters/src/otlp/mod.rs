@@ -17,10 +17,13 @@
 //! (see `shared/OTEL-NOTES.md`).
 //!
 //! Outages: an export retries retryable failures with exponential backoff
-//! and jitter, honouring `Retry-After`, within the timeout; then the batch
-//! is dropped and counted (`exporter_failure`). Meanwhile the service is
-//! not slowed: recording only ever pushes to the pipeline's bounded queue,
-//! which drops and counts (`queue_full`) when the exporter falls behind.
+//! and jitter, honouring `Retry-After`, within the timeout and the batch's
+//! deadline; then the batch is dropped and counted (`exporter_failure`).
+//! Before every attempt it checks that no consent revocation made the
+//! batch stale. Meanwhile the service is not slowed: recording only ever
+//! pushes to the pipeline's bounded queue, which drops and counts
+//! (`queue_full`) when the exporter falls behind, and consent changes,
+//! flushes and shutdowns never wait for the network past their deadlines.
 //! Export resumes by itself with the next batch once the collector answers.
 
 mod config;
@@ -275,12 +278,13 @@ impl OtlpExporter {
                     grpc::Payload::Metrics(proto::metrics_request(res, names, batch.metrics))
                 }
             };
-            return grpc.send(&self.signals[signal as usize], payload, attempts);
+            return grpc.send(&self.signals[signal as usize], batch, payload, attempts);
         }
         let body = self.encode(signal, batch)?;
         self.transport.send(
             signal as usize,
             &self.signals[signal as usize],
+            batch,
             body,
             attempts,
         )
@@ -309,6 +313,20 @@ impl Exporter for OtlpExporter {
                 Ok(()) => {
                     self.stats.requests.fetch_add(1, Ordering::Relaxed);
                 }
+                // A revocation made the batch stale: nothing more is sent.
+                // What was not delivered (this signal, the ones after it,
+                // and any that failed before) is handed back to be filtered
+                // again; what was delivered is not sent twice.
+                Err(e) if e.kind() == ExportErrorKind::Stale => {
+                    let mut undelivered = failed;
+                    for later in OtlpSignal::ALL
+                        .iter()
+                        .filter(|s| **s as usize >= signal as usize)
+                    {
+                        undelivered[*later as usize] = true;
+                    }
+                    return Err(e.failed_parts(undelivered[0], undelivered[1], undelivered[2]));
+                }
                 Err(e) => {
                     self.stats.failed.fetch_add(1, Ordering::Relaxed);
                     failed[signal as usize] = true;
@@ -324,7 +342,7 @@ impl Exporter for OtlpExporter {
 
     /// Nothing is buffered here; shutting down closes the gRPC connections
     /// (and stops their thread).
-    fn shutdown(&mut self, _timeout: Duration) -> Result<(), ExportError> {
+    fn shutdown(&mut self, _deadline: std::time::Instant) -> Result<(), ExportError> {
         #[cfg(feature = "otlp-grpc")]
         self.grpc.take();
         Ok(())

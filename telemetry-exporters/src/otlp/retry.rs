@@ -1,10 +1,12 @@
-//! The retry policy both transports share: attempts within the signal's
-//! timeout, exponential backoff with full jitter (or what the server asked
-//! for with `Retry-After`), and the errors that end the attempts.
+//! The retry policy both transports share, run on the export worker's
+//! thread: attempts within the signal's timeout and the batch's deadline,
+//! exponential backoff with full jitter (or what the server asked for with
+//! `Retry-After`), and a consent check before every attempt (a batch a
+//! revocation made stale is not sent).
 
 use std::time::{Duration, Instant};
 
-use telemetry_core::{ExportError, ExportErrorKind};
+use telemetry_core::{Batch, ExportError, ExportErrorKind};
 
 use super::config::SignalConfig;
 
@@ -17,58 +19,63 @@ pub(crate) struct Attempts {
     pub(crate) retries: u64,
 }
 
-/// The attempts of one export: its deadline and the current backoff.
-pub(crate) struct Retry<'c> {
-    cfg: &'c SignalConfig,
-    deadline: Instant,
-    backoff: Duration,
+/// Why one attempt failed.
+pub(crate) struct Failure {
+    /// Whether another attempt may succeed (connection errors, timeouts,
+    /// 429/502/503/504, gRPC `UNAVAILABLE` and the like).
+    pub(crate) retryable: bool,
+    /// How long the server asked us to wait.
+    pub(crate) retry_after: Option<Duration>,
+    /// What happened, naming the URL but never a header value.
+    pub(crate) message: String,
 }
 
-impl<'c> Retry<'c> {
-    /// Starts the attempts of one export, due within `cfg.timeout`.
-    pub(crate) fn new(cfg: &'c SignalConfig) -> Self {
-        Retry {
-            cfg,
-            deadline: Instant::now() + cfg.timeout,
-            backoff: INITIAL_BACKOFF,
+/// Makes attempts until one succeeds, the failure is not retryable, the
+/// deadline (the earlier of the signal's timeout and the batch's deadline)
+/// would pass, or the batch goes stale. `attempt` gets the time it may take.
+pub(crate) fn run(
+    cfg: &SignalConfig,
+    batch: &Batch<'_>,
+    attempts: &mut Attempts,
+    mut attempt: impl FnMut(Duration) -> Result<(), Failure>,
+) -> Result<(), ExportError> {
+    let timeout_at = Instant::now() + cfg.timeout;
+    let deadline = batch.deadline().map_or(timeout_at, |d| d.min(timeout_at));
+    let mut backoff = INITIAL_BACKOFF;
+    loop {
+        if !batch.is_current() {
+            return Err(ExportError::stale());
         }
-    }
-
-    /// The time left for the next attempt, or the timeout error.
-    pub(crate) fn left(&self) -> Result<Duration, ExportError> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
+        let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(ExportError::new(
                 ExportErrorKind::Timeout,
                 format!(
-                    "no success from {} within {:?}",
-                    self.cfg.url, self.cfg.timeout
+                    "no success from {} in time (timeout {:?})",
+                    cfg.url, cfg.timeout
                 ),
             ));
         }
-        Ok(left)
-    }
-
-    /// After a failed attempt: how long to wait before the next one, or the
-    /// error to give up with (not retryable, or the wait would pass the
-    /// deadline). Counts the retry.
-    pub(crate) fn wait(
-        &mut self,
-        retryable: bool,
-        retry_after: Option<Duration>,
-        message: String,
-        attempts: &mut Attempts,
-    ) -> Result<Duration, ExportError> {
-        if !retryable {
-            return Err(ExportError::new(ExportErrorKind::Unavailable, message));
+        let failure = match attempt(left) {
+            Ok(()) => return Ok(()),
+            Err(f) => f,
+        };
+        if !failure.retryable {
+            return Err(ExportError::new(
+                ExportErrorKind::Unavailable,
+                failure.message,
+            ));
         }
-        let wait = retry_after.unwrap_or_else(|| jitter(self.backoff));
-        if wait >= self.deadline.saturating_duration_since(Instant::now()) {
-            return Err(ExportError::new(ExportErrorKind::Unavailable, message));
+        let wait = failure.retry_after.unwrap_or_else(|| jitter(backoff));
+        if wait >= deadline.saturating_duration_since(Instant::now()) {
+            return Err(ExportError::new(
+                ExportErrorKind::Unavailable,
+                failure.message,
+            ));
         }
         attempts.retries += 1;
-        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-        Ok(wait)
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        std::thread::sleep(wait);
     }
 }
 

@@ -1,16 +1,16 @@
 //! OTLP/HTTP transport: one POST per signal and batch, retried with
 //! exponential backoff and full jitter on retryable failures (connection
 //! errors, timeouts, 429, 502, 503, 504), honouring `Retry-After`, within
-//! the signal's timeout.
+//! the signal's timeout and the batch's deadline.
 
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use telemetry_core::{ExportError, ExportErrorKind};
+use telemetry_core::{Batch, ExportError, ExportErrorKind};
 
 use super::config::{Compression, Protocol, SignalConfig};
 pub(crate) use super::retry::Attempts;
-use super::retry::Retry;
+use super::retry::{self, Failure};
 
 pub(crate) struct Transport {
     /// One agent per signal (each may trust its own CA).
@@ -58,16 +58,17 @@ impl Transport {
     }
 
     /// Sends `body` to the signal's endpoint, retrying what can be retried
-    /// until the timeout. Never blocks longer than the timeout.
+    /// (see [`retry::run`]). Never blocks past the batch's deadline or the
+    /// signal's timeout.
     pub(crate) fn send(
         &self,
         signal: usize,
         cfg: &SignalConfig,
+        batch: &Batch<'_>,
         body: Vec<u8>,
         attempts: &mut Attempts,
     ) -> Result<(), ExportError> {
         let agent = &self.agents[signal.min(2)];
-        let mut retry = Retry::new(cfg);
         let body = match cfg.compression {
             Compression::None => body,
             Compression::Gzip => {
@@ -84,8 +85,7 @@ impl Transport {
             Protocol::HttpJson => "application/json",
             Protocol::HttpProtobuf | Protocol::Grpc => "application/x-protobuf",
         };
-        loop {
-            let left = retry.left()?;
+        retry::run(cfg, batch, attempts, |left| {
             let mut req = agent
                 .post(&cfg.url)
                 .config()
@@ -98,7 +98,7 @@ impl Transport {
             for (k, v) in &cfg.headers {
                 req = req.header(k.as_str(), v.as_str());
             }
-            let (retryable, retry_after, message) = match req.send(&body[..]) {
+            match req.send(&body[..]) {
                 Ok(mut resp) => {
                     let status = resp.status().as_u16();
                     if (200..300).contains(&status) {
@@ -116,18 +116,18 @@ impl Transport {
                         .as_reader()
                         .take(512)
                         .read_to_string(&mut text);
-                    let retryable = matches!(status, 429 | 502 | 503 | 504);
-                    (
-                        retryable,
+                    Err(Failure {
+                        retryable: matches!(status, 429 | 502 | 503 | 504),
                         retry_after,
-                        format!("{} answered {status}: {}", cfg.url, text.trim()),
-                    )
+                        message: format!("{} answered {status}: {}", cfg.url, text.trim()),
+                    })
                 }
-                Err(e) => (true, None, format!("cannot reach {}: {e}", cfg.url)),
-            };
-            // Full jitter, or what the server asked for.
-            let wait = retry.wait(retryable, retry_after, message, attempts)?;
-            std::thread::sleep(wait);
-        }
+                Err(e) => Err(Failure {
+                    retryable: true,
+                    retry_after: None,
+                    message: format!("cannot reach {}: {e}", cfg.url),
+                }),
+            }
+        })
     }
 }

@@ -1,0 +1,250 @@
+//! What the pipeline holds between the queue and the exporters, and how a
+//! revocation reaches it: the held buffers (purged in place), the batches
+//! taken for export (filtered again when a revocation raced them), and the
+//! log of recent revocations that tells the two apart.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use crossbeam_queue::ArrayQueue;
+
+use super::Queued;
+use crate::drops::DropCause;
+use crate::record::{LogRecord, Record, SpanRecord};
+use crate::subject::SubjectKey;
+use crate::telemetry::Inner;
+
+/// Revocations remembered to tell a taken batch whether it is stale. When
+/// more than this many happen during one export, the batch is filtered
+/// again whatever it holds.
+const REVOCATION_LOG: usize = 256;
+
+/// Records drained from the queue, waiting for the next export round, each
+/// with the consent version it was captured at.
+pub(super) struct Held {
+    spans: Vec<SpanRecord>,
+    span_versions: Vec<u64>,
+    logs: Vec<LogRecord>,
+    log_versions: Vec<u64>,
+    /// New control records (audit entries, deletion requests).
+    pub(super) control: Vec<LogRecord>,
+    pub(super) last_flush: Instant,
+    capacity: usize,
+}
+
+/// Whether a captured record may still be exported under its subject's
+/// consent now (and was not captured before a revocation of its category).
+fn still_allowed(
+    inner: &Inner,
+    subject: Option<SubjectKey>,
+    record: &impl Categorised,
+    version: u64,
+) -> bool {
+    match subject {
+        None => true,
+        Some(key) => inner.consent.still_allows(key, record.category(), version),
+    }
+}
+
+/// What the consent re-check needs of a record.
+trait Categorised {
+    fn category(&self) -> crate::category::Category;
+}
+impl Categorised for SpanRecord {
+    fn category(&self) -> crate::category::Category {
+        self.category
+    }
+}
+impl Categorised for LogRecord {
+    fn category(&self) -> crate::category::Category {
+        self.category
+    }
+}
+
+/// Keeps the records (and their versions) that consent still allows;
+/// counts the others as revoked. Returns how many were dropped.
+fn retain_allowed<R: Categorised>(
+    inner: &Inner,
+    records: &mut Vec<R>,
+    versions: &mut Vec<u64>,
+    subject: impl Fn(&R) -> Option<SubjectKey>,
+) -> u64 {
+    let mut keep = Vec::with_capacity(records.len());
+    for (i, r) in records.iter().enumerate() {
+        let version = versions.get(i).copied().unwrap_or(0);
+        keep.push(still_allowed(inner, subject(r), r, version));
+    }
+    let mut dropped = 0u64;
+    let mut flags = keep.iter();
+    records.retain(|r| {
+        let kept = flags.next().copied().unwrap_or(false);
+        if !kept {
+            inner.drops.count(DropCause::Revoked, r.category(), 1);
+            dropped += 1;
+        }
+        kept
+    });
+    let mut flags = keep.iter();
+    versions.retain(|_| flags.next().copied().unwrap_or(false));
+    dropped
+}
+
+impl Held {
+    pub(super) fn new(capacity: usize) -> Self {
+        Held {
+            spans: Vec::new(),
+            span_versions: Vec::new(),
+            logs: Vec::new(),
+            log_versions: Vec::new(),
+            control: Vec::new(),
+            last_flush: Instant::now(),
+            capacity,
+        }
+    }
+
+    /// Spans and log records held (control records aside).
+    pub(super) fn len(&self) -> usize {
+        self.spans.len() + self.logs.len()
+    }
+
+    /// Moves queued records into the buffers, dropping those consent no
+    /// longer allows. Takes at most one queue's worth, so producers that
+    /// keep the queue full cannot keep the worker draining: what is held in
+    /// memory is at most the queue plus one queue's worth here.
+    pub(super) fn drain(&mut self, inner: &Inner, queue: &ArrayQueue<Queued>) {
+        let room = self.capacity.saturating_sub(self.len());
+        for _ in 0..room {
+            let Some(Queued { record, version }) = queue.pop() else {
+                break;
+            };
+            let category = record.category();
+            if let Some(key) = record.subject()
+                && !inner.consent.still_allows(key, category, version)
+            {
+                inner.drops.count(DropCause::Revoked, category, 1);
+                continue;
+            }
+            match record {
+                Record::Span(s) => {
+                    self.spans.push(s);
+                    self.span_versions.push(version);
+                }
+                Record::Log(l) => {
+                    self.logs.push(l);
+                    self.log_versions.push(version);
+                }
+            }
+        }
+    }
+
+    /// Drops every held record consent no longer allows; returns how many.
+    pub(super) fn purge(&mut self, inner: &Inner) -> u64 {
+        retain_allowed(inner, &mut self.spans, &mut self.span_versions, |s| {
+            s.subject
+        }) + retain_allowed(inner, &mut self.logs, &mut self.log_versions, |l| l.subject)
+    }
+
+    /// Takes up to `max` spans and `max` log records, oldest first.
+    pub(super) fn take(&mut self, max: usize, revision: u64) -> Outgoing {
+        let n = max.min(self.spans.len());
+        let spans: Vec<SpanRecord> = self.spans.drain(..n).collect();
+        let span_versions: Vec<u64> = self.span_versions.drain(..n).collect();
+        let n = max.min(self.logs.len());
+        let logs: Vec<LogRecord> = self.logs.drain(..n).collect();
+        let log_versions: Vec<u64> = self.log_versions.drain(..n).collect();
+        let mut subjects: Vec<SubjectKey> = spans
+            .iter()
+            .filter_map(|s| s.subject)
+            .chain(logs.iter().filter_map(|l| l.subject))
+            .collect();
+        subjects.sort_unstable();
+        subjects.dedup();
+        Outgoing {
+            spans,
+            span_versions,
+            logs,
+            log_versions,
+            subjects,
+            revision,
+        }
+    }
+}
+
+/// A batch taken for export: owned by the worker, out of the held
+/// buffers' reach, so it is checked against the revocation log instead.
+pub(super) struct Outgoing {
+    pub(super) spans: Vec<SpanRecord>,
+    span_versions: Vec<u64>,
+    pub(super) logs: Vec<LogRecord>,
+    log_versions: Vec<u64>,
+    /// The subjects it holds records of, sorted.
+    subjects: Vec<SubjectKey>,
+    /// The revocation log's revision when it was last filtered.
+    revision: u64,
+}
+
+impl Outgoing {
+    pub(super) fn is_empty(&self) -> bool {
+        self.spans.is_empty() && self.logs.is_empty()
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.spans.len() + self.logs.len()
+    }
+
+    /// Whether no revocation since it was filtered concerns its subjects.
+    pub(super) fn is_current(&self, log: &RevocationLog) -> bool {
+        !log.affects(self.revision, &self.subjects)
+    }
+
+    /// Filters it again under consent as it is now.
+    pub(super) fn refilter(&mut self, inner: &Inner, log: &RevocationLog) {
+        self.revision = log.revision();
+        retain_allowed(inner, &mut self.spans, &mut self.span_versions, |s| {
+            s.subject
+        });
+        retain_allowed(inner, &mut self.logs, &mut self.log_versions, |l| l.subject);
+    }
+}
+
+/// The recent revocations, numbered.
+#[derive(Default)]
+pub(super) struct RevocationLog {
+    revision: AtomicU64,
+    recent: Mutex<VecDeque<(u64, SubjectKey)>>,
+}
+
+impl RevocationLog {
+    /// Logs a revocation of `subject`'s consent (after its mask changed).
+    pub(super) fn record(&self, subject: SubjectKey) {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let revision = self.revision.fetch_add(1, Ordering::SeqCst) + 1;
+        if recent.len() == REVOCATION_LOG {
+            recent.pop_front();
+        }
+        recent.push_back((revision, subject));
+    }
+
+    /// The number of the latest revocation.
+    pub(super) fn revision(&self) -> u64 {
+        self.revision.load(Ordering::SeqCst)
+    }
+
+    /// Whether a revocation after `since` concerns one of `subjects`
+    /// (sorted), or the log no longer reaches back that far.
+    pub(super) fn affects(&self, since: u64, subjects: &[SubjectKey]) -> bool {
+        if self.revision.load(Ordering::SeqCst) == since {
+            return false;
+        }
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        match recent.front() {
+            Some(&(oldest, _)) if oldest <= since + 1 => recent
+                .iter()
+                .filter(|(r, _)| *r > since)
+                .any(|(_, key)| subjects.binary_search(key).is_ok()),
+            _ => true,
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! The in-process pipeline: a bounded lock-free queue from the recording
+//! threads to one background export worker.
+//!
+//! - **Recording** only pushes into the queue ([`Pipeline::push`]); it never
+//!   blocks, and a full queue drops and counts (`queue_full`).
+//! - **The worker** ([`worker`]) drains the queue into the held buffers,
+//!   re-checks consent, batches, collects metrics and calls the exporters.
+//!   It is the only thread that ever calls an exporter, and it holds no
+//!   lock that anyone else needs while it does: the network never holds up
+//!   a revocation, a flush or a shutdown.
+//! - **Purge** ([`held`]): a revocation filters the held buffers under a
+//!   short lock (memory only) and is logged, so a batch already taken for
+//!   export learns it is stale ([`Batch::is_current`](crate::Batch::is_current))
+//!   and is filtered again before it is delivered.
+//! - **Flush and shutdown** ([`requests`]) are requests to the worker with
+//!   a deadline; the caller waits at most until the deadline, whatever the
+//!   exporters do, and learns what could not be delivered.
+
+mod held;
+mod requests;
+mod worker;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_queue::ArrayQueue;
+
+use crate::category::Category;
+use crate::drops::DropCause;
+use crate::error::{ExportError, ExportErrorKind};
+use crate::exporter::Exporter;
+use crate::record::{LogRecord, Record};
+use crate::subject::SubjectKey;
+use crate::telemetry::Inner;
+
+use held::{Held, RevocationLog};
+use requests::Requests;
+pub use requests::ShutdownReport;
+
+/// Most control records (audit entries, deletion requests) held for
+/// delivery, per exporter: kept across failed exports until delivered.
+const MAX_CONTROL: usize = 65_536;
+
+/// Timing and sizing of the pipeline.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct PipelineConfig {
+    pub(crate) queue_capacity: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) flush_interval: Duration,
+    pub(crate) metric_interval: Duration,
+    /// Longest a regular export round may take, and how long
+    /// `force_flush` waits by default.
+    pub(crate) export_timeout: Duration,
+}
+
+/// A record in the queue, with the consent version its subject had when
+/// it was captured.
+pub(crate) struct Queued {
+    pub(crate) record: Record,
+    pub(crate) version: u64,
+}
+
+/// The exporters and what each still owes: only the worker locks this.
+struct Exporters {
+    list: Vec<Box<dyn Exporter>>,
+    /// Control records an exporter failed to take, per exporter, oldest
+    /// first; sent again before anything else in the next round.
+    pending_control: Vec<Vec<LogRecord>>,
+    shut_down: bool,
+}
+
+pub(crate) struct Pipeline {
+    queue: ArrayQueue<Queued>,
+    held: Mutex<Held>,
+    revocations: RevocationLog,
+    exporters: Mutex<Exporters>,
+    requests: Requests,
+    config: PipelineConfig,
+    worker: OnceLock<Thread>,
+    notified: AtomicBool,
+    stopping: AtomicBool,
+    join: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Pipeline {
+    pub(crate) fn new(config: PipelineConfig, exporters: Vec<Box<dyn Exporter>>) -> Self {
+        let pending_control = exporters.iter().map(|_| Vec::new()).collect();
+        Pipeline {
+            queue: ArrayQueue::new(config.queue_capacity),
+            held: Mutex::new(Held::new(config.queue_capacity)),
+            revocations: RevocationLog::default(),
+            exporters: Mutex::new(Exporters {
+                list: exporters,
+                pending_control,
+                shut_down: false,
+            }),
+            requests: Requests::default(),
+            config,
+            worker: OnceLock::new(),
+            notified: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            join: Mutex::new(None),
+        }
+    }
+
+    /// Starts the background worker.
+    /// It holds the instance until it is shut down (the last handle the
+    /// service holds asks for that when it goes).
+    pub(crate) fn start(inner: &Arc<Inner>) -> std::io::Result<()> {
+        let held = Arc::clone(inner);
+        let handle = std::thread::Builder::new()
+            .name("telemetry-export".into())
+            .spawn(move || {
+                // Nothing the exporters log may feed back into the pipeline.
+                let _suppressed = crate::context::Context::suppress();
+                worker::run(&held);
+            })?;
+        let _ = inner.pipeline.worker.set(handle.thread().clone());
+        if let Ok(mut j) = inner.pipeline.join.lock() {
+            *j = Some(handle);
+        }
+        Ok(())
+    }
+
+    /// Hands a record to the worker. Never blocks.
+    #[inline]
+    pub(crate) fn push(&self, inner: &Inner, record: Record, version: u64) {
+        let category = record.category();
+        match self.queue.push(Queued { record, version }) {
+            Ok(()) => {
+                if self.queue.len() >= self.config.batch_size
+                    && !self.notified.swap(true, Ordering::AcqRel)
+                {
+                    self.wake();
+                }
+            }
+            Err(_) => inner.drops.count(DropCause::QueueFull, category, 1),
+        }
+    }
+
+    /// Queues a control record (audit entry, deletion request): never lost
+    /// to a full data queue, and kept until every exporter took it.
+    pub(crate) fn push_control(&self, inner: &Inner, record: LogRecord) {
+        let mut held = self.lock_held();
+        if held.control.len() < MAX_CONTROL {
+            held.control.push(record);
+        } else {
+            drop(held);
+            inner
+                .drops
+                .count(DropCause::QueueFull, Category::TELEMETRY, 1);
+        }
+    }
+
+    /// Purges what is held for export that consent no longer allows, after
+    /// `subject`'s consent lost categories. Memory only: it never waits for
+    /// an export. A batch already taken for export is told it is stale
+    /// through the revocation log, and filtered again before delivery.
+    pub(crate) fn purge(&self, inner: &Inner, subject: SubjectKey) -> u64 {
+        let mut held = self.lock_held();
+        self.revocations.record(subject);
+        held.purge(inner)
+    }
+
+    /// Exports everything buffered now (records and metrics), waiting at
+    /// most `timeout`.
+    pub(crate) fn force_flush(&self, timeout: Duration) -> Result<(), ExportError> {
+        if self.on_worker() {
+            return Err(ExportError::new(
+                ExportErrorKind::Other,
+                "force_flush was called from an exporter (the export thread); it would wait for itself",
+            ));
+        }
+        let deadline = Instant::now() + timeout;
+        let ticket = self.requests.ask_flush(deadline);
+        self.wake();
+        self.requests.wait_flush(ticket, deadline)
+    }
+
+    /// Stops the worker after a last round that exports everything still
+    /// buffered and shuts the exporters down, all within `timeout`.
+    /// Returns by the deadline whatever the exporters do.
+    pub(crate) fn shutdown(&self, inner: &Inner, timeout: Duration) -> ShutdownReport {
+        let deadline = Instant::now() + timeout;
+        self.stopping.store(true, Ordering::SeqCst);
+        if self.on_worker() {
+            // The last handle was dropped on the worker itself: it holds no
+            // lock here, so it can do the last round in line.
+            return worker::last_round(self, inner, deadline);
+        }
+        self.requests.ask_shutdown(deadline);
+        self.wake();
+        match self.requests.wait_shutdown(deadline) {
+            Some(report) => report,
+            None => ShutdownReport::timed_out(self.undelivered(), timeout),
+        }
+    }
+
+    /// Records still queued or held (not handed to the exporters).
+    fn undelivered(&self) -> u64 {
+        (self.queue.len() + self.lock_held().len()) as u64
+    }
+
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn queue_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    fn wake(&self) {
+        if let Some(t) = self.worker.get() {
+            t.unpark();
+        }
+    }
+
+    fn on_worker(&self) -> bool {
+        self.worker
+            .get()
+            .is_some_and(|w| w.id() == std::thread::current().id())
+    }
+
+    fn lock_held(&self) -> MutexGuard<'_, Held> {
+        // Held buffers are plain memory; a panic while they were locked
+        // leaves them consistent enough to go on.
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_exporters(&self) -> MutexGuard<'_, Exporters> {
+        // A poisoned lock means an exporter panicked; go on with its state.
+        self.exporters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

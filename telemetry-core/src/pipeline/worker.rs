@@ -1,0 +1,320 @@
+//! The export worker: the only thread that calls exporters. Each round it
+//! drains the queue into the held buffers, takes batches out of them (the
+//! held lock is released before any export), delivers control records
+//! (audit entries, deletion requests) until every exporter took them, then
+//! the data, then metrics when they are due.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::held::Outgoing;
+use super::{Exporters, MAX_CONTROL, Pipeline, ShutdownReport};
+use crate::category::Category;
+use crate::drops::DropCause;
+use crate::error::{ExportError, ExportErrorKind};
+use crate::exporter::{Batch, Exporter};
+use crate::metrics::MetricData;
+use crate::record::LogRecord;
+use crate::telemetry::Inner;
+
+/// A batch found stale this many times in a row (revocations racing it) is
+/// given up as failed.
+const MAX_STALE_ROUNDS: usize = 16;
+/// Batches exported per round before the worker looks at requests again.
+const MAX_BATCHES_PER_ROUND: usize = 64;
+
+/// What a round achieved.
+#[derive(Default)]
+struct Totals {
+    exported: u64,
+    failed: u64,
+    errors: Vec<ExportError>,
+}
+
+/// Which records a round exports.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Scope {
+    /// Full batches, and everything once the flush interval passed.
+    Due,
+    /// Everything held and queued (flush, shutdown), metrics included.
+    All,
+}
+
+/// The worker thread's loop, until a shutdown is asked for.
+pub(super) fn run(inner: &Inner) {
+    let mut last_maintenance = Instant::now();
+    let mut last_metrics = Instant::now();
+    let pipeline = &inner.pipeline;
+    loop {
+        if let Some(deadline) = pipeline.requests.shutdown_deadline() {
+            last_round(pipeline, inner, deadline);
+            return;
+        }
+        if let Some(job) = pipeline.requests.take_flush() {
+            let totals = round(pipeline, inner, Scope::All, job.deadline, true);
+            last_metrics = Instant::now();
+            let mut errors = totals.errors;
+            errors.extend(flush_exporters(pipeline, job.deadline));
+            pipeline.requests.flush_done(job.ticket, errors);
+            continue;
+        }
+        let config = pipeline.config;
+        let metrics_due = last_metrics.elapsed() >= config.metric_interval;
+        if metrics_due {
+            last_metrics = Instant::now();
+        }
+        inner.clock.reanchor();
+        round(
+            pipeline,
+            inner,
+            Scope::Due,
+            Instant::now() + config.export_timeout,
+            metrics_due,
+        );
+        if last_maintenance.elapsed() >= Duration::from_secs(10) {
+            last_maintenance = Instant::now();
+            inner.consent.evict_idle();
+        }
+        let wait = config
+            .flush_interval
+            .min(
+                config
+                    .metric_interval
+                    .saturating_sub(last_metrics.elapsed()),
+            )
+            .max(Duration::from_millis(1));
+        if pipeline.requests.shutdown_deadline().is_none() && !pipeline.requests.flush_waiting() {
+            std::thread::park_timeout(wait);
+        }
+    }
+}
+
+/// The last round: everything still held is exported within `deadline`,
+/// then the exporters are shut down. Publishes and returns the report.
+pub(super) fn last_round(pipeline: &Pipeline, inner: &Inner, deadline: Instant) -> ShutdownReport {
+    let totals = round(pipeline, inner, Scope::All, deadline, true);
+    let mut errors = totals.errors;
+    {
+        let mut exporters = pipeline.lock_exporters();
+        if !exporters.shut_down {
+            exporters.shut_down = true;
+            let _suppressed = crate::context::Context::suppress();
+            for exporter in exporters.list.iter_mut() {
+                if let Err(e) = guarded(|| exporter.shutdown(deadline)) {
+                    errors.push(e);
+                }
+            }
+        }
+    }
+    let undelivered = pipeline.undelivered();
+    let report = ShutdownReport {
+        exported: totals.exported,
+        failed: totals.failed,
+        undelivered,
+        errors,
+        timed_out: Instant::now() > deadline || undelivered > 0,
+    };
+    pipeline.requests.finish(report.clone());
+    report
+}
+
+/// Calls every exporter's `force_flush`; returns the errors.
+fn flush_exporters(pipeline: &Pipeline, deadline: Instant) -> Vec<ExportError> {
+    let mut exporters = pipeline.lock_exporters();
+    let _suppressed = crate::context::Context::suppress();
+    exporters
+        .list
+        .iter_mut()
+        .filter_map(|e| guarded(|| e.force_flush(deadline)).err())
+        .collect()
+}
+
+/// Runs an exporter call, turning a panic into an error.
+fn guarded(f: impl FnOnce() -> Result<(), ExportError>) -> Result<(), ExportError> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(ExportError::new(
+            ExportErrorKind::Other,
+            "the exporter panicked; its batch was dropped",
+        ))
+    })
+}
+
+/// One round of work; see [`Scope`].
+fn round(
+    pipeline: &Pipeline,
+    inner: &Inner,
+    scope: Scope,
+    deadline: Instant,
+    with_metrics: bool,
+) -> Totals {
+    let mut totals = Totals::default();
+    let mut exporters = pipeline.lock_exporters();
+    if exporters.shut_down {
+        return totals;
+    }
+    let mut metrics: Vec<MetricData> = if with_metrics {
+        inner.collect_metrics()
+    } else {
+        Vec::new()
+    };
+    let control = std::mem::take(&mut pipeline.lock_held().control);
+    deliver_control(inner, &mut exporters, control, deadline, &mut totals);
+    // A regular round stops after a while to look at requests again; a
+    // flush or the last round goes on until everything is out or the
+    // deadline passed.
+    let max_batches = match scope {
+        Scope::Due => MAX_BATCHES_PER_ROUND,
+        Scope::All => usize::MAX,
+    };
+    for _ in 0..max_batches {
+        let mut outgoing = {
+            let mut held = pipeline.lock_held();
+            pipeline.notified.store(false, Ordering::Release);
+            held.drain(inner, &pipeline.queue);
+            let size = pipeline.config.batch_size;
+            let due = match scope {
+                Scope::All => true,
+                Scope::Due => {
+                    held.len() >= size
+                        || held.last_flush.elapsed() >= pipeline.config.flush_interval
+                }
+            };
+            if due {
+                held.last_flush = Instant::now();
+            }
+            held.take(if due { size } else { 0 }, pipeline.revocations.revision())
+        };
+        if outgoing.is_empty() && metrics.is_empty() {
+            break;
+        }
+        let _suppressed = crate::context::Context::suppress();
+        let Exporters { list, .. } = &mut *exporters;
+        let count = outgoing.len() as u64;
+        let mut failed_spans = 0u64;
+        let mut failed_logs = 0u64;
+        for exporter in list.iter_mut() {
+            if let Err(e) = deliver(pipeline, inner, exporter, &mut outgoing, &metrics, deadline) {
+                let [spans, logs, metric_points] = e.failed();
+                if spans {
+                    failed_spans = outgoing.spans.len() as u64;
+                    outgoing
+                        .spans
+                        .iter()
+                        .for_each(|s| inner.drops.count(DropCause::ExporterFailure, s.category, 1));
+                }
+                if logs {
+                    failed_logs = outgoing.logs.len() as u64;
+                    outgoing
+                        .logs
+                        .iter()
+                        .for_each(|l| inner.drops.count(DropCause::ExporterFailure, l.category, 1));
+                }
+                if metric_points {
+                    metrics.iter().for_each(|m| {
+                        inner.drops.count(
+                            DropCause::ExporterFailure,
+                            m.category,
+                            m.point_count() as u64,
+                        )
+                    });
+                }
+                totals.errors.push(e);
+            }
+        }
+        totals.exported += count;
+        totals.failed += failed_spans + failed_logs;
+        metrics.clear();
+        if Instant::now() >= deadline {
+            break;
+        }
+        if scope == Scope::Due && pipeline.lock_held().len() < pipeline.config.batch_size {
+            break;
+        }
+    }
+    totals
+}
+
+/// Hands one batch to one exporter. A batch a revocation made stale (the
+/// exporter saw [`Batch::is_current`] turn false) is filtered again and the
+/// parts the exporter did not deliver are handed over again.
+fn deliver(
+    pipeline: &Pipeline,
+    inner: &Inner,
+    exporter: &mut Box<dyn Exporter>,
+    outgoing: &mut Outgoing,
+    metrics: &[MetricData],
+    deadline: Instant,
+) -> Result<(), ExportError> {
+    // Spans, logs, metrics: which parts are still to be delivered.
+    let mut parts = [true; 3];
+    for _ in 0..MAX_STALE_ROUNDS {
+        if !outgoing.is_current(&pipeline.revocations) {
+            outgoing.refilter(inner, &pipeline.revocations);
+        }
+        let spans: &[_] = if parts[0] { &outgoing.spans } else { &[] };
+        let logs: &[_] = if parts[1] { &outgoing.logs } else { &[] };
+        let metrics: &[_] = if parts[2] { metrics } else { &[] };
+        if spans.is_empty() && logs.is_empty() && metrics.is_empty() {
+            return Ok(());
+        }
+        let current = || outgoing.is_current(&pipeline.revocations);
+        let batch = Batch::new(&inner.resource, &inner.names, spans, logs, metrics)
+            .with_deadline(deadline)
+            .with_currency(&current);
+        match guarded(|| exporter.export(&batch)) {
+            Err(e) if e.kind() == ExportErrorKind::Stale => {
+                let failed = e.failed();
+                for (part, failed) in parts.iter_mut().zip(failed) {
+                    *part &= failed;
+                }
+            }
+            other => return other,
+        }
+    }
+    Err(ExportError::new(
+        ExportErrorKind::Stale,
+        "consent revocations kept racing this batch; it was dropped",
+    ))
+}
+
+/// Delivers control records to every exporter, each getting first what it
+/// failed to take before. What an exporter does not take is kept for it
+/// (up to a bound; overflow is counted) and sent again next round.
+fn deliver_control(
+    inner: &Inner,
+    exporters: &mut Exporters,
+    control: Vec<LogRecord>,
+    deadline: Instant,
+    totals: &mut Totals,
+) {
+    let Exporters {
+        list,
+        pending_control,
+        ..
+    } = exporters;
+    let _suppressed = crate::context::Context::suppress();
+    for (exporter, pending) in list.iter_mut().zip(pending_control.iter_mut()) {
+        pending.extend(control.iter().cloned());
+        if pending.is_empty() {
+            continue;
+        }
+        let batch =
+            Batch::new(&inner.resource, &inner.names, &[], pending, &[]).with_deadline(deadline);
+        match guarded(|| exporter.export(&batch)) {
+            Ok(()) => pending.clear(),
+            Err(e) => {
+                let excess = pending.len().saturating_sub(MAX_CONTROL);
+                if excess > 0 {
+                    pending.drain(..excess);
+                    inner.drops.count(
+                        DropCause::ExporterFailure,
+                        Category::TELEMETRY,
+                        excess as u64,
+                    );
+                }
+                totals.errors.push(e);
+            }
+        }
+    }
+}
