@@ -27,6 +27,11 @@
 //! line as the last line of a file whose writer died mid-write
 //! ([`read_lines`] reports it apart).
 //!
+//! Permissions: the files hold pseudonymous personal data, so on unix
+//! every file the exporter creates is owner-only (mode 0600), and so is
+//! every directory it creates (0700), whatever the umask; a directory that
+//! already exists keeps its mode.
+//!
 //! Faults: a directory that cannot be created or written is an error at
 //! build time. At run time a failed write drops that batch (counted by the
 //! pipeline as `exporter_failure` and here by cause in [`FileStats`]), the
@@ -137,7 +142,7 @@ impl FileExporterBuilder {
         if self.max_files == 0 || self.max_file_age.is_zero() {
             return bad("file exporter max_files and max_file_age must be positive".to_owned());
         }
-        if let Err(e) = fs::create_dir_all(&self.dir) {
+        if let Err(e) = create_dir_owner_only(&self.dir) {
             return bad(format!(
                 "cannot create the telemetry directory {}: {e}; choose a directory the service can write",
                 self.dir.display()
@@ -148,7 +153,11 @@ impl FileExporterBuilder {
             self.prefix,
             std::process::id()
         ));
-        let written = File::create(&probe).and_then(|mut f| f.write_all(b"probe"));
+        let written = owner_only()
+            .write(true)
+            .truncate(true)
+            .open(&probe)
+            .and_then(|mut f| f.write_all(b"probe"));
         let _ = fs::remove_file(&probe);
         if let Err(e) = written {
             return bad(format!(
@@ -168,6 +177,27 @@ impl FileExporterBuilder {
             buf: Vec::with_capacity(64 * 1024),
         })
     }
+}
+
+/// Options that create a file owner-only (0600 on unix): telemetry files
+/// hold pseudonymous personal data. The mode applies when the file is
+/// created; the umask can only narrow it further.
+fn owner_only() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+/// Creates `dir` and any missing parents owner-only (0700 on unix);
+/// directories that already exist keep their mode.
+fn create_dir_owner_only(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 #[derive(Default, Debug)]
@@ -331,8 +361,7 @@ impl FileExporter {
                 SystemTime::now(),
                 w.seq,
             ));
-            let file = OpenOptions::new()
-                .create(true)
+            let file = owner_only()
                 .append(true)
                 .open(&path)
                 .map_err(|e| classify(stats, &e, &path))?;
