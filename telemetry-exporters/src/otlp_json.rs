@@ -85,12 +85,22 @@ fn quoted_uint(out: &mut Vec<u8>, v: u64) {
     out.push(b'"');
 }
 
+/// A double: finite values in Rust's shortest form that parses back to the
+/// same bits, as plain decimals from 1e-6 to 1e21 (where JavaScript writes
+/// them so) and in exponent form outside, so `f64::MAX` takes 23 bytes
+/// rather than 309 digits. Reading them back bit-identical needs a parser
+/// that rounds correctly: this crate enables `serde_json/float_roundtrip`.
 fn double(out: &mut Vec<u8>, v: f64) {
     if v == 1.0 {
         // The usual inclusion probability.
         out.push(b'1');
     } else if v.is_finite() {
-        let _ = write!(out, "{v}");
+        // Writing to a `Vec` cannot fail.
+        let _ = if v == 0.0 || (1e-6..1e21).contains(&v.abs()) {
+            write!(out, "{v}")
+        } else {
+            write!(out, "{v:e}")
+        };
     } else if v.is_nan() {
         out.extend_from_slice(b"\"NaN\"");
     } else if v > 0.0 {
@@ -406,5 +416,30 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "-9223372036854775808 0 \"NaN\" 0.25"
         );
+    }
+
+    #[test]
+    fn doubles_are_short_and_exact() {
+        let cases: [(f64, &str); 12] = [
+            (1.0, "1"),
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (123.5, "123.5"),
+            (1e20, "100000000000000000000"),
+            (1e21, "1e21"),
+            (1e-6, "0.000001"),
+            (1.5e-7, "1.5e-7"),
+            (f64::MAX, "1.7976931348623157e308"),
+            (f64::MIN, "-1.7976931348623157e308"),
+            (f64::from_bits(1), "5e-324"),
+            (0.1 + 0.2, "0.30000000000000004"),
+        ];
+        for (v, text) in cases {
+            let mut out = Vec::new();
+            double(&mut out, v);
+            assert_eq!(String::from_utf8(out).unwrap(), text);
+            let back: f64 = text.parse().unwrap();
+            assert_eq!(back.to_bits(), v.to_bits(), "{text}");
+        }
     }
 }
