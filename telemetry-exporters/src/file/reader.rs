@@ -9,6 +9,10 @@ use std::path::Path;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
+use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
+use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+use serde::Deserialize;
 
 /// One line of a file, parsed.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,20 +51,64 @@ pub fn read_lines(path: &Path) -> io::Result<FileLines> {
     Ok(out)
 }
 
-/// Parses one line as the request type its top-level field names.
+/// Parses one line as the export request its top-level field names.
+///
+/// The line must be a JSON object naming exactly one of `resourceSpans`,
+/// `resourceLogs` and `resourceMetrics`: a line naming none (such as `{}`)
+/// or several is an error saying so. Never panics, whatever the input.
 pub fn parse_line(line: &str) -> Result<ExportRequest, serde_json::Error> {
-    let trimmed = line.trim_start();
-    let key_at = |k: &str| trimmed.find(k).unwrap_or(usize::MAX);
-    let (spans, logs, metrics) = (
-        key_at("\"resourceSpans\""),
-        key_at("\"resourceLogs\""),
-        key_at("\"resourceMetrics\""),
-    );
-    if spans < logs && spans < metrics {
-        serde_json::from_str(line).map(ExportRequest::Traces)
-    } else if logs < metrics {
-        serde_json::from_str(line).map(ExportRequest::Logs)
-    } else {
-        serde_json::from_str(line).map(ExportRequest::Metrics)
+    if !line.trim_start().starts_with('{') {
+        return Err(invalid(
+            "an export request line is a JSON object, starting with '{'",
+        ));
+    }
+    serde_json::from_str::<AnyRequest>(line)?.into_export_request()
+}
+
+fn invalid(message: &str) -> serde_json::Error {
+    <serde_json::Error as serde::de::Error>::custom(message)
+}
+
+/// A line's top-level fields: which export request it holds.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "an OTLP/JSON export request")]
+struct AnyRequest {
+    resource_spans: Option<Vec<ResourceSpans>>,
+    resource_logs: Option<Vec<ResourceLogs>>,
+    resource_metrics: Option<Vec<ResourceMetrics>>,
+}
+
+impl AnyRequest {
+    fn into_export_request(self) -> Result<ExportRequest, serde_json::Error> {
+        match (
+            self.resource_spans,
+            self.resource_logs,
+            self.resource_metrics,
+        ) {
+            (Some(resource_spans), None, None) => {
+                Ok(ExportRequest::Traces(ExportTraceServiceRequest {
+                    resource_spans,
+                }))
+            }
+            (None, Some(resource_logs), None) => {
+                Ok(ExportRequest::Logs(ExportLogsServiceRequest {
+                    resource_logs,
+                }))
+            }
+            (None, None, Some(resource_metrics)) => {
+                Ok(ExportRequest::Metrics(ExportMetricsServiceRequest {
+                    resource_metrics,
+                }))
+            }
+            (None, None, None) => Err(invalid(
+                "the line names no export request: it needs one top-level field, \
+                 \"resourceSpans\", \"resourceLogs\" or \"resourceMetrics\"",
+            )),
+            _ => Err(invalid(
+                "the line names more than one export request (more than one of \
+                 \"resourceSpans\", \"resourceLogs\" and \"resourceMetrics\"); \
+                 a line holds one",
+            )),
+        }
     }
 }
