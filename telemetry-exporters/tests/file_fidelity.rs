@@ -1,5 +1,5 @@
-//! What the file exporter writes reads back: every finite double bit for
-//! bit, in every place a double goes.
+//! What the file exporter writes reads back: every double (finite ones bit
+//! for bit, NaN and the infinities as such) in every place a double goes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::sync::{Arc, OnceLock};
@@ -277,6 +277,17 @@ fn finite() -> impl Strategy<Value = f64> {
     ]
 }
 
+fn any_double() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        any::<u64>().prop_map(f64::from_bits),
+        // NaNs with any payload and sign.
+        any::<u64>().prop_map(|b| f64::from_bits(b | 0x7ff0_0000_0000_0001)),
+        Just(f64::INFINITY),
+        Just(f64::NEG_INFINITY),
+        prop::num::f64::SUBNORMAL | prop::num::f64::ZERO,
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -284,6 +295,14 @@ proptest! {
     /// histogram's sum, min, max or bound reads back bit-identical.
     #[test]
     fn any_finite_double_reads_back_bit_identical(v in finite()) {
+        prop_assert_eq!(check_round_trip(v), Ok(()));
+    }
+
+    /// Any double at all (any bit pattern, with NaNs, infinities,
+    /// subnormals and zeros drawn often): the lines we write parse back,
+    /// with the value kept.
+    #[test]
+    fn a_line_with_any_double_parses_back(v in any_double()) {
         prop_assert_eq!(check_round_trip(v), Ok(()));
     }
 }

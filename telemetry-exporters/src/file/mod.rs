@@ -38,6 +38,7 @@
 //! service keeps running, and writing resumes when the disk has room again.
 
 mod naming;
+mod non_finite;
 mod reader;
 
 use std::fs::{self, File, OpenOptions};
@@ -308,34 +309,15 @@ impl FileExporter {
         }
     }
 
-    fn encode(&mut self, signal: Signal, batch: &Batch<'_>) -> Result<(), ExportError> {
+    fn encode(&mut self, signal: Signal, batch: &Batch<'_>) {
         self.buf.clear();
+        let (out, res, names) = (&mut self.buf, batch.resource, batch.categories);
         match signal {
-            Signal::Traces => crate::otlp_json::encode_traces(
-                &mut self.buf,
-                batch.resource,
-                batch.categories,
-                batch.spans,
-            ),
-            Signal::Logs => crate::otlp_json::encode_logs(
-                &mut self.buf,
-                batch.resource,
-                batch.categories,
-                batch.logs,
-            ),
-            Signal::Metrics => {
-                let request =
-                    crate::proto::metrics_request(batch.resource, batch.categories, batch.metrics);
-                serde_json::to_writer(&mut self.buf, &request).map_err(|e| {
-                    ExportError::new(
-                        ExportErrorKind::Encoding,
-                        format!("cannot encode metrics as OTLP/JSON: {e}"),
-                    )
-                })?;
-            }
+            Signal::Traces => crate::otlp_json::encode_traces(out, res, names, batch.spans),
+            Signal::Logs => crate::otlp_json::encode_logs(out, res, names, batch.logs),
+            Signal::Metrics => crate::otlp_json::encode_metrics(out, res, names, batch.metrics),
         }
         self.buf.push(b'\n');
-        Ok(())
     }
 
     fn write_line(&mut self, signal: Signal) -> Result<(), ExportError> {
@@ -444,10 +426,8 @@ impl Exporter for FileExporter {
                 continue;
             }
             // One signal failing does not stop the others.
-            if let Err(e) = self
-                .encode(signal, batch)
-                .and_then(|()| self.write_line(signal))
-            {
+            self.encode(signal, batch);
+            if let Err(e) = self.write_line(signal) {
                 failed[i] = true;
                 first_error.get_or_insert(e);
             }

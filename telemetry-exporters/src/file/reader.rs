@@ -55,14 +55,20 @@ pub fn read_lines(path: &Path) -> io::Result<FileLines> {
 ///
 /// The line must be a JSON object naming exactly one of `resourceSpans`,
 /// `resourceLogs` and `resourceMetrics`: a line naming none (such as `{}`)
-/// or several is an error saying so. Never panics, whatever the input.
+/// or several is an error saying so. NaN and infinite doubles, which the
+/// encoder writes as the proto3 JSON strings `"NaN"`, `"Infinity"` and
+/// `"-Infinity"`, read back as such. Never panics, whatever the input.
 pub fn parse_line(line: &str) -> Result<ExportRequest, serde_json::Error> {
     if !line.trim_start().starts_with('{') {
         return Err(invalid(
             "an export request line is a JSON object, starting with '{'",
         ));
     }
-    serde_json::from_str::<AnyRequest>(line)?.into_export_request()
+    let request = match super::non_finite::parse(line) {
+        Some(parsed) => parsed?,
+        None => serde_json::from_str::<AnyRequest>(line)?,
+    };
+    request.into_export_request()
 }
 
 fn invalid(message: &str) -> serde_json::Error {
@@ -72,10 +78,10 @@ fn invalid(message: &str) -> serde_json::Error {
 /// A line's top-level fields: which export request it holds.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", expecting = "an OTLP/JSON export request")]
-struct AnyRequest {
-    resource_spans: Option<Vec<ResourceSpans>>,
-    resource_logs: Option<Vec<ResourceLogs>>,
-    resource_metrics: Option<Vec<ResourceMetrics>>,
+pub(super) struct AnyRequest {
+    pub(super) resource_spans: Option<Vec<ResourceSpans>>,
+    pub(super) resource_logs: Option<Vec<ResourceLogs>>,
+    pub(super) resource_metrics: Option<Vec<ResourceMetrics>>,
 }
 
 impl AnyRequest {
