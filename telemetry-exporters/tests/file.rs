@@ -68,6 +68,12 @@ fn read_all(dir: &Path) -> (Vec<ExportRequest>, HashMap<Signal, usize>) {
                 "partial line in {}",
                 path.display()
             );
+            assert!(
+                content.invalid_utf8.is_empty(),
+                "{}: {:?}",
+                path.display(),
+                content.invalid_utf8
+            );
             for line in content.lines {
                 let req =
                     parse_line(&line).unwrap_or_else(|e| panic!("{}: {e}: {line}", path.display()));

@@ -1,5 +1,5 @@
-//! The file reader's edge cases: lines that name no request, and arbitrary
-//! input, which must never panic.
+//! The file reader's edge cases: lines that name no request, lines that
+//! are not UTF-8, and arbitrary input, which must never panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::sync::OnceLock;
@@ -110,5 +110,59 @@ proptest! {
         let mut changed = chars.clone();
         changed[at.index(chars.len())] = c;
         let _ = parse_line(&changed.into_iter().collect::<String>());
+    }
+}
+
+/// A line that is not valid UTF-8 is reported, by line number, instead of
+/// being altered; the other lines of the file are read as usual.
+#[test]
+fn lines_that_are_not_utf8_are_reported_not_altered() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("telemetry-logs-x.jsonl");
+    let good = r#"{"resourceLogs":[]}"#;
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(good.as_bytes());
+    bytes.push(b'\n');
+    bytes.extend_from_slice(b"{\"resourceLogs\":[{\"x\":\"\xff\xfe\"}]}\n");
+    bytes.extend_from_slice("é".as_bytes());
+    bytes.push(b'\n');
+    bytes.extend_from_slice(b"\xc3"); // a partial tail cut inside a character
+    std::fs::write(&path, &bytes).unwrap();
+    let content = read_lines(&path).unwrap();
+    assert!(
+        !content.lines.iter().any(|l| l.contains('\u{fffd}')),
+        "altered: {:?}",
+        content.lines
+    );
+    assert_eq!(content.lines, [good, "é"]);
+    let invalid: Vec<_> = content
+        .invalid_utf8
+        .iter()
+        .map(|l| (l.number, l.bytes.clone(), l.error.valid_up_to()))
+        .collect();
+    assert_eq!(
+        invalid,
+        [
+            (2, b"{\"resourceLogs\":[{\"x\":\"\xff\xfe\"}]}".to_vec(), 23),
+            (4, b"\xc3".to_vec(), 0),
+        ]
+    );
+    assert_eq!(content.partial_tail, None, "the invalid tail is listed");
+    assert_eq!(
+        content.invalid_utf8[0].to_string(),
+        "line 2 is not valid UTF-8: invalid utf-8 sequence of 1 bytes from index 23"
+    );
+    // Files that are all valid, with and without a partial tail.
+    for (text, lines, tail) in [
+        ("", &[][..], None),
+        ("\n", &[""][..], None),
+        ("a\n\nb", &["a", ""][..], Some("b")),
+        ("a\nb\n", &["a", "b"][..], None),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        let content = read_lines(&path).unwrap();
+        assert_eq!(content.lines, lines, "{text:?}");
+        assert_eq!(content.partial_tail.as_deref(), tail, "{text:?}");
+        assert!(content.invalid_utf8.is_empty());
     }
 }

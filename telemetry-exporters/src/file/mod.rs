@@ -51,7 +51,7 @@ use std::time::{Duration, Instant, SystemTime};
 use telemetry_core::{Batch, ConfigError, ConfigErrorKind, ExportError, ExportErrorKind, Exporter};
 
 pub use naming::{Signal, list};
-pub use reader::{ExportRequest, FileLines, parse_line, read_lines};
+pub use reader::{ExportRequest, FileLines, InvalidLine, parse_line, read_lines};
 
 /// When written data is forced to disk with `fsync`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]

@@ -1,10 +1,13 @@
 //! Reading OTLP/JSON-lines files back: every complete line is one export
 //! request; the last line of a file may be cut short if the writing process
-//! died mid-write, and is reported apart instead of failing the read.
+//! died mid-write, and is reported apart instead of failing the read, as
+//! is any line that is not valid UTF-8.
 
+use std::fmt;
 use std::fs;
 use std::io;
 use std::path::Path;
+use std::str::Utf8Error;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -25,28 +28,65 @@ pub enum ExportRequest {
     Metrics(ExportMetricsServiceRequest),
 }
 
-/// A file's content: its complete lines, and a trailing partial line if the
-/// writer died mid-line.
+/// A file's content: its complete lines, a trailing partial line if the
+/// writer died mid-line, and the lines that are not valid UTF-8.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct FileLines {
-    /// Complete lines, without their `\n`.
+    /// Complete lines that are valid UTF-8, without their `\n`, in file
+    /// order.
     pub lines: Vec<String>,
     /// Text after the last `\n`, if any (a line cut short by a crash).
     pub partial_tail: Option<String>,
+    /// Lines that are not valid UTF-8, in file order: left out of `lines`
+    /// rather than altered. A partial tail that is not valid UTF-8 (a crash
+    /// in the middle of a character) is listed here too, as the last line.
+    pub invalid_utf8: Vec<InvalidLine>,
 }
 
-/// Reads a file's lines, separating a partial last line.
+/// A line of a file that is not valid UTF-8, as [`read_lines`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InvalidLine {
+    /// Its line number in the file, counting from 1.
+    pub number: usize,
+    /// Its bytes, without the `\n`.
+    pub bytes: Vec<u8>,
+    /// Where its UTF-8 goes wrong.
+    pub error: Utf8Error,
+}
+
+impl fmt::Display for InvalidLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {} is not valid UTF-8: {}", self.number, self.error)
+    }
+}
+
+impl std::error::Error for InvalidLine {}
+
+/// Reads a file's lines, separating a partial last line and the lines that
+/// are not valid UTF-8 (reported in [`FileLines::invalid_utf8`], never
+/// altered). Fails only if the file cannot be read.
 pub fn read_lines(path: &Path) -> io::Result<FileLines> {
     let bytes = fs::read(path)?;
-    let text = String::from_utf8_lossy(&bytes);
     let mut out = FileLines::default();
-    let mut rest = text.as_ref();
-    while let Some(i) = rest.find('\n') {
-        out.lines.push(rest[..i].to_owned());
-        rest = &rest[i + 1..];
-    }
-    if !rest.is_empty() {
-        out.partial_tail = Some(rest.to_owned());
+    // The last piece is what follows the last `\n`: empty when the file
+    // ends with one.
+    let mut pieces = bytes.split(|&b| b == b'\n').enumerate().peekable();
+    while let Some((i, piece)) = pieces.next() {
+        let last = pieces.peek().is_none();
+        if last && piece.is_empty() {
+            break;
+        }
+        match std::str::from_utf8(piece) {
+            Ok(text) if last => out.partial_tail = Some(text.to_owned()),
+            Ok(text) => out.lines.push(text.to_owned()),
+            Err(error) => out.invalid_utf8.push(InvalidLine {
+                number: i + 1,
+                bytes: piece.to_vec(),
+                error,
+            }),
+        }
     }
     Ok(out)
 }
