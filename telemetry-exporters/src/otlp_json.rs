@@ -1,18 +1,28 @@
-//! A direct OTLP/JSON encoder for spans and log records.
+//! A direct OTLP/JSON encoder for spans, log records and metrics.
 //!
 //! Encoding through `opentelemetry-proto`'s serde types first builds a
 //! message tree (a `String` per key and value, a `Vec` per attribute list);
 //! the file-throughput benchmark showed that conversion to be the file
 //! exporter's bottleneck. This encoder writes the same JSON straight from
-//! the records. Tests check that both encodings parse to identical messages.
-//! Metrics, a few points per interval, still go through `opentelemetry-proto`.
+//! the records. Tests check that both encodings parse to identical messages
+//! (for finite doubles: see below).
 //!
 //! The encoding follows the OTLP/JSON rules: lower-camel-case field names,
 //! trace and span ids as hex, 64-bit integers as strings, enums as numbers,
 //! default values omitted.
+//!
+//! A NaN or infinite double is written as the proto3 JSON mapping writes
+//! it, the string `"NaN"`, `"Infinity"` or `"-Infinity"`, wherever it is (an
+//! attribute, a gauge or sum value, a histogram's sum, min, max or bound).
+//! That is what the Collector reads. `opentelemetry-proto`'s serde
+//! encoding differs here: it writes `null`, which loses the value and which
+//! its own deserializer rejects for a gauge value. Its deserializer also
+//! rejects the strings in most double fields; the file reader
+//! ([`crate::file::parse_line`]) reads them anyway, so no line is lost.
 
 use std::io::Write;
 
+use telemetry_core::metrics::{HistogramPoint, MetricData, MetricPoints, Number, NumberPoint};
 use telemetry_core::record::keys;
 use telemetry_core::{
     AttrValue, Attribute, Category, CategoryNames, KeyId, LogRecord, REDACTED, Resource, SDK_NAME,
@@ -85,12 +95,23 @@ fn quoted_uint(out: &mut Vec<u8>, v: u64) {
     out.push(b'"');
 }
 
+/// A double, as the proto3 JSON mapping writes it (non-finite values as
+/// strings: see the [module docs](self)). Finite values in Rust's shortest form that parses back to the
+/// same bits, as plain decimals from 1e-6 to 1e21 (where JavaScript writes
+/// them so) and in exponent form outside, so `f64::MAX` takes 23 bytes
+/// rather than 309 digits. Reading them back bit-identical needs a parser
+/// that rounds correctly: this crate enables `serde_json/float_roundtrip`.
 fn double(out: &mut Vec<u8>, v: f64) {
     if v == 1.0 {
         // The usual inclusion probability.
         out.push(b'1');
     } else if v.is_finite() {
-        let _ = write!(out, "{v}");
+        // Writing to a `Vec` cannot fail.
+        let _ = if v == 0.0 || (1e-6..1e21).contains(&v.abs()) {
+            write!(out, "{v}")
+        } else {
+            write!(out, "{v:e}")
+        };
     } else if v.is_nan() {
         out.extend_from_slice(b"\"NaN\"");
     } else if v > 0.0 {
@@ -381,6 +402,153 @@ fn log(out: &mut Vec<u8>, l: &LogRecord, names: &CategoryNames) {
     out.push(b'}');
 }
 
+/// Appends one `ExportMetricsServiceRequest` (without a newline).
+pub fn encode_metrics(
+    out: &mut Vec<u8>,
+    resource: &Resource,
+    names: &CategoryNames,
+    metrics: &[MetricData],
+) {
+    resource_and_scope_open(out, resource, "resourceMetrics", "scopeMetrics");
+    out.extend_from_slice(b",\"metrics\":[");
+    for (i, m) in metrics.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        metric(out, m, names);
+    }
+    out.extend_from_slice(b"]}]}]}");
+}
+
+fn metric(out: &mut Vec<u8>, m: &MetricData, names: &CategoryNames) {
+    let category = names.name(m.category);
+    out.extend_from_slice(b"{\"name\":");
+    string(out, &m.name);
+    out.extend_from_slice(b",\"description\":");
+    string(out, &m.description);
+    out.extend_from_slice(b",\"unit\":");
+    string(out, &m.unit);
+    match &m.points {
+        MetricPoints::Sum {
+            monotonic,
+            temporality,
+            points,
+        } => {
+            out.extend_from_slice(b",\"sum\":{\"dataPoints\":[");
+            number_points(out, points, &category);
+            out.extend_from_slice(b"],\"aggregationTemporality\":");
+            int(out, i64::from(crate::proto::temporality(*temporality)));
+            out.extend_from_slice(if *monotonic {
+                b",\"isMonotonic\":true}"
+            } else {
+                b",\"isMonotonic\":false}"
+            });
+        }
+        MetricPoints::Gauge { points } => {
+            out.extend_from_slice(b",\"gauge\":{\"dataPoints\":[");
+            number_points(out, points, &category);
+            out.extend_from_slice(b"]}");
+        }
+        MetricPoints::Histogram {
+            temporality,
+            points,
+        } => {
+            out.extend_from_slice(b",\"histogram\":{\"dataPoints\":[");
+            for (i, p) in points.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                histogram_point(out, p, &category);
+            }
+            out.extend_from_slice(b"],\"aggregationTemporality\":");
+            int(out, i64::from(crate::proto::temporality(*temporality)));
+            out.push(b'}');
+        }
+    }
+    out.push(b'}');
+}
+
+/// Opens a data point: its attributes (plus the instrument's category,
+/// unless the point names one, as [`crate::proto`] does) and times.
+fn point_open(
+    out: &mut Vec<u8>,
+    attrs: &[Attribute],
+    category: &str,
+    start: std::time::SystemTime,
+    time: std::time::SystemTime,
+) {
+    out.extend_from_slice(b"{\"attributes\":[");
+    let mut first = true;
+    attributes(out, attrs, &mut first);
+    if !attrs.iter().any(|a| a.key == keys::CATEGORY) {
+        if !first {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"key\":\"");
+        out.extend_from_slice(keys::CATEGORY.as_bytes());
+        out.extend_from_slice(b"\",\"value\":{\"stringValue\":");
+        string(out, category);
+        out.extend_from_slice(b"}}");
+    }
+    out.extend_from_slice(b"],\"startTimeUnixNano\":");
+    quoted_uint(out, unix_nanos(start));
+    out.extend_from_slice(b",\"timeUnixNano\":");
+    quoted_uint(out, unix_nanos(time));
+}
+
+fn number_points(out: &mut Vec<u8>, points: &[NumberPoint], category: &str) {
+    for (i, p) in points.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        point_open(out, &p.attributes, category, p.start, p.time);
+        match p.value {
+            Number::I64(v) => {
+                out.extend_from_slice(b",\"asInt\":\"");
+                int(out, v);
+                out.push(b'"');
+            }
+            Number::F64(v) => {
+                out.extend_from_slice(b",\"asDouble\":");
+                double(out, v);
+            }
+        }
+        out.push(b'}');
+    }
+}
+
+fn histogram_point(out: &mut Vec<u8>, p: &HistogramPoint, category: &str) {
+    point_open(out, &p.attributes, category, p.start, p.time);
+    out.extend_from_slice(b",\"count\":");
+    quoted_uint(out, p.count);
+    out.extend_from_slice(b",\"sum\":");
+    double(out, p.sum);
+    out.extend_from_slice(b",\"bucketCounts\":[");
+    for (i, c) in p.bucket_counts.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        quoted_uint(out, *c);
+    }
+    out.extend_from_slice(b"],\"explicitBounds\":[");
+    for (i, b) in p.bounds.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        double(out, *b);
+    }
+    out.push(b']');
+    if let Some(min) = p.min {
+        out.extend_from_slice(b",\"min\":");
+        double(out, min);
+    }
+    if let Some(max) = p.max {
+        out.extend_from_slice(b",\"max\":");
+        double(out, max);
+    }
+    out.push(b'}');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,5 +574,30 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "-9223372036854775808 0 \"NaN\" 0.25"
         );
+    }
+
+    #[test]
+    fn doubles_are_short_and_exact() {
+        let cases: [(f64, &str); 12] = [
+            (1.0, "1"),
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (123.5, "123.5"),
+            (1e20, "100000000000000000000"),
+            (1e21, "1e21"),
+            (1e-6, "0.000001"),
+            (1.5e-7, "1.5e-7"),
+            (f64::MAX, "1.7976931348623157e308"),
+            (f64::MIN, "-1.7976931348623157e308"),
+            (f64::from_bits(1), "5e-324"),
+            (0.1 + 0.2, "0.30000000000000004"),
+        ];
+        for (v, text) in cases {
+            let mut out = Vec::new();
+            double(&mut out, v);
+            assert_eq!(String::from_utf8(out).unwrap(), text);
+            let back: f64 = text.parse().unwrap();
+            assert_eq!(back.to_bits(), v.to_bits(), "{text}");
+        }
     }
 }

@@ -222,7 +222,8 @@ pub fn log(l: &LogRecord, names: &CategoryNames) -> PLogRecord {
     }
 }
 
-fn temporality(t: Temporality) -> i32 {
+/// Our temporality as the OTLP `AggregationTemporality` number.
+pub(crate) fn temporality(t: Temporality) -> i32 {
     match t {
         Temporality::Cumulative => AggregationTemporality::Cumulative as i32,
         Temporality::Delta => AggregationTemporality::Delta as i32,

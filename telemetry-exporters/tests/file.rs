@@ -68,6 +68,12 @@ fn read_all(dir: &Path) -> (Vec<ExportRequest>, HashMap<Signal, usize>) {
                 "partial line in {}",
                 path.display()
             );
+            assert!(
+                content.invalid_utf8.is_empty(),
+                "{}: {:?}",
+                path.display(),
+                content.invalid_utf8
+            );
             for line in content.lines {
                 let req =
                     parse_line(&line).unwrap_or_else(|e| panic!("{}: {e}: {line}", path.display()));
@@ -620,6 +626,117 @@ fn direct_encoding_matches_opentelemetry_proto() {
     let direct: opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest =
         serde_json::from_slice(&out).unwrap();
     assert_eq!(direct, logs_request(&resource, &names, &logs));
+}
+
+/// The direct metrics encoder and `opentelemetry-proto`'s serde encoding
+/// parse to the same messages, for every kind of metric and point.
+#[test]
+fn direct_metrics_encoding_matches_opentelemetry_proto() {
+    use std::time::SystemTime;
+    use telemetry_core::metrics::{
+        HistogramPoint, MetricData, MetricPoints, Number, NumberPoint, Temporality,
+    };
+    use telemetry_exporters::otlp_json::encode_metrics;
+    use telemetry_exporters::proto::metrics_request;
+    let mem = InMemoryExporter::new();
+    let t = builder().exporter(mem.clone()).build().unwrap();
+    t.event("e", Category::PERFORMANCE).emit();
+    t.shutdown(Duration::from_secs(5));
+    let resource = mem.resource().unwrap();
+    let names = t.categories().clone();
+    let at = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + s);
+    let point = |attrs: Vec<Attribute>, value| NumberPoint {
+        attributes: attrs,
+        start: at(0),
+        time: at(60),
+        value,
+    };
+    let tagged = vec![
+        Attribute::new("currency", "EUR \"quoted\""),
+        Attribute::new("n", AttrValue::I64(-3)),
+    ];
+    let own_category = vec![Attribute::new("telemetry.category", "business")];
+    let metric = |name: &'static str, category, points| MetricData {
+        name: name.into(),
+        description: "what it counts".into(),
+        unit: "{order}".into(),
+        category,
+        points,
+    };
+    let metrics = vec![
+        metric(
+            "orders",
+            Category::BUSINESS,
+            MetricPoints::Sum {
+                monotonic: true,
+                temporality: Temporality::Cumulative,
+                points: vec![
+                    point(tagged.clone(), Number::I64(i64::MAX)),
+                    point(vec![], Number::I64(0)),
+                ],
+            },
+        ),
+        metric(
+            "balance",
+            Category::PERFORMANCE,
+            MetricPoints::Sum {
+                monotonic: false,
+                temporality: Temporality::Delta,
+                points: vec![point(own_category.clone(), Number::F64(-2.5))],
+            },
+        ),
+        metric(
+            "temperature",
+            Category::PERFORMANCE,
+            MetricPoints::Gauge {
+                points: vec![
+                    point(vec![], Number::F64(0.1)),
+                    point(tagged.clone(), Number::I64(-7)),
+                ],
+            },
+        ),
+        metric(
+            "latency",
+            Category::PERFORMANCE,
+            MetricPoints::Histogram {
+                temporality: Temporality::Delta,
+                points: vec![
+                    HistogramPoint {
+                        attributes: tagged,
+                        start: at(0),
+                        time: at(60),
+                        count: 3,
+                        sum: 12.75,
+                        min: Some(0.25),
+                        max: Some(10.0),
+                        bounds: std::sync::Arc::from([1.0, 5.0, 1e300]),
+                        bucket_counts: vec![1, 1, 1, 0],
+                    },
+                    HistogramPoint {
+                        attributes: own_category,
+                        start: at(0),
+                        time: at(60),
+                        count: 0,
+                        sum: 0.0,
+                        min: None,
+                        max: None,
+                        bounds: std::sync::Arc::from([]),
+                        bucket_counts: vec![0],
+                    },
+                ],
+            },
+        ),
+    ];
+    let mut out = Vec::new();
+    encode_metrics(&mut out, &resource, &names, &metrics);
+    let direct: opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest =
+        serde_json::from_slice(&out).unwrap();
+    assert_eq!(direct, metrics_request(&resource, &names, &metrics));
+    out.clear();
+    encode_metrics(&mut out, &resource, &names, &[]);
+    let empty: opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest =
+        serde_json::from_slice(&out).unwrap();
+    assert_eq!(empty, metrics_request(&resource, &names, &[]));
 }
 
 struct Plain;

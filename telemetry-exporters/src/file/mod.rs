@@ -27,12 +27,18 @@
 //! line as the last line of a file whose writer died mid-write
 //! ([`read_lines`] reports it apart).
 //!
+//! Permissions: the files hold pseudonymous personal data, so on unix
+//! every file the exporter creates is owner-only (mode 0600), and so is
+//! every directory it creates (0700), whatever the umask; a directory that
+//! already exists keeps its mode.
+//!
 //! Faults: a directory that cannot be created or written is an error at
 //! build time. At run time a failed write drops that batch (counted by the
 //! pipeline as `exporter_failure` and here by cause in [`FileStats`]), the
 //! service keeps running, and writing resumes when the disk has room again.
 
 mod naming;
+mod non_finite;
 mod reader;
 
 use std::fs::{self, File, OpenOptions};
@@ -45,7 +51,7 @@ use std::time::{Duration, Instant, SystemTime};
 use telemetry_core::{Batch, ConfigError, ConfigErrorKind, ExportError, ExportErrorKind, Exporter};
 
 pub use naming::{Signal, list};
-pub use reader::{ExportRequest, FileLines, parse_line, read_lines};
+pub use reader::{ExportRequest, FileLines, InvalidLine, parse_line, read_lines};
 
 /// When written data is forced to disk with `fsync`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -137,7 +143,7 @@ impl FileExporterBuilder {
         if self.max_files == 0 || self.max_file_age.is_zero() {
             return bad("file exporter max_files and max_file_age must be positive".to_owned());
         }
-        if let Err(e) = fs::create_dir_all(&self.dir) {
+        if let Err(e) = create_dir_owner_only(&self.dir) {
             return bad(format!(
                 "cannot create the telemetry directory {}: {e}; choose a directory the service can write",
                 self.dir.display()
@@ -148,7 +154,11 @@ impl FileExporterBuilder {
             self.prefix,
             std::process::id()
         ));
-        let written = File::create(&probe).and_then(|mut f| f.write_all(b"probe"));
+        let written = owner_only()
+            .write(true)
+            .truncate(true)
+            .open(&probe)
+            .and_then(|mut f| f.write_all(b"probe"));
         let _ = fs::remove_file(&probe);
         if let Err(e) = written {
             return bad(format!(
@@ -168,6 +178,27 @@ impl FileExporterBuilder {
             buf: Vec::with_capacity(64 * 1024),
         })
     }
+}
+
+/// Options that create a file owner-only (0600 on unix): telemetry files
+/// hold pseudonymous personal data. The mode applies when the file is
+/// created; the umask can only narrow it further.
+fn owner_only() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+/// Creates `dir` and any missing parents owner-only (0700 on unix);
+/// directories that already exist keep their mode.
+fn create_dir_owner_only(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 #[derive(Default, Debug)]
@@ -278,34 +309,15 @@ impl FileExporter {
         }
     }
 
-    fn encode(&mut self, signal: Signal, batch: &Batch<'_>) -> Result<(), ExportError> {
+    fn encode(&mut self, signal: Signal, batch: &Batch<'_>) {
         self.buf.clear();
+        let (out, res, names) = (&mut self.buf, batch.resource, batch.categories);
         match signal {
-            Signal::Traces => crate::otlp_json::encode_traces(
-                &mut self.buf,
-                batch.resource,
-                batch.categories,
-                batch.spans,
-            ),
-            Signal::Logs => crate::otlp_json::encode_logs(
-                &mut self.buf,
-                batch.resource,
-                batch.categories,
-                batch.logs,
-            ),
-            Signal::Metrics => {
-                let request =
-                    crate::proto::metrics_request(batch.resource, batch.categories, batch.metrics);
-                serde_json::to_writer(&mut self.buf, &request).map_err(|e| {
-                    ExportError::new(
-                        ExportErrorKind::Encoding,
-                        format!("cannot encode metrics as OTLP/JSON: {e}"),
-                    )
-                })?;
-            }
+            Signal::Traces => crate::otlp_json::encode_traces(out, res, names, batch.spans),
+            Signal::Logs => crate::otlp_json::encode_logs(out, res, names, batch.logs),
+            Signal::Metrics => crate::otlp_json::encode_metrics(out, res, names, batch.metrics),
         }
         self.buf.push(b'\n');
-        Ok(())
     }
 
     fn write_line(&mut self, signal: Signal) -> Result<(), ExportError> {
@@ -331,8 +343,7 @@ impl FileExporter {
                 SystemTime::now(),
                 w.seq,
             ));
-            let file = OpenOptions::new()
-                .create(true)
+            let file = owner_only()
                 .append(true)
                 .open(&path)
                 .map_err(|e| classify(stats, &e, &path))?;
@@ -420,10 +431,8 @@ impl Exporter for FileExporter {
                 continue;
             }
             // One signal failing does not stop the others.
-            if let Err(e) = self
-                .encode(signal, batch)
-                .and_then(|()| self.write_line(signal))
-            {
+            self.encode(signal, batch);
+            if let Err(e) = self.write_line(signal) {
                 failed[i] = true;
                 first_error.get_or_insert(e);
             }
