@@ -93,14 +93,27 @@ pub async fn consent(State(app): State<App>, headers: HeaderMap) -> Result<Json<
 }
 
 /// An order as the client sends it.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct Order {
     /// The product.
     pub sku: String,
     /// How many.
     pub quantity: u64,
-    /// Where to send the receipt.
+    /// Where to send the receipt. Personal data: never in `Debug` output,
+    /// recorded only as a keyed hash (see [`OrderPlaced`]).
     pub email: String,
+}
+
+/// By hand, so that the email never lands in a log or an error message
+/// through `{:?}`.
+impl std::fmt::Debug for Order {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Order")
+            .field("sku", &self.sku)
+            .field("quantity", &self.quantity)
+            .field("email", &format_args!("<redacted>"))
+            .finish()
+    }
 }
 
 /// `POST /checkout` (frontend): reserves stock downstream, prices and
@@ -214,4 +227,27 @@ async fn reserve_stock(telemetry: &Telemetry, sku: &str, quantity: u64) -> bool 
 /// `GET /healthz`.
 pub async fn healthz() -> &'static str {
     "ok"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_orders_debug_output_redacts_the_email() {
+        let order = Order {
+            sku: "A-1".into(),
+            quantity: 2,
+            email: "someone@example.com".into(),
+        };
+        let shown = format!("{order:?}");
+        assert!(!shown.contains("someone@example.com"), "{shown}");
+        assert!(!shown.contains("someone"), "{shown}");
+        assert!(
+            shown.contains("A-1") && shown.contains("redacted"),
+            "{shown}"
+        );
+        let pretty = format!("{order:#?}");
+        assert!(!pretty.contains("someone@example.com"), "{pretty}");
+    }
 }
