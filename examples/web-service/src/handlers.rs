@@ -48,7 +48,7 @@ pub async fn grant(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, Failure> {
-    set_consent(&app, &headers, name, true)
+    set_consent(&app, &headers, name, true).await
 }
 
 /// `DELETE /consent/{category}`: the caller revokes consent; what is still
@@ -58,10 +58,14 @@ pub async fn revoke(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, Failure> {
-    set_consent(&app, &headers, name, false)
+    set_consent(&app, &headers, name, false).await
 }
 
-fn set_consent(
+/// Grants or revokes on a blocking thread: a change may write the consent
+/// store (a file, a database) and a revocation waits for buffered records
+/// to be purged and for an export in flight, none of which may hold up a
+/// runtime worker.
+async fn set_consent(
     app: &App,
     headers: &HeaderMap,
     name: String,
@@ -69,12 +73,22 @@ fn set_consent(
 ) -> Result<Json<Value>, Failure> {
     let user = user(headers)?;
     let c = category(&app.telemetry, &name)?;
-    let consent = app.telemetry.consent();
-    let result = if allow {
-        consent.grant(user, c)
-    } else {
-        consent.revoke(user, c)
-    };
+    let telemetry = app.telemetry.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let consent = telemetry.consent();
+        if allow {
+            consent.grant(user, c)
+        } else {
+            consent.revoke(user, c)
+        }
+    })
+    .await
+    .map_err(|_| {
+        failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the consent change did not complete",
+        )
+    })?;
     result.map_err(|e| failure(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     tracing::info!(category = %name, allowed = allow, "consent changed");
     Ok(Json(json!({ "category": name, "allowed": allow })))
@@ -232,6 +246,74 @@ pub async fn healthz() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
+    use std::thread::ThreadId;
+
+    use axum::http::HeaderValue;
+    use telemetry_core::{Choices, ConsentError, ConsentPolicy, ConsentStore, KeyId, SubjectKey};
+
+    /// A consent store that notes the thread each save ran on.
+    #[derive(Clone, Default)]
+    struct ThreadNotingStore {
+        saved_on: Arc<Mutex<Vec<ThreadId>>>,
+    }
+
+    impl ConsentStore for ThreadNotingStore {
+        fn load(&self) -> Result<Vec<(SubjectKey, Choices)>, ConsentError> {
+            Ok(Vec::new())
+        }
+
+        fn save(&self, _: SubjectKey, _: Choices) -> Result<(), ConsentError> {
+            self.saved_on
+                .lock()
+                .map_err(|_| ConsentError::new("poisoned"))?
+                .push(std::thread::current().id());
+            Ok(())
+        }
+    }
+
+    /// On a current-thread runtime every task runs on the test's thread, so
+    /// a store called from the handler itself would run there too.
+    #[tokio::test(flavor = "current_thread")]
+    async fn consent_changes_do_not_run_on_the_runtime_thread() {
+        let store = ThreadNotingStore::default();
+        let telemetry = Telemetry::builder()
+            .service("test", "0")
+            .consent(
+                ConsentPolicy::opt_in()
+                    .require(Category::BUSINESS)
+                    .require_opt_out(Category::INTERACTION),
+            )
+            .consent_store(store.clone())
+            .hash_key(KeyId(1), [7u8; 32])
+            .build()
+            .unwrap();
+        let app = App {
+            telemetry,
+            downstream: None,
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer token-bob"));
+        grant(
+            State(app.clone()),
+            headers.clone(),
+            Path("business".to_owned()),
+        )
+        .await
+        .unwrap();
+        revoke(State(app.clone()), headers, Path("interaction".to_owned()))
+            .await
+            .unwrap();
+        assert!(app.telemetry.consent().allows("bob", Category::BUSINESS));
+        assert!(!app.telemetry.consent().allows("bob", Category::INTERACTION));
+        let runtime_thread = std::thread::current().id();
+        let saved_on = store.saved_on.lock().unwrap().clone();
+        assert_eq!(saved_on.len(), 2, "one save per change");
+        assert!(
+            saved_on.iter().all(|t| *t != runtime_thread),
+            "a consent store ran on the runtime's thread"
+        );
+    }
 
     #[test]
     fn an_orders_debug_output_redacts_the_email() {
