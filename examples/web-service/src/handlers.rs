@@ -294,16 +294,18 @@ mod tests {
         };
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer token-bob"));
-        grant(
+        let Json(granted) = grant(
             State(app.clone()),
             headers.clone(),
             Path("business".to_owned()),
         )
         .await
         .unwrap();
-        revoke(State(app.clone()), headers, Path("interaction".to_owned()))
+        assert_eq!(granted["allowed"], true);
+        let Json(revoked) = revoke(State(app.clone()), headers, Path("interaction".to_owned()))
             .await
             .unwrap();
+        assert_eq!(revoked["allowed"], false);
         assert!(app.telemetry.consent().allows("bob", Category::BUSINESS));
         assert!(!app.telemetry.consent().allows("bob", Category::INTERACTION));
         let runtime_thread = std::thread::current().id();

@@ -12,6 +12,7 @@ pub mod downstream;
 pub mod events;
 pub mod handlers;
 pub mod middleware;
+pub mod secrets;
 pub mod setup;
 
 use axum::Router;

@@ -1,10 +1,14 @@
 //! `web-service --name frontend --listen 127.0.0.1:3000 --downstream http://127.0.0.1:3001`
 //!
 //! Prints `listening on <address>` once it accepts connections; stops on
-//! Ctrl-C or SIGTERM, flushing its telemetry.
+//! Ctrl-C or SIGTERM, flushing its telemetry. Secrets come from the
+//! environment (see `secrets`); a bad one stops it with an error message
+//! and exit code 1.
 
+use std::process::ExitCode;
 use std::time::Duration;
 
+use web_service_example::secrets::HashKey;
 use web_service_example::{App, downstream::Downstream, router, setup};
 
 struct Args {
@@ -55,9 +59,23 @@ async fn shutdown_signal() {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = args().map_err(|e| -> Box<dyn std::error::Error> { e.into() })?;
-    let instrumentation = setup::install(&args.name)?;
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("web-service: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let args = args()?;
+    let hash_key = HashKey::from_env()?;
+    if let Some(warning) = hash_key.warning() {
+        eprintln!("{warning}");
+    }
+    let instrumentation = setup::install(&args.name, &hash_key)?;
     let app = App {
         telemetry: instrumentation.telemetry.clone(),
         downstream: args.downstream.map(Downstream::new),

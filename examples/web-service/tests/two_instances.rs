@@ -12,8 +12,25 @@ use std::time::Duration;
 
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use telemetry_core::{KeyId, Telemetry};
 use telemetry_exporters::file::{ExportRequest, parse_line};
 use telemetry_tests::Collector;
+
+/// The hash key the harness gives both instances, so that they agree on
+/// every subject's pseudonym (raw text; at least 32 bytes).
+const TEST_HASH_KEY: &str = "two-instance test key: not a real secret";
+
+/// The pseudonym `telemetry.subject` of `user` under [`TEST_HASH_KEY`].
+fn subject_key(user: &str) -> String {
+    Telemetry::builder()
+        .service("keys", "0")
+        .hash_key(KeyId(1), TEST_HASH_KEY)
+        .build()
+        .expect("telemetry")
+        .consent()
+        .subject_key(user)
+        .to_hex()
+}
 
 /// A running instance of the service, killed when dropped.
 struct Instance {
@@ -26,6 +43,8 @@ impl Instance {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_web-service"));
         cmd.args(["--name", name, "--listen", "127.0.0.1:0"])
             .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector.http_url())
+            .env("TELEMETRY_HASH_KEY", TEST_HASH_KEY)
+            .env_remove("TELEMETRY_HASH_KEY_FILE")
             .env_remove("DO_NOT_TRACK")
             .env_remove("OTEL_SDK_DISABLED")
             .stdout(Stdio::piped())
@@ -120,6 +139,7 @@ struct LogSeen {
     body: String,
     trace: Vec<u8>,
     span: Vec<u8>,
+    subject: Option<String>,
 }
 
 #[derive(Default, Debug)]
@@ -164,6 +184,7 @@ fn seen(c: &Collector) -> Seen {
                         };
                         s.logs.push(LogSeen {
                             service: service.clone(),
+                            subject: string_attr(&r.attributes, "telemetry.subject"),
                             name: r.event_name,
                             body,
                             trace: r.trace_id,
@@ -355,6 +376,19 @@ fn a_trace_and_consent_cross_two_services() {
         "the recorded interest is bob's"
     );
 
+    // Both instances got the harness's hash key, so bob has the same
+    // pseudonym in both, the one that key gives.
+    let bob = subject_key("bob");
+    let order_placed: Vec<&LogSeen> = s
+        .logs
+        .iter()
+        .filter(|l| l.name == "shop.order_placed" && &l.trace == bob_trace)
+        .collect();
+    assert_eq!(order_placed.len(), 1, "{order_placed:#?}");
+    assert_eq!(order_placed[0].service, "frontend");
+    assert_eq!(order_placed[0].subject.as_deref(), Some(bob.as_str()));
+    assert_eq!(interest[0].subject.as_deref(), Some(bob.as_str()));
+
     // Resource metrics from both processes.
     for metric in [
         "process.cpu.time",
@@ -368,4 +402,123 @@ fn a_trace_and_consent_cross_two_services() {
             "{metric}: {services:?}"
         );
     }
+}
+
+/// What an instance printed before it stopped.
+struct Run {
+    /// `None` if it was still running (and was stopped).
+    exit: Option<std::process::ExitStatus>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Starts the service with `env` (and no hash key unless `env` names one),
+/// gives it up to 20 s to either exit or say it listens, then stops it.
+fn run_briefly(env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_web-service"));
+    cmd.args(["--name", "frontend", "--listen", "127.0.0.1:0"])
+        // Nothing listens there: the exporter's failures are not the point.
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+        .env_remove("TELEMETRY_HASH_KEY")
+        .env_remove("TELEMETRY_HASH_KEY_FILE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start the service");
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut first = String::new();
+        let mut reader = BufReader::new(stdout);
+        let _ = reader.read_line(&mut first);
+        let _ = tx.send(first);
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut all);
+        all
+    });
+    let stdout = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
+    // It either said it listens (then it runs: stop it) or closed stdout
+    // on its way out.
+    let mut exit = None;
+    for _ in 0..100 {
+        if let Ok(Some(status)) = child.try_wait() {
+            exit = Some(status);
+            break;
+        }
+        if stdout.starts_with("listening on") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if exit.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let stderr = err_reader.join().unwrap_or_default();
+    Run {
+        exit,
+        stdout,
+        stderr,
+    }
+}
+
+#[test]
+fn bad_hash_key_material_is_a_startup_error() {
+    let secret = "too-short-secret";
+    for (var, value) in [
+        ("TELEMETRY_HASH_KEY", secret),
+        ("TELEMETRY_HASH_KEY", ""),
+        ("TELEMETRY_HASH_KEY_FILE", "/nonexistent/hash.key"),
+    ] {
+        let run = run_briefly(&[(var, value)]);
+        let status = run.exit.unwrap_or_else(|| {
+            panic!(
+                "{var}={value:?}: the service started anyway: {:?}\n{}",
+                run.stdout, run.stderr
+            )
+        });
+        // An error, reported: exit code 1, not a panic (101).
+        assert_eq!(status.code(), Some(1), "{var}={value:?}: {}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains(var),
+            "names the variable: {}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains(secret),
+            "never echoes key material: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn with_no_hash_key_the_service_warns_and_runs() {
+    let run = run_briefly(&[]);
+    assert!(
+        run.exit.is_none() && run.stdout.starts_with("listening on"),
+        "it runs: {:?} {:?}\n{}",
+        run.exit,
+        run.stdout,
+        run.stderr
+    );
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("TELEMETRY_HASH_KEY"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning line: {}", run.stderr);
+    assert!(
+        warnings[0].starts_with("warning:") && warnings[0].contains("not be stable"),
+        "{}",
+        warnings[0]
+    );
 }

@@ -1,0 +1,294 @@
+//! The service's secrets, read from the environment at startup: the hash
+//! key that turns subjects into pseudonyms and hashes personal fields.
+//!
+//! Bad secret material is an error the service reports before it starts
+//! (never a panic), and error messages never repeat the material.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+
+/// The variable holding the hash key: 64 or more hex digits, or at least 32
+/// bytes of text.
+pub const HASH_KEY_VAR: &str = "TELEMETRY_HASH_KEY";
+/// The variable naming a file that holds the hash key (hex or raw bytes; one
+/// trailing newline is ignored).
+pub const HASH_KEY_FILE_VAR: &str = "TELEMETRY_HASH_KEY_FILE";
+/// The shortest hash key accepted, in bytes.
+pub const MIN_HASH_KEY_BYTES: usize = 32;
+
+/// A secret could not be read or is not usable.
+#[derive(Debug)]
+pub struct SecretError(String);
+
+impl fmt::Display for SecretError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SecretError {}
+
+/// Where a secret came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// An environment variable.
+    Variable,
+    /// A file named by an environment variable.
+    File(PathBuf),
+    /// Nothing was configured: generated for this process.
+    Random,
+}
+
+/// The key for pseudonyms and hashed fields. All instances of a deployment
+/// need the same one, so that a subject has the same pseudonym everywhere.
+pub struct HashKey {
+    material: Vec<u8>,
+    source: Source,
+}
+
+/// By hand: the material never shows.
+impl fmt::Debug for HashKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HashKey")
+            .field("source", &self.source)
+            .field("material", &format_args!("<{} bytes>", self.material.len()))
+            .finish()
+    }
+}
+
+impl HashKey {
+    /// The key from [`HASH_KEY_VAR`] or the file named by
+    /// [`HASH_KEY_FILE_VAR`] (not both); with neither set, a random key for
+    /// this process (see [`warning`](Self::warning)).
+    pub fn from_env() -> Result<HashKey, SecretError> {
+        Self::from_vars(|name| std::env::var_os(name))
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `var`.
+    pub fn from_vars(var: impl Fn(&str) -> Option<OsString>) -> Result<HashKey, SecretError> {
+        match (var(HASH_KEY_VAR), var(HASH_KEY_FILE_VAR)) {
+            (Some(_), Some(_)) => Err(SecretError(format!(
+                "both {HASH_KEY_VAR} and {HASH_KEY_FILE_VAR} are set; set only one"
+            ))),
+            (Some(value), None) => {
+                let text = value.into_string().map_err(|_| {
+                    SecretError(format!(
+                        "{HASH_KEY_VAR} is not valid UTF-8; give the key as hex digits, or put it in a file named by {HASH_KEY_FILE_VAR}"
+                    ))
+                })?;
+                Ok(HashKey {
+                    material: key_material(text.as_bytes(), HASH_KEY_VAR)?,
+                    source: Source::Variable,
+                })
+            }
+            (None, Some(path)) => {
+                let path = PathBuf::from(path);
+                let what = format!("{HASH_KEY_FILE_VAR} ({})", path.display());
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| SecretError(format!("{what}: cannot read the key: {e}")))?;
+                Ok(HashKey {
+                    material: key_material(without_final_newline(&bytes), &what)?,
+                    source: Source::File(path),
+                })
+            }
+            (None, None) => {
+                let mut material = vec![0u8; MIN_HASH_KEY_BYTES];
+                getrandom::fill(&mut material).map_err(|e| {
+                    SecretError(format!(
+                        "no {HASH_KEY_VAR} is set and no random key could be made: {e}"
+                    ))
+                })?;
+                Ok(HashKey {
+                    material,
+                    source: Source::Random,
+                })
+            }
+        }
+    }
+
+    /// The key's bytes.
+    pub fn material(&self) -> &[u8] {
+        &self.material
+    }
+
+    /// Where the key came from.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// A one-line warning to print at startup, for a random key.
+    pub fn warning(&self) -> Option<String> {
+        (self.source == Source::Random).then(|| {
+            format!(
+                "warning: neither {HASH_KEY_VAR} nor {HASH_KEY_FILE_VAR} is set, so this process uses a random hash key: pseudonyms will not be stable across restarts (nor match other instances)"
+            )
+        })
+    }
+}
+
+/// `bytes` without one final `\n` or `\r\n`.
+fn without_final_newline(bytes: &[u8]) -> &[u8] {
+    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    bytes.strip_suffix(b"\r").unwrap_or(bytes)
+}
+
+/// The key in `bytes`: hex digits (an even number of them) are decoded,
+/// anything else is taken as is. `what` names the source in errors.
+fn key_material(bytes: &[u8], what: &str) -> Result<Vec<u8>, SecretError> {
+    if bytes.is_empty() {
+        return Err(SecretError(format!(
+            "{what} is empty; give at least {MIN_HASH_KEY_BYTES} bytes, or {} hex digits",
+            2 * MIN_HASH_KEY_BYTES
+        )));
+    }
+    if bytes.len().is_multiple_of(2) && bytes.iter().all(u8::is_ascii_hexdigit) {
+        let key: Vec<u8> = bytes
+            .chunks_exact(2)
+            .map(|pair| (hex_digit(pair[0]) << 4) | hex_digit(pair[1]))
+            .collect();
+        if key.len() < MIN_HASH_KEY_BYTES {
+            return Err(SecretError(format!(
+                "{what} is {} hex digits ({} bytes); give at least {} hex digits ({MIN_HASH_KEY_BYTES} bytes)",
+                bytes.len(),
+                key.len(),
+                2 * MIN_HASH_KEY_BYTES
+            )));
+        }
+        return Ok(key);
+    }
+    if bytes.len() < MIN_HASH_KEY_BYTES {
+        return Err(SecretError(format!(
+            "{what} is {} bytes; give at least {MIN_HASH_KEY_BYTES} bytes, or {} hex digits",
+            bytes.len(),
+            2 * MIN_HASH_KEY_BYTES
+        )));
+    }
+    Ok(bytes.to_vec())
+}
+
+/// The value of an ASCII hex digit (checked by the caller).
+fn hex_digit(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        b'A'..=b'F' => c - b'A' + 10,
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| OsString::from(v))
+        }
+    }
+
+    fn error(pairs: &[(&str, &str)]) -> String {
+        HashKey::from_vars(vars(pairs)).unwrap_err().to_string()
+    }
+
+    /// A file in the temporary directory, removed when dropped.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(name: &str, contents: &[u8]) -> TempFile {
+            let path =
+                std::env::temp_dir().join(format!("web-service-{}-{name}", std::process::id()));
+            std::fs::write(&path, contents).unwrap();
+            TempFile(path)
+        }
+        fn path(&self) -> &str {
+            self.0.to_str().unwrap()
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    #[test]
+    fn hex_keys_are_decoded() {
+        let hex = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+        let key = HashKey::from_vars(vars(&[(HASH_KEY_VAR, hex)])).unwrap();
+        assert_eq!(key.material().len(), 32);
+        assert_eq!(&key.material()[..3], &[0x00, 0x11, 0x22]);
+        assert_eq!(key.material()[31], 0xff);
+        assert_eq!(key.source(), &Source::Variable);
+        assert_eq!(key.warning(), None);
+    }
+
+    #[test]
+    fn other_text_of_32_bytes_or_more_is_the_key() {
+        let raw = "a passphrase of thirty-two bytes";
+        let key = HashKey::from_vars(vars(&[(HASH_KEY_VAR, raw)])).unwrap();
+        assert_eq!(key.material(), raw.as_bytes());
+    }
+
+    #[test]
+    fn short_empty_or_doubly_set_keys_are_errors_that_do_not_show_the_key() {
+        let e = error(&[(HASH_KEY_VAR, "short secret")]);
+        assert!(e.contains(HASH_KEY_VAR) && e.contains("12 bytes"), "{e}");
+        assert!(!e.contains("short secret"), "{e}");
+        let e = error(&[(HASH_KEY_VAR, "abcdef0123")]);
+        assert!(e.contains("10 hex digits (5 bytes)"), "{e}");
+        let e = error(&[(HASH_KEY_VAR, "")]);
+        assert!(e.contains("empty"), "{e}");
+        let e = error(&[
+            (HASH_KEY_VAR, "a passphrase of thirty-two bytes"),
+            (HASH_KEY_FILE_VAR, "/k"),
+        ]);
+        assert!(e.contains("set only one"), "{e}");
+    }
+
+    #[test]
+    fn keys_are_read_from_files() {
+        let file = TempFile::new("raw.key", b"32 bytes of key material in a file\n");
+        let key = HashKey::from_vars(vars(&[(HASH_KEY_FILE_VAR, file.path())])).unwrap();
+        assert_eq!(key.material(), b"32 bytes of key material in a file");
+        assert_eq!(key.source(), &Source::File(file.0.clone()));
+
+        let binary: Vec<u8> = (0u8..32).map(|b| b.wrapping_mul(37) | 0x80).collect();
+        let file = TempFile::new("binary.key", &binary);
+        let key = HashKey::from_vars(vars(&[(HASH_KEY_FILE_VAR, file.path())])).unwrap();
+        assert_eq!(key.material(), binary.as_slice());
+
+        let file = TempFile::new("hex.key", &[b'a'; 64]);
+        let key = HashKey::from_vars(vars(&[(HASH_KEY_FILE_VAR, file.path())])).unwrap();
+        assert_eq!(key.material(), &[0xaa; 32]);
+
+        let file = TempFile::new("short.key", b"short\r\n");
+        let e = error(&[(HASH_KEY_FILE_VAR, file.path())]);
+        assert!(
+            e.contains(HASH_KEY_FILE_VAR) && e.contains("5 bytes"),
+            "{e}"
+        );
+
+        let e = error(&[(HASH_KEY_FILE_VAR, "/nonexistent/hash.key")]);
+        assert!(e.contains("cannot read"), "{e}");
+    }
+
+    #[test]
+    fn with_nothing_set_the_key_is_random_and_a_warning_says_so() {
+        let a = HashKey::from_vars(vars(&[])).unwrap();
+        let b = HashKey::from_vars(vars(&[])).unwrap();
+        assert_eq!(a.source(), &Source::Random);
+        assert_eq!(a.material().len(), MIN_HASH_KEY_BYTES);
+        assert_ne!(a.material(), b.material());
+        let warning = a.warning().unwrap();
+        assert!(warning.starts_with("warning:") && !warning.contains('\n'));
+        assert!(!format!("{a:?}").contains(&format!("{:?}", a.material())));
+    }
+}
