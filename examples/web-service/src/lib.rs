@@ -29,6 +29,11 @@ pub struct App {
 }
 
 /// The service's routes, inside the telemetry middleware.
+///
+/// The middleware is added with [`Router::layer`], so it runs after
+/// routing, around each route and around the fallback: it sees the
+/// [`MatchedPath`](axum::extract::MatchedPath) of the route (which names
+/// the server span) and also the requests that match no route.
 pub fn router(app: App) -> Router {
     let layer = middleware::TelemetryLayer::new(app.telemetry.clone());
     Router::new()

@@ -1,12 +1,22 @@
 //! The tower middleware that puts every request in its telemetry context:
 //! the authenticated user's subject scope, the trace (and upstream consent)
 //! from the incoming headers, and a server span around the handler.
+//!
+//! The server span is named `{method} {route}` after the route template
+//! that matched (`POST /consent/{category}`), which it also records as
+//! `http.route`; a request that matched no route gets `{method}` alone, as
+//! OpenTelemetry's HTTP conventions say. The path itself, which can hold
+//! ids and other personal data (`/items/83412`), is never recorded. The
+//! route comes from axum's [`MatchedPath`], which the router inserts before
+//! it calls the route: so the layer is applied inside the router
+//! ([`Router::layer`](axum::Router::layer)), not around it.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::response::Response;
 use telemetry_core::{Category, Context, SpanKind, Telemetry};
 use tower::{Layer, Service};
@@ -67,16 +77,19 @@ where
             None => Context::empty(),
         };
         let ctx = t.extract(request.headers()).apply(scope);
+        let method = method_name(request.method());
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let route = route.as_ref().map(MatchedPath::as_str);
         let mut span = {
             let _in = ctx.clone().attach();
             // The name is formatted only for a recorded span.
-            t.span_with(Category::PERFORMANCE, || {
-                format!("{} {}", request.method(), request.uri().path()).into()
-            })
+            t.span_with(Category::PERFORMANCE, || span_name(method, route).into())
         };
         span.set_kind(SpanKind::Server);
-        span.set_attribute("http.request.method", request.method().as_str());
-        span.set_attribute("url.path", request.uri().path());
+        span.set_attribute("http.request.method", method);
+        if let Some(route) = route {
+            span.set_attribute("http.route", route);
+        }
         let ctx = match span.context() {
             Some(c) => ctx.with_span_context(c),
             None => ctx,
@@ -94,5 +107,47 @@ where
             }
             Ok(response)
         })
+    }
+}
+
+/// The methods OpenTelemetry's HTTP conventions know by name.
+const KNOWN_METHODS: [&str; 9] = [
+    "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE",
+];
+
+/// The method as recorded: a known method, or `_OTHER` (a client chooses
+/// the method, so its text is not recorded as is).
+fn method_name(method: &Method) -> &'static str {
+    KNOWN_METHODS
+        .into_iter()
+        .find(|known| *known == method.as_str())
+        .unwrap_or("_OTHER")
+}
+
+/// `{method} {route}`, or `{method}` for a request that matched no route
+/// (`HTTP` standing for a method that is not known).
+fn span_name(method: &'static str, route: Option<&str>) -> String {
+    let method = if method == "_OTHER" { "HTTP" } else { method };
+    match route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn span_names_follow_the_http_conventions() {
+        assert_eq!(
+            span_name(method_name(&Method::POST), Some("/consent/{category}")),
+            "POST /consent/{category}"
+        );
+        assert_eq!(span_name(method_name(&Method::GET), None), "GET");
+        let custom = Method::from_bytes(b"PURGE").unwrap();
+        assert_eq!(method_name(&custom), "_OTHER");
+        assert_eq!(span_name(method_name(&custom), None), "HTTP");
+        assert_eq!(span_name(method_name(&custom), Some("/x")), "HTTP /x");
     }
 }

@@ -130,6 +130,7 @@ struct SpanSeen {
     id: Vec<u8>,
     parent: Vec<u8>,
     kind: i32,
+    attributes: Vec<KeyValue>,
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +171,7 @@ fn seen(c: &Collector) -> Seen {
                             id: span.span_id,
                             parent: span.parent_span_id,
                             kind: span.kind,
+                            attributes: span.attributes,
                         });
                     }
                 }
@@ -258,6 +260,11 @@ fn a_trace_and_consent_cross_two_services() {
         send("POST", &format!("{f}/consent/business"), "forged", None),
         401
     );
+    // A path with an id in it that matches no route.
+    assert_eq!(
+        send("GET", &format!("{f}/items/83412"), "token-bob", None),
+        404
+    );
     let allowed: serde_json::Value = agent()
         .get(format!("{f}/consent"))
         .header("Authorization", "Bearer token-alice")
@@ -293,8 +300,16 @@ fn a_trace_and_consent_cross_two_services() {
         200
     );
 
+    // The frontend served 9 requests: 5 consent changes, 1 consent query,
+    // 1 unknown path, 2 checkouts.
+    let frontend_requests = 9;
     let complete = |s: &Seen| {
         checkout_traces(s).len() == 2
+            && s.spans
+                .iter()
+                .filter(|x| x.service == "frontend" && x.kind == 2)
+                .count()
+                == frontend_requests
             && s.spans
                 .iter()
                 .filter(|x| x.name == "inventory.reserve_stock")
@@ -388,6 +403,66 @@ fn a_trace_and_consent_cross_two_services() {
     assert_eq!(order_placed[0].service, "frontend");
     assert_eq!(order_placed[0].subject.as_deref(), Some(bob.as_str()));
     assert_eq!(interest[0].subject.as_deref(), Some(bob.as_str()));
+
+    // Server spans are named after the route template, never the path, and
+    // say which route in `http.route`; a request that matched no route is
+    // named after its method only.
+    let server: BTreeSet<(&str, &str, Option<String>)> = s
+        .spans
+        .iter()
+        .filter(|x| x.kind == 2)
+        .map(|x| {
+            (
+                x.service.as_str(),
+                x.name.as_str(),
+                string_attr(&x.attributes, "http.route"),
+            )
+        })
+        .collect();
+    let route = |r: &str| Some(r.to_owned());
+    assert_eq!(
+        server,
+        BTreeSet::from([
+            (
+                "frontend",
+                "POST /consent/{category}",
+                route("/consent/{category}")
+            ),
+            (
+                "frontend",
+                "DELETE /consent/{category}",
+                route("/consent/{category}")
+            ),
+            ("frontend", "GET /consent", route("/consent")),
+            ("frontend", "POST /checkout", route("/checkout")),
+            ("frontend", "GET", None),
+            ("inventory", "POST /reserve", route("/reserve")),
+        ]),
+        "server span names and routes"
+    );
+    assert!(
+        s.spans
+            .iter()
+            .all(|x| string_attr(&x.attributes, "url.path").is_none()),
+        "no url.path is exported"
+    );
+    // Nothing exported (spans, logs, metrics) holds a path that was
+    // requested.
+    let exported: Vec<String> = ["traces", "logs", "metrics"]
+        .into_iter()
+        .flat_map(|sig| collector.lines(sig))
+        .collect();
+    for path in [
+        "/items/83412",
+        "/consent/business",
+        "/consent/interaction",
+        "/consent/nonsense",
+    ] {
+        assert!(
+            exported.iter().all(|line| !line.contains(path)),
+            "{path} was exported"
+        );
+    }
 
     // Resource metrics from both processes.
     for metric in [
