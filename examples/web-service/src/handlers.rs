@@ -1,14 +1,14 @@
 //! The HTTP handlers of both roles, and the instrumented work they do.
 
-use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header::AUTHORIZATION};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use telemetry_core::{Category, Telemetry, instrument_event};
 
 use crate::App;
-use crate::auth;
+use crate::auth::Caller;
 use crate::events::{OrderPlaced, ProductInterest};
 
 /// An error response: status and message.
@@ -18,13 +18,15 @@ fn failure(status: StatusCode, message: impl Into<String>) -> Failure {
     (status, Json(json!({ "error": message.into() })))
 }
 
-fn user(headers: &HeaderMap) -> Result<&'static str, Failure> {
-    auth::user_of(headers).ok_or_else(|| {
-        failure(
+/// The end user who sent the request, authenticated by their own token.
+fn user(caller: &Caller) -> Result<&'static str, Failure> {
+    match caller {
+        Caller::User(user) => Ok(user),
+        _ => Err(failure(
             StatusCode::UNAUTHORIZED,
             "send `Authorization: Bearer <token>` with a known token",
-        )
-    })
+        )),
+    }
 }
 
 fn category(telemetry: &Telemetry, name: &str) -> Result<Category, Failure> {
@@ -45,20 +47,20 @@ fn category(telemetry: &Telemetry, name: &str) -> Result<Category, Failure> {
 /// `POST /consent/{category}`: the caller grants consent for a category.
 pub async fn grant(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, Failure> {
-    set_consent(&app, &headers, name, true).await
+    set_consent(&app, &caller, name, true).await
 }
 
 /// `DELETE /consent/{category}`: the caller revokes consent; what is still
 /// buffered about them in that category is purged.
 pub async fn revoke(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, Failure> {
-    set_consent(&app, &headers, name, false).await
+    set_consent(&app, &caller, name, false).await
 }
 
 /// Grants or revokes on a blocking thread: a change may write the consent
@@ -67,11 +69,11 @@ pub async fn revoke(
 /// runtime worker.
 async fn set_consent(
     app: &App,
-    headers: &HeaderMap,
+    caller: &Caller,
     name: String,
     allow: bool,
 ) -> Result<Json<Value>, Failure> {
-    let user = user(headers)?;
+    let user = user(caller)?;
     let c = category(&app.telemetry, &name)?;
     let telemetry = app.telemetry.clone();
     let result = tokio::task::spawn_blocking(move || {
@@ -95,8 +97,11 @@ async fn set_consent(
 }
 
 /// `GET /consent`: what the caller allows here.
-pub async fn consent(State(app): State<App>, headers: HeaderMap) -> Result<Json<Value>, Failure> {
-    let user = user(&headers)?;
+pub async fn consent(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, Failure> {
+    let user = user(&caller)?;
     let names = app.telemetry.categories();
     let allowed: Vec<String> = Category::BUILTIN
         .iter()
@@ -135,10 +140,10 @@ impl std::fmt::Debug for Order {
 #[instrument_event(name = "shop.checkout", category = performance)]
 pub async fn checkout(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     Json(order): Json<Order>,
 ) -> Result<Json<Value>, Failure> {
-    let user = user(&headers)?;
+    let user = user(&caller)?;
     tracing::info!(sku = %order.sku, quantity = order.quantity, "checkout started");
     let Some(downstream) = &app.downstream else {
         return Err(failure(
@@ -146,15 +151,9 @@ pub async fn checkout(
             "this instance has no --downstream inventory service",
         ));
     };
-    let reserved = reserve_remote(
-        &app,
-        downstream,
-        headers.get(AUTHORIZATION),
-        &order.sku,
-        order.quantity,
-    )
-    .await
-    .map_err(|e| failure(StatusCode::BAD_GATEWAY, e.to_string()))?;
+    let reserved = reserve_remote(&app, downstream, user, &order.sku, order.quantity)
+        .await
+        .map_err(|e| failure(StatusCode::BAD_GATEWAY, e.to_string()))?;
     if !reserved {
         tracing::warn!(sku = %order.sku, "out of stock");
         return Err(failure(StatusCode::CONFLICT, "out of stock"));
@@ -172,12 +171,12 @@ pub async fn checkout(
     ))
 }
 
-/// Asks the inventory service to reserve stock.
+/// Asks the inventory service to reserve stock for `user`.
 #[instrument_event(name = "shop.reserve_remote", category = performance, fields(sku, quantity))]
 async fn reserve_remote(
     app: &App,
     downstream: &crate::downstream::Downstream,
-    credential: Option<&axum::http::HeaderValue>,
+    user: &str,
     sku: &str,
     quantity: u64,
 ) -> Result<bool, crate::downstream::DownstreamError> {
@@ -185,7 +184,7 @@ async fn reserve_remote(
         .post(
             &app.telemetry,
             "/reserve",
-            credential,
+            Some(user),
             &json!({ "sku": sku, "quantity": quantity }),
         )
         .await?;
@@ -216,12 +215,30 @@ pub struct Reservation {
     pub quantity: u64,
 }
 
-/// `POST /reserve` (inventory): reserves stock for the caller's order.
+/// `POST /reserve` (inventory): reserves stock for the caller's order. Only
+/// for the deployment's own services (the frontend), which present the
+/// service token; the customer is the user they name.
 #[instrument_event(name = "inventory.reserve", category = performance)]
 pub async fn reserve(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
     Json(r): Json<Reservation>,
 ) -> Result<Json<Value>, Failure> {
+    match caller {
+        Caller::Service { .. } => {}
+        Caller::User(_) => {
+            return Err(failure(
+                StatusCode::FORBIDDEN,
+                "only the shop's own services may reserve stock",
+            ));
+        }
+        Caller::Anonymous => {
+            return Err(failure(
+                StatusCode::UNAUTHORIZED,
+                "send `Authorization: Bearer <service token>`",
+            ));
+        }
+    }
     let reserved = reserve_stock(&app.telemetry, &r.sku, r.quantity).await;
     Ok(Json(json!({ "reserved": reserved })))
 }
@@ -249,7 +266,6 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::thread::ThreadId;
 
-    use axum::http::HeaderValue;
     use telemetry_core::{Choices, ConsentError, ConsentPolicy, ConsentStore, KeyId, SubjectKey};
 
     /// A consent store that notes the thread each save ran on.
@@ -288,21 +304,18 @@ mod tests {
             .hash_key(KeyId(1), [7u8; 32])
             .build()
             .unwrap();
+        let token = crate::secrets::ServiceToken::from_vars(|_| None).unwrap();
         let app = App {
             telemetry,
+            auth: crate::auth::Auth::new(&token),
             downstream: None,
         };
-        let mut headers = HeaderMap::new();
-        headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer token-bob"));
-        let Json(granted) = grant(
-            State(app.clone()),
-            headers.clone(),
-            Path("business".to_owned()),
-        )
-        .await
-        .unwrap();
+        let bob = Extension(Caller::User("bob"));
+        let Json(granted) = grant(State(app.clone()), bob.clone(), Path("business".to_owned()))
+            .await
+            .unwrap();
         assert_eq!(granted["allowed"], true);
-        let Json(revoked) = revoke(State(app.clone()), headers, Path("interaction".to_owned()))
+        let Json(revoked) = revoke(State(app.clone()), bob, Path("interaction".to_owned()))
             .await
             .unwrap();
         assert_eq!(revoked["allowed"], false);

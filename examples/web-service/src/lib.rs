@@ -24,6 +24,8 @@ use telemetry_core::Telemetry;
 pub struct App {
     /// The service's telemetry.
     pub telemetry: Telemetry,
+    /// Tells end users and peer services apart.
+    pub auth: auth::Auth,
     /// The inventory service, for the frontend role.
     pub downstream: Option<downstream::Downstream>,
 }
@@ -35,7 +37,7 @@ pub struct App {
 /// [`MatchedPath`](axum::extract::MatchedPath) of the route (which names
 /// the server span) and also the requests that match no route.
 pub fn router(app: App) -> Router {
-    let layer = middleware::TelemetryLayer::new(app.telemetry.clone());
+    let layer = middleware::TelemetryLayer::new(app.telemetry.clone(), app.auth.clone());
     Router::new()
         .route("/checkout", post(handlers::checkout))
         .route("/reserve", post(handlers::reserve))

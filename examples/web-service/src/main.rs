@@ -8,7 +8,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use web_service_example::secrets::HashKey;
+use web_service_example::auth::Auth;
+use web_service_example::secrets::{HashKey, ServiceToken};
 use web_service_example::{App, downstream::Downstream, router, setup};
 
 struct Args {
@@ -72,13 +73,22 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = args()?;
     let hash_key = HashKey::from_env()?;
-    if let Some(warning) = hash_key.warning() {
+    let service_token = ServiceToken::from_env()?;
+    for warning in [hash_key.warning(), service_token.warning()]
+        .into_iter()
+        .flatten()
+    {
         eprintln!("{warning}");
     }
+    let downstream = args
+        .downstream
+        .map(|base| Downstream::new(base, &service_token))
+        .transpose()?;
     let instrumentation = setup::install(&args.name, &hash_key)?;
     let app = App {
         telemetry: instrumentation.telemetry.clone(),
-        downstream: args.downstream.map(Downstream::new),
+        auth: Auth::new(&service_token),
+        downstream,
     };
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     println!("listening on {}", listener.local_addr()?);

@@ -1,6 +1,8 @@
 //! The tower middleware that puts every request in its telemetry context:
 //! the authenticated user's subject scope, the trace (and upstream consent)
-//! from the incoming headers, and a server span around the handler.
+//! from the incoming headers, and a server span around the handler. It also
+//! hands the handlers who the caller is (an [`auth::Caller`] in the request's
+//! extensions), so that the credential is checked once.
 //!
 //! The server span is named `{method} {route}` after the route template
 //! that matched (`POST /consent/{category}`), which it also records as
@@ -21,18 +23,19 @@ use axum::response::Response;
 use telemetry_core::{Category, Context, SpanKind, Telemetry};
 use tower::{Layer, Service};
 
-use crate::auth;
+use crate::auth::{self, Auth};
 
 /// Adds [`TelemetryService`] around a service.
 #[derive(Clone)]
 pub struct TelemetryLayer {
     telemetry: Telemetry,
+    auth: Auth,
 }
 
 impl TelemetryLayer {
-    /// A layer recording into `telemetry`.
-    pub fn new(telemetry: Telemetry) -> Self {
-        TelemetryLayer { telemetry }
+    /// A layer recording into `telemetry`, telling callers apart with `auth`.
+    pub fn new(telemetry: Telemetry, auth: Auth) -> Self {
+        TelemetryLayer { telemetry, auth }
     }
 }
 
@@ -43,6 +46,7 @@ impl<S> Layer<S> for TelemetryLayer {
         TelemetryService {
             inner,
             telemetry: self.telemetry.clone(),
+            auth: self.auth.clone(),
         }
     }
 }
@@ -52,6 +56,7 @@ impl<S> Layer<S> for TelemetryLayer {
 pub struct TelemetryService<S> {
     inner: S,
     telemetry: Telemetry,
+    auth: Auth,
 }
 
 impl<S> Service<Request> for TelemetryService<S>
@@ -67,15 +72,19 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(&mut self, mut request: Request) -> Self::Future {
         let t = &self.telemetry;
-        // The subject comes from the credential; the trace and the upstream
-        // consent from the W3C headers (bad ones are ignored and counted).
-        let scope = match auth::user_of(request.headers()) {
+        // The subject comes from the credential (a user's own token, or the
+        // service token with the user it acts for); the trace and the
+        // upstream consent from the W3C headers (bad ones are ignored and
+        // counted).
+        let caller = self.auth.caller(request.headers());
+        let scope = match caller.subject() {
             Some(user) => t.subject_context(user),
             // Unauthenticated: no subject, whatever ran on this thread before.
             None => Context::empty(),
         };
+        request.extensions_mut().insert::<auth::Caller>(caller);
         let ctx = t.extract(request.headers()).apply(scope);
         let method = method_name(request.method());
         let route = request.extensions().get::<MatchedPath>().cloned();

@@ -1,5 +1,6 @@
 //! The service's secrets, read from the environment at startup: the hash
-//! key that turns subjects into pseudonyms and hashes personal fields.
+//! key that turns subjects into pseudonyms and hashes personal fields, and
+//! the token the services authenticate to each other with.
 //!
 //! Bad secret material is an error the service reports before it starts
 //! (never a panic), and error messages never repeat the material.
@@ -16,6 +17,20 @@ pub const HASH_KEY_VAR: &str = "TELEMETRY_HASH_KEY";
 pub const HASH_KEY_FILE_VAR: &str = "TELEMETRY_HASH_KEY_FILE";
 /// The shortest hash key accepted, in bytes.
 pub const MIN_HASH_KEY_BYTES: usize = 32;
+
+/// The variable holding the service token: 16 to 256 visible ASCII
+/// characters, the same in every instance.
+pub const SERVICE_TOKEN_VAR: &str = "SERVICE_TOKEN";
+/// The variable naming a file that holds the service token (one trailing
+/// newline is ignored).
+pub const SERVICE_TOKEN_FILE_VAR: &str = "SERVICE_TOKEN_FILE";
+/// The shortest service token accepted, in bytes.
+pub const MIN_SERVICE_TOKEN_BYTES: usize = 16;
+/// The longest service token accepted, in bytes.
+pub const MAX_SERVICE_TOKEN_BYTES: usize = 256;
+/// The token used when none is configured: for the demo only, since anyone
+/// can read it here.
+const DEMO_SERVICE_TOKEN: &str = "demo-service-token-not-a-secret";
 
 /// A secret could not be read or is not usable.
 #[derive(Debug)]
@@ -36,7 +51,8 @@ pub enum Source {
     Variable,
     /// A file named by an environment variable.
     File(PathBuf),
-    /// Nothing was configured: generated for this process.
+    /// Nothing was configured: generated for this process (a hash key),
+    /// or the demo's built-in value (the service token).
     Random,
 }
 
@@ -122,6 +138,94 @@ impl HashKey {
         (self.source == Source::Random).then(|| {
             format!(
                 "warning: neither {HASH_KEY_VAR} nor {HASH_KEY_FILE_VAR} is set, so this process uses a random hash key: pseudonyms will not be stable across restarts (nor match other instances)"
+            )
+        })
+    }
+}
+
+/// The token a service presents to the other services of the deployment
+/// (`Authorization: Bearer <token>`), and checks on their requests.
+pub struct ServiceToken {
+    token: String,
+    source: Source,
+}
+
+/// By hand: the token never shows.
+impl fmt::Debug for ServiceToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceToken")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServiceToken {
+    /// The token from [`SERVICE_TOKEN_VAR`] or the file named by
+    /// [`SERVICE_TOKEN_FILE_VAR`] (not both); with neither set, the demo's
+    /// built-in token (see [`warning`](Self::warning)).
+    pub fn from_env() -> Result<ServiceToken, SecretError> {
+        Self::from_vars(|name| std::env::var_os(name))
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `var`.
+    pub fn from_vars(var: impl Fn(&str) -> Option<OsString>) -> Result<ServiceToken, SecretError> {
+        let (bytes, what, source) = match (var(SERVICE_TOKEN_VAR), var(SERVICE_TOKEN_FILE_VAR)) {
+            (Some(_), Some(_)) => {
+                return Err(SecretError(format!(
+                    "both {SERVICE_TOKEN_VAR} and {SERVICE_TOKEN_FILE_VAR} are set; set only one"
+                )));
+            }
+            (Some(value), None) => (
+                value.into_encoded_bytes(),
+                SERVICE_TOKEN_VAR.to_owned(),
+                Source::Variable,
+            ),
+            (None, Some(path)) => {
+                let path = PathBuf::from(path);
+                let what = format!("{SERVICE_TOKEN_FILE_VAR} ({})", path.display());
+                let mut bytes = std::fs::read(&path)
+                    .map_err(|e| SecretError(format!("{what}: cannot read the token: {e}")))?;
+                bytes.truncate(without_final_newline(&bytes).len());
+                (bytes, what, Source::File(path))
+            }
+            (None, None) => {
+                return Ok(ServiceToken {
+                    token: DEMO_SERVICE_TOKEN.to_owned(),
+                    source: Source::Random,
+                });
+            }
+        };
+        let valid_bytes = bytes.iter().all(u8::is_ascii_graphic);
+        let length = bytes.len();
+        let token = String::from_utf8(bytes).ok().filter(|_| valid_bytes).ok_or_else(|| {
+            SecretError(format!(
+                "{what} may hold only visible ASCII characters (no spaces): it is sent in an HTTP header"
+            ))
+        })?;
+        if !(MIN_SERVICE_TOKEN_BYTES..=MAX_SERVICE_TOKEN_BYTES).contains(&length) {
+            return Err(SecretError(format!(
+                "{what} is {length} bytes; give {MIN_SERVICE_TOKEN_BYTES} to {MAX_SERVICE_TOKEN_BYTES}"
+            )));
+        }
+        Ok(ServiceToken { token, source })
+    }
+
+    /// The token.
+    pub fn as_str(&self) -> &str {
+        &self.token
+    }
+
+    /// Where the token came from; [`Source::Random`] stands for the demo's
+    /// built-in token.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// A one-line warning to print at startup, for the demo's token.
+    pub fn warning(&self) -> Option<String> {
+        (self.source == Source::Random).then(|| {
+            format!(
+                "warning: neither {SERVICE_TOKEN_VAR} nor {SERVICE_TOKEN_FILE_VAR} is set, so the services authenticate to each other with the demo's built-in token, which anyone can read in the source: set {SERVICE_TOKEN_VAR} (the same in every instance) outside a demo"
             )
         })
     }
@@ -290,5 +394,53 @@ mod tests {
         let warning = a.warning().unwrap();
         assert!(warning.starts_with("warning:") && !warning.contains('\n'));
         assert!(!format!("{a:?}").contains(&format!("{:?}", a.material())));
+    }
+
+    #[test]
+    fn service_tokens_come_from_the_environment_or_a_file() {
+        let token =
+            ServiceToken::from_vars(vars(&[(SERVICE_TOKEN_VAR, "0123456789abcdef")])).unwrap();
+        assert_eq!(token.as_str(), "0123456789abcdef");
+        assert_eq!(token.warning(), None);
+        assert!(!format!("{token:?}").contains("0123456789abcdef"));
+
+        let file = TempFile::new("service.token", b"a-token-from-a-file\n");
+        let token =
+            ServiceToken::from_vars(vars(&[(SERVICE_TOKEN_FILE_VAR, file.path())])).unwrap();
+        assert_eq!(token.as_str(), "a-token-from-a-file");
+    }
+
+    #[test]
+    fn bad_service_tokens_are_errors_that_do_not_show_the_token() {
+        let error = |pairs: &[(&str, &str)]| {
+            ServiceToken::from_vars(vars(pairs))
+                .unwrap_err()
+                .to_string()
+        };
+        let e = error(&[(SERVICE_TOKEN_VAR, "short-token")]);
+        assert!(
+            e.contains(SERVICE_TOKEN_VAR) && e.contains("11 bytes"),
+            "{e}"
+        );
+        assert!(!e.contains("short-token"), "{e}");
+        let e = error(&[(SERVICE_TOKEN_VAR, "a token with spaces in it")]);
+        assert!(e.contains("visible ASCII"), "{e}");
+        let e = error(&[(SERVICE_TOKEN_VAR, "")]);
+        assert!(e.contains("0 bytes"), "{e}");
+        let e = error(&[(SERVICE_TOKEN_VAR, &"x".repeat(300))]);
+        assert!(e.contains("300 bytes"), "{e}");
+        let e = error(&[
+            (SERVICE_TOKEN_VAR, "0123456789abcdef"),
+            (SERVICE_TOKEN_FILE_VAR, "/t"),
+        ]);
+        assert!(e.contains("set only one"), "{e}");
+    }
+
+    #[test]
+    fn with_no_service_token_the_demo_token_is_used_with_a_warning() {
+        let token = ServiceToken::from_vars(vars(&[])).unwrap();
+        assert_eq!(token.as_str(), DEMO_SERVICE_TOKEN);
+        let warning = token.warning().unwrap();
+        assert!(warning.starts_with("warning:") && !warning.contains('\n'));
     }
 }

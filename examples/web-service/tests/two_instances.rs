@@ -20,6 +20,13 @@ use telemetry_tests::Collector;
 /// every subject's pseudonym (raw text; at least 32 bytes).
 const TEST_HASH_KEY: &str = "two-instance test key: not a real secret";
 
+/// The token the services authenticate to each other with.
+const TEST_SERVICE_TOKEN: &str = "two-instance-test-service-token";
+
+/// An OTLP endpoint where nothing listens, for tests that look at no
+/// telemetry.
+const NO_COLLECTOR: &str = "http://127.0.0.1:9";
+
 /// The pseudonym `telemetry.subject` of `user` under [`TEST_HASH_KEY`].
 fn subject_key(user: &str) -> String {
     Telemetry::builder()
@@ -39,12 +46,14 @@ struct Instance {
 }
 
 impl Instance {
-    fn start(name: &str, collector: &Collector, downstream: Option<&str>) -> Instance {
+    fn start(name: &str, otlp: &str, downstream: Option<&str>) -> Instance {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_web-service"));
         cmd.args(["--name", name, "--listen", "127.0.0.1:0"])
-            .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector.http_url())
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp)
             .env("TELEMETRY_HASH_KEY", TEST_HASH_KEY)
             .env_remove("TELEMETRY_HASH_KEY_FILE")
+            .env("SERVICE_TOKEN", TEST_SERVICE_TOKEN)
+            .env_remove("SERVICE_TOKEN_FILE")
             .env_remove("DO_NOT_TRACK")
             .env_remove("OTEL_SDK_DISABLED")
             .stdout(Stdio::piped())
@@ -224,8 +233,8 @@ fn checkout_traces(s: &Seen) -> Vec<Vec<u8>> {
 #[test]
 fn a_trace_and_consent_cross_two_services() {
     let collector = Collector::start().expect("collector");
-    let inventory = Instance::start("inventory", &collector, None);
-    let frontend = Instance::start("frontend", &collector, Some(&inventory.url));
+    let inventory = Instance::start("inventory", &collector.http_url(), None);
+    let frontend = Instance::start("frontend", &collector.http_url(), Some(&inventory.url));
     let f = &frontend.url;
 
     // alice allows business data and says no to interaction data, at the
@@ -487,7 +496,7 @@ struct Run {
     stderr: String,
 }
 
-/// Starts the service with `env` (and no hash key unless `env` names one),
+/// Starts the service with `env` (and no secrets unless `env` names them),
 /// gives it up to 20 s to either exit or say it listens, then stops it.
 fn run_briefly(env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_web-service"));
@@ -496,6 +505,8 @@ fn run_briefly(env: &[(&str, &str)]) -> Run {
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
         .env_remove("TELEMETRY_HASH_KEY")
         .env_remove("TELEMETRY_HASH_KEY_FILE")
+        .env_remove("SERVICE_TOKEN")
+        .env_remove("SERVICE_TOKEN_FILE")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -576,6 +587,32 @@ fn bad_hash_key_material_is_a_startup_error() {
 }
 
 #[test]
+fn a_bad_service_token_is_a_startup_error() {
+    let secret = "short-token";
+    for (var, value) in [
+        ("SERVICE_TOKEN", secret),
+        ("SERVICE_TOKEN", "has spaces in it, sixteen+"),
+        ("SERVICE_TOKEN_FILE", "/nonexistent/service.token"),
+    ] {
+        let run = run_briefly(&[(var, value)]);
+        let status = run.exit.unwrap_or_else(|| {
+            panic!(
+                "{var}={value:?}: the service started anyway: {:?}\n{}",
+                run.stdout, run.stderr
+            )
+        });
+        assert_eq!(status.code(), Some(1), "{var}={value:?}: {}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains(var),
+            "names the variable: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains(secret), "{}", run.stderr);
+    }
+}
+
+#[test]
 fn with_no_hash_key_the_service_warns_and_runs() {
     let run = run_briefly(&[]);
     assert!(
@@ -595,5 +632,148 @@ fn with_no_hash_key_the_service_warns_and_runs() {
         warnings[0].starts_with("warning:") && warnings[0].contains("not be stable"),
         "{}",
         warnings[0]
+    );
+    // Nor a service token: the demo's, with a warning.
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.starts_with("warning:") && l.contains("SERVICE_TOKEN")),
+        "{}",
+        run.stderr
+    );
+}
+
+/// POSTs `body` to `url` with `headers`; returns the status.
+fn post_with(url: &str, headers: &[(&str, &str)], body: &serde_json::Value) -> u16 {
+    let mut request = agent().post(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send_json(body).unwrap().status().as_u16()
+}
+
+#[test]
+fn only_the_peer_service_may_reserve_and_name_the_subject() {
+    let inventory = Instance::start("inventory", NO_COLLECTOR, None);
+    let url = format!("{}/reserve", inventory.url);
+    let body = serde_json::json!({ "sku": "A-1", "quantity": 1 });
+    let service = format!("Bearer {TEST_SERVICE_TOKEN}");
+    // No credential, a wrong service token: not authenticated.
+    assert_eq!(post_with(&url, &[], &body), 401);
+    assert_eq!(
+        post_with(
+            &url,
+            &[
+                ("Authorization", "Bearer not-the-service-token"),
+                ("x-subject-user", "alice")
+            ],
+            &body
+        ),
+        401
+    );
+    // An end user (even one who names another subject): not the service.
+    assert_eq!(
+        post_with(&url, &[("Authorization", "Bearer token-bob")], &body),
+        403
+    );
+    assert_eq!(
+        post_with(
+            &url,
+            &[
+                ("Authorization", "Bearer token-bob"),
+                ("x-subject-user", "alice")
+            ],
+            &body
+        ),
+        403
+    );
+    // The frontend, acting for bob.
+    assert_eq!(
+        post_with(
+            &url,
+            &[("Authorization", &service), ("x-subject-user", "bob")],
+            &body
+        ),
+        200
+    );
+}
+
+/// A stand-in for the inventory: answers every request with
+/// `{"reserved":true}` and hands over the head of each request.
+fn fake_inventory() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let Ok(read) = stream.try_clone() else {
+                continue;
+            };
+            let mut reader = BufReader::new(read);
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                })
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let reply = r#"{"reserved":true}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+                reply.len()
+            );
+            let _ = tx.send(head);
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn the_frontend_calls_the_inventory_as_itself_not_with_the_users_token() {
+    let (inventory, heads) = fake_inventory();
+    let frontend = Instance::start("frontend", NO_COLLECTOR, Some(&inventory));
+    let order = serde_json::json!({ "sku": "B-1", "quantity": 1, "email": "b@example.com" });
+    assert_eq!(
+        send(
+            "POST",
+            &format!("{}/checkout", frontend.url),
+            "token-bob",
+            Some(order)
+        ),
+        200
+    );
+    let head = heads
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the frontend called the inventory");
+    assert!(
+        !head.contains("token-bob"),
+        "the user's token was sent: {head}"
+    );
+    let lower = head.to_ascii_lowercase();
+    assert!(
+        lower.contains(&format!(
+            "authorization: bearer {}\r\n",
+            TEST_SERVICE_TOKEN.to_ascii_lowercase()
+        )),
+        "the service token: {head}"
+    );
+    assert!(
+        lower.contains("x-subject-user: bob\r\n"),
+        "the user: {head}"
     );
 }
