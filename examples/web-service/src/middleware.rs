@@ -4,6 +4,15 @@
 //! hands the handlers who the caller is (an [`auth::Caller`] in the request's
 //! extensions), so that the credential is checked once.
 //!
+//! The W3C headers are believed only from the deployment's own services
+//! (a request with the valid service token): then the request continues
+//! the caller's trace, with its sampling probability, under the consent
+//! the caller passed on. From anyone else (a browser, `curl`) they are
+//! ignored ([`Incoming::untrusted`](telemetry_core::propagation::Incoming::untrusted)):
+//! the request starts a trace of its own, sampled here, under this
+//! service's consent only, so an outside caller can neither narrow what is
+//! recorded about a user nor attach our spans to a trace of its choosing.
+//!
 //! The server span is named `{method} {route}` after the route template
 //! that matched (`POST /consent/{category}`), which it also records as
 //! `http.route`; a request that matched no route gets `{method}` alone, as
@@ -84,8 +93,14 @@ where
             // Unauthenticated: no subject, whatever ran on this thread before.
             None => Context::empty(),
         };
+        let incoming = t.extract(request.headers());
+        let incoming = if caller.is_service() {
+            incoming
+        } else {
+            incoming.untrusted()
+        };
+        let ctx = incoming.apply(scope);
         request.extensions_mut().insert::<auth::Caller>(caller);
-        let ctx = t.extract(request.headers()).apply(scope);
         let method = method_name(request.method());
         let route = request.extensions().get::<MatchedPath>().cloned();
         let route = route.as_ref().map(MatchedPath::as_str);

@@ -777,3 +777,98 @@ fn the_frontend_calls_the_inventory_as_itself_not_with_the_users_token() {
         "the user: {head}"
     );
 }
+
+/// The bytes of a hex string.
+fn unhex(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn an_end_user_can_neither_narrow_consent_nor_join_a_trace() {
+    let collector = Collector::start().expect("collector");
+    let inventory = Instance::start("inventory", &collector.http_url(), None);
+    let frontend = Instance::start("frontend", &collector.http_url(), Some(&inventory.url));
+    let f = &frontend.url;
+    assert_eq!(
+        send("POST", &format!("{f}/consent/business"), "token-bob", None),
+        200
+    );
+    // bob's client sends a trace of its own and says bob allows nothing:
+    // from a service of ours that would narrow consent and continue the
+    // trace; from an end user, neither.
+    let foreign_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let status = agent()
+        .post(format!("{f}/checkout"))
+        .header("Authorization", "Bearer token-bob")
+        .header(
+            "traceparent",
+            format!("00-{foreign_trace}-00f067aa0ba902b7-01"),
+        )
+        .header("tracestate", "ot=th:0")
+        .header("baggage", "telemetry.consent=-")
+        .send_json(serde_json::json!({ "sku": "BOB-9", "quantity": 1, "email": "b@example.com" }))
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(status, 200);
+
+    let complete = |s: &Seen| {
+        checkout_traces(s).len() == 1
+            && s.spans.iter().any(|x| x.name == "inventory.reserve_stock")
+            && s.logs.iter().any(|l| l.name == "shop.order_placed")
+            && s.logs.iter().any(|l| l.name == "shop.product_interest")
+    };
+    let arrived = collector.wait_for(Duration::from_secs(30), |c| complete(&seen(c)));
+    frontend.stop();
+    inventory.stop();
+    let s = seen(&collector);
+    assert!(
+        s.spans.iter().all(|x| x.trace != unhex(foreign_trace)),
+        "a span joined the caller's trace: {:#?}",
+        s.spans
+    );
+    assert!(arrived, "not everything arrived: {s:#?}");
+
+    // A trace of the frontend's own, started at its server span, and
+    // carried on to the inventory (the peer service is trusted).
+    let trace = checkout_traces(&s).remove(0);
+    let server = s
+        .spans
+        .iter()
+        .find(|x| x.service == "frontend" && x.name == "POST /checkout")
+        .expect("the frontend's server span");
+    assert!(server.parent.is_empty(), "no remote parent: {server:#?}");
+    let services: BTreeSet<&str> = s
+        .spans
+        .iter()
+        .filter(|x| x.trace == trace)
+        .map(|x| x.service.as_str())
+        .collect();
+    assert_eq!(services, BTreeSet::from(["frontend", "inventory"]));
+
+    // Consent as bob set it, not narrowed: his order (business data) in the
+    // frontend, his product interest (interaction data) in the inventory.
+    let bob = subject_key("bob");
+    for (name, service) in [
+        ("shop.order_placed", "frontend"),
+        ("shop.product_interest", "inventory"),
+    ] {
+        let log = s
+            .logs
+            .iter()
+            .find(|l| l.name == name)
+            .unwrap_or_else(|| panic!("{name} was withheld"));
+        assert_eq!(
+            (
+                log.service.as_str(),
+                log.trace.as_slice(),
+                log.subject.as_deref()
+            ),
+            (service, trace.as_slice(), Some(bob.as_str())),
+            "{name}"
+        );
+    }
+}
