@@ -12,8 +12,8 @@ use std::path::PathBuf;
 /// The variable holding the hash key: 64 or more hex digits, or at least 32
 /// bytes of text.
 pub const HASH_KEY_VAR: &str = "TELEMETRY_HASH_KEY";
-/// The variable naming a file that holds the hash key (hex or raw bytes; one
-/// trailing newline is ignored).
+/// The variable naming a file that holds the hash key: hex digits or text
+/// (one final newline ignored), or binary (taken whole).
 pub const HASH_KEY_FILE_VAR: &str = "TELEMETRY_HASH_KEY_FILE";
 /// The shortest hash key accepted, in bytes.
 pub const MIN_HASH_KEY_BYTES: usize = 32;
@@ -104,7 +104,7 @@ impl HashKey {
                 let bytes = std::fs::read(&path)
                     .map_err(|e| SecretError(format!("{what}: cannot read the key: {e}")))?;
                 Ok(HashKey {
-                    material: key_material(without_final_newline(&bytes), &what)?,
+                    material: key_material(key_file_contents(&bytes), &what)?,
                     source: Source::File(path),
                 })
             }
@@ -228,6 +228,16 @@ impl ServiceToken {
                 "warning: neither {SERVICE_TOKEN_VAR} nor {SERVICE_TOKEN_FILE_VAR} is set, so the services authenticate to each other with the demo's built-in token, which anyone can read in the source: set {SERVICE_TOKEN_VAR} (the same in every instance) outside a demo"
             )
         })
+    }
+}
+
+/// The key in a key file: a text file without its final newline, a binary
+/// file whole (a random key may well end in the byte `\n`).
+fn key_file_contents(bytes: &[u8]) -> &[u8] {
+    let text = without_final_newline(bytes);
+    match std::str::from_utf8(text) {
+        Ok(t) if !t.chars().any(char::is_control) => text,
+        _ => bytes,
     }
 }
 
@@ -366,6 +376,13 @@ mod tests {
 
         let binary: Vec<u8> = (0u8..32).map(|b| b.wrapping_mul(37) | 0x80).collect();
         let file = TempFile::new("binary.key", &binary);
+        let key = HashKey::from_vars(vars(&[(HASH_KEY_FILE_VAR, file.path())])).unwrap();
+        assert_eq!(key.material(), binary.as_slice());
+
+        // A binary key that ends in the byte of a newline keeps it.
+        let mut binary = binary;
+        binary[31] = b'\n';
+        let file = TempFile::new("binary-newline.key", &binary);
         let key = HashKey::from_vars(vars(&[(HASH_KEY_FILE_VAR, file.path())])).unwrap();
         assert_eq!(key.material(), binary.as_slice());
 
