@@ -1,11 +1,13 @@
 //! An axum service instrumented with consent-aware telemetry.
 //!
 //! Two roles of one binary: a `frontend` that takes orders and calls an
-//! `inventory` service. Each request runs in the authenticated customer's
-//! subject scope, continues the caller's trace, and obeys the caller's
-//! consent as it travels in W3C `baggage`; the service's `tracing` logs, the
-//! `#[instrument_event]` functions and typed events all reach the collector
-//! over OTLP, with the process's resource metrics. See the README.
+//! `inventory` service, authenticating with a service token and naming the
+//! customer it acts for. Each request runs in the authenticated customer's
+//! subject scope; a request from the other service continues its trace and
+//! obeys the customer's consent as it travels in W3C `baggage`, while a
+//! request from outside starts a trace of its own. The service's `tracing`
+//! logs, the `#[instrument_event]` functions and typed events all reach the
+//! collector over OTLP, with the process's resource metrics. See the README.
 
 pub mod auth;
 pub mod downstream;
