@@ -1,14 +1,14 @@
 //! The HTTP handlers of both roles, and the instrumented work they do.
 
-use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header::AUTHORIZATION};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use telemetry_core::{Category, Telemetry, instrument_event};
 
 use crate::App;
-use crate::auth;
+use crate::auth::Caller;
 use crate::events::{OrderPlaced, ProductInterest};
 
 /// An error response: status and message.
@@ -18,13 +18,15 @@ fn failure(status: StatusCode, message: impl Into<String>) -> Failure {
     (status, Json(json!({ "error": message.into() })))
 }
 
-fn user(headers: &HeaderMap) -> Result<&'static str, Failure> {
-    auth::user_of(headers).ok_or_else(|| {
-        failure(
+/// The end user who sent the request, authenticated by their own token.
+fn user(caller: &Caller) -> Result<&'static str, Failure> {
+    match caller {
+        Caller::User(user) => Ok(user),
+        _ => Err(failure(
             StatusCode::UNAUTHORIZED,
             "send `Authorization: Bearer <token>` with a known token",
-        )
-    })
+        )),
+    }
 }
 
 fn category(telemetry: &Telemetry, name: &str) -> Result<Category, Failure> {
@@ -45,44 +47,61 @@ fn category(telemetry: &Telemetry, name: &str) -> Result<Category, Failure> {
 /// `POST /consent/{category}`: the caller grants consent for a category.
 pub async fn grant(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, Failure> {
-    set_consent(&app, &headers, name, true)
+    set_consent(&app, &caller, name, true).await
 }
 
 /// `DELETE /consent/{category}`: the caller revokes consent; what is still
 /// buffered about them in that category is purged.
 pub async fn revoke(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, Failure> {
-    set_consent(&app, &headers, name, false)
+    set_consent(&app, &caller, name, false).await
 }
 
-fn set_consent(
+/// Grants or revokes on a blocking thread: a change may write the consent
+/// store (a file, a database) and a revocation waits for buffered records
+/// to be purged and for an export in flight, none of which may hold up a
+/// runtime worker.
+async fn set_consent(
     app: &App,
-    headers: &HeaderMap,
+    caller: &Caller,
     name: String,
     allow: bool,
 ) -> Result<Json<Value>, Failure> {
-    let user = user(headers)?;
+    let user = user(caller)?;
     let c = category(&app.telemetry, &name)?;
-    let consent = app.telemetry.consent();
-    let result = if allow {
-        consent.grant(user, c)
-    } else {
-        consent.revoke(user, c)
-    };
+    let telemetry = app.telemetry.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let consent = telemetry.consent();
+        if allow {
+            consent.grant(user, c)
+        } else {
+            consent.revoke(user, c)
+        }
+    })
+    .await
+    .map_err(|_| {
+        failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the consent change did not complete",
+        )
+    })?;
     result.map_err(|e| failure(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     tracing::info!(category = %name, allowed = allow, "consent changed");
     Ok(Json(json!({ "category": name, "allowed": allow })))
 }
 
 /// `GET /consent`: what the caller allows here.
-pub async fn consent(State(app): State<App>, headers: HeaderMap) -> Result<Json<Value>, Failure> {
-    let user = user(&headers)?;
+pub async fn consent(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, Failure> {
+    let user = user(&caller)?;
     let names = app.telemetry.categories();
     let allowed: Vec<String> = Category::BUILTIN
         .iter()
@@ -93,14 +112,27 @@ pub async fn consent(State(app): State<App>, headers: HeaderMap) -> Result<Json<
 }
 
 /// An order as the client sends it.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct Order {
     /// The product.
     pub sku: String,
     /// How many.
     pub quantity: u64,
-    /// Where to send the receipt.
+    /// Where to send the receipt. Personal data: never in `Debug` output,
+    /// recorded only as a keyed hash (see [`OrderPlaced`]).
     pub email: String,
+}
+
+/// By hand, so that the email never lands in a log or an error message
+/// through `{:?}`.
+impl std::fmt::Debug for Order {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Order")
+            .field("sku", &self.sku)
+            .field("quantity", &self.quantity)
+            .field("email", &format_args!("<redacted>"))
+            .finish()
+    }
 }
 
 /// `POST /checkout` (frontend): reserves stock downstream, prices and
@@ -108,10 +140,10 @@ pub struct Order {
 #[instrument_event(name = "shop.checkout", category = performance)]
 pub async fn checkout(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     Json(order): Json<Order>,
 ) -> Result<Json<Value>, Failure> {
-    let user = user(&headers)?;
+    let user = user(&caller)?;
     tracing::info!(sku = %order.sku, quantity = order.quantity, "checkout started");
     let Some(downstream) = &app.downstream else {
         return Err(failure(
@@ -119,15 +151,9 @@ pub async fn checkout(
             "this instance has no --downstream inventory service",
         ));
     };
-    let reserved = reserve_remote(
-        &app,
-        downstream,
-        headers.get(AUTHORIZATION),
-        &order.sku,
-        order.quantity,
-    )
-    .await
-    .map_err(|e| failure(StatusCode::BAD_GATEWAY, e.to_string()))?;
+    let reserved = reserve_remote(&app, downstream, user, &order.sku, order.quantity)
+        .await
+        .map_err(|e| failure(StatusCode::BAD_GATEWAY, e.to_string()))?;
     if !reserved {
         tracing::warn!(sku = %order.sku, "out of stock");
         return Err(failure(StatusCode::CONFLICT, "out of stock"));
@@ -145,12 +171,12 @@ pub async fn checkout(
     ))
 }
 
-/// Asks the inventory service to reserve stock.
+/// Asks the inventory service to reserve stock for `user`.
 #[instrument_event(name = "shop.reserve_remote", category = performance, fields(sku, quantity))]
 async fn reserve_remote(
     app: &App,
     downstream: &crate::downstream::Downstream,
-    credential: Option<&axum::http::HeaderValue>,
+    user: &str,
     sku: &str,
     quantity: u64,
 ) -> Result<bool, crate::downstream::DownstreamError> {
@@ -158,7 +184,7 @@ async fn reserve_remote(
         .post(
             &app.telemetry,
             "/reserve",
-            credential,
+            Some(user),
             &json!({ "sku": sku, "quantity": quantity }),
         )
         .await?;
@@ -189,12 +215,30 @@ pub struct Reservation {
     pub quantity: u64,
 }
 
-/// `POST /reserve` (inventory): reserves stock for the caller's order.
+/// `POST /reserve` (inventory): reserves stock for the caller's order. Only
+/// for the deployment's own services (the frontend), which present the
+/// service token; the customer is the user they name.
 #[instrument_event(name = "inventory.reserve", category = performance)]
 pub async fn reserve(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
     Json(r): Json<Reservation>,
 ) -> Result<Json<Value>, Failure> {
+    match caller {
+        Caller::Service { .. } => {}
+        Caller::User(_) => {
+            return Err(failure(
+                StatusCode::FORBIDDEN,
+                "only the shop's own services may reserve stock",
+            ));
+        }
+        Caller::Anonymous => {
+            return Err(failure(
+                StatusCode::UNAUTHORIZED,
+                "send `Authorization: Bearer <service token>`",
+            ));
+        }
+    }
     let reserved = reserve_stock(&app.telemetry, &r.sku, r.quantity).await;
     Ok(Json(json!({ "reserved": reserved })))
 }
@@ -214,4 +258,93 @@ async fn reserve_stock(telemetry: &Telemetry, sku: &str, quantity: u64) -> bool 
 /// `GET /healthz`.
 pub async fn healthz() -> &'static str {
     "ok"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use std::thread::ThreadId;
+
+    use telemetry_core::{Choices, ConsentError, ConsentPolicy, ConsentStore, KeyId, SubjectKey};
+
+    /// A consent store that notes the thread each save ran on.
+    #[derive(Clone, Default)]
+    struct ThreadNotingStore {
+        saved_on: Arc<Mutex<Vec<ThreadId>>>,
+    }
+
+    impl ConsentStore for ThreadNotingStore {
+        fn load(&self) -> Result<Vec<(SubjectKey, Choices)>, ConsentError> {
+            Ok(Vec::new())
+        }
+
+        fn save(&self, _: SubjectKey, _: Choices) -> Result<(), ConsentError> {
+            self.saved_on
+                .lock()
+                .map_err(|_| ConsentError::new("poisoned"))?
+                .push(std::thread::current().id());
+            Ok(())
+        }
+    }
+
+    /// On a current-thread runtime every task runs on the test's thread, so
+    /// a store called from the handler itself would run there too.
+    #[tokio::test(flavor = "current_thread")]
+    async fn consent_changes_do_not_run_on_the_runtime_thread() {
+        let store = ThreadNotingStore::default();
+        let telemetry = Telemetry::builder()
+            .service("test", "0")
+            .consent(
+                ConsentPolicy::opt_in()
+                    .require(Category::BUSINESS)
+                    .require_opt_out(Category::INTERACTION),
+            )
+            .consent_store(store.clone())
+            .hash_key(KeyId(1), [7u8; 32])
+            .build()
+            .unwrap();
+        let token = crate::secrets::ServiceToken::from_vars(|_| None).unwrap();
+        let app = App {
+            telemetry,
+            auth: crate::auth::Auth::new(&token),
+            downstream: None,
+        };
+        let bob = Extension(Caller::User("bob"));
+        let Json(granted) = grant(State(app.clone()), bob.clone(), Path("business".to_owned()))
+            .await
+            .unwrap();
+        assert_eq!(granted["allowed"], true);
+        let Json(revoked) = revoke(State(app.clone()), bob, Path("interaction".to_owned()))
+            .await
+            .unwrap();
+        assert_eq!(revoked["allowed"], false);
+        assert!(app.telemetry.consent().allows("bob", Category::BUSINESS));
+        assert!(!app.telemetry.consent().allows("bob", Category::INTERACTION));
+        let runtime_thread = std::thread::current().id();
+        let saved_on = store.saved_on.lock().unwrap().clone();
+        assert_eq!(saved_on.len(), 2, "one save per change");
+        assert!(
+            saved_on.iter().all(|t| *t != runtime_thread),
+            "a consent store ran on the runtime's thread"
+        );
+    }
+
+    #[test]
+    fn an_orders_debug_output_redacts_the_email() {
+        let order = Order {
+            sku: "A-1".into(),
+            quantity: 2,
+            email: "someone@example.com".into(),
+        };
+        let shown = format!("{order:?}");
+        assert!(!shown.contains("someone@example.com"), "{shown}");
+        assert!(!shown.contains("someone"), "{shown}");
+        assert!(
+            shown.contains("A-1") && shown.contains("redacted"),
+            "{shown}"
+        );
+        let pretty = format!("{order:#?}");
+        assert!(!pretty.contains("someone@example.com"), "{pretty}");
+    }
 }

@@ -1,17 +1,20 @@
 //! An axum service instrumented with consent-aware telemetry.
 //!
 //! Two roles of one binary: a `frontend` that takes orders and calls an
-//! `inventory` service. Each request runs in the authenticated customer's
-//! subject scope, continues the caller's trace, and obeys the caller's
-//! consent as it travels in W3C `baggage`; the service's `tracing` logs, the
-//! `#[instrument_event]` functions and typed events all reach the collector
-//! over OTLP, with the process's resource metrics. See the README.
+//! `inventory` service, authenticating with a service token and naming the
+//! customer it acts for. Each request runs in the authenticated customer's
+//! subject scope; a request from the other service continues its trace and
+//! obeys the customer's consent as it travels in W3C `baggage`, while a
+//! request from outside starts a trace of its own. The service's `tracing`
+//! logs, the `#[instrument_event]` functions and typed events all reach the
+//! collector over OTLP, with the process's resource metrics. See the README.
 
 pub mod auth;
 pub mod downstream;
 pub mod events;
 pub mod handlers;
 pub mod middleware;
+pub mod secrets;
 pub mod setup;
 
 use axum::Router;
@@ -23,13 +26,20 @@ use telemetry_core::Telemetry;
 pub struct App {
     /// The service's telemetry.
     pub telemetry: Telemetry,
+    /// Tells end users and peer services apart.
+    pub auth: auth::Auth,
     /// The inventory service, for the frontend role.
     pub downstream: Option<downstream::Downstream>,
 }
 
 /// The service's routes, inside the telemetry middleware.
+///
+/// The middleware is added with [`Router::layer`], so it runs after
+/// routing, around each route and around the fallback: it sees the
+/// [`MatchedPath`](axum::extract::MatchedPath) of the route (which names
+/// the server span) and also the requests that match no route.
 pub fn router(app: App) -> Router {
-    let layer = middleware::TelemetryLayer::new(app.telemetry.clone());
+    let layer = middleware::TelemetryLayer::new(app.telemetry.clone(), app.auth.clone());
     Router::new()
         .route("/checkout", post(handlers::checkout))
         .route("/reserve", post(handlers::reserve))

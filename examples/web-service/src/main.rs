@@ -1,10 +1,15 @@
 //! `web-service --name frontend --listen 127.0.0.1:3000 --downstream http://127.0.0.1:3001`
 //!
 //! Prints `listening on <address>` once it accepts connections; stops on
-//! Ctrl-C or SIGTERM, flushing its telemetry.
+//! Ctrl-C or SIGTERM, flushing its telemetry. Secrets come from the
+//! environment (see `secrets`); a bad one stops it with an error message
+//! and exit code 1.
 
+use std::process::ExitCode;
 use std::time::Duration;
 
+use web_service_example::auth::Auth;
+use web_service_example::secrets::{HashKey, ServiceToken};
 use web_service_example::{App, downstream::Downstream, router, setup};
 
 struct Args {
@@ -55,12 +60,35 @@ async fn shutdown_signal() {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = args().map_err(|e| -> Box<dyn std::error::Error> { e.into() })?;
-    let instrumentation = setup::install(&args.name)?;
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("web-service: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let args = args()?;
+    let hash_key = HashKey::from_env()?;
+    let service_token = ServiceToken::from_env()?;
+    for warning in [hash_key.warning(), service_token.warning()]
+        .into_iter()
+        .flatten()
+    {
+        eprintln!("{warning}");
+    }
+    let downstream = args
+        .downstream
+        .map(|base| Downstream::new(base, &service_token))
+        .transpose()?;
+    let instrumentation = setup::install(&args.name, &hash_key)?;
     let app = App {
         telemetry: instrumentation.telemetry.clone(),
-        downstream: args.downstream.map(Downstream::new),
+        auth: Auth::new(&service_token),
+        downstream,
     };
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     println!("listening on {}", listener.local_addr()?);

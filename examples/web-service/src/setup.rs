@@ -11,10 +11,7 @@ use tracing::Level;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::prelude::*;
 
-/// The demo's field-hashing key. Both instances use the same key, so a
-/// customer's pseudonym is the same in both; a real service reads its key
-/// from a secret store.
-const DEMO_HASH_KEY: &[u8] = b"demo key: replace with a secret!";
+use crate::secrets::HashKey;
 
 /// What runs for the life of the process.
 pub struct Instrumentation {
@@ -24,10 +21,15 @@ pub struct Instrumentation {
     pub process: ProcessMetrics,
 }
 
-/// Builds and installs the telemetry of the service named `service`.
+/// Builds and installs the telemetry of the service named `service`, with
+/// `hash_key` for pseudonyms and hashed fields (every instance needs the
+/// same key for a customer to have the same pseudonym in all of them).
 /// The OTLP endpoint comes from `OTEL_EXPORTER_OTLP_ENDPOINT` (default
 /// `http://localhost:4318`, HTTP/protobuf).
-pub fn install(service: &str) -> Result<Instrumentation, Box<dyn std::error::Error>> {
+pub fn install(
+    service: &str,
+    hash_key: &HashKey,
+) -> Result<Instrumentation, Box<dyn std::error::Error>> {
     let exporter = OtlpExporter::builder().build()?;
     let telemetry = Telemetry::builder()
         .service(service, env!("CARGO_PKG_VERSION"))
@@ -42,7 +44,7 @@ pub fn install(service: &str) -> Result<Instrumentation, Box<dyn std::error::Err
                 .exempt(Category::RESOURCE),
         )
         .sampler(Sampler::always().keep_errors())
-        .hash_key(KeyId(1), DEMO_HASH_KEY)
+        .hash_key(KeyId(1), hash_key.material())
         .exporter(exporter)
         .flush_interval(Duration::from_millis(200))
         .metric_interval(Duration::from_secs(1))
