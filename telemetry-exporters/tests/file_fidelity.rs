@@ -136,15 +136,11 @@ fn write_and_read_back(v: f64) -> Result<Vec<(&'static str, Option<f64>)>, Strin
     let (spans, logs, metrics) = records(v);
     let names = CategoryNames::default();
     exporter
-        .export(&Batch {
-            resource: resource(),
-            categories: &names,
-            spans: &spans,
-            logs: &logs,
-            metrics: &metrics,
-        })
+        .export(&Batch::new(resource(), &names, &spans, &logs, &metrics))
         .map_err(|e| e.to_string())?;
-    exporter.shutdown(Duration::from_secs(5)).unwrap();
+    exporter
+        .shutdown(std::time::Instant::now() + Duration::from_secs(5))
+        .unwrap();
     let double = |attrs: &[KeyValue]| {
         attrs
             .iter()
