@@ -20,10 +20,23 @@ use crate::sampler::Sampler;
 use crate::telemetry::{Clock, Inner, Telemetry, next_instance_id};
 
 /// The environment variables the builder reads. By default the process
-/// environment; tests can supply their own.
-#[derive(Clone, Debug, Default)]
+/// environment; tests can supply their own. Its `Debug` output lists
+/// variable names only: values may be credentials.
+#[derive(Clone, Default)]
 pub struct Environment {
     vars: Option<Vec<(String, String)>>,
+}
+
+impl std::fmt::Debug for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.vars {
+            None => f.write_str("Environment(process)"),
+            Some(vars) => f
+                .debug_tuple("Environment")
+                .field(&vars.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
+                .finish(),
+        }
+    }
 }
 
 impl Environment {

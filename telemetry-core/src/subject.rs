@@ -19,9 +19,9 @@ impl SubjectKey {
         hex16(&self.0)
     }
 
-    /// Parses 32 hex digits.
+    /// Parses 32 hex digits (either case; nothing else, no sign).
     pub fn from_hex(s: &str) -> Option<SubjectKey> {
-        if s.len() != 32 || !s.is_ascii() {
+        if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
         let mut out = [0u8; 16];
@@ -63,6 +63,14 @@ pub struct Choices {
 impl Choices {
     pub(crate) fn is_empty(&self) -> bool {
         self.granted.is_empty() && self.denied.is_empty()
+    }
+
+    /// What both allow: granted by both, denied by either.
+    pub(crate) fn narrowest(self, other: Choices) -> Choices {
+        Choices {
+            granted: CategorySet::from_bits(self.granted.bits() & other.granted.bits()),
+            denied: CategorySet::from_bits(self.denied.bits() | other.denied.bits()),
+        }
     }
 }
 
@@ -189,5 +197,6 @@ mod tests {
         assert_eq!(SubjectKey::from_hex(&k.to_hex()), Some(k));
         assert_eq!(SubjectKey::from_hex("zz"), None);
         assert_eq!(SubjectKey::from_hex(&"g".repeat(32)), None);
+        assert_eq!(SubjectKey::from_hex(&format!("+f{}", "0".repeat(30))), None);
     }
 }

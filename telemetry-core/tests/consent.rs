@@ -395,6 +395,10 @@ fn file_store_survives_restart_and_corruption_is_an_error() {
     assert_eq!(exp.events_named("checkout.purchase_completed").len(), 1);
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(!text.contains("mia"), "the store holds pseudonyms only");
+    // The file serves one process: the instance holds it until it is gone.
+    let err = FileConsentStore::open(&path).unwrap_err();
+    assert!(err.to_string().contains("in use"), "{err}");
+    drop(t);
 
     std::fs::write(&path, "{ not json").unwrap();
     let err = FileConsentStore::open(&path).unwrap_err();

@@ -1,5 +1,11 @@
 //! Where consent choices live between restarts: the [`ConsentStore`] trait,
 //! an in-memory store and a file-backed store with atomic replace.
+//!
+//! Which to use: [`MemoryConsentStore`] (the default) forgets every choice
+//! at restart; [`FileConsentStore`] keeps them for **one** process (it
+//! locks its file, so a second process gets a clear error instead of
+//! silently overwriting choices); several replicas of a service need a
+//! shared store such as the PostgreSQL one in `telemetry-consent-postgres`.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -61,7 +67,7 @@ impl ConsentStore for MemoryConsentStore {
     }
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(serde::Serialize)]
 struct FileFormat {
     format: u32,
     subjects: BTreeMap<String, StoredChoices>,
@@ -79,19 +85,29 @@ const FILE_FORMAT: u32 = 1;
 /// (write to a temporary file, fsync, rename, fsync the directory), so a
 /// crash leaves either the old or the new file, never a torn one.
 ///
+/// It serves **one process**: opening takes an exclusive lock on
+/// `<file>.lock`, and a second process (or a second store in the same
+/// process) gets an error that says so. Use a shared store for several
+/// replicas. The file and its lock are created readable by their owner only
+/// (they hold pseudonymous personal data).
+///
 /// Every save rewrites the whole file: fine for thousands of subjects with
 /// occasional changes; implement [`ConsentStore`] over your database for more.
 #[derive(Debug)]
 pub struct FileConsentStore {
     path: PathBuf,
     map: Mutex<BTreeMap<SubjectKey, Choices>>,
+    /// Held open for the store's life: the exclusive lock.
+    _lock: fs::File,
 }
 
 impl FileConsentStore {
     /// Opens the store at `path`. A missing file is an empty store (created on
-    /// the first change); an unreadable or corrupt file is an error.
+    /// the first change); an unreadable or corrupt file is an error, and so is
+    /// a file another store holds open.
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, ConsentError> {
         let path = path.into();
+        let lock = lock_file(&path)?;
         let map = match fs::read(&path) {
             Ok(bytes) => parse(&path, &bytes)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
@@ -105,6 +121,7 @@ impl FileConsentStore {
         Ok(FileConsentStore {
             path,
             map: Mutex::new(map),
+            _lock: lock,
         })
     }
 
@@ -136,25 +153,121 @@ impl FileConsentStore {
             ))
         };
         let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| err("encode", &e))?;
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let dir = parent_dir(&self.path);
         fs::create_dir_all(&dir).map_err(|e| err("create the directory of", &e))?;
+        // A name of our own: never a file another writer could be filling.
         let mut tmp_name = self.path.file_name().unwrap_or_default().to_os_string();
-        tmp_name.push(".tmp");
+        tmp_name.push(format!(
+            ".{}.{:016x}.tmp",
+            std::process::id(),
+            crate::trace::next_random()
+        ));
         let tmp = dir.join(tmp_name);
-        let mut file =
-            fs::File::create(&tmp).map_err(|e| err("create a temporary file for", &e))?;
-        file.write_all(&bytes).map_err(|e| err("write", &e))?;
-        file.sync_all().map_err(|e| err("fsync", &e))?;
-        drop(file);
-        fs::rename(&tmp, &self.path).map_err(|e| err("replace", &e))?;
+        let written = (|| {
+            let mut file = owner_only(fs::OpenOptions::new().write(true).create_new(true))
+                .open(&tmp)
+                .map_err(|e| err("create a temporary file for", &e))?;
+            file.write_all(&bytes).map_err(|e| err("write", &e))?;
+            file.sync_all().map_err(|e| err("fsync", &e))?;
+            drop(file);
+            fs::rename(&tmp, &self.path).map_err(|e| err("replace", &e))
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written?;
         if let Ok(d) = fs::File::open(&dir) {
             let _ = d.sync_all();
         }
         Ok(())
     }
+}
+
+/// The directory a store file lives in.
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Options that create a file readable and writable by its owner only.
+fn owner_only(options: &mut fs::OpenOptions) -> &mut fs::OpenOptions {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+}
+
+/// Takes the exclusive lock of the store at `path` (on `<path>.lock`).
+fn lock_file(path: &Path) -> Result<fs::File, ConsentError> {
+    let dir = parent_dir(path);
+    fs::create_dir_all(&dir).map_err(|e| {
+        ConsentError::new(format!(
+            "cannot create the directory of consent file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    let lock_path = dir.join(name);
+    let file = owner_only(fs::OpenOptions::new().read(true).write(true).create(true))
+        .open(&lock_path)
+        .map_err(|e| {
+            ConsentError::new(format!(
+                "cannot open the lock file {}: {e}; check the directory's permissions",
+                lock_path.display()
+            ))
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(ConsentError::new(format!(
+            "consent file {} is in use by another process (or another store in this one): \
+             a file store serves one process; give each process its own file, or share \
+             consent between replicas through a shared store (telemetry-consent-postgres)",
+            path.display()
+        ))),
+        Err(fs::TryLockError::Error(e)) => Err(ConsentError::new(format!(
+            "cannot lock consent file {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// The subjects of a consent file in the order written, duplicates kept (a
+/// JSON object read into a map would silently keep only the last of two
+/// equal keys).
+struct Entries(Vec<(String, StoredChoices)>);
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of subject keys")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Entries, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry::<String, StoredChoices>()? {
+                    out.push(entry);
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct FileFormatIn {
+    format: u32,
+    subjects: Entries,
 }
 
 fn parse(path: &Path, bytes: &[u8]) -> Result<BTreeMap<SubjectKey, Choices>, ConsentError> {
@@ -165,26 +278,33 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<BTreeMap<SubjectKey, Choices>, Con
             path.display()
         ))
     };
-    let doc: FileFormat = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let doc: FileFormatIn = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
     if doc.format != FILE_FORMAT {
         return Err(corrupt(format!("unknown format version {}", doc.format)));
     }
     let mut map = BTreeMap::new();
-    for (hex, c) in doc.subjects {
+    for (hex, c) in doc.subjects.0 {
+        // Only the form this store writes: 32 lower-case hex digits. Any
+        // other spelling of a key could alias another entry.
         let key = SubjectKey::from_hex(&hex)
-            .ok_or_else(|| corrupt(format!("bad subject key {hex:?}")))?;
+            .filter(|k| k.to_hex() == hex)
+            .ok_or_else(|| {
+                corrupt(format!(
+                    "bad subject key {hex:?}: expected 32 lower-case hex digits"
+                ))
+            })?;
         if c.granted & c.denied != 0 {
             return Err(corrupt(format!(
                 "subject {hex} both grants and denies a category"
             )));
         }
-        map.insert(
-            key,
-            Choices {
-                granted: CategorySet::from_bits(c.granted),
-                denied: CategorySet::from_bits(c.denied),
-            },
-        );
+        let choices = Choices {
+            granted: CategorySet::from_bits(c.granted),
+            denied: CategorySet::from_bits(c.denied),
+        };
+        if map.insert(key, choices).is_some() {
+            return Err(corrupt(format!("subject {hex} appears twice")));
+        }
     }
     Ok(map)
 }
@@ -205,10 +325,21 @@ impl ConsentStore for FileConsentStore {
             .map_err(|_| ConsentError::new("file store lock poisoned"))?;
         let previous = map.insert(subject, choices);
         if let Err(e) = self.write(&map) {
-            match previous {
-                Some(p) => map.insert(subject, p),
-                None => map.remove(&subject),
+            // What was not persisted is not kept, except what narrows: the
+            // registry applies a revocation even when saving it failed, so
+            // the next successful save must write it, not the old grant.
+            let kept = match previous {
+                Some(p) => p.narrowest(choices),
+                None => Choices {
+                    granted: CategorySet::EMPTY,
+                    denied: choices.denied,
+                },
             };
+            if kept.is_empty() {
+                map.remove(&subject);
+            } else {
+                map.insert(subject, kept);
+            }
             return Err(e);
         }
         Ok(())
@@ -251,6 +382,7 @@ mod tests {
             ]
         );
         assert!(!path.with_file_name("consent.json.tmp").exists());
+        drop(s);
     }
 
     #[test]
@@ -280,8 +412,96 @@ mod tests {
         let s = FileConsentStore {
             path: path.clone(),
             map: Mutex::new(BTreeMap::new()),
+            _lock: lock_file(&dir.path().join("other.json")).unwrap(),
         };
         assert!(s.save(SubjectKey([1; 16]), c(Category::BUSINESS)).is_err());
         assert!(s.load().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_revocation_that_failed_to_persist_is_written_by_the_next_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("consent.json");
+        let s = FileConsentStore::open(&path).unwrap();
+        let alice = SubjectKey([1; 16]);
+        s.save(alice, c(Category::BUSINESS)).unwrap();
+        // The disk goes away for one write: the revocation is not saved ...
+        let revoked = Choices {
+            granted: CategorySet::EMPTY,
+            denied: Category::BUSINESS.into(),
+        };
+        let real = s.path.clone();
+        let blocked = dir.path().join("blocked");
+        fs::create_dir(&blocked).unwrap();
+        fs::write(blocked.join("x"), b"x").unwrap();
+        let s = FileConsentStore { path: blocked, ..s };
+        assert!(s.save(alice, revoked).is_err());
+        let s = FileConsentStore { path: real, ..s };
+        // ... and the next successful save of anyone writes it, not the grant.
+        s.save(SubjectKey([2; 16]), c(Category::INTERACTION))
+            .unwrap();
+        drop(s);
+        let reopened = FileConsentStore::open(&path).unwrap();
+        let alice_now = reopened
+            .load()
+            .unwrap()
+            .into_iter()
+            .find(|(k, _)| *k == alice);
+        assert_eq!(alice_now.map(|(_, c)| c), Some(revoked));
+    }
+
+    #[test]
+    fn aliased_or_repeated_subject_keys_are_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("consent.json");
+        let key = "0b9b".repeat(8);
+        let entry = |k: &str, granted: u64, denied: u64| {
+            format!("\"{k}\":{{\"granted\":{granted},\"denied\":{denied}}}")
+        };
+        for subjects in [
+            format!("{},{}", entry(&key, 16, 0), entry(&key, 0, 16)),
+            format!(
+                "{},{}",
+                entry(&key, 16, 0),
+                entry(&key.to_uppercase(), 0, 16)
+            ),
+            entry(&key.to_uppercase(), 0, 16),
+            entry(&format!("+{}", &key[1..]), 0, 16),
+        ] {
+            fs::write(
+                &path,
+                format!("{{\"format\":1,\"subjects\":{{{subjects}}}}}"),
+            )
+            .unwrap();
+            let err = FileConsentStore::open(&path).unwrap_err().to_string();
+            assert!(err.contains("is corrupt"), "{subjects}: {err}");
+        }
+    }
+
+    #[test]
+    fn one_process_one_file_and_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("consent.json");
+        let first = FileConsentStore::open(&path).unwrap();
+        let err = FileConsentStore::open(&path).unwrap_err().to_string();
+        assert!(err.contains("in use by another process"), "{err}");
+        first
+            .save(SubjectKey([3; 16]), c(Category::BUSINESS))
+            .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{mode:o}");
+        }
+        // No temporary file is left behind.
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty());
+        drop(first);
+        assert!(FileConsentStore::open(&path).is_ok(), "released on drop");
     }
 }

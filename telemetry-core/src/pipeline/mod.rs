@@ -76,7 +76,9 @@ pub(crate) struct Pipeline {
     held: Mutex<Held>,
     revocations: RevocationLog,
     exporters: Mutex<Exporters>,
-    requests: Requests,
+    /// Shared with the worker thread, which answers the shutdown request
+    /// only after it let go of the instance.
+    requests: Arc<Requests>,
     config: PipelineConfig,
     worker: OnceLock<Thread>,
     notified: AtomicBool,
@@ -96,7 +98,7 @@ impl Pipeline {
                 pending_control,
                 shut_down: false,
             }),
-            requests: Requests::default(),
+            requests: Arc::new(Requests::default()),
             config,
             worker: OnceLock::new(),
             notified: AtomicBool::new(false),
@@ -110,12 +112,19 @@ impl Pipeline {
     /// service holds asks for that when it goes).
     pub(crate) fn start(inner: &Arc<Inner>) -> std::io::Result<()> {
         let held = Arc::clone(inner);
+        let requests = Arc::clone(&inner.pipeline.requests);
         let handle = std::thread::Builder::new()
             .name("telemetry-export".into())
             .spawn(move || {
                 // Nothing the exporters log may feed back into the pipeline.
                 let _suppressed = crate::context::Context::suppress();
-                worker::run(&held);
+                let report = worker::run(&held);
+                // Let go of the instance before saying the shutdown is done:
+                // when the caller's own handles go too, what the instance
+                // holds (a consent store's file lock, say) is released by
+                // the time they are gone.
+                drop(held);
+                requests.finish(report);
             })?;
         let _ = inner.pipeline.worker.set(handle.thread().clone());
         if let Ok(mut j) = inner.pipeline.join.lock() {
@@ -188,7 +197,9 @@ impl Pipeline {
         if self.on_worker() {
             // The last handle was dropped on the worker itself: it holds no
             // lock here, so it can do the last round in line.
-            return worker::last_round(self, inner, deadline);
+            let report = worker::last_round(self, inner, deadline);
+            self.requests.finish(report.clone());
+            return report;
         }
         self.requests.ask_shutdown(deadline);
         self.wake();

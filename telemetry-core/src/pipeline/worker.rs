@@ -41,15 +41,15 @@ enum Scope {
     All,
 }
 
-/// The worker thread's loop, until a shutdown is asked for.
-pub(super) fn run(inner: &Inner) {
+/// The worker thread's loop, until a shutdown is asked for; returns the
+/// shutdown's report, for the thread to publish.
+pub(super) fn run(inner: &Inner) -> ShutdownReport {
     let mut last_maintenance = Instant::now();
     let mut last_metrics = Instant::now();
     let pipeline = &inner.pipeline;
     loop {
         if let Some(deadline) = pipeline.requests.shutdown_deadline() {
-            last_round(pipeline, inner, deadline);
-            return;
+            return last_round(pipeline, inner, deadline);
         }
         if let Some(job) = pipeline.requests.take_flush() {
             let totals = round(pipeline, inner, Scope::All, job.deadline, true);
@@ -91,7 +91,8 @@ pub(super) fn run(inner: &Inner) {
 }
 
 /// The last round: everything still held is exported within `deadline`,
-/// then the exporters are shut down. Publishes and returns the report.
+/// then the exporters are shut down. Returns the report (the caller
+/// publishes it).
 pub(super) fn last_round(pipeline: &Pipeline, inner: &Inner, deadline: Instant) -> ShutdownReport {
     let totals = round(pipeline, inner, Scope::All, deadline, true);
     let mut errors = totals.errors;
@@ -115,7 +116,6 @@ pub(super) fn last_round(pipeline: &Pipeline, inner: &Inner, deadline: Instant) 
         errors,
         timed_out: Instant::now() > deadline || undelivered > 0,
     };
-    pipeline.requests.finish(report.clone());
     report
 }
 

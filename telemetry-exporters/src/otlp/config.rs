@@ -78,7 +78,7 @@ impl OtlpSignal {
 }
 
 /// Settings given in code (each optional).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct CodeSettings {
     pub(crate) endpoint: Option<String>,
     pub(crate) signal_endpoints: Vec<(OtlpSignal, String)>,
@@ -90,8 +90,49 @@ pub(crate) struct CodeSettings {
     pub(crate) code_wins: bool,
 }
 
-/// The resolved settings of one signal.
-#[derive(Clone, Debug, PartialEq)]
+/// Header names with their values hidden: header values are credentials
+/// (API keys, bearer tokens) and never appear in `Debug` output or errors.
+struct RedactedHeaders<'a>(&'a [(String, String)]);
+
+impl std::fmt::Debug for RedactedHeaders<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, _)| (k, "<redacted>")))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for CodeSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodeSettings")
+            .field("endpoint", &self.endpoint)
+            .field("signal_endpoints", &self.signal_endpoints)
+            .field("protocol", &self.protocol)
+            .field("headers", &RedactedHeaders(&self.headers))
+            .field("timeout", &self.timeout)
+            .field("compression", &self.compression)
+            .field("certificate", &self.certificate.as_ref().map(Vec::len))
+            .field("code_wins", &self.code_wins)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for SignalConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignalConfig")
+            .field("url", &self.url)
+            .field("protocol", &self.protocol)
+            .field("headers", &RedactedHeaders(&self.headers))
+            .field("timeout", &self.timeout)
+            .field("compression", &self.compression)
+            .field("ca_pem", &self.ca_pem.as_ref().map(Vec::len))
+            .finish()
+    }
+}
+
+/// The resolved settings of one signal. Its `Debug` output shows header
+/// names only, never their values.
+#[derive(Clone, PartialEq)]
 pub struct SignalConfig {
     /// Full URL, including the signal path.
     pub url: String,
@@ -151,12 +192,21 @@ pub(crate) fn validate_url(url: &str, what: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Parses `key1=value1,key2=value2`. Errors name the entry by its
+/// position, never its text: the variable holds credentials.
 fn parse_headers(s: &str, var: &str) -> Result<Vec<(String, String)>, ConfigError> {
     let mut out = Vec::new();
-    for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for (n, pair) in s
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .enumerate()
+    {
         let Some((k, v)) = pair.split_once('=') else {
             return Err(invalid(format!(
-                "{var} has `{pair}`, which is not `key=value`; write headers as `key1=value1,key2=value2`"
+                "{var} has an entry (number {}) that is not `key=value`; write headers as \
+                 `key1=value1,key2=value2` (the entry's text is not shown: it may be a credential)",
+                n + 1
             )));
         };
         let key = k.trim();
@@ -165,7 +215,11 @@ fn parse_headers(s: &str, var: &str) -> Result<Vec<(String, String)>, ConfigErro
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         {
-            return Err(invalid(format!("{var} has an invalid header name `{key}`")));
+            return Err(invalid(format!(
+                "{var} has an invalid header name in entry number {}: use letters, digits, \
+                 `-`, `_` and `.` only (the entry's text is not shown: it may be a credential)",
+                n + 1
+            )));
         }
         out.push((key.to_owned(), percent_decode(v.trim())));
     }
@@ -354,6 +408,34 @@ mod tests {
     }
 
     #[test]
+    fn credentials_never_appear_in_debug_output() {
+        let secret = "sk-live-4f9a0c";
+        let env = env(&[("OTEL_EXPORTER_OTLP_HEADERS", &format!("api-key={secret}"))]);
+        assert!(!format!("{env:?}").contains(secret), "{env:?}");
+        let code = CodeSettings {
+            headers: vec![("authorization".into(), format!("Bearer {secret}"))],
+            ..CodeSettings::default()
+        };
+        assert!(!format!("{code:?}").contains(secret), "{code:?}");
+        let resolved = resolve(&code, &env).unwrap();
+        for signal in &resolved {
+            let debug = format!("{signal:?}");
+            assert!(!debug.contains(secret), "{debug}");
+            assert!(
+                debug.contains("api-key") && debug.contains("authorization"),
+                "{debug}"
+            );
+        }
+        let builder = crate::otlp::OtlpExporter::builder()
+            .header("authorization", format!("Bearer {secret}"))
+            .env(env.clone());
+        assert!(!format!("{builder:?}").contains(secret), "{builder:?}");
+        let exporter = builder.build().unwrap();
+        assert!(!format!("{exporter:?}").contains(secret));
+        assert!(!format!("{:?}", exporter.signal_config(OtlpSignal::Logs)).contains(secret));
+    }
+
+    #[test]
     fn defaults() {
         let [t, l, m] = resolve(&CodeSettings::default(), &env(&[])).unwrap();
         assert_eq!(t.url, "http://localhost:4318/v1/traces");
@@ -471,10 +553,14 @@ mod tests {
                 "udp",
                 "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL is `udp`",
             ),
-            ("OTEL_EXPORTER_OTLP_HEADERS", "novalue", "not `key=value`"),
             (
                 "OTEL_EXPORTER_OTLP_HEADERS",
-                "bad name=1",
+                "sk-live-4f9a",
+                "not `key=value`",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "api key=sk-live-4f9a",
                 "invalid header name",
             ),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s", "in milliseconds"),
@@ -497,6 +583,9 @@ mod tests {
         for (var, value, needle) in cases {
             let e = err(&c, &[(var, value)]);
             assert!(e.contains(needle), "{var}={value}: {e}");
+            if var.contains("HEADERS") {
+                assert!(!e.contains(value), "the error echoes a header entry: {e}");
+            }
             assert!(
                 e.contains(var) || e.contains("endpoint"),
                 "{var}={value}: {e}"
