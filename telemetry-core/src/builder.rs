@@ -5,7 +5,9 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::category::{Category, CategoryNames, CategorySet};
-use crate::consent::{ConsentPolicy, ConsentRegistry, ConsentStore, MemoryConsentStore};
+use crate::consent::{
+    ConsentPolicy, ConsentRegistry, ConsentStore, MemoryConsentStore, RegistrySettings,
+};
 use crate::drops::DropCounters;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::event::EventSchema;
@@ -552,15 +554,19 @@ impl TelemetryBuilder {
         let do_not_track = self.honor_dnt && self.env.flag("DO_NOT_TRACK", &["1", "true", "yes"]);
         let disabled = self.honor_sdk_disabled && self.env.flag("OTEL_SDK_DISABLED", &["true"]);
         let id = next_instance_id();
-        let consent = ConsentRegistry::new(
-            self.policy,
+        // Coverage counts the categories that require consent and have names.
+        let counted = CategorySet::from_bits(known.bits() & self.policy.required_set().bits())
+            .without(Category::TELEMETRY);
+        let consent = ConsentRegistry::new(RegistrySettings {
+            policy: self.policy,
             do_not_track,
             subject_key,
-            id,
+            owner: id,
             store,
-            self.audit_capacity,
-            self.coverage_period.as_secs().max(1),
-        )
+            audit_capacity: self.audit_capacity,
+            coverage_period_secs: self.coverage_period.as_secs().max(1),
+            counted,
+        })
         .map_err(|e| ConfigError::new(ConfigErrorKind::ConsentStore, e.to_string()))?;
         let exporters = if disabled { Vec::new() } else { self.exporters };
         let inner = Arc::new(Inner {

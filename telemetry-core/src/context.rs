@@ -6,35 +6,43 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::task::{Context as TaskContext, Poll};
 
 use crate::category::CategorySet;
+use crate::consent::SubjectMap;
 use crate::subject::{SubjectKey, SubjectState};
 use crate::trace::SpanContext;
 
 /// A counted reference to a subject's shared state; while one exists, the
-/// subject is not evicted from the registry.
-pub(crate) struct SubjectHandle(pub(crate) Arc<SubjectState>);
+/// subject is not evicted from the registry. When the last one goes, a
+/// subject with no recorded choice leaves the registry at once, so memory
+/// holds only subjects with open scopes or choices, however many distinct
+/// ids callers bring.
+pub(crate) struct SubjectHandle(pub(crate) Arc<SubjectState>, Weak<SubjectMap>);
 
 impl SubjectHandle {
     /// Wraps a state whose `active` count the caller already incremented.
-    pub(crate) fn adopt(state: Arc<SubjectState>) -> Self {
-        SubjectHandle(state)
+    pub(crate) fn adopt(state: Arc<SubjectState>, map: Weak<SubjectMap>) -> Self {
+        SubjectHandle(state, map)
     }
 }
 
 impl Clone for SubjectHandle {
     fn clone(&self) -> Self {
         self.0.active.fetch_add(1, Ordering::SeqCst);
-        SubjectHandle(self.0.clone())
+        SubjectHandle(self.0.clone(), self.1.clone())
     }
 }
 
 impl Drop for SubjectHandle {
     fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::SeqCst);
+        if self.0.active.fetch_sub(1, Ordering::SeqCst) == 1
+            && let Some(map) = self.1.upgrade()
+        {
+            crate::consent::release_if_idle(&map, &self.0);
+        }
     }
 }
 

@@ -102,8 +102,6 @@ pub(crate) struct SubjectState {
     pub(crate) active: AtomicUsize,
     /// Set while the state is being removed from the registry.
     pub(crate) evicted: AtomicBool,
-    /// The coverage period in which the subject was last seen.
-    pub(crate) seen_period: AtomicU64,
 }
 
 impl SubjectState {
@@ -119,7 +117,6 @@ impl SubjectState {
             revoked_at: Mutex::new(Vec::new()),
             active: AtomicUsize::new(0),
             evicted: AtomicBool::new(false),
-            seen_period: AtomicU64::new(u64::MAX),
         }
     }
 

@@ -104,11 +104,6 @@ impl Inner {
         mono / 1_000_000_000
     }
 
-    /// Required categories the service knows about (built-ins and named).
-    pub(crate) fn known_required(&self) -> CategorySet {
-        CategorySet::from_bits(self.known.bits() & self.consent.policy.required_set().bits())
-    }
-
     /// Collects every instrument plus the library's own metrics.
     pub(crate) fn collect_metrics(&self) -> Vec<MetricData> {
         let mut out = self.metrics.collect();
@@ -225,7 +220,9 @@ impl Inner {
                 revocations,
             ));
         }
-        let cov = self.consent.counts.coverage(self.known_required());
+        // Coverage as counts that add up across replicas (the fleet ratio
+        // is the sum of subjects allowing over the sum of subjects seen).
+        let cov = self.consent.coverage.snapshot();
         if cov.subjects_seen > 0 {
             let period_start = SystemTime::UNIX_EPOCH + Duration::from_secs(cov.period_start_secs);
             let gauge = |n: &'static str,
@@ -238,33 +235,33 @@ impl Inner {
                 category: Category::TELEMETRY,
                 points: MetricPoints::Gauge { points },
             };
-            let seen = NumberPoint {
-                attributes: vec![],
+            let count = |attributes: Vec<Attribute>, n: u64| NumberPoint {
+                attributes,
                 start: period_start,
                 time: now,
-                value: Number::I64(i64::try_from(cov.subjects_seen).unwrap_or(i64::MAX)),
+                value: Number::I64(i64::try_from(n).unwrap_or(i64::MAX)),
             };
             out.push(gauge(
                 "telemetry.consent.subjects_seen",
-                "Distinct subjects seen in the current coverage period.",
+                "Distinct subjects seen in the current coverage period (estimated; identifies no subject).",
                 "{subject}",
-                vec![seen],
+                vec![count(vec![], cov.subjects_seen)],
             ));
-            let ratios = cov
+            let allowing = cov
                 .consenting
                 .iter()
-                .map(|(c, _)| NumberPoint {
-                    attributes: vec![Attribute::new(crate::record::keys::CATEGORY, name(*c))],
-                    start: period_start,
-                    time: now,
-                    value: Number::F64(cov.ratio(*c)),
+                .map(|(c, n)| {
+                    count(
+                        vec![Attribute::new(crate::record::keys::CATEGORY, name(*c))],
+                        *n,
+                    )
                 })
                 .collect();
             out.push(gauge(
-                "telemetry.consent.coverage",
-                "Share of subjects seen in the current period whose consent allows the category.",
-                "1",
-                ratios,
+                "telemetry.consent.subjects_allowing",
+                "Distinct subjects seen in the current coverage period while allowing the category (estimated).",
+                "{subject}",
+                allowing,
             ));
         }
         out

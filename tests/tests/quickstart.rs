@@ -115,7 +115,7 @@ fn quickstart_writes_valid_files_and_honours_do_not_track() {
         "checkout.orders",
         "checkout.latency",
         "telemetry.records.dropped",
-        "telemetry.consent.coverage",
+        "telemetry.consent.subjects_allowing",
     ] {
         assert!(metrics.iter().any(|x| x == m), "missing metric {m}");
     }

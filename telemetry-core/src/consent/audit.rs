@@ -1,5 +1,5 @@
-//! The consent audit trail and the identifier-free counters of grants,
-//! revocations and consent coverage.
+//! The consent audit trail and the identifier-free counters of grants and
+//! revocations.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-use crate::category::{Category, CategorySet};
+use crate::category::Category;
 use crate::consent::policy::ConsentState;
 use crate::subject::SubjectKey;
 
@@ -89,72 +89,19 @@ impl AuditTrail {
     }
 }
 
-/// Identifier-free counts: grants and revocations per category, and the
-/// consent coverage of the current period.
+/// Identifier-free counts of grants and revocations per category.
 #[derive(Debug)]
 pub(crate) struct ConsentCounts {
     grants: [AtomicU64; Category::COUNT],
     revocations: [AtomicU64; Category::COUNT],
-    coverage: Mutex<Coverage>,
-    period_secs: u64,
-}
-
-#[derive(Debug, Clone)]
-struct Coverage {
-    period: u64,
-    seen: u64,
-    consenting: [u64; Category::COUNT],
-}
-
-/// Consent coverage of one period: how many subjects were seen, and how many
-/// of them allowed each category. No subject is identified.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CoverageSnapshot {
-    /// Period start, seconds since the Unix epoch.
-    pub period_start_secs: u64,
-    /// Length of a period in seconds.
-    pub period_secs: u64,
-    /// Distinct subjects seen in the period.
-    pub subjects_seen: u64,
-    /// For each category: subjects seen in the period that allowed it.
-    pub consenting: Vec<(Category, u64)>,
-}
-
-impl CoverageSnapshot {
-    /// Share of subjects seen that allowed `category` (0 when none was seen).
-    pub fn ratio(&self, category: Category) -> f64 {
-        let n = self
-            .consenting
-            .iter()
-            .find(|(c, _)| *c == category)
-            .map_or(0, |(_, n)| *n);
-        if self.subjects_seen == 0 {
-            0.0
-        } else {
-            n as f64 / self.subjects_seen as f64
-        }
-    }
 }
 
 impl ConsentCounts {
-    pub(crate) fn new(period_secs: u64) -> Self {
+    pub(crate) fn new() -> Self {
         ConsentCounts {
             grants: std::array::from_fn(|_| AtomicU64::new(0)),
             revocations: std::array::from_fn(|_| AtomicU64::new(0)),
-            coverage: Mutex::new(Coverage {
-                period: 0,
-                seen: 0,
-                consenting: [0; Category::COUNT],
-            }),
-            period_secs: period_secs.max(1),
         }
-    }
-
-    pub(crate) fn period_now(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-            / self.period_secs
     }
 
     pub(crate) fn granted(&self, category: Category) {
@@ -175,42 +122,5 @@ impl ConsentCounts {
                 (g + r > 0).then_some((c, g, r))
             })
             .collect()
-    }
-
-    /// Records that a subject allowing `allowed` was seen in `period`
-    /// (called once per subject and period).
-    pub(crate) fn seen(&self, period: u64, allowed: u64, required: CategorySet) {
-        if let Ok(mut c) = self.coverage.lock() {
-            if c.period != period {
-                *c = Coverage {
-                    period,
-                    seen: 0,
-                    consenting: [0; Category::COUNT],
-                };
-            }
-            c.seen += 1;
-            for cat in CategorySet::from_bits(allowed & required.bits()).iter() {
-                c.consenting[cat.bit() as usize] += 1;
-            }
-        }
-    }
-
-    pub(crate) fn coverage(&self, required: CategorySet) -> CoverageSnapshot {
-        let current = self.period_now();
-        let c = self.coverage.lock().map(|c| c.clone()).ok();
-        let (seen, consenting) = match c {
-            Some(c) if c.period == current => (c.seen, c.consenting),
-            _ => (0, [0; Category::COUNT]),
-        };
-        CoverageSnapshot {
-            period_start_secs: current * self.period_secs,
-            period_secs: self.period_secs,
-            subjects_seen: seen,
-            consenting: required
-                .iter()
-                .filter(|c| *c != Category::TELEMETRY)
-                .map(|c| (c, consenting[c.bit() as usize]))
-                .collect(),
-        }
     }
 }

@@ -3,6 +3,7 @@
 //! requests), the store, the audit trail and the identifier-free counts.
 
 pub mod audit;
+pub(crate) mod coverage;
 pub(crate) mod gate;
 pub mod policy;
 pub mod store;
@@ -21,7 +22,8 @@ use crate::subject::{Choices, SubjectKey, SubjectState};
 use crate::telemetry::Inner;
 use crate::value::AttrValue;
 
-pub use audit::{ConsentChange, ConsentSource, CoverageSnapshot};
+pub use audit::{ConsentChange, ConsentSource};
+pub use coverage::CoverageSnapshot;
 pub use policy::{ConsentDefault, ConsentPolicy, ConsentState};
 pub use store::{ConsentStore, FileConsentStore, MemoryConsentStore};
 
@@ -30,6 +32,30 @@ pub const CONSENT_CHANGED_EVENT: &str = "telemetry.consent.changed";
 /// Event name of an exported deletion request.
 pub const DELETION_REQUEST_EVENT: &str = "telemetry.consent.deletion_request";
 
+/// The subjects held in memory, by key.
+pub(crate) type SubjectMap = papaya::HashMap<SubjectKey, Arc<SubjectState>>;
+
+/// Removes `state` from `map` if it has no open scope and no recorded
+/// choice (the same protocol as [`ConsentRegistry::evict_idle`]).
+pub(crate) fn release_if_idle(map: &SubjectMap, state: &Arc<SubjectState>) {
+    // A consent change in progress holds the lock: leave it to the sweep.
+    let Ok(choices) = state.choices.try_lock() else {
+        return;
+    };
+    if !choices.is_empty() || state.active.load(Ordering::SeqCst) != 0 {
+        return;
+    }
+    state.evicted.store(true, Ordering::SeqCst);
+    if state.active.load(Ordering::SeqCst) == 0 {
+        let map = map.pin();
+        if map.get(&state.key).is_some_and(|s| Arc::ptr_eq(s, state)) {
+            map.remove(&state.key);
+        }
+    } else {
+        state.evicted.store(false, Ordering::SeqCst);
+    }
+}
+
 /// All subjects' consent state for one telemetry instance.
 pub(crate) struct ConsentRegistry {
     pub(crate) policy: ConsentPolicy,
@@ -37,10 +63,11 @@ pub(crate) struct ConsentRegistry {
     pub(crate) no_subject_mask: u64,
     subject_key: HashKey,
     owner: u64,
-    map: papaya::HashMap<SubjectKey, Arc<SubjectState>>,
+    map: Arc<SubjectMap>,
     store: Box<dyn ConsentStore>,
     pub(crate) audit: audit::AuditTrail,
     pub(crate) counts: audit::ConsentCounts,
+    pub(crate) coverage: coverage::Coverage,
     /// Sequence number of the latest revocation (any subject).
     revisions: AtomicU64,
 }
@@ -50,16 +77,32 @@ enum Change {
     Deny,
 }
 
+/// What a registry is built from (validated by the builder).
+pub(crate) struct RegistrySettings {
+    pub(crate) policy: ConsentPolicy,
+    pub(crate) do_not_track: bool,
+    pub(crate) subject_key: HashKey,
+    /// The instance the registry belongs to.
+    pub(crate) owner: u64,
+    pub(crate) store: Box<dyn ConsentStore>,
+    pub(crate) audit_capacity: usize,
+    pub(crate) coverage_period_secs: u64,
+    /// The categories consent coverage counts.
+    pub(crate) counted: CategorySet,
+}
+
 impl ConsentRegistry {
-    pub(crate) fn new(
-        policy: ConsentPolicy,
-        do_not_track: bool,
-        subject_key: HashKey,
-        owner: u64,
-        store: Box<dyn ConsentStore>,
-        audit_capacity: usize,
-        coverage_period_secs: u64,
-    ) -> Result<Self, ConsentError> {
+    pub(crate) fn new(settings: RegistrySettings) -> Result<Self, ConsentError> {
+        let RegistrySettings {
+            policy,
+            do_not_track,
+            subject_key,
+            owner,
+            store,
+            audit_capacity,
+            coverage_period_secs,
+            counted,
+        } = settings;
         let no_subject_mask = policy.no_subject_mask(do_not_track);
         let registry = ConsentRegistry {
             policy,
@@ -67,10 +110,11 @@ impl ConsentRegistry {
             no_subject_mask,
             subject_key,
             owner,
-            map: papaya::HashMap::new(),
+            map: Arc::new(papaya::HashMap::new()),
             store,
             audit: audit::AuditTrail::new(audit_capacity),
-            counts: audit::ConsentCounts::new(coverage_period_secs),
+            counts: audit::ConsentCounts::new(),
+            coverage: coverage::Coverage::new(coverage_period_secs, counted),
             revisions: AtomicU64::new(0),
         };
         {
@@ -146,43 +190,24 @@ impl ConsentRegistry {
                 std::thread::yield_now();
                 continue;
             }
-            let period = self.counts.period_now();
-            if state.seen_period.swap(period, Ordering::Relaxed) != period {
-                self.counts
-                    .seen(period, state.allowed(), self.policy.required_set());
-            }
-            return SubjectHandle::adopt(state);
+            self.coverage.observe(key, state.allowed());
+            return SubjectHandle::adopt(state, Arc::downgrade(&self.map));
         }
     }
 
-    /// Removes subjects with no recorded choice, no open scope, not seen in
-    /// the current coverage period. Keeps memory bounded by active subjects
-    /// plus subjects with choices.
+    /// Removes subjects with no recorded choice and no open scope (closing
+    /// a subject's last scope already does; this catches the few a
+    /// concurrent consent change kept).
     pub(crate) fn evict_idle(&self) {
-        let period = self.counts.period_now();
-        let map = self.map.pin();
-        let candidates: Vec<SubjectKey> = map
+        let candidates: Vec<Arc<SubjectState>> = self
+            .map
+            .pin()
             .iter()
-            .filter(|(_, s)| {
-                s.active.load(Ordering::SeqCst) == 0
-                    && s.seen_period.load(Ordering::Relaxed) != period
-            })
-            .map(|(k, _)| *k)
+            .filter(|(_, s)| s.active.load(Ordering::SeqCst) == 0)
+            .map(|(_, s)| Arc::clone(s))
             .collect();
-        for key in candidates {
-            let Some(state) = map.get(&key) else { continue };
-            let Ok(choices) = state.choices.lock() else {
-                continue;
-            };
-            if !choices.is_empty() {
-                continue;
-            }
-            state.evicted.store(true, Ordering::SeqCst);
-            if state.active.load(Ordering::SeqCst) == 0 {
-                map.remove(&key);
-            } else {
-                state.evicted.store(false, Ordering::SeqCst);
-            }
+        for state in candidates {
+            release_if_idle(&self.map, &state);
         }
     }
 
@@ -420,10 +445,7 @@ impl<'t> Consent<'t> {
 
     /// Consent coverage of the current period.
     pub fn coverage(&self) -> CoverageSnapshot {
-        self.inner
-            .consent
-            .counts
-            .coverage(self.inner.known_required())
+        self.inner.consent.coverage.snapshot()
     }
 
     /// Whether `DO_NOT_TRACK` is in force.
@@ -431,9 +453,9 @@ impl<'t> Consent<'t> {
         self.inner.consent.do_not_track
     }
 
-    /// Frees the memory of subjects with no recorded choice, no open scope,
-    /// and not seen in the current coverage period. The export worker does
-    /// this every 10 seconds; call it to do it now.
+    /// Frees the memory of subjects with no recorded choice and no open
+    /// scope. Closing a subject's last scope does this already; the export
+    /// worker sweeps every 10 seconds for the rest.
     pub fn evict_idle(&self) {
         self.inner.consent.evict_idle();
     }

@@ -109,14 +109,13 @@ pub(super) fn last_round(pipeline: &Pipeline, inner: &Inner, deadline: Instant) 
         }
     }
     let undelivered = pipeline.undelivered();
-    let report = ShutdownReport {
+    ShutdownReport {
         exported: totals.exported,
         failed: totals.failed,
         undelivered,
         errors,
         timed_out: Instant::now() > deadline || undelivered > 0,
-    };
-    report
+    }
 }
 
 /// Calls every exporter's `force_flush`; returns the errors.
