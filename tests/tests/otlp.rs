@@ -619,3 +619,90 @@ fn non_retryable_refusals_fail_at_once_and_are_counted() {
         1
     );
 }
+
+/// A collector stand-in on 127.0.0.1 that accepts connections and never
+/// answers (a hung collector). Connections are kept open until the test
+/// process ends.
+fn silent_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    url
+}
+
+/// A URL nothing listens on.
+fn closed_port() -> String {
+    let port = telemetry_tests::free_port();
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Runs `f` on another thread; `Some` if it returned within `bound` (a
+/// bound far below the exporter's own timeout, so an answer in time means
+/// the call did not wait for the network).
+fn returns_within<R: Send + 'static>(
+    bound: Duration,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Option<R> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(bound).ok()
+}
+
+#[test]
+fn revoke_flush_and_shutdown_honour_their_bounds_when_the_collector_is_down_or_silent() {
+    for (what, url) in [("closed port", closed_port()), ("silent", silent_server())] {
+        for protocol in [Protocol::HttpProtobuf, Protocol::Grpc] {
+            // The exporter would retry for a minute; nothing may wait for it.
+            let otlp = OtlpExporter::builder()
+                .endpoint(&url)
+                .protocol(protocol)
+                .timeout(Duration::from_secs(60))
+                .env(Environment::from_pairs::<&str, &str>([]))
+                .build()
+                .unwrap();
+            let t = builder()
+                .flush_interval(Duration::from_millis(5))
+                .export_timeout(Duration::from_secs(60))
+                .exporter(otlp)
+                .build()
+                .unwrap();
+            t.consent().grant("ann", Category::BUSINESS).unwrap();
+            for i in 0..50u64 {
+                let _s = t.subject("ann");
+                t.event("otlp.down", Category::BUSINESS)
+                    .public("i", i)
+                    .emit();
+            }
+            // Let the worker get stuck in the export.
+            std::thread::sleep(Duration::from_millis(300));
+            let case = format!("{what}, {protocol:?}");
+            let t2 = t.clone();
+            let revoked = returns_within(Duration::from_secs(20), move || {
+                t2.consent().revoke("ann", Category::BUSINESS)
+            });
+            assert!(matches!(revoked, Some(Ok(()))), "{case}: revoke waited");
+            let t2 = t.clone();
+            let flushed = returns_within(Duration::from_secs(20), move || {
+                t2.force_flush_within(Duration::from_millis(500))
+            });
+            assert!(
+                matches!(&flushed, Some(Err(e)) if e.kind() == ExportErrorKind::Timeout),
+                "{case}: {flushed:?}"
+            );
+            let t2 = t.clone();
+            let report = returns_within(Duration::from_secs(20), move || {
+                t2.shutdown(Duration::from_secs(1))
+            })
+            .unwrap_or_else(|| panic!("{case}: shutdown waited past its deadline"));
+            assert!(!report.is_complete(), "{case}: {report:?}");
+            assert!(!report.errors.is_empty(), "{case}: {report:?}");
+        }
+    }
+}
