@@ -103,6 +103,9 @@ mod telemetry;
 mod trace;
 mod value;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "process-metrics")]
 pub mod process_metrics;
 #[cfg(feature = "http")]

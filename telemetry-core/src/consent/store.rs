@@ -270,7 +270,10 @@ struct FileFormatIn {
     subjects: Entries,
 }
 
-fn parse(path: &Path, bytes: &[u8]) -> Result<BTreeMap<SubjectKey, Choices>, ConsentError> {
+pub(crate) fn parse(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<BTreeMap<SubjectKey, Choices>, ConsentError> {
     let corrupt = |why: String| {
         ConsentError::new(format!(
             "consent file {} is corrupt ({why}); restore it from a backup or move it away \

@@ -60,11 +60,11 @@ fn percent_encode(s: &str) -> String {
 
 /// What a baggage header said about consent.
 #[derive(Debug, PartialEq)]
-pub(super) struct Read {
+pub(crate) struct Read {
     /// The upstream consent: `None` when the header has no consent member.
-    pub(super) consent: Option<CategorySet>,
+    pub(crate) consent: Option<CategorySet>,
     /// Why (part of) the header was ignored, if it was.
-    pub(super) problem: Option<Reason>,
+    pub(crate) problem: Option<Reason>,
 }
 
 impl Read {
@@ -86,7 +86,7 @@ impl Read {
 ///   upstream may have said).
 /// - Other malformed members are ignored; the consent member still counts.
 /// - Category names the service does not know allow nothing.
-pub(super) fn consent(values: &[&str], names: &CategoryNames) -> Read {
+pub(crate) fn consent(values: &[&str], names: &CategoryNames) -> Read {
     let total: usize = values.iter().map(|v| v.len() + 1).sum();
     if total > MAX_BYTES + 1 {
         return Read::unreadable(Reason::Oversized);
@@ -163,7 +163,7 @@ fn valid_members(values: &[&str]) -> Vec<String> {
 }
 
 /// The consent member for `allowed`.
-pub(super) fn consent_member(allowed: CategorySet, names: &CategoryNames) -> String {
+pub(crate) fn consent_member(allowed: CategorySet, names: &CategoryNames) -> String {
     let listed: Vec<String> = allowed
         .iter()
         .map(|c| percent_encode(&names.name(c)))
@@ -179,7 +179,7 @@ pub(super) fn consent_member(allowed: CategorySet, names: &CategoryNames) -> Str
 /// members that are invalid are dropped, not passed on.
 /// The result stays within the W3C limits (64 members, 8192 bytes): other
 /// members are dropped from the end to make room for ours.
-pub(super) fn merge(existing: &[&str], member: &str) -> String {
+pub(crate) fn merge(existing: &[&str], member: &str) -> String {
     let mut kept: Vec<String> = valid_members(existing)
         .into_iter()
         .filter(|m| !m.starts_with(&format!("{CONSENT_KEY}=")))

@@ -42,8 +42,8 @@
 //! `tracestate` as OpenTelemetry's `ot=th:<threshold>`, so spans downstream
 //! record the probability the trace was kept with.
 
-mod baggage;
-mod tracestate;
+pub(crate) mod baggage;
+pub(crate) mod tracestate;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

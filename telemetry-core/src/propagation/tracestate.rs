@@ -38,7 +38,7 @@ fn valid_value(value: &str) -> bool {
 
 /// Validates a (comma-joined) `tracestate`, returning it normalised
 /// (members joined by `,` without spaces, empty members removed).
-pub(super) fn parse(header: &str) -> Result<String, Reason> {
+pub(crate) fn parse(header: &str) -> Result<String, Reason> {
     if header.len() > MAX_LEN {
         return Err(Reason::Oversized);
     }
@@ -66,7 +66,7 @@ pub(super) fn parse(header: &str) -> Result<String, Reason> {
 /// (0, 1], computed exactly from the integer threshold, so the largest
 /// threshold gives 2⁻⁵⁶ and never 0 (whose inverse, the weight analysts
 /// use, would be infinite).
-pub(super) fn probability(state: &str) -> Option<f64> {
+pub(crate) fn probability(state: &str) -> Option<f64> {
     let ot = state.split(',').find_map(|m| m.strip_prefix("ot="))?;
     let th = ot.split(';').find_map(|f| f.strip_prefix("th:"))?;
     if th.is_empty() || th.len() > 14 || !th.bytes().all(|c| c.is_ascii_hexdigit()) {
@@ -120,7 +120,7 @@ fn threshold_hex(p: f64) -> Option<String> {
 /// member), or removed for an unsampled trace, as OpenTelemetry asks.
 /// Members at the end are dropped to stay within 512 characters. `None`
 /// when there is nothing to send.
-pub(super) fn with_probability(state: Option<&str>, p: f64, sampled: bool) -> Option<String> {
+pub(crate) fn with_probability(state: Option<&str>, p: f64, sampled: bool) -> Option<String> {
     let state = state.unwrap_or("");
     // Only members that are valid on their own are passed on: the next hop
     // drops a whole `tracestate` with one bad member.
