@@ -27,11 +27,16 @@ pub enum DropCause {
     Revoked,
     /// Telemetry is disabled (`OTEL_SDK_DISABLED=true`) or shut down.
     Disabled,
+    /// Not a record: a hashed value left out of a record that is anonymous
+    /// because only its category's exemption admitted it. Counted per
+    /// value; the record itself is kept. Exported as
+    /// `telemetry.fields.withheld`, not among the dropped records.
+    Anonymized,
 }
 
 impl DropCause {
     /// Every cause.
-    pub const ALL: [DropCause; 8] = [
+    pub const ALL: [DropCause; 9] = [
         DropCause::Consent,
         DropCause::Sampling,
         DropCause::RateLimit,
@@ -40,6 +45,7 @@ impl DropCause {
         DropCause::Limits,
         DropCause::Revoked,
         DropCause::Disabled,
+        DropCause::Anonymized,
     ];
 
     /// The cause as exported (`consent`, `sampling`, `rate_limit`, ...).
@@ -53,6 +59,7 @@ impl DropCause {
             DropCause::Limits => "limits",
             DropCause::Revoked => "revoked",
             DropCause::Disabled => "disabled",
+            DropCause::Anonymized => "anonymized",
         }
     }
 }
@@ -246,9 +253,14 @@ impl DropCounts {
             .sum()
     }
 
-    /// All records dropped.
+    /// All records dropped (values withheld from anonymous records are not
+    /// records, and not counted here).
     pub fn total(&self) -> u64 {
-        self.entries.iter().map(|(_, _, n)| *n).sum()
+        self.entries
+            .iter()
+            .filter(|(c, _, _)| *c != DropCause::Anonymized)
+            .map(|(_, _, n)| *n)
+            .sum()
     }
 
     /// Every non-zero count.

@@ -5,90 +5,27 @@
 use std::borrow::Cow;
 
 use crate::category::Category;
-use crate::consent::gate::{Consented, Who};
+use crate::consent::gate::{EventAdmission, Who};
 use crate::context::fast_span;
-use crate::drops::DropCause;
 use crate::event::{EventSchema, FieldVisitor, TelemetryEvent};
-use crate::privacy::{FieldClass, KeyRing, Limits, transform_value};
+use crate::privacy::{FieldClass, KeyRing};
 use crate::record::{AttrBuilder, LogRecord, Record, Severity, TraceLink};
 use crate::telemetry::{Inner, Telemetry};
-use crate::trace::SpanContext;
 use crate::value::{TelemetryValue, Value};
 
-/// What consent and sampling decided for one record.
-pub(crate) struct Admitted {
-    consented: Consented,
-    span: Option<SpanContext>,
-    probability: f64,
-    mono: u64,
-}
-
-impl Admitted {
-    /// The consent version the record was captured at.
-    pub(crate) fn version(&self) -> u64 {
-        self.consented.version
-    }
-}
-
 impl Inner {
-    /// The gate for an event of `category`: consent (for the event's own
-    /// subject `explicit` if it names one, else the current subject), then
-    /// sampling, then the rate limit. `span` gives the span it happens in,
-    /// read only once consent allows.
-    #[inline]
-    pub(crate) fn admit_event(
-        &self,
-        category: Category,
-        severity: Severity,
-        explicit: Option<&str>,
-        span: impl FnOnce() -> Option<SpanContext>,
-    ) -> Option<Admitted> {
-        let who = match explicit {
-            None => Who::Current,
-            Some(id) => Who::Id(id),
-        };
-        let consented = self.admit(category, who).ok()?;
-        // The span is read only now: a denied event touches nothing more.
-        let span = span();
-        let is_error = category == Category::ERRORS || severity >= Severity::Error;
-        let (kept, probability) = if is_error && self.sampler.keep_errors {
-            (true, 1.0)
-        } else {
-            let kept = match span {
-                Some(s) => self.sampler.sample_trace(category, s.trace_id),
-                None => self.sampler.sample_random(category),
-            };
-            (kept, self.sampler.probability(category))
-        };
-        if !kept {
-            self.drops.count(DropCause::Sampling, category, 1);
-            return None;
-        }
-        let mono = self.clock.mono();
-        if !self.sampler.admit(category, self.now_secs(mono)) {
-            self.drops.count(DropCause::RateLimit, category, 1);
-            return None;
-        }
-        Some(Admitted {
-            consented,
-            span,
-            probability,
-            mono,
-        })
-    }
-
+    /// The record of an event the gate admitted, with its captured
+    /// attributes.
     pub(crate) fn log_record(
         &self,
-        a: Admitted,
+        a: EventAdmission,
         name: Cow<'static, str>,
         category: Category,
         severity: Severity,
         version: u32,
         attrs: AttrBuilder,
     ) -> LogRecord {
-        if attrs.limited {
-            self.drops.count(DropCause::Limits, category, 1);
-        }
+        attrs.count_cuts(&self.drops, category);
         let attrs_hashed = attrs.hashed;
         LogRecord {
             time: self.clock.to_system(a.mono),
@@ -119,7 +56,6 @@ impl Inner {
 struct Capture<'a> {
     schema: &'static EventSchema,
     keys: &'a KeyRing,
-    limits: &'a Limits,
     attrs: AttrBuilder,
 }
 
@@ -128,9 +64,8 @@ impl FieldVisitor for Capture<'_> {
         let Some(field) = self.schema.fields.get(index) else {
             return;
         };
-        if let Some((v, cut)) = transform_value(field.class, value, self.keys, self.limits) {
-            self.attrs.push(Cow::Borrowed(field.name), v, cut);
-        }
+        self.attrs
+            .capture(Cow::Borrowed(field.name), field.class, value, self.keys);
     }
 }
 
@@ -153,19 +88,24 @@ impl Telemetry {
     pub fn emit_with_severity<E: TelemetryEvent + ?Sized>(&self, event: &E, severity: Severity) {
         let schema = E::SCHEMA;
         let inner = &*self.inner;
-        let Some(admitted) =
-            inner.admit_event(schema.category, severity, event.subject(), fast_span)
-        else {
+        let who = match event.subject() {
+            Some(id) => Who::Id(id),
+            None => Who::Current,
+        };
+        let Some(admitted) = inner.admit_event(schema.category, severity, who, fast_span) else {
             return;
         };
         let mut capture = Capture {
             schema,
             keys: &inner.keys,
-            limits: &inner.limits,
-            attrs: AttrBuilder::new(&inner.limits, schema.fields.len()),
+            attrs: AttrBuilder::new(
+                &inner.limits,
+                schema.fields.len(),
+                admitted.consented.anonymous,
+            ),
         };
         event.visit_fields(&mut capture);
-        let version = admitted.version();
+        let version = admitted.consented.version;
         let record = inner.log_record(
             admitted,
             Cow::Borrowed(schema.name),
@@ -201,13 +141,13 @@ impl Telemetry {
         };
         let inner = &*self.inner;
         let pending = inner
-            .admit_event(category, severity, None, fast_span)
+            .admit_event(category, severity, Who::Current, fast_span)
             .map(|admitted| Pending {
+                attrs: AttrBuilder::new(&inner.limits, 4, admitted.consented.anonymous),
                 admitted,
                 name: name.into(),
                 category,
                 severity,
-                attrs: AttrBuilder::new(&inner.limits, 4),
                 body: None,
             });
         EventBuilder {
@@ -218,7 +158,7 @@ impl Telemetry {
 }
 
 struct Pending {
-    admitted: Admitted,
+    admitted: EventAdmission,
     name: Cow<'static, str>,
     category: Category,
     severity: Severity,
@@ -248,11 +188,9 @@ impl EventBuilder<'_> {
     }
 
     fn attr(mut self, key: &'static str, class: FieldClass, value: Value<'_>) -> Self {
-        if let Some(p) = &mut self.pending
-            && let Some((v, cut)) =
-                transform_value(class, value, &self.inner.keys, &self.inner.limits)
-        {
-            p.attrs.push(Cow::Borrowed(key), v, cut);
+        if let Some(p) = &mut self.pending {
+            p.attrs
+                .capture(Cow::Borrowed(key), class, value, &self.inner.keys);
         }
         self
     }
@@ -271,6 +209,28 @@ impl EventBuilder<'_> {
             return self;
         }
         self.attr(key, FieldClass::Hashed, value.to_value())
+    }
+
+    /// An attribute that may identify the subject whatever its class (an
+    /// error message): built by `value` and kept only if the event is kept
+    /// and not anonymous; left out and counted in an anonymous event.
+    pub(crate) fn identifying_with(
+        mut self,
+        key: &'static str,
+        class: FieldClass,
+        value: impl FnOnce() -> String,
+    ) -> Self {
+        if let Some(p) = &mut self.pending {
+            let keys = &self.inner.keys;
+            let mut text = None;
+            p.attrs.capture_identifying(
+                Cow::Borrowed(key),
+                class,
+                || Value::Str(text.insert(value()).as_str()),
+                keys,
+            );
+        }
+        self
     }
 
     /// An attribute whose value is replaced by a marker (the value is not taken).
@@ -298,7 +258,7 @@ impl EventBuilder<'_> {
     pub fn emit(self) {
         let Some(p) = self.pending else { return };
         let p = *p;
-        let version = p.admitted.version();
+        let version = p.admitted.consented.version;
         let mut record = self
             .inner
             .log_record(p.admitted, p.name, p.category, p.severity, 0, p.attrs);

@@ -199,12 +199,12 @@ pub(crate) fn transform_value(
     class: FieldClass,
     value: Value<'_>,
     keys: &KeyRing,
-    limits: &Limits,
+    max_string_len: usize,
 ) -> Option<(AttrValue, bool)> {
     match class {
         FieldClass::Dropped => None,
         FieldClass::Redacted => Some((AttrValue::Redacted, false)),
-        FieldClass::Public => crate::value::own_public(value, limits.max_string_len),
+        FieldClass::Public => crate::value::own_public(value, max_string_len),
         FieldClass::Hashed => match keys.active() {
             Some(key) => key.hash_value(value).map(|d| (AttrValue::Hashed(d), false)),
             None => Some((AttrValue::Redacted, true)),
@@ -228,16 +228,31 @@ mod tests {
         let keys = ring();
         let l = Limits::default();
         assert_eq!(keys.active().map(|k| k.id), Some(KeyId(2)));
-        let a = transform_value(FieldClass::Hashed, Value::Str("a@b.c"), &keys, &l);
-        let b = transform_value(FieldClass::Hashed, Value::Str("a@b.c"), &keys, &l);
+        let a = transform_value(
+            FieldClass::Hashed,
+            Value::Str("a@b.c"),
+            &keys,
+            l.max_string_len,
+        );
+        let b = transform_value(
+            FieldClass::Hashed,
+            Value::Str("a@b.c"),
+            &keys,
+            l.max_string_len,
+        );
         assert_eq!(a, b);
         assert!(keys.rotate_to(KeyId(1)));
-        let c = transform_value(FieldClass::Hashed, Value::Str("a@b.c"), &keys, &l);
+        let c = transform_value(
+            FieldClass::Hashed,
+            Value::Str("a@b.c"),
+            &keys,
+            l.max_string_len,
+        );
         assert_ne!(a, c, "another key gives another digest");
         assert!(!keys.rotate_to(KeyId(9)));
         assert_ne!(
-            transform_value(FieldClass::Hashed, Value::U64(1), &keys, &l),
-            transform_value(FieldClass::Hashed, Value::I64(1), &keys, &l),
+            transform_value(FieldClass::Hashed, Value::U64(1), &keys, l.max_string_len),
+            transform_value(FieldClass::Hashed, Value::I64(1), &keys, l.max_string_len),
             "types are domain-separated"
         );
     }
@@ -249,7 +264,7 @@ mod tests {
             FieldClass::Hashed,
             Value::Str("secret"),
             &keys,
-            &Limits::default(),
+            Limits::default().max_string_len,
         );
         assert_eq!(got, Some((AttrValue::Redacted, true)));
     }
@@ -258,10 +273,20 @@ mod tests {
     fn redacted_and_dropped_keep_no_value() {
         let keys = ring();
         let l = Limits::default();
-        let got = transform_value(FieldClass::Redacted, Value::Str("4242"), &keys, &l);
+        let got = transform_value(
+            FieldClass::Redacted,
+            Value::Str("4242"),
+            &keys,
+            l.max_string_len,
+        );
         assert_eq!(got, Some((AttrValue::Redacted, false)));
         assert_eq!(
-            transform_value(FieldClass::Dropped, Value::Str("x"), &keys, &l),
+            transform_value(
+                FieldClass::Dropped,
+                Value::Str("x"),
+                &keys,
+                l.max_string_len
+            ),
             None
         );
     }

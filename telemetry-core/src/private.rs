@@ -189,11 +189,13 @@ impl Call {
         }
     }
 
-    /// Records the return value with `class` (the `Ok` value of a `Result`).
+    /// Records the return value with `class` (the `Ok` value of a `Result`),
+    /// only in a span that may identify its subject: a return value can be
+    /// personal data, so an anonymous span leaves it out (counted).
     pub fn ret<R: RetValue + ?Sized>(&mut self, class: FieldClass, result: &R) {
         if self.span.is_recording() {
             let span = &mut self.span;
-            result.with_value(|v| span.record_value("return", class, v));
+            result.with_value(|v| span.record_identifying("return", class, v));
         }
     }
 
@@ -206,18 +208,21 @@ impl Call {
         }
     }
 
-    /// Like [`error`](Self::error), and records the error's message.
-    pub fn error_with_message<T, E: std::fmt::Display>(&mut self, result: &Result<T, E>) {
+    /// Like [`error`](Self::error), and records the error's message with
+    /// `class`, in an event that may identify its subject only (the message
+    /// is not even formatted otherwise).
+    pub fn error_with_message<T, E: std::fmt::Display>(
+        &mut self,
+        class: FieldClass,
+        result: &Result<T, E>,
+    ) {
         if let Err(e) = result {
-            if self.telemetry.enabled(Category::ERRORS) {
-                let message = e.to_string();
-                self.error_event::<E>(Some(&message));
-            }
+            self.error_event::<E>(Some((class, e)));
             self.span.set_error(e);
         }
     }
 
-    fn error_event<E>(&self, message: Option<&str>) {
+    fn error_event<E>(&self, message: Option<(FieldClass, &dyn std::fmt::Display)>) {
         let t = self.telemetry;
         let ctx = self.context.clone();
         let _g = ctx.map(Context::attach);
@@ -227,8 +232,8 @@ impl Call {
             .severity(Severity::Error)
             .public("exception.type", std::any::type_name::<E>())
             .public("code.function", self.site.schema.name);
-        if let Some(m) = message {
-            event = event.public("exception.message", m);
+        if let Some((class, message)) = message {
+            event = event.identifying_with("exception.message", class, || message.to_string());
         }
         event.emit();
     }

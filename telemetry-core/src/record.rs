@@ -226,28 +226,76 @@ impl Record {
     }
 }
 
-/// Builds the attribute list of a record under the configured limits.
+/// Builds the attribute list of a record under the configured limits and
+/// the record's privacy: every captured value goes through
+/// [`capture`](Self::capture).
 pub(crate) struct AttrBuilder {
     pub(crate) attrs: Vec<Attribute>,
     pub(crate) dropped: u32,
     pub(crate) limited: bool,
     /// Whether any kept value is a keyed hash (the record then carries the key id).
     pub(crate) hashed: bool,
+    /// Hashed values left out because the record is anonymous.
+    pub(crate) withheld: u32,
+    anonymous: bool,
     bytes: usize,
     max_attrs: usize,
     max_bytes: usize,
+    max_string: usize,
 }
 
 impl AttrBuilder {
-    pub(crate) fn new(limits: &crate::privacy::Limits, capacity: usize) -> Self {
+    /// A builder for a record; `anonymous` records keep no hashed value.
+    pub(crate) fn new(limits: &crate::privacy::Limits, capacity: usize, anonymous: bool) -> Self {
         AttrBuilder {
             attrs: Vec::with_capacity(capacity.min(limits.max_attributes)),
             dropped: 0,
             limited: false,
             hashed: false,
+            withheld: 0,
+            anonymous,
             bytes: 0,
             max_attrs: limits.max_attributes,
             max_bytes: limits.max_record_bytes,
+            max_string: limits.max_string_len,
+        }
+    }
+
+    /// Captures one value as its class says: public (cut to the string
+    /// limit), keyed hash, redaction marker, or nothing. In an anonymous
+    /// record a hashed value is left out and counted.
+    pub(crate) fn capture(
+        &mut self,
+        key: Cow<'static, str>,
+        class: crate::privacy::FieldClass,
+        value: crate::value::Value<'_>,
+        keys: &crate::privacy::KeyRing,
+    ) {
+        if self.anonymous && class == crate::privacy::FieldClass::Hashed {
+            self.withheld += 1;
+            return;
+        }
+        if let Some((v, cut)) = crate::privacy::transform_value(class, value, keys, self.max_string)
+        {
+            self.push(key, v, cut);
+        }
+    }
+
+    /// Captures a value that may identify the subject whatever its class
+    /// (an error message, a return value): only in a record that is not
+    /// anonymous; otherwise it is left out and counted. `value` is called
+    /// only when the value is kept.
+    pub(crate) fn capture_identifying<'v>(
+        &mut self,
+        key: Cow<'static, str>,
+        class: crate::privacy::FieldClass,
+        value: impl FnOnce() -> crate::value::Value<'v>,
+        keys: &crate::privacy::KeyRing,
+    ) {
+        if self.anonymous {
+            self.withheld += 1;
+        } else {
+            self.capture(key, class, value(), keys);
         }
     }
 
@@ -262,5 +310,20 @@ impl AttrBuilder {
         self.hashed |= matches!(value, AttrValue::Hashed(_));
         self.bytes += size;
         self.attrs.push(Attribute { key, value });
+    }
+
+    /// Counts what the limits cut and what anonymity withheld, for a record
+    /// of `category`.
+    pub(crate) fn count_cuts(&self, drops: &crate::drops::DropCounters, category: Category) {
+        if self.limited {
+            drops.count(crate::drops::DropCause::Limits, category, 1);
+        }
+        if self.withheld > 0 {
+            drops.count(
+                crate::drops::DropCause::Anonymized,
+                category,
+                u64::from(self.withheld),
+            );
+        }
     }
 }

@@ -10,13 +10,12 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use crate::category::Category;
-use crate::consent::gate::{Consented, Who};
+use crate::consent::gate::{Consented, SpanAdmission, Who};
 use crate::context::{Context, fast_span, poll_in_context, swap_span};
-use crate::drops::DropCause;
-use crate::privacy::{FieldClass, transform_value};
+use crate::privacy::FieldClass;
 use crate::record::{AttrBuilder, Record, SpanEvent, SpanKind, SpanRecord, SpanStatus};
 use crate::telemetry::{Inner, Telemetry};
-use crate::trace::{SpanContext, SpanId, ids_from, next_random};
+use crate::trace::{SpanContext, SpanId};
 use crate::value::{TelemetryValue, Value};
 
 struct Recording {
@@ -95,42 +94,18 @@ impl Telemetry {
         parent: impl FnOnce() -> Option<SpanContext>,
     ) -> Span {
         let inner = &self.inner;
-        let Ok(consented) = inner.admit(category, Who::Current) else {
-            return Span { state: State::Off };
-        };
-        let parent = parent();
-        // One draw of the generator gives both ids (see `ids_from`).
-        let (new_trace, span_id) = ids_from(next_random());
-        let (trace_id, sampled, probability) = match parent {
-            Some(p) => (p.trace_id, p.sampled, p.probability),
-            None => (
-                new_trace,
-                inner.sampler.sample_trace(category, new_trace),
-                inner.sampler.probability(category),
-            ),
-        };
-        let mut ctx = SpanContext {
-            trace_id,
-            span_id,
-            sampled,
-            probability,
-            remote: false,
-        };
-        if !sampled {
-            inner.drops.count(DropCause::Sampling, category, 1);
-            return Span {
+        match inner.admit_span(category, parent) {
+            SpanAdmission::Off => Span { state: State::Off },
+            SpanAdmission::Unsampled(ctx) => Span {
                 state: State::Unsampled(ctx),
-            };
+            },
+            SpanAdmission::Recording {
+                ctx,
+                parent,
+                consented,
+                start_mono,
+            } => Span::start_recording(inner, ctx, parent, name(), category, start_mono, consented),
         }
-        let start_mono = inner.clock.mono();
-        if !inner.sampler.admit(category, inner.now_secs(start_mono)) {
-            inner.drops.count(DropCause::RateLimit, category, 1);
-            ctx.sampled = false;
-            return Span {
-                state: State::Unsampled(ctx),
-            };
-        }
-        Span::start_recording(inner, ctx, parent, name(), category, start_mono, consented)
     }
 
     /// The consent and sampling decision for a span of `category` in trace
@@ -145,34 +120,23 @@ impl Telemetry {
         parent_sampled: Option<bool>,
     ) -> SpanDecision {
         let inner = &self.inner;
-        let drop = |cause| {
-            inner.drops.count(cause, category, 1);
-            SpanDecision {
-                keep: false,
-                probability: inner.sampler.probability(category),
-            }
-        };
+        let probability = inner.sampler.probability(category);
         if inner.admit(category, Who::Current).is_err() {
             return SpanDecision {
                 keep: false,
-                probability: inner.sampler.probability(category),
+                probability,
             };
         }
-        let probability = inner.sampler.probability(category);
-        let sampled =
-            parent_sampled.unwrap_or_else(|| inner.sampler.sample_trace(category, trace_id));
-        if !sampled {
-            return drop(DropCause::Sampling);
-        }
-        if !inner
-            .sampler
-            .admit(category, inner.now_secs(inner.clock.mono()))
-        {
-            return drop(DropCause::RateLimit);
-        }
-        SpanDecision {
-            keep: true,
-            probability,
+        let parent = parent_sampled.map(|sampled| (sampled, probability));
+        match inner.sample_span(category, trace_id, parent) {
+            Ok((probability, _)) => SpanDecision {
+                keep: true,
+                probability,
+            },
+            Err(_) => SpanDecision {
+                keep: false,
+                probability,
+            },
         }
     }
 
@@ -212,7 +176,7 @@ impl Span {
                     name,
                     category,
                     start_mono,
-                    attrs: AttrBuilder::new(&inner.limits, 0),
+                    attrs: AttrBuilder::new(&inner.limits, 0, consented.anonymous),
                     events: Vec::new(),
                     status: SpanStatus::Unset,
                     kind: SpanKind::Internal,
@@ -304,12 +268,9 @@ impl Span {
             r.attrs.limited = true;
             return;
         }
-        let mut attrs = AttrBuilder::new(&limits, attributes.len());
+        let mut attrs = AttrBuilder::new(&limits, attributes.len(), r.consented.anonymous);
         for (k, v) in attributes {
-            if let Some((v, cut)) = transform_value(FieldClass::Public, *v, &r.inner.keys, &limits)
-            {
-                attrs.push(Cow::Borrowed(k), v, cut);
-            }
+            attrs.capture(Cow::Borrowed(k), FieldClass::Public, *v, &r.inner.keys);
         }
         r.attrs.limited |= attrs.limited;
         let time = r.inner.clock.to_system(r.inner.clock.mono());
@@ -318,6 +279,21 @@ impl Span {
             time,
             attributes: attrs.attrs,
         });
+    }
+
+    /// Sets an attribute that may identify the subject whatever its class
+    /// (a return value): left out, and counted, in an anonymous span.
+    pub(crate) fn record_identifying(
+        &mut self,
+        key: &'static str,
+        class: FieldClass,
+        value: Value<'_>,
+    ) {
+        if let Some(r) = self.recording() {
+            let keys = &r.inner.keys;
+            r.attrs
+                .capture_identifying(Cow::Borrowed(key), class, || value, keys);
+        }
     }
 
     /// Sets an attribute from a borrowed value with a privacy class.
@@ -391,10 +367,8 @@ impl Span {
 
 impl Recording {
     fn push(&mut self, key: &'static str, class: FieldClass, value: Value<'_>) {
-        if let Some((v, cut)) = transform_value(class, value, &self.inner.keys, &self.inner.limits)
-        {
-            self.attrs.push(Cow::Borrowed(key), v, cut);
-        }
+        self.attrs
+            .capture(Cow::Borrowed(key), class, value, &self.inner.keys);
     }
 }
 
@@ -417,9 +391,7 @@ impl Span {
         let r = *r;
         let inner = r.inner;
         let end_mono = inner.clock.mono();
-        if r.attrs.limited {
-            inner.drops.count(DropCause::Limits, r.category, 1);
-        }
+        r.attrs.count_cuts(&inner.drops, r.category);
         let key_id = if r.attrs.hashed {
             inner.keys.active().map(|k| k.id)
         } else {

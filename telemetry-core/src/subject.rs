@@ -74,11 +74,14 @@ impl Choices {
     }
 }
 
-/// The two words the hot path reads, kept together on one cache line.
-#[repr(C, align(16))]
+/// The words the hot path reads, kept together on one cache line.
+#[repr(C, align(32))]
 pub(crate) struct Hot {
     /// Effective mask of categories this subject's records may be kept in.
     pub(crate) allowed: AtomicU64,
+    /// Categories whose records carry the subject's key and hashed values
+    /// (see `ConsentPolicy::identified`); read only once a record is admitted.
+    pub(crate) identified: AtomicU64,
     /// The consent sequence number of the subject's latest revocation (0 if
     /// none). A record remembers it when captured; the export worker drops
     /// records captured before a revocation of their category, even if
@@ -105,10 +108,16 @@ pub(crate) struct SubjectState {
 }
 
 impl SubjectState {
-    pub(crate) fn new(key: SubjectKey, owner: u64, choices: Choices, allowed: u64) -> Self {
+    pub(crate) fn new(
+        key: SubjectKey,
+        owner: u64,
+        choices: Choices,
+        (allowed, identified): (u64, u64),
+    ) -> Self {
         SubjectState {
             hot: Hot {
                 allowed: AtomicU64::new(allowed),
+                identified: AtomicU64::new(identified),
                 version: AtomicU64::new(0),
             },
             key,
@@ -135,11 +144,18 @@ impl SubjectState {
         self.hot.allowed.load(Ordering::Relaxed)
     }
 
+    /// The categories whose records carry this subject's identifiers.
+    #[inline]
+    pub(crate) fn identified(&self) -> u64 {
+        self.hot.identified.load(Ordering::Relaxed)
+    }
+
     /// Applies a new effective mask. When it removes categories, `revoked`
     /// gives the sequence number of the revocation: the mask is stored
     /// first, then the version, so no record can pair the old mask with the
     /// new version.
-    pub(crate) fn apply(&self, allowed: u64, revoked: Option<(u64, u64)>) {
+    pub(crate) fn apply(&self, (allowed, identified): (u64, u64), revoked: Option<(u64, u64)>) {
+        self.hot.identified.store(identified, Ordering::SeqCst);
         self.hot.allowed.store(allowed, Ordering::SeqCst);
         if let Some((categories, seq)) = revoked {
             if let Ok(mut at) = self.revoked_at.lock() {

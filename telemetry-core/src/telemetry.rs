@@ -77,6 +77,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: MetricRegistry,
     pub(crate) resource: Resource,
     pub(crate) names: CategoryNames,
+    /// Built-in and named categories (what propagation may name to a peer).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) known: CategorySet,
     pub(crate) pipeline_config: crate::pipeline::PipelineConfig,
     /// Propagation headers ignored as malformed or oversized.
@@ -91,13 +93,6 @@ pub(crate) fn next_instance_id() -> u64 {
 }
 
 impl Inner {
-    /// The consent check alone: whether a record of `category` may be kept
-    /// in the current context, or why not (counted). See the gate.
-    #[inline]
-    pub(crate) fn check(&self, category: Category) -> Result<(), DropCause> {
-        self.admit(category, Who::Current).map(|_| ())
-    }
-
     /// Current time in seconds on the monotonic clock (for rate limits).
     #[inline]
     pub(crate) fn now_secs(&self, mono: u64) -> u64 {
@@ -136,10 +131,10 @@ impl Inner {
             },
         };
         let mut out = Vec::new();
-        let drops: Vec<NumberPoint> = self
-            .drops
-            .snapshot()
+        let snapshot = self.drops.snapshot();
+        let drops: Vec<NumberPoint> = snapshot
             .iter()
+            .filter(|(cause, _, _)| *cause != DropCause::Anonymized)
             .map(|(cause, cat, n)| {
                 point(
                     vec![
@@ -156,6 +151,24 @@ impl Inner {
                 "Records not exported, by cause and category.",
                 "{record}",
                 drops,
+            ));
+        }
+        let withheld: Vec<NumberPoint> = snapshot
+            .iter()
+            .filter(|(cause, _, _)| *cause == DropCause::Anonymized)
+            .map(|(_, cat, n)| {
+                point(
+                    vec![Attribute::new(crate::record::keys::CATEGORY, name(cat))],
+                    n,
+                )
+            })
+            .collect();
+        if !withheld.is_empty() {
+            out.push(sum(
+                "telemetry.fields.withheld",
+                "Hashed values left out of anonymous records (admitted only because their category is exempt), by category.",
+                "{value}",
+                withheld,
             ));
         }
         #[cfg(feature = "http")]

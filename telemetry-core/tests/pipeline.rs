@@ -216,8 +216,10 @@ fn key_rotation_changes_hashes_and_the_recorded_key_id() {
         .exporter(exp.clone())
         .build()
         .unwrap();
+    t.consent().grant("ivy", Category::BUSINESS).unwrap();
     let emit = || {
-        t.event("perf.op", Category::PERFORMANCE)
+        let _s = t.subject("ivy");
+        t.event("perf.op", Category::BUSINESS)
             .hashed("ip", "203.0.113.9")
             .emit()
     };

@@ -54,8 +54,11 @@ proptest! {
             .exempt(Category::ERRORS);
         let exp = InMemoryExporter::new();
         let t = builder().consent(policy).exporter(exp.clone()).build().unwrap();
-        // Model: the allowed state of each (subject, category) per emitted record.
+        // Model: the allowed state of each (subject, category) per emitted
+        // record, and which subjects granted the exempt category explicitly
+        // (only their records of it identify them).
         let mut allowed: HashMap<(usize, Category), bool> = HashMap::new();
+        let mut granted_exempt: HashMap<usize, bool> = HashMap::new();
         let default = |c: Category| c == Category::ERRORS || opt_out;
         let mut expected = Vec::new();
         for op in &ops {
@@ -64,37 +67,45 @@ proptest! {
                     let s = s % subjects.len();
                     t.consent().grant(&subjects[s], c).unwrap();
                     allowed.insert((s, c), true);
+                    if c == Category::ERRORS {
+                        granted_exempt.insert(s, true);
+                    }
                 }
                 Op::Revoke(s, c) => {
                     let s = s % subjects.len();
                     t.consent().revoke(&subjects[s], c).unwrap();
                     allowed.insert((s, c), c == Category::ERRORS);
+                    if c == Category::ERRORS {
+                        granted_exempt.insert(s, false);
+                    }
                     // A revocation purges what the subject emitted before in `c`.
-                    expected.retain(|(es, ec, _)| !(*es == s && *ec == c && c != Category::ERRORS));
+                    expected.retain(|(es, ec, _)| !(*es == Some(s) && *ec == c && c != Category::ERRORS));
                 }
                 Op::Emit(s, c, n) => {
                     let s = s % subjects.len();
                     let _scope = t.subject(&subjects[s]);
-                    t.event("prop.event", c).public("n", n).emit();
+                    t.event("prop.event", c).public("n", n).hashed("h", n).emit();
                     if *allowed.get(&(s, c)).unwrap_or(&default(c)) {
-                        expected.push((s, c, n));
+                        let identified = c != Category::ERRORS
+                            || *granted_exempt.get(&s).unwrap_or(&false);
+                        expected.push((identified.then_some(s), c, n));
                     }
                 }
             }
         }
         t.force_flush().unwrap();
         let keys: Vec<SubjectKey> = subjects.iter().map(|s| t.consent().subject_key(s)).collect();
-        let mut got: Vec<(usize, Category, u64)> = exp
-            .events_named("prop.event")
-            .iter()
-            .map(|l| {
-                let s = keys.iter().position(|k| Some(*k) == l.subject).unwrap();
-                let Some(AttrValue::U64(n)) = attr(l, "n") else { panic!() };
-                (s, l.category, *n)
-            })
-            .collect();
+        let mut got: Vec<(Option<usize>, Category, u64)> = Vec::new();
+        for l in exp.events_named("prop.event") {
+            let s = l.subject.map(|k| keys.iter().position(|key| *key == k).unwrap());
+            let Some(AttrValue::U64(n)) = attr(&l, "n") else { panic!() };
+            // Exempt means anonymous: no subject key and no hashed value.
+            let hashed = matches!(attr(&l, "h"), Some(AttrValue::Hashed(_)));
+            prop_assert_eq!(hashed, s.is_some(), "{:?}", l);
+            got.push((s, l.category, *n));
+        }
         // Subjects may share a key only if their ids are equal; normalise.
-        let canon = |s: usize| keys.iter().position(|k| *k == keys[s]).unwrap();
+        let canon = |s: Option<usize>| s.map(|s| keys.iter().position(|k| *k == keys[s]).unwrap());
         let mut expected: Vec<_> = expected.into_iter().map(|(s, c, n)| (canon(s), c, n)).collect();
         got.sort_by_key(|(s, c, n)| (*s, c.bit(), *n));
         expected.sort_by_key(|(s, c, n)| (*s, c.bit(), *n));

@@ -89,7 +89,9 @@ fn routes_decide_what_is_collected_and_as_which_category() {
     assert_eq!(logs[1].severity, Severity::Error);
     assert_eq!(logs[2].category, Category::PERFORMANCE);
     assert_eq!(logs[2].severity, Severity::Debug);
-    assert!(logs.iter().all(|l| l.subject.is_some()));
+    // The business record identifies u1; the exempt ones are anonymous.
+    assert_eq!(logs[0].subject, Some(t.consent().subject_key("u1")));
+    assert!(logs[1..].iter().all(|l| l.subject.is_none()));
 }
 
 #[test]
@@ -127,7 +129,11 @@ fn denied_consent_drops_before_any_field_is_formatted() {
 #[test]
 fn fields_are_classified_and_raw_values_never_leave() {
     let (t, exp) = common::setup();
+    // Errors are exempt: hashed values appear only for a subject who
+    // granted the category explicitly.
+    t.consent().grant("ada", Category::ERRORS).unwrap();
     with_layer(&t, || {
+        let _s = t.subject("ada");
         tracing::error!(
             target: "shop",
             order_id = 9u64,

@@ -14,7 +14,8 @@ pub(crate) struct Args {
     name: Option<LitStr>,
     category: Option<Expr>,
     fields: Vec<(Ident, Class)>,
-    err: Option<bool>,
+    /// `err`: `Some(None)`; `err(message = class)`: `Some(Some(class))`.
+    err: Option<Option<Class>>,
     err_span: Option<Span>,
     ret: Option<Class>,
     subject: Option<Ident>,
@@ -85,16 +86,31 @@ pub(crate) fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
                 })?;
             }
             "err" => {
-                let mut message = false;
+                let mut message = None;
                 if meta.input.peek(syn::token::Paren) {
                     meta.parse_nested_meta(|inner| {
-                        if inner.path.is_ident("message") {
-                            message = true;
-                        } else {
+                        if !inner.path.is_ident("message") {
                             errors.at(
                                 &inner.path,
-                                "unknown `err` option: `err` records the error type, `err(message)` also its message",
+                                "unknown `err` option: `err` records the error type, `err(message = public)` also its message",
                             );
+                            return skip_value(&inner);
+                        }
+                        if !inner.input.peek(syn::Token![=]) {
+                            errors.at(
+                                &inner.path,
+                                "say how the error message is treated: `err(message = public)`, `err(message = hash)` \
+                                 or `err(message = redact)`; a message can carry personal data (\"user bob@example.com may not edit\")",
+                            );
+                            return Ok(());
+                        }
+                        let ident: Ident = inner.value()?.parse()?;
+                        match Class::parse(&ident) {
+                            Some(Class::Skip) | None => errors.at(
+                                &ident,
+                                "the message takes `public`, `hash` or `redact` (leave `(message = ..)` out to record the type only)",
+                            ),
+                            Some(c) => message = Some(c),
                         }
                         Ok(())
                     })?;
@@ -298,7 +314,13 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         })
         .collect();
     let records_errors = parsed.err.is_some();
-    let records_message = parsed.err == Some(true);
+    let records_message = match parsed.err {
+        Some(Some(c)) => {
+            let c = c.tokens(&krate);
+            quote!(::core::option::Option::Some(#c))
+        }
+        _ => quote!(::core::option::Option::None),
+    };
     let records_return = match parsed.ret {
         Some(c) => {
             let c = c.tokens(&krate);
@@ -338,11 +360,14 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         let err_span = parsed.err_span.unwrap_or_else(Span::call_site);
         let assert_result = quote::quote_spanned!(err_span=> #krate::__private::assert_result(&__telemetry_result););
         let err = match parsed.err {
-            Some(true) => quote! {
-                #assert_result
-                __telemetry_call.error_with_message(&__telemetry_result);
-            },
-            Some(false) => quote! {
+            Some(Some(c)) => {
+                let c = c.tokens(&krate);
+                quote! {
+                    #assert_result
+                    __telemetry_call.error_with_message(#c, &__telemetry_result);
+                }
+            }
+            Some(None) => quote! {
                 #assert_result
                 __telemetry_call.error(&__telemetry_result);
             },

@@ -55,7 +55,7 @@ fn run(case: &str, url: &str) {
         std::thread::spawn(move || {
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let _s = t.subject(if i % 2 == 0 { "ann" } else { "bob" });
+                let _s = t.subject(if i.is_multiple_of(2) { "ann" } else { "bob" });
                 t.event("bench.step", Category::BUSINESS)
                     .public("i", i)
                     .emit();
@@ -63,7 +63,7 @@ fn run(case: &str, url: &str) {
                     .public("i", i)
                     .emit();
                 i += 1;
-                if i % 100 == 0 {
+                if i.is_multiple_of(100) {
                     std::thread::sleep(Duration::from_millis(1));
                 }
             }

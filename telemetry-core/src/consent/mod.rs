@@ -61,6 +61,9 @@ pub(crate) struct ConsentRegistry {
     pub(crate) policy: ConsentPolicy,
     pub(crate) do_not_track: bool,
     pub(crate) no_subject_mask: u64,
+    /// Categories in which records without a subject (or of a subject with
+    /// no choices) carry hashed values: the required ones allowed by default.
+    pub(crate) no_subject_identified: u64,
     subject_key: HashKey,
     owner: u64,
     map: Arc<SubjectMap>,
@@ -104,10 +107,12 @@ impl ConsentRegistry {
             counted,
         } = settings;
         let no_subject_mask = policy.no_subject_mask(do_not_track);
+        let no_subject_identified = policy.identified(Choices::default(), do_not_track);
         let registry = ConsentRegistry {
             policy,
             do_not_track,
             no_subject_mask,
+            no_subject_identified,
             subject_key,
             owner,
             map: Arc::new(papaya::HashMap::new()),
@@ -120,11 +125,8 @@ impl ConsentRegistry {
         {
             let map = registry.map.pin();
             for (key, choices) in registry.store.load()? {
-                let allowed = registry.policy.effective(choices, do_not_track);
-                map.insert(
-                    key,
-                    Arc::new(SubjectState::new(key, owner, choices, allowed)),
-                );
+                let masks = registry.masks(choices);
+                map.insert(key, Arc::new(SubjectState::new(key, owner, choices, masks)));
             }
         }
         Ok(registry)
@@ -167,6 +169,14 @@ impl ConsentRegistry {
         })
     }
 
+    /// The effective and identified masks of a subject with `choices`.
+    pub(crate) fn masks(&self, choices: Choices) -> (u64, u64) {
+        (
+            self.policy.effective(choices, self.do_not_track),
+            self.policy.identified(choices, self.do_not_track),
+        )
+    }
+
     fn state_for(&self, key: SubjectKey) -> Arc<SubjectState> {
         let map = self.map.pin();
         map.get_or_insert_with(key, || {
@@ -174,7 +184,7 @@ impl ConsentRegistry {
                 key,
                 self.owner,
                 Choices::default(),
-                self.no_subject_mask,
+                self.masks(Choices::default()),
             ))
         })
         .clone()
@@ -249,13 +259,14 @@ impl ConsentRegistry {
             let apply = |c: Choices| {
                 let before = state.allowed();
                 let after = self.policy.effective(c, self.do_not_track);
+                let identified = self.policy.identified(c, self.do_not_track);
                 // A change that removes categories is a revocation: it gets
                 // the next sequence number, which records captured before
                 // it are compared against.
                 let removed = before & !after;
                 let revoked = (removed != 0)
                     .then(|| (removed, self.revisions.fetch_add(1, Ordering::SeqCst) + 1));
-                state.apply(after, revoked);
+                state.apply((after, identified), revoked);
             };
             // A revocation takes effect even if it cannot be persisted; a
             // grant only once it is persisted.

@@ -202,6 +202,19 @@ impl ConsentPolicy {
         exempt | (self.required_set().bits() & granted)
     }
 
+    /// The categories in which a subject with `choices` is identified (its
+    /// records carry its pseudonymous key and hashed values): those that
+    /// require consent and are allowed, plus exempt ones the subject granted
+    /// explicitly. A record admitted only because its category is exempt is
+    /// anonymous. Under `DO_NOT_TRACK`, none.
+    pub(crate) fn identified(&self, choices: Choices, do_not_track: bool) -> u64 {
+        if do_not_track {
+            return 0;
+        }
+        let exempt = self.exempt_set().bits();
+        (self.effective(choices, false) & !exempt) | (choices.granted.bits() & exempt)
+    }
+
     /// The mask for records made outside any subject scope: exempt categories,
     /// and required categories whose default is opt-out.
     pub(crate) fn no_subject_mask(&self, do_not_track: bool) -> u64 {

@@ -83,6 +83,7 @@ use tracing_subscriber::layer::{self, Filter, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::category::Category;
+use crate::consent::gate::Who;
 use crate::context::{fast_span, suppressed, swap_span};
 use crate::drops::DropCause;
 use crate::error::{ConfigError, ConfigErrorKind};
@@ -582,13 +583,17 @@ where
         let parent = Self::parent_of(event.parent(), event.is_contextual(), &ctx);
         let severity = severity(meta.level());
         let inner = &*self.telemetry.inner;
-        let Some(admitted) = inner.admit_event(category, severity, None, || parent) else {
+        let Some(admitted) = inner.admit_event(category, severity, Who::Current, || parent) else {
             return;
         };
         let mut sink = EventSink {
             keys: &inner.keys,
             limits: &inner.limits,
-            attrs: AttrBuilder::new(&inner.limits, meta.fields().len()),
+            attrs: AttrBuilder::new(
+                &inner.limits,
+                meta.fields().len(),
+                admitted.consented.anonymous,
+            ),
             body: None,
         };
         event.record(&mut Capture {
@@ -601,7 +606,7 @@ where
         } else {
             Cow::Borrowed(event.metadata().name())
         };
-        let version = admitted.version();
+        let version = admitted.consented.version;
         let mut record = inner.log_record(admitted, name, category, severity, 0, sink.attrs);
         record.body = sink.body;
         inner.pipeline.push(inner, Record::Log(record), version);
