@@ -99,6 +99,50 @@ thread_local! {
     static SUPPRESSED: Cell<bool> = const { Cell::new(false) };
     /// Mirror of the current span context.
     static FAST_SPAN: Cell<Option<SpanContext>> = const { Cell::new(None) };
+    /// How many context guards are open on this thread (or, while a
+    /// wrapped future is polled, inside that future): a guard dropped at
+    /// another depth was dropped out of order.
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Misuse of context guards seen so far in this process, by kind.
+static MISUSE: [std::sync::atomic::AtomicU64; 2] = [
+    std::sync::atomic::AtomicU64::new(0),
+    std::sync::atomic::AtomicU64::new(0),
+];
+
+/// A way a context guard was misused.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Misuse {
+    /// Dropped while a guard opened after it was still open.
+    OutOfOrder = 0,
+    /// Still open when the future that opened it suspended at an `.await`
+    /// (without the wrapper, the scope would leak into whatever ran next).
+    HeldAcrossAwait = 1,
+}
+
+impl Misuse {
+    pub(crate) const ALL: [Misuse; 2] = [Misuse::OutOfOrder, Misuse::HeldAcrossAwait];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Misuse::OutOfOrder => "out_of_order",
+            Misuse::HeldAcrossAwait => "held_across_await",
+        }
+    }
+
+    fn count(self) {
+        if let Some(c) = MISUSE.get(self as usize) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// How often this misuse was seen in the process.
+    pub(crate) fn total(self) -> u64 {
+        MISUSE
+            .get(self as usize)
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
 }
 
 /// The current subject's state if it belongs to instance `owner`, and the
@@ -265,20 +309,19 @@ impl Context {
         self
     }
 
-    /// Makes this the current context until the guard is dropped.
+    /// Makes this the current context until the guard is dropped. Drop
+    /// guards in reverse order of creation, and never hold one across
+    /// `.await` (wrap the future with [`wrap`](Self::wrap) instead).
     pub fn attach(self) -> ContextGuard {
+        let depth = DEPTH.try_with(|d| {
+            let depth = d.get().saturating_add(1);
+            d.set(depth);
+            depth
+        });
         ContextGuard {
             previous: Some(swap_current(self)),
+            depth: depth.unwrap_or(0),
             _not_send: PhantomData,
-        }
-    }
-
-    /// Makes `future` run in this context on every poll, wherever it is
-    /// polled (any thread, any executor).
-    pub fn wrap<F: Future>(self, future: F) -> WithContext<F> {
-        WithContext {
-            context: self,
-            future,
         }
     }
 }
@@ -318,11 +361,18 @@ impl fmt::Debug for SuppressGuard {
 #[must_use = "the context is detached as soon as the guard is dropped"]
 pub struct ContextGuard {
     previous: Option<Context>,
+    depth: u32,
     _not_send: PhantomData<*const ()>,
 }
 
 impl Drop for ContextGuard {
     fn drop(&mut self) {
+        let _ = DEPTH.try_with(|d| {
+            if d.get() != self.depth {
+                Misuse::OutOfOrder.count();
+            }
+            d.set(self.depth.saturating_sub(1));
+        });
         if let Some(prev) = self.previous.take() {
             drop(swap_current(prev));
         }
@@ -335,73 +385,49 @@ impl fmt::Debug for ContextGuard {
     }
 }
 
-/// A future that runs in a given [`Context`]. See [`Context::wrap`].
-pub struct WithContext<F> {
-    context: Context,
-    future: F,
-}
-
-impl<F> fmt::Debug for WithContext<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WithContext")
-            .field("context", &self.context)
-            .finish_non_exhaustive()
-    }
-}
-
 struct SwapBack<'a> {
     slot: &'a mut Context,
+    depth: &'a mut u32,
+    outer_depth: u32,
 }
 
 impl Drop for SwapBack<'_> {
     fn drop(&mut self) {
         let inner = swap_current(std::mem::take(self.slot));
         *self.slot = inner;
+        *self.depth = DEPTH.try_with(|d| d.replace(self.outer_depth)).unwrap_or(0);
     }
 }
 
-/// Polls `future` with `slot` as the current context, then puts the
-/// (possibly changed) context back into `slot`, even if the future panics.
+/// Polls `future` with `slot` as the current context (and `depth` as the
+/// guard depth), then puts the (possibly changed) context back into
+/// `slot`, even if the future panics. A guard the future opened and still
+/// holds when it suspends is counted as misuse: it stays with this future
+/// (the wrapper carries it), but the same code without a wrapper would leak
+/// the scope into whatever runs next on the thread.
 pub(crate) fn poll_in_context<F: Future>(
     slot: &mut Context,
+    depth: &mut u32,
     future: Pin<&mut F>,
     cx: &mut TaskContext<'_>,
 ) -> Poll<F::Output> {
     let outer = swap_current(std::mem::take(slot));
     *slot = outer;
-    let _back = SwapBack { slot };
-    future.poll(cx)
-}
-
-impl<F: Future> Future for WithContext<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
-        // SAFETY: `future` is structurally pinned: it is never moved out of
-        // `self`, and `WithContext` has no `Drop` impl or `Unpin` impl that
-        // would move it. `context` is not pinned and only swapped by value.
-        let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: see above; `future` stays where it is.
-        let future = unsafe { Pin::new_unchecked(&mut this.future) };
-        poll_in_context(&mut this.context, future, cx)
+    let before = *depth;
+    let outer_depth = DEPTH.try_with(|d| d.replace(before)).unwrap_or(0);
+    let result = {
+        let _back = SwapBack {
+            slot,
+            depth,
+            outer_depth,
+        };
+        future.poll(cx)
+    };
+    if result.is_pending() && *depth > before {
+        Misuse::HeldAcrossAwait.count();
     }
+    result
 }
-
-/// Extension methods for futures.
-pub trait FutureExt: Future + Sized {
-    /// Captures the current context and runs the future in it on every poll:
-    /// `tokio::spawn(work().in_current_context())`.
-    fn in_current_context(self) -> WithContext<Self> {
-        Context::current().wrap(self)
-    }
-
-    /// Runs the future in `context`.
-    fn with_context(self, context: Context) -> WithContext<Self> {
-        context.wrap(self)
-    }
-}
-
-impl<F: Future> FutureExt for F {}
 
 #[cfg(test)]
 mod tests {

@@ -91,6 +91,7 @@ mod emit;
 mod error;
 mod event;
 mod exporter;
+mod future;
 pub mod metrics;
 mod pipeline;
 mod privacy;
@@ -123,12 +124,13 @@ pub use consent::{
     Consent, ConsentChange, ConsentDefault, ConsentPolicy, ConsentSource, ConsentState,
     ConsentStore, CoverageSnapshot, FileConsentStore, MemoryConsentStore,
 };
-pub use context::{Context, ContextGuard, FutureExt, SuppressGuard, WithContext};
+pub use context::{Context, ContextGuard, SuppressGuard};
 pub use drops::{DropCause, DropCounts};
 pub use emit::EventBuilder;
 pub use error::{ConfigError, ConfigErrorKind, ConsentError, ExportError, ExportErrorKind};
 pub use event::{EventSchema, FieldSchema, FieldVisitor, TelemetryEvent};
 pub use exporter::{Batch, Exporter};
+pub use future::{FutureExt, WithContext};
 pub use metrics::{Counter, FloatCounter, Gauge, Histogram, UpDownCounter};
 pub use pipeline::ShutdownReport;
 pub use privacy::{FieldClass, KeyId, Limits};
@@ -137,9 +139,9 @@ pub use record::{
 };
 pub use resource::{Resource, SDK_NAME, SDK_VERSION};
 pub use sampler::Sampler;
-pub use span::{Entered, InSpan, Span, SpanDecision};
+pub use span::{Entered, Span, SpanDecision};
 pub use subject::{Choices, SubjectKey};
-pub use telemetry::Telemetry;
+pub use telemetry::{DefaultGuard, Telemetry};
 #[cfg(feature = "macros")]
 pub use telemetry_macros::{TelemetryEvent, instrument_event};
 pub use trace::{SpanContext, SpanId, TraceId, TraceparentError};

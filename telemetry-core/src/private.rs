@@ -2,21 +2,20 @@
 //! API: names and signatures here change without notice.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::OnceLock;
-use std::task::{Context as TaskContext, Poll};
 
 pub use inventory;
 
 pub use crate::catalogue::{CatalogueItem, FunctionSchema, SourceLocation};
 use crate::category::Category;
 use crate::consent::gate::Who;
-use crate::context::{Context, ContextGuard, poll_in_context};
+use crate::context::{Context, ContextGuard};
+use crate::future::WithContext;
 use crate::metrics::{BoundCounter, Counter, Histogram};
 use crate::privacy::FieldClass;
 use crate::record::Severity;
 use crate::span::{Entered, Span};
-use crate::telemetry::Telemetry;
+use crate::telemetry::{MacroInstance, Telemetry};
 use crate::value::{TelemetryValue, Value};
 
 /// Duration histogram bounds, in seconds (OpenTelemetry's HTTP defaults).
@@ -30,10 +29,26 @@ struct CallMetrics {
     duration: Histogram,
 }
 
+/// A function's instruments: cached, or built for this call.
+enum CallMetricsRef<'a> {
+    Cached(&'a CallMetrics),
+    Built(CallMetrics),
+}
+
+impl std::ops::Deref for CallMetricsRef<'_> {
+    type Target = CallMetrics;
+    fn deref(&self) -> &CallMetrics {
+        match self {
+            CallMetricsRef::Cached(m) => m,
+            CallMetricsRef::Built(m) => m,
+        }
+    }
+}
+
 /// One instrumented function: its schema and lazily built instruments.
 pub struct Callsite {
     schema: &'static FunctionSchema,
-    metrics: OnceLock<Option<CallMetrics>>,
+    metrics: OnceLock<(u64, Option<CallMetrics>)>,
     calls_name: &'static str,
     duration_name: &'static str,
 }
@@ -54,37 +69,46 @@ impl Callsite {
         }
     }
 
-    fn metrics(&self, t: &Telemetry) -> Option<&CallMetrics> {
-        self.metrics
-            .get_or_init(|| {
-                let category = self.schema.category;
-                let calls = t
-                    .counter(self.calls_name, category)
-                    .unit("{call}")
-                    .description("Calls of an instrumented function, by outcome.")
-                    .attribute("outcome")
-                    .attribute("error.type")
-                    .build()
-                    .ok()?;
-                let duration = t
-                    .histogram(self.duration_name, category)
-                    .unit("s")
-                    .description(
-                        "Duration of recorded (sampled) calls of an instrumented function.",
-                    )
-                    .boundaries(DURATION_BOUNDS.to_vec())
-                    .attribute("outcome")
-                    .attribute("error.type")
-                    .build()
-                    .ok()?;
-                let ok = calls.bind(&[("outcome", Value::Str("ok"))]);
-                Some(CallMetrics {
-                    calls,
-                    ok,
-                    duration,
-                })
-            })
-            .as_ref()
+    /// The function's instruments in `t`. They are built once, for the
+    /// first instance the function records into (the installed one in a
+    /// service); an instance set as a thread's default in a test after
+    /// another one gets its own, built per call.
+    fn metrics(&self, t: &Telemetry) -> Option<CallMetricsRef<'_>> {
+        let (owner, cached) = self
+            .metrics
+            .get_or_init(|| (t.inner.id, self.build_metrics(t)));
+        if *owner == t.inner.id {
+            cached.as_ref().map(CallMetricsRef::Cached)
+        } else {
+            self.build_metrics(t).map(CallMetricsRef::Built)
+        }
+    }
+
+    fn build_metrics(&self, t: &Telemetry) -> Option<CallMetrics> {
+        let category = self.schema.category;
+        let calls = t
+            .counter(self.calls_name, category)
+            .unit("{call}")
+            .description("Calls of an instrumented function, by outcome.")
+            .attribute("outcome")
+            .attribute("error.type")
+            .build()
+            .ok()?;
+        let duration = t
+            .histogram(self.duration_name, category)
+            .unit("s")
+            .description("Duration of recorded (sampled) calls of an instrumented function.")
+            .boundaries(DURATION_BOUNDS.to_vec())
+            .attribute("outcome")
+            .attribute("error.type")
+            .build()
+            .ok()?;
+        let ok = calls.bind(&[("outcome", Value::Str("ok"))]);
+        Some(CallMetrics {
+            calls,
+            ok,
+            duration,
+        })
     }
 
     /// Starts a call: checks consent (for the subject argument if given,
@@ -92,7 +116,10 @@ impl Callsite {
     /// returned call does nothing: no span, no clock read, no argument read.
     #[inline]
     pub fn enter(&'static self, subject: Option<&str>) -> Option<Call> {
-        let t = Telemetry::global()?;
+        let Some(t) = Telemetry::for_macros() else {
+            no_instance(self.schema.name);
+            return None;
+        };
         let category = self.schema.category;
         let context = match subject {
             None => {
@@ -109,10 +136,29 @@ impl Callsite {
     }
 }
 
+/// Calls of instrumented functions that found no telemetry instance (none
+/// installed, no default set on their thread).
+pub(crate) static CALLS_WITHOUT_INSTANCE: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0);
+
+/// Counts a call that found no instance; the first one prints a hint.
+#[cold]
+fn no_instance(function: &str) {
+    use std::sync::atomic::Ordering;
+    if CALLS_WITHOUT_INSTANCE.fetch_add(1, Ordering::Relaxed) == 0 {
+        eprintln!(
+            "telemetry: `{function}` (#[instrument_event]) ran before any telemetry instance was \
+             installed, so it recorded nothing; call `.install()` on the builder in `main`, or \
+             `telemetry.set_default()` in a test (calls without an instance are counted in \
+             `telemetry.calls.without_instance`)"
+        );
+    }
+}
+
 /// A call in progress (consent allowed it; its span may be sampled out).
 pub struct Call {
     site: &'static Callsite,
-    telemetry: &'static Telemetry,
+    telemetry: MacroInstance,
     span: Span,
     context: Option<Context>,
     start: u64,
@@ -120,7 +166,7 @@ pub struct Call {
 
 impl Call {
     #[inline(never)]
-    fn start(site: &'static Callsite, t: &'static Telemetry, context: Option<Context>) -> Call {
+    fn start(site: &'static Callsite, t: MacroInstance, context: Option<Context>) -> Call {
         let span = match &context {
             Some(ctx) => {
                 let _g = ctx.clone().attach();
@@ -177,16 +223,12 @@ impl Call {
     }
 
     /// Runs `future` with the call's span (and subject) current on every poll.
-    pub fn instrument<F: Future>(&mut self, future: F) -> Instrumented<'_, F> {
+    pub fn instrument<F: Future>(&mut self, future: F) -> WithContext<F> {
         let context = match &self.context {
             Some(ctx) => ctx.clone(),
             None => Context::current().with_span_opt(self.span.context()),
         };
-        Instrumented {
-            context,
-            future,
-            _call: std::marker::PhantomData,
-        }
+        context.wrap(future)
     }
 
     /// Records the return value with `class` (the `Ok` value of a `Result`),
@@ -223,7 +265,7 @@ impl Call {
     }
 
     fn error_event<E>(&self, message: Option<(FieldClass, &dyn std::fmt::Display)>) {
-        let t = self.telemetry;
+        let t = &*self.telemetry;
         let ctx = self.context.clone();
         let _g = ctx.map(Context::attach);
         let _e = self.span.enter();
@@ -242,12 +284,12 @@ impl Call {
     /// and, for a recorded span, the duration histogram get the outcome.
     #[inline]
     pub fn finish(mut self, outcome: Outcome) {
-        let t = self.telemetry;
-        self.finish_outcome(t, outcome);
+        self.finish_outcome(outcome);
     }
 
     #[inline(never)]
-    fn finish_outcome(&mut self, t: &'static Telemetry, outcome: Outcome) {
+    fn finish_outcome(&mut self, outcome: Outcome) {
+        let t = &*self.telemetry;
         let Some(metrics) = self.site.metrics(t) else {
             return;
         };
@@ -286,26 +328,6 @@ pub enum CallEntered {
     Span(Entered),
     /// The call's subject and span are current.
     Context(ContextGuard),
-}
-
-/// A future run inside a call's span. See [`Call::instrument`].
-pub struct Instrumented<'c, F> {
-    context: Context,
-    future: F,
-    _call: std::marker::PhantomData<&'c mut Call>,
-}
-
-impl<F: Future> Future for Instrumented<'_, F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
-        // SAFETY: `future` is structurally pinned (never moved out; no Drop
-        // or Unpin impl moves it); `context` is not pinned and only swapped.
-        let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: as above.
-        let future = unsafe { Pin::new_unchecked(&mut this.future) };
-        poll_in_context(&mut this.context, future, cx)
-    }
 }
 
 /// How a call ended.

@@ -3,15 +3,12 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::future::Future;
 use std::marker::PhantomData;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
 
 use crate::category::Category;
 use crate::consent::gate::{Consented, SpanAdmission, Who};
-use crate::context::{Context, fast_span, poll_in_context, swap_span};
+use crate::context::{fast_span, swap_span};
 use crate::privacy::FieldClass;
 use crate::record::{AttrBuilder, Record, SpanEvent, SpanKind, SpanRecord, SpanStatus};
 use crate::telemetry::{Inner, Telemetry};
@@ -349,20 +346,6 @@ impl Span {
     pub fn end(self) {
         drop(self)
     }
-
-    /// Runs `future` with this span (and the current subject) as its context
-    /// on every poll; the span ends when the future completes or is dropped.
-    pub fn wrap<F: Future>(self, future: F) -> InSpan<F> {
-        let mut context = Context::current();
-        if let Some(c) = self.context() {
-            context.span = Some(c);
-        }
-        InSpan {
-            context,
-            span: Some(self),
-            future,
-        }
-    }
 }
 
 impl Recording {
@@ -449,37 +432,5 @@ impl Drop for Entered {
 impl fmt::Debug for Entered {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Entered")
-    }
-}
-
-/// A future run inside a span. See [`Span::wrap`].
-pub struct InSpan<F> {
-    context: Context,
-    span: Option<Span>,
-    future: F,
-}
-
-impl<F> fmt::Debug for InSpan<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InSpan")
-            .field("span", &self.span)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<F: Future> Future for InSpan<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
-        // SAFETY: `future` is structurally pinned and never moved out;
-        // `context` and `span` are not pinned and only replaced by value.
-        let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: as above.
-        let future = unsafe { Pin::new_unchecked(&mut this.future) };
-        let result = poll_in_context(&mut this.context, future, cx);
-        if result.is_ready() {
-            this.span.take();
-        }
-        result
     }
 }

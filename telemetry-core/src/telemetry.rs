@@ -233,6 +233,36 @@ impl Inner {
                 revocations,
             ));
         }
+        // Process-wide counts, reported by the installed instance (or by
+        // every instance when none is installed).
+        let process_wide = match GLOBAL.get() {
+            Some(g) => g.inner.id == self.id,
+            None => true,
+        };
+        if process_wide {
+            let misuse: Vec<NumberPoint> = crate::context::Misuse::ALL
+                .iter()
+                .filter(|m| m.total() > 0)
+                .map(|m| point(vec![Attribute::new("kind", m.as_str())], m.total()))
+                .collect();
+            if !misuse.is_empty() {
+                out.push(sum(
+                    "telemetry.context.misuse",
+                    "Context guards misused: dropped out of order, or held open across an .await.",
+                    "{guard}",
+                    misuse,
+                ));
+            }
+            let without = crate::__private::CALLS_WITHOUT_INSTANCE.load(Ordering::Relaxed);
+            if without > 0 {
+                out.push(sum(
+                    "telemetry.calls.without_instance",
+                    "Calls of #[instrument_event] functions that found no telemetry instance (before install).",
+                    "{call}",
+                    vec![point(vec![], without)],
+                ));
+            }
+        }
         // Coverage as counts that add up across replicas (the fleet ratio
         // is the sum of subjects allowing over the sum of subjects seen).
         let cov = self.consent.coverage.snapshot();
@@ -337,6 +367,55 @@ impl std::fmt::Debug for Telemetry {
 
 static GLOBAL: OnceLock<Telemetry> = OnceLock::new();
 
+thread_local! {
+    /// This thread's default instance for the macros (see `set_default`).
+    static DEFAULT: std::cell::RefCell<Option<Telemetry>> = const { std::cell::RefCell::new(None) };
+    /// Whether `DEFAULT` may hold an instance: a plain flag the macros'
+    /// fast path reads before touching the `RefCell`.
+    static DEFAULT_SET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The instance a macro call records into.
+pub(crate) enum MacroInstance {
+    /// The installed one.
+    Global(&'static Telemetry),
+    /// A thread's default (tests).
+    Scoped(Telemetry),
+}
+
+impl std::ops::Deref for MacroInstance {
+    type Target = Telemetry;
+    #[inline]
+    fn deref(&self) -> &Telemetry {
+        match self {
+            MacroInstance::Global(t) => t,
+            MacroInstance::Scoped(t) => t,
+        }
+    }
+}
+
+/// Restores the previous default instance when dropped. Not `Send`.
+#[must_use = "the instance is the default only while the guard lives"]
+pub struct DefaultGuard {
+    previous: Option<Telemetry>,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for DefaultGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        let set = previous.is_some();
+        let _ = DEFAULT.try_with(|d| d.replace(previous));
+        let _ = DEFAULT_SET.try_with(|f| f.set(set));
+    }
+}
+
+impl std::fmt::Debug for DefaultGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DefaultGuard")
+    }
+}
+
 impl Telemetry {
     /// A handle for the service: when the last one goes, the instance shuts
     /// down.
@@ -367,6 +446,33 @@ impl Telemetry {
         GLOBAL.get()
     }
 
+    /// Makes this instance the one `#[instrument_event]` functions record
+    /// into on this thread until the guard drops, whatever is installed
+    /// globally: for tests, which build an instance per test with
+    /// [`build`](TelemetryBuilder::build). Guards nest. In async tests, use
+    /// a current-thread runtime (`#[tokio::test]`'s default), so the
+    /// futures run on the thread that set it.
+    pub fn set_default(&self) -> DefaultGuard {
+        let previous = DEFAULT.with(|d| d.replace(Some(self.clone())));
+        DEFAULT_SET.with(|f| f.set(true));
+        DefaultGuard {
+            previous,
+            _not_send: std::marker::PhantomData,
+        }
+    }
+
+    /// The instance the macros record into here: this thread's default
+    /// ([`set_default`](Self::set_default)), else the global one.
+    #[inline]
+    pub(crate) fn for_macros() -> Option<MacroInstance> {
+        if DEFAULT_SET.with(std::cell::Cell::get)
+            && let Some(t) = DEFAULT.with(|d| d.borrow().clone())
+        {
+            return Some(MacroInstance::Scoped(t));
+        }
+        GLOBAL.get().map(MacroInstance::Global)
+    }
+
     pub(crate) fn install_global(&self) -> Result<(), ConfigError> {
         GLOBAL.set(self.clone()).map_err(|_| {
             ConfigError::new(
@@ -382,15 +488,43 @@ impl Telemetry {
         Consent { inner: &self.inner }
     }
 
-    /// Opens a subject scope: until the guard is dropped, records made on
-    /// this thread obey `subject`'s consent and are attributed to its
-    /// pseudonymous key. The raw id is hashed at once and not kept.
+    /// Opens a subject scope for synchronous code: until the guard is
+    /// dropped, records made on this thread obey `subject`'s consent and are
+    /// attributed to its pseudonymous key. The raw id is hashed at once and
+    /// not kept.
     ///
-    /// To follow the work across `.await` or into spawned tasks, wrap the
-    /// future with [`FutureExt::in_current_context`](crate::FutureExt::in_current_context)
-    /// (or use [`subject_context`](Self::subject_context)).
+    /// **Not across `.await`:** a guard held while a future is suspended
+    /// leaks the subject into whatever else runs on the thread (the other
+    /// branch of a `join!`, another task). In async code use
+    /// [`in_subject`](Self::in_subject), which sets the scope on every poll
+    /// of one future only. Misuse that can be seen (a guard dropped out of
+    /// order, or still open when a wrapped future suspends) is counted in
+    /// `telemetry.context.misuse`. Clippy can flag it at compile time:
+    /// `await-holding-invalid-types = ["telemetry_core::ContextGuard"]` in
+    /// `clippy.toml`.
     pub fn subject(&self, subject: &str) -> ContextGuard {
         self.subject_context(subject).attach()
+    }
+
+    /// Runs `future` in `subject`'s scope: the scope is set on every poll of
+    /// this future and of nothing else, on whatever thread polls it. The
+    /// safe way to open a subject scope in async code.
+    ///
+    /// ```
+    /// # use telemetry_core::*;
+    /// # let telemetry = Telemetry::builder().service("s", "1").build().unwrap();
+    /// # async fn handle() {}
+    /// let work = telemetry.in_subject("user-42", async {
+    ///     handle().await; // records in here obey user-42's consent
+    /// });
+    /// # drop(work);
+    /// ```
+    pub fn in_subject<F: std::future::Future>(
+        &self,
+        subject: &str,
+        future: F,
+    ) -> crate::future::WithContext<F> {
+        self.subject_context(subject).wrap(future)
     }
 
     /// The current context with `subject` as its subject, not attached: for

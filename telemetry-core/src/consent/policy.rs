@@ -252,9 +252,17 @@ impl ConsentPolicy {
 }
 
 impl Default for ConsentPolicy {
-    /// Opt-in for every category: nothing is kept until granted.
+    /// The policy of a service that sets none: performance, errors and
+    /// resource utilization are exempt (their records are anonymous: no
+    /// subject key, no hashed value), interaction and business data are
+    /// opt-in, and every other category requires consent, opt-in.
     fn default() -> Self {
         Self::opt_in()
+            .exempt(Category::PERFORMANCE)
+            .exempt(Category::ERRORS)
+            .exempt(Category::RESOURCE)
+            .require(Category::INTERACTION)
+            .require(Category::BUSINESS)
     }
 }
 
