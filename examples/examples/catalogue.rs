@@ -12,7 +12,7 @@
 mod checkout;
 
 fn main() {
-    let catalogue = telemetry_core::Catalogue::collect();
+    let catalogue = telemetry_core::catalogue::Catalogue::collect();
     if std::env::args().nth(1).as_deref() == Some("json") {
         println!("{}", catalogue.to_json());
     } else {

@@ -9,7 +9,7 @@
 //! ```no_run
 //! # fn main() -> std::io::Result<()> {
 //! // in a test of your service:
-//! telemetry_core::Catalogue::collect().check_snapshot("telemetry-catalogue.md")?;
+//! telemetry_core::catalogue::Catalogue::collect().check_snapshot("telemetry-catalogue.md")?;
 //! # Ok(()) }
 //! ```
 //! Run with `UPDATE_CATALOGUE=1` to accept a change.

@@ -57,7 +57,7 @@
 //! 4. **Queue** — a bounded lock-free queue to one background worker. A full
 //!    queue drops and counts; the caller never blocks.
 //! 5. **Export** — the worker batches, re-checks consent (revocations purge
-//!    buffered records), aggregates metrics, and calls each [`Exporter`].
+//!    buffered records), aggregates metrics, and calls each [`Exporter`](export::Exporter).
 //!
 //! Every drop is counted by cause ([`DropCause`]) and category, and exported
 //! as the metric `telemetry.records.dropped`.
@@ -81,29 +81,34 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The handle and how it is built.
 mod builder;
-mod catalogue;
-mod category;
+mod instance;
+mod telemetry;
+
+// The record path, in order: the subject and context a record is made in,
+// the gate, sampling, privacy, the pipeline, and what exporters receive.
 pub mod consent;
-mod context;
-mod drops;
-mod emit;
-mod error;
-mod event;
-mod exporter;
-mod future;
-pub mod metrics;
+pub mod export;
 mod pipeline;
 mod privacy;
-pub mod record;
-mod resource;
 mod sampler;
-mod span;
 mod subject;
-mod telemetry;
-mod trace;
+
+// What users record.
+pub mod catalogue;
+mod category;
+mod clock;
+mod error;
+pub mod event;
+pub mod metrics;
+pub mod trace;
 mod value;
 
+// The library watching itself.
+mod health;
+
+// Integrations, one feature each.
 #[cfg(feature = "process-metrics")]
 pub mod process_metrics;
 #[cfg(feature = "http")]
@@ -113,36 +118,29 @@ pub mod testing;
 #[cfg(feature = "tracing")]
 pub mod tracing_layer;
 
+// What generated code calls.
+mod macro_support;
 #[doc(hidden)]
-#[path = "private.rs"]
-pub mod __private;
+pub mod __private {
+    pub use crate::macro_support::*;
+}
 
 pub use builder::{Environment, TelemetryBuilder};
-pub use catalogue::{Catalogue, CatalogueItem, FunctionSchema, SourceLocation};
-pub use category::{Category, CategoryNames, CategorySet};
-pub use consent::{
-    Consent, ConsentChange, ConsentDefault, ConsentPolicy, ConsentSource, ConsentState,
-    ConsentStore, CoverageSnapshot, FileConsentStore, MemoryConsentStore,
-};
-pub use context::{Context, ContextGuard, SuppressGuard};
-pub use drops::{DropCause, DropCounts};
-pub use emit::EventBuilder;
-pub use error::{ConfigError, ConfigErrorKind, ConsentError, ExportError, ExportErrorKind};
-pub use event::{EventSchema, FieldSchema, FieldVisitor, TelemetryEvent};
-pub use exporter::{Batch, Exporter};
-pub use future::{FutureExt, WithContext};
-pub use metrics::{Counter, FloatCounter, Gauge, Histogram, UpDownCounter};
+pub use category::{Category, CategorySet};
+pub use consent::policy::ConsentPolicy;
+pub use error::{ConfigError, ConfigErrorKind, ConsentError};
+pub use event::builder::EventBuilder;
+pub use event::schema::TelemetryEvent;
+pub use export::records::{Severity, SpanKind};
+pub use health::{DropCause, DropCounts};
+pub use metrics::instrument::{Counter, FloatCounter, Gauge, Histogram, UpDownCounter};
 pub use pipeline::ShutdownReport;
 pub use privacy::{FieldClass, KeyId, Limits};
-pub use record::{
-    Attribute, LogRecord, Record, Severity, SpanEvent, SpanKind, SpanRecord, SpanStatus, TraceLink,
-};
-pub use resource::{Resource, SDK_NAME, SDK_VERSION};
 pub use sampler::Sampler;
-pub use span::{Entered, Span, SpanDecision};
-pub use subject::{Choices, SubjectKey};
+pub use subject::context::{Context, ContextGuard, SuppressGuard};
+pub use subject::future::{FutureExt, WithContext};
 pub use telemetry::{DefaultGuard, Telemetry};
 #[cfg(feature = "macros")]
 pub use telemetry_macros::{TelemetryEvent, instrument_event};
-pub use trace::{SpanContext, SpanId, TraceId, TraceparentError};
-pub use value::{AttrValue, FieldType, REDACTED, TRUNCATED, TelemetryValue, Value, unix_nanos};
+pub use trace::span::{Entered, Span};
+pub use value::{FieldType, TelemetryValue, Value};

@@ -82,8 +82,9 @@ use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 use crate::category::Category;
 use crate::error::{ConfigError, ConfigErrorKind};
-use crate::metrics::{FloatCounter, Gauge};
-use crate::telemetry::{Inner, Telemetry};
+use crate::instance::Inner;
+use crate::metrics::instrument::{FloatCounter, Gauge};
+use crate::telemetry::Telemetry;
 
 /// The default sampling interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);

@@ -1,315 +1,26 @@
-//! The [`Telemetry`] handle: the one entry point a service holds, and the
-//! shared state behind it.
+//! The [`Telemetry`] handle: the one entry point a service holds. Its
+//! methods delegate to the instance's parts.
 
+use crate::instance::Inner;
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use crate::builder::TelemetryBuilder;
-use crate::category::{Category, CategoryNames, CategorySet};
+use crate::category::{Category, CategoryNames};
+use crate::consent::Consent;
 use crate::consent::gate::Who;
-use crate::consent::{Consent, ConsentRegistry};
-use crate::context::{Context, ContextGuard};
-use crate::drops::{DropCause, DropCounters, DropCounts};
-use crate::error::{ConfigError, ConfigErrorKind, ExportError};
-use crate::metrics::instrument::{InstrumentBuilder, MetricRegistry, kind};
+use crate::error::{ConfigError, ConfigErrorKind};
+use crate::export::ExportError;
+use crate::export::Resource;
+use crate::health::drops::DropCounts;
+use crate::metrics::instrument::{InstrumentBuilder, kind};
 use crate::metrics::series::Kind;
-use crate::metrics::{MetricData, MetricPoints, Number, NumberPoint, Temporality};
-use crate::pipeline::{Pipeline, ShutdownReport};
-use crate::privacy::{KeyId, KeyRing, Limits};
-use crate::record::Attribute;
-use crate::resource::Resource;
-use crate::sampler::CompiledSampler;
+use crate::pipeline::ShutdownReport;
+use crate::privacy::KeyId;
 use crate::subject::SubjectKey;
-use crate::value::AttrValue;
-
-/// Wall-clock time from the monotonic clock: one `Instant::now()` per
-/// timestamp, re-anchored to the system clock by the worker.
-pub(crate) struct Clock {
-    base: Instant,
-    /// Unix nanoseconds at `base`.
-    offset: AtomicU64,
-}
-
-impl Clock {
-    pub(crate) fn new() -> Self {
-        let c = Clock {
-            base: Instant::now(),
-            offset: AtomicU64::new(0),
-        };
-        c.reanchor();
-        c
-    }
-
-    pub(crate) fn reanchor(&self) {
-        let since_base = self.base.elapsed().as_nanos() as u64;
-        let wall = crate::value::unix_nanos(SystemTime::now());
-        self.offset
-            .store(wall.saturating_sub(since_base), Ordering::Relaxed);
-    }
-
-    /// Monotonic nanoseconds since the clock was created.
-    #[inline]
-    pub(crate) fn mono(&self) -> u64 {
-        self.base.elapsed().as_nanos() as u64
-    }
-
-    /// Converts a monotonic reading into wall-clock time.
-    #[inline]
-    pub(crate) fn to_system(&self, mono: u64) -> SystemTime {
-        SystemTime::UNIX_EPOCH
-            + Duration::from_nanos(self.offset.load(Ordering::Relaxed).saturating_add(mono))
-    }
-}
-
-/// Shared state of one telemetry instance.
-pub(crate) struct Inner {
-    pub(crate) id: u64,
-    pub(crate) enabled: AtomicBool,
-    pub(crate) sampler: CompiledSampler,
-    pub(crate) keys: KeyRing,
-    pub(crate) limits: Limits,
-    pub(crate) drops: DropCounters,
-    pub(crate) clock: Clock,
-    pub(crate) consent: ConsentRegistry,
-    pub(crate) pipeline: Pipeline,
-    pub(crate) metrics: MetricRegistry,
-    pub(crate) resource: Resource,
-    pub(crate) names: CategoryNames,
-    /// Built-in and named categories (what propagation may name to a peer).
-    #[cfg_attr(not(feature = "http"), allow(dead_code))]
-    pub(crate) known: CategorySet,
-    pub(crate) pipeline_config: crate::pipeline::PipelineConfig,
-    /// Propagation headers ignored as malformed or oversized.
-    #[cfg(feature = "http")]
-    pub(crate) rejected_headers: crate::propagation::Rejections,
-}
-
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-pub(crate) fn next_instance_id() -> u64 {
-    NEXT_ID.fetch_add(1, Ordering::Relaxed)
-}
-
-impl Inner {
-    /// Current time in seconds on the monotonic clock (for rate limits).
-    #[inline]
-    pub(crate) fn now_secs(&self, mono: u64) -> u64 {
-        mono / 1_000_000_000
-    }
-
-    /// Collects every instrument plus the library's own metrics.
-    pub(crate) fn collect_metrics(&self) -> Vec<MetricData> {
-        let mut out = self.metrics.collect();
-        out.extend(self.own_metrics());
-        out
-    }
-
-    fn own_metrics(&self) -> Vec<MetricData> {
-        let now = SystemTime::now();
-        let start = now - Duration::from_nanos(self.clock.mono());
-        let name = |c: Category| AttrValue::from(self.names.name(c).into_owned());
-        let point = |attributes: Vec<Attribute>, v: u64| NumberPoint {
-            attributes,
-            start,
-            time: now,
-            value: Number::I64(i64::try_from(v).unwrap_or(i64::MAX)),
-        };
-        let sum = |n: &'static str,
-                   d: &'static str,
-                   unit: &'static str,
-                   points: Vec<NumberPoint>| MetricData {
-            name: Cow::Borrowed(n),
-            description: Cow::Borrowed(d),
-            unit: Cow::Borrowed(unit),
-            category: Category::TELEMETRY,
-            points: MetricPoints::Sum {
-                monotonic: true,
-                temporality: Temporality::Cumulative,
-                points,
-            },
-        };
-        let mut out = Vec::new();
-        let snapshot = self.drops.snapshot();
-        let drops: Vec<NumberPoint> = snapshot
-            .iter()
-            .filter(|(cause, _, _)| *cause != DropCause::Anonymized)
-            .map(|(cause, cat, n)| {
-                point(
-                    vec![
-                        Attribute::new("cause", cause.as_str()),
-                        Attribute::new(crate::record::keys::CATEGORY, name(cat)),
-                    ],
-                    n,
-                )
-            })
-            .collect();
-        if !drops.is_empty() {
-            out.push(sum(
-                "telemetry.records.dropped",
-                "Records not exported, by cause and category.",
-                "{record}",
-                drops,
-            ));
-        }
-        let withheld: Vec<NumberPoint> = snapshot
-            .iter()
-            .filter(|(cause, _, _)| *cause == DropCause::Anonymized)
-            .map(|(_, cat, n)| {
-                point(
-                    vec![Attribute::new(crate::record::keys::CATEGORY, name(cat))],
-                    n,
-                )
-            })
-            .collect();
-        if !withheld.is_empty() {
-            out.push(sum(
-                "telemetry.fields.withheld",
-                "Hashed values left out of anonymous records (admitted only because their category is exempt), by category.",
-                "{value}",
-                withheld,
-            ));
-        }
-        #[cfg(feature = "http")]
-        {
-            let rejected: Vec<NumberPoint> = self
-                .rejected_headers
-                .snapshot()
-                .into_iter()
-                .map(|(header, reason, n)| {
-                    point(
-                        vec![
-                            Attribute::new("header", header),
-                            Attribute::new("reason", reason),
-                        ],
-                        n,
-                    )
-                })
-                .collect();
-            if !rejected.is_empty() {
-                out.push(sum(
-                    "telemetry.propagation.rejected",
-                    "Incoming propagation headers ignored, by header and reason.",
-                    "{header}",
-                    rejected,
-                ));
-            }
-        }
-        let totals = self.consent.counts.totals();
-        let grants: Vec<_> = totals
-            .iter()
-            .filter(|t| t.1 > 0)
-            .map(|(c, g, _)| {
-                point(
-                    vec![Attribute::new(crate::record::keys::CATEGORY, name(*c))],
-                    *g,
-                )
-            })
-            .collect();
-        let revocations: Vec<_> = totals
-            .iter()
-            .filter(|t| t.2 > 0)
-            .map(|(c, _, r)| {
-                point(
-                    vec![Attribute::new(crate::record::keys::CATEGORY, name(*c))],
-                    *r,
-                )
-            })
-            .collect();
-        if !grants.is_empty() {
-            out.push(sum(
-                "telemetry.consent.grants",
-                "Consent grants, per category. Identifies no subject.",
-                "{grant}",
-                grants,
-            ));
-        }
-        if !revocations.is_empty() {
-            out.push(sum(
-                "telemetry.consent.revocations",
-                "Consent revocations, per category. Identifies no subject.",
-                "{revocation}",
-                revocations,
-            ));
-        }
-        // Process-wide counts, reported by the installed instance (or by
-        // every instance when none is installed).
-        let process_wide = match GLOBAL.get() {
-            Some(g) => g.inner.id == self.id,
-            None => true,
-        };
-        if process_wide {
-            let misuse: Vec<NumberPoint> = crate::context::Misuse::ALL
-                .iter()
-                .filter(|m| m.total() > 0)
-                .map(|m| point(vec![Attribute::new("kind", m.as_str())], m.total()))
-                .collect();
-            if !misuse.is_empty() {
-                out.push(sum(
-                    "telemetry.context.misuse",
-                    "Context guards misused: dropped out of order, or held open across an .await.",
-                    "{guard}",
-                    misuse,
-                ));
-            }
-            let without = crate::__private::CALLS_WITHOUT_INSTANCE.load(Ordering::Relaxed);
-            if without > 0 {
-                out.push(sum(
-                    "telemetry.calls.without_instance",
-                    "Calls of #[instrument_event] functions that found no telemetry instance (before install).",
-                    "{call}",
-                    vec![point(vec![], without)],
-                ));
-            }
-        }
-        // Coverage as counts that add up across replicas (the fleet ratio
-        // is the sum of subjects allowing over the sum of subjects seen).
-        let cov = self.consent.coverage.snapshot();
-        if cov.subjects_seen > 0 {
-            let period_start = SystemTime::UNIX_EPOCH + Duration::from_secs(cov.period_start_secs);
-            let gauge = |n: &'static str,
-                         d: &'static str,
-                         unit: &'static str,
-                         points: Vec<NumberPoint>| MetricData {
-                name: Cow::Borrowed(n),
-                description: Cow::Borrowed(d),
-                unit: Cow::Borrowed(unit),
-                category: Category::TELEMETRY,
-                points: MetricPoints::Gauge { points },
-            };
-            let count = |attributes: Vec<Attribute>, n: u64| NumberPoint {
-                attributes,
-                start: period_start,
-                time: now,
-                value: Number::I64(i64::try_from(n).unwrap_or(i64::MAX)),
-            };
-            out.push(gauge(
-                "telemetry.consent.subjects_seen",
-                "Distinct subjects seen in the current coverage period (estimated; identifies no subject).",
-                "{subject}",
-                vec![count(vec![], cov.subjects_seen)],
-            ));
-            let allowing = cov
-                .consenting
-                .iter()
-                .map(|(c, n)| {
-                    count(
-                        vec![Attribute::new(crate::record::keys::CATEGORY, name(*c))],
-                        *n,
-                    )
-                })
-                .collect();
-            out.push(gauge(
-                "telemetry.consent.subjects_allowing",
-                "Distinct subjects seen in the current coverage period while allowing the category (estimated).",
-                "{subject}",
-                allowing,
-            ));
-        }
-        out
-    }
-}
+use crate::subject::context::{Context, ContextGuard};
 
 /// Shuts the instance down when the last handle the service holds goes
 /// away (bounded by five seconds), so what is buffered is exported rather
@@ -523,7 +234,7 @@ impl Telemetry {
         &self,
         subject: &str,
         future: F,
-    ) -> crate::future::WithContext<F> {
+    ) -> crate::subject::future::WithContext<F> {
         self.subject_context(subject).wrap(future)
     }
 
@@ -539,7 +250,7 @@ impl Telemetry {
 
     /// The pseudonymous key of the current subject, if a scope is open.
     pub fn current_subject(&self) -> Option<SubjectKey> {
-        crate::context::with_fast_subject(self.inner.id, |s, _| s.map(|s| s.key))
+        crate::subject::context::with_fast_subject(self.inner.id, |s, _| s.map(|s| s.key))
     }
 
     /// Whether a record of `category` would pass consent in the current

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::*;
+use telemetry_core::export::*;
 use telemetry_core::*;
 
 /// Checks, at export time, that nothing of the watched subject arrives while

@@ -7,6 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use telemetry_core::event::*;
+use telemetry_core::export::*;
 use telemetry_core::*;
 
 fn err(b: TelemetryBuilder) -> ConfigError {

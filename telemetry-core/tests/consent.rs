@@ -7,6 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use telemetry_core::consent::*;
+use telemetry_core::export::*;
 use telemetry_core::testing::InMemoryExporter;
 use telemetry_core::*;
 

@@ -5,7 +5,8 @@
 mod common;
 
 use common::*;
-use telemetry_core::metrics::{MetricPoints, Number, Temporality};
+use telemetry_core::event::*;
+use telemetry_core::export::{MetricPoints, Number, Temporality};
 use telemetry_core::*;
 
 fn attrs<'a>(region: &'a str, method: &'a str, ok: bool) -> [(&'static str, Value<'a>); 3] {

@@ -15,7 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use telemetry_core::metrics::{MetricData, MetricPoints, Number, Temporality};
+use telemetry_core::export::{MetricData, MetricPoints, Number, Temporality};
 use telemetry_core::process_metrics::ProcessMetrics;
 use telemetry_core::testing::InMemoryExporter;
 use telemetry_core::*;

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use common::*;
 use proptest::prelude::*;
+use telemetry_core::export::*;
 use telemetry_core::testing::InMemoryExporter;
 use telemetry_core::*;
 

@@ -8,7 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use telemetry_core::export::*;
 use telemetry_core::testing::InMemoryExporter;
+use telemetry_core::trace::*;
 use telemetry_core::*;
 
 #[test]

@@ -11,6 +11,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use telemetry_core::export::*;
 use telemetry_core::testing::InMemoryExporter;
 use telemetry_core::tracing_layer::TracingLayer;
 use telemetry_core::*;

@@ -11,7 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
+use telemetry_core::event::*;
+use telemetry_core::export::*;
 use telemetry_core::testing::InMemoryExporter;
+use telemetry_core::trace::*;
 use telemetry_core::*;
 use telemetry_exporters::file::{
     ExportRequest, FileExporter, Fsync, Signal, files, parse_line, read_lines,
@@ -640,7 +643,7 @@ fn direct_encoding_matches_opentelemetry_proto() {
 #[test]
 fn direct_metrics_encoding_matches_opentelemetry_proto() {
     use std::time::SystemTime;
-    use telemetry_core::metrics::{
+    use telemetry_core::export::{
         HistogramPoint, MetricData, MetricPoints, Number, NumberPoint, Temporality,
     };
     use telemetry_exporters::otlp_json::encode_metrics;

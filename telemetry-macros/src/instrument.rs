@@ -279,7 +279,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let category = common::category_or(
         parsed.category.as_ref(),
         &krate,
-        quote!(#krate::Category::PERFORMANCE),
+        quote!(#krate::__private::Category::PERFORMANCE),
         &mut errors,
     );
     if !errors.is_empty() {
@@ -310,7 +310,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             let field_type = field_type(ty, &krate);
             let fname = ident.to_string();
             let class_tokens = class.tokens(&krate);
-            quote!(#krate::FieldSchema { name: #fname, ty: #field_type, class: #class_tokens })
+            quote!(#krate::__private::FieldSchema { name: #fname, ty: #field_type, class: #class_tokens })
         })
         .collect();
     let records_errors = parsed.err.is_some();
@@ -392,7 +392,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let prelude = quote! {
-        static __TELEMETRY_SCHEMA: #krate::FunctionSchema = #krate::FunctionSchema {
+        static __TELEMETRY_SCHEMA: #krate::__private::FunctionSchema = #krate::__private::FunctionSchema {
             name: #name,
             category: #category,
             description: #description,
@@ -542,12 +542,12 @@ fn field_type(ty: Option<&Type>, krate: &Path) -> TokenStream {
                     "SystemTime" => quote!(Timestamp),
                     _ => break,
                 };
-                return quote!(#krate::FieldType::#kind);
+                return quote!(#krate::__private::FieldType::#kind);
             }
             _ => break,
         }
     }
-    quote!(#krate::FieldType::Opaque)
+    quote!(#krate::__private::FieldType::Opaque)
 }
 
 fn hint(args: &[&Ident]) -> String {

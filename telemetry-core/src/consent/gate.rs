@@ -26,11 +26,11 @@
 use std::sync::atomic::Ordering;
 
 use crate::category::{Category, CategorySet};
-use crate::context::{Context, fast_withheld, with_fast_subject};
-use crate::drops::DropCause;
-use crate::record::Severity;
+use crate::export::Severity;
+use crate::health::drops::DropCause;
+use crate::instance::Inner;
+use crate::subject::context::{Context, fast_withheld, with_fast_subject};
 use crate::subject::{SubjectKey, SubjectState};
-use crate::telemetry::Inner;
 use crate::trace::{SpanContext, TraceId, ids_from, next_random};
 
 /// Whose consent a record is decided under.

@@ -6,13 +6,14 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::category::Category;
-use crate::drops::DropCause;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::event::{EventSchema, FieldSchema};
-use crate::metrics::data::{MetricData, Temporality};
+use crate::export::{MetricData, Temporality};
+use crate::health::drops::DropCause;
+use crate::instance::Inner;
 use crate::metrics::series::{Found, Kind, Series, SeriesTable};
 use crate::privacy::FieldClass;
-use crate::telemetry::{Inner, Telemetry};
+use crate::telemetry::Telemetry;
 use crate::value::Value;
 
 /// Attributes of one measurement: declared keys with public values.

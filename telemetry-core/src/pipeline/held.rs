@@ -11,10 +11,10 @@ use std::time::Instant;
 use crossbeam_queue::ArrayQueue;
 
 use super::Queued;
-use crate::drops::DropCause;
-use crate::record::{LogRecord, Record, SpanRecord};
+use crate::export::{LogRecord, Record, SpanRecord};
+use crate::health::drops::DropCause;
+use crate::instance::Inner;
 use crate::subject::SubjectKey;
-use crate::telemetry::Inner;
 
 /// Revocations remembered to tell a taken batch whether it is stale. When
 /// more than this many happen during one export, the batch is filtered

@@ -28,12 +28,12 @@ use std::time::{Duration, Instant};
 use crossbeam_queue::ArrayQueue;
 
 use crate::category::Category;
-use crate::drops::DropCause;
-use crate::error::{ExportError, ExportErrorKind};
-use crate::exporter::Exporter;
-use crate::record::{LogRecord, Record};
+use crate::export::Exporter;
+use crate::export::{ExportError, ExportErrorKind};
+use crate::export::{LogRecord, Record};
+use crate::health::drops::DropCause;
+use crate::instance::Inner;
 use crate::subject::SubjectKey;
-use crate::telemetry::Inner;
 
 use held::{Held, RevocationLog};
 use requests::Requests;
@@ -117,7 +117,7 @@ impl Pipeline {
             .name("telemetry-export".into())
             .spawn(move || {
                 // Nothing the exporters log may feed back into the pipeline.
-                let _suppressed = crate::context::Context::suppress();
+                let _suppressed = crate::subject::context::Context::suppress();
                 let report = worker::run(&held);
                 // Let go of the instance before saying the shutdown is done:
                 // when the caller's own handles go too, what the instance

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use super::held::Outgoing;
 use super::{Exporters, MAX_CONTROL, Pipeline, ShutdownReport};
 use crate::category::Category;
-use crate::drops::DropCause;
-use crate::error::{ExportError, ExportErrorKind};
-use crate::exporter::{Batch, Exporter};
-use crate::metrics::MetricData;
-use crate::record::LogRecord;
-use crate::telemetry::Inner;
+use crate::export::LogRecord;
+use crate::export::MetricData;
+use crate::export::{Batch, Exporter};
+use crate::export::{ExportError, ExportErrorKind};
+use crate::health::drops::DropCause;
+use crate::instance::Inner;
 
 /// A batch found stale this many times in a row (revocations racing it) is
 /// given up as failed.
@@ -100,7 +100,7 @@ pub(super) fn last_round(pipeline: &Pipeline, inner: &Inner, deadline: Instant) 
         let mut exporters = pipeline.lock_exporters();
         if !exporters.shut_down {
             exporters.shut_down = true;
-            let _suppressed = crate::context::Context::suppress();
+            let _suppressed = crate::subject::context::Context::suppress();
             for exporter in exporters.list.iter_mut() {
                 if let Err(e) = guarded(|| exporter.shutdown(deadline)) {
                     errors.push(e);
@@ -121,7 +121,7 @@ pub(super) fn last_round(pipeline: &Pipeline, inner: &Inner, deadline: Instant) 
 /// Calls every exporter's `force_flush`; returns the errors.
 fn flush_exporters(pipeline: &Pipeline, deadline: Instant) -> Vec<ExportError> {
     let mut exporters = pipeline.lock_exporters();
-    let _suppressed = crate::context::Context::suppress();
+    let _suppressed = crate::subject::context::Context::suppress();
     exporters
         .list
         .iter_mut()
@@ -187,7 +187,7 @@ fn round(
         if outgoing.is_empty() && metrics.is_empty() {
             break;
         }
-        let _suppressed = crate::context::Context::suppress();
+        let _suppressed = crate::subject::context::Context::suppress();
         let Exporters { list, .. } = &mut *exporters;
         let count = outgoing.len() as u64;
         let mut failed_spans = 0u64;
@@ -292,7 +292,7 @@ fn deliver_control(
         pending_control,
         ..
     } = exporters;
-    let _suppressed = crate::context::Context::suppress();
+    let _suppressed = crate::subject::context::Context::suppress();
     for (exporter, pending) in list.iter_mut().zip(pending_control.iter_mut()) {
         pending.extend(control.iter().cloned());
         if pending.is_empty() {

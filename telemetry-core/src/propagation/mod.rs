@@ -51,8 +51,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use http::{HeaderMap, HeaderValue};
 
 use crate::category::{Category, CategorySet};
-use crate::context::Context;
-use crate::telemetry::{Inner, Telemetry};
+use crate::instance::Inner;
+use crate::subject::context::Context;
+use crate::telemetry::Telemetry;
 use crate::trace::SpanContext;
 
 /// The W3C trace context header.

@@ -6,9 +6,10 @@ use std::fmt::{self, Write as _};
 
 use tracing_core::field::{Field, Visit};
 
+use crate::export::SpanKind;
+use crate::privacy::AttrBuilder;
 use crate::privacy::{FieldClass, KeyRing, Limits};
-use crate::record::{AttrBuilder, SpanKind};
-use crate::span::Span;
+use crate::trace::span::Span;
 use crate::value::Value;
 
 /// The privacy class of each field name, and the class of every other field.

@@ -84,14 +84,15 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::category::Category;
 use crate::consent::gate::Who;
-use crate::context::{fast_span, suppressed, swap_span};
-use crate::drops::DropCause;
 use crate::error::{ConfigError, ConfigErrorKind};
+use crate::export::{Record, Severity};
+use crate::health::drops::DropCause;
+use crate::privacy::AttrBuilder;
 use crate::privacy::FieldClass;
-use crate::record::{AttrBuilder, Record, Severity};
-use crate::span::Span;
+use crate::subject::context::{fast_span, suppressed, swap_span};
 use crate::telemetry::Telemetry;
 use crate::trace::SpanContext;
+use crate::trace::span::Span;
 
 use fields::{Capture, EventSink, FieldRules, SpanSink};
 use routes::{Route, Routes, is_internal};

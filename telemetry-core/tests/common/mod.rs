@@ -9,6 +9,8 @@
 
 use std::time::Duration;
 
+use telemetry_core::event::*;
+use telemetry_core::export::*;
 use telemetry_core::testing::InMemoryExporter;
 use telemetry_core::*;
 

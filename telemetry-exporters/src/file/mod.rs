@@ -48,7 +48,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use telemetry_core::{Batch, ConfigError, ConfigErrorKind, ExportError, ExportErrorKind, Exporter};
+use telemetry_core::export::{Batch, ExportError, ExportErrorKind, Exporter};
+use telemetry_core::{ConfigError, ConfigErrorKind};
 
 pub use naming::{Signal, list};
 pub use reader::{ExportRequest, FileLines, InvalidLine, parse_line, read_lines};

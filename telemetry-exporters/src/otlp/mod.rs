@@ -37,7 +37,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use prost::Message;
-use telemetry_core::{Batch, ConfigError, Environment, ExportError, ExportErrorKind, Exporter};
+use telemetry_core::export::{Batch, ExportError, ExportErrorKind, Exporter};
+use telemetry_core::{ConfigError, Environment};
 
 pub use config::{Compression, OtlpSignal, Protocol, SignalConfig};
 

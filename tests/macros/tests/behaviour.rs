@@ -6,6 +6,8 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use telemetry_core::catalogue::*;
+use telemetry_core::export::*;
 use telemetry_core::testing::InMemoryExporter;
 use telemetry_core::*;
 

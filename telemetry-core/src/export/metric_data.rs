@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::category::Category;
-use crate::record::Attribute;
+use crate::export::Attribute;
 
 /// Whether sums and histograms report totals since start or since the last export.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default, serde::Serialize)]

@@ -6,49 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use crate::category::CategorySet;
-use crate::value::hex16;
-
-/// The pseudonymous key of a data subject: the first 16 bytes of a keyed
-/// BLAKE3 hash of the subject id. The raw id is never stored.
-#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SubjectKey(pub [u8; 16]);
-
-impl SubjectKey {
-    /// The key as 32 lower-case hex digits.
-    pub fn to_hex(&self) -> String {
-        hex16(&self.0)
-    }
-
-    /// Parses 32 hex digits (either case; nothing else, no sign).
-    pub fn from_hex(s: &str) -> Option<SubjectKey> {
-        if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        let mut out = [0u8; 16];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
-        Some(SubjectKey(out))
-    }
-}
-
-impl fmt::Debug for SubjectKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SubjectKey({})", self.to_hex())
-    }
-}
-
-impl fmt::Display for SubjectKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl serde::Serialize for SubjectKey {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_hex())
-    }
-}
+use crate::export::SubjectKey;
 
 /// A subject's recorded choices. A category is in at most one of the sets;
 /// in neither means "no answer", and the policy's default applies.
@@ -196,20 +154,5 @@ impl fmt::Debug for SubjectState {
             .field("key", &self.key)
             .field("allowed", &CategorySet::from_bits(self.allowed()))
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hex_round_trip() {
-        let k = SubjectKey([0x0f; 16]);
-        assert_eq!(k.to_hex(), "0f".repeat(16));
-        assert_eq!(SubjectKey::from_hex(&k.to_hex()), Some(k));
-        assert_eq!(SubjectKey::from_hex("zz"), None);
-        assert_eq!(SubjectKey::from_hex(&"g".repeat(32)), None);
-        assert_eq!(SubjectKey::from_hex(&format!("+f{}", "0".repeat(30))), None);
     }
 }

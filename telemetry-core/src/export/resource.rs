@@ -1,30 +1,8 @@
 //! Resource attributes: what service, version, environment and process the
 //! telemetry comes from, named after the OpenTelemetry semantic conventions.
 
-use crate::record::Attribute;
+use crate::export::{Attribute, keys};
 use crate::value::AttrValue;
-
-/// Semantic-convention keys used in the resource.
-pub mod keys {
-    /// `service.name`
-    pub const SERVICE_NAME: &str = "service.name";
-    /// `service.version`
-    pub const SERVICE_VERSION: &str = "service.version";
-    /// `service.instance.id`
-    pub const SERVICE_INSTANCE_ID: &str = "service.instance.id";
-    /// `deployment.environment.name`
-    pub const DEPLOYMENT_ENVIRONMENT: &str = "deployment.environment.name";
-    /// `telemetry.sdk.name`
-    pub const SDK_NAME: &str = "telemetry.sdk.name";
-    /// `telemetry.sdk.language`
-    pub const SDK_LANGUAGE: &str = "telemetry.sdk.language";
-    /// `telemetry.sdk.version`
-    pub const SDK_VERSION: &str = "telemetry.sdk.version";
-    /// `process.pid`
-    pub const PROCESS_PID: &str = "process.pid";
-    /// `os.type`
-    pub const OS_TYPE: &str = "os.type";
-}
 
 /// The name this library reports as `telemetry.sdk.name` and instrumentation scope.
 pub const SDK_NAME: &str = "telemetry-core";

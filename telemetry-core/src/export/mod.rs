@@ -1,12 +1,29 @@
-//! The [`Exporter`] trait and the [`Batch`] it receives.
+//! What exporter authors need, and nothing above it: the [`Exporter`]
+//! trait, the [`Batch`] it receives, the records in it (spans, log
+//! records, metric data, the resource), the attribute keys the library
+//! puts on records, and [`ExportError`].
+//!
+//! This module imports nothing from the record path: an exporter depends on
+//! these types only.
+
+mod error;
+pub mod keys;
+mod metric_data;
+pub(crate) mod records;
+mod resource;
 
 use std::time::{Duration, Instant};
 
-use crate::category::CategoryNames;
-use crate::error::ExportError;
-use crate::metrics::MetricData;
-use crate::record::{LogRecord, SpanRecord};
-use crate::resource::Resource;
+pub use crate::category::CategoryNames;
+
+pub use crate::value::{AttrValue, REDACTED, TRUNCATED, unix_nanos};
+pub use error::{ExportError, ExportErrorKind};
+pub use metric_data::{HistogramPoint, MetricData, MetricPoints, Number, NumberPoint, Temporality};
+pub use records::{
+    Attribute, LogRecord, Record, SpanEvent, SpanRecord, SpanStatus, SubjectKey, TraceLink,
+};
+pub(crate) use records::{Severity, SpanKind};
+pub use resource::{Resource, SDK_NAME, SDK_VERSION};
 
 /// One batch of consented, sampled and redacted data.
 #[derive(Clone, Copy)]

@@ -2,13 +2,13 @@
 //! audit, deletion requests), each already consented, sampled and redacted.
 
 use std::borrow::Cow;
+use std::fmt;
 use std::time::SystemTime;
 
 use crate::category::Category;
 use crate::privacy::KeyId;
-use crate::subject::SubjectKey;
 use crate::trace::{SpanId, TraceId};
-use crate::value::AttrValue;
+use crate::value::{AttrValue, hex16};
 
 /// One attribute of a record.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -27,21 +27,6 @@ impl Attribute {
             value: value.into(),
         }
     }
-}
-
-/// Attribute keys the library puts on records for analysts.
-pub mod keys {
-    /// The record's category name.
-    pub const CATEGORY: &str = "telemetry.category";
-    /// The record's inclusion probability (0..=1]: weight each record by its
-    /// inverse to estimate totals from sampled data.
-    pub const SAMPLE_PROBABILITY: &str = "telemetry.sample.probability";
-    /// The id of the key hashed fields were hashed with.
-    pub const HASH_KEY_ID: &str = "telemetry.hash.key_id";
-    /// The pseudonymous subject key (keyed hash of the subject id).
-    pub const SUBJECT: &str = "telemetry.subject";
-    /// An event's schema version.
-    pub const SCHEMA_VERSION: &str = "telemetry.event.version";
 }
 
 /// Where the record came from in a trace.
@@ -226,104 +211,59 @@ impl Record {
     }
 }
 
-/// Builds the attribute list of a record under the configured limits and
-/// the record's privacy: every captured value goes through
-/// [`capture`](Self::capture).
-pub(crate) struct AttrBuilder {
-    pub(crate) attrs: Vec<Attribute>,
-    pub(crate) dropped: u32,
-    pub(crate) limited: bool,
-    /// Whether any kept value is a keyed hash (the record then carries the key id).
-    pub(crate) hashed: bool,
-    /// Hashed values left out because the record is anonymous.
-    pub(crate) withheld: u32,
-    anonymous: bool,
-    bytes: usize,
-    max_attrs: usize,
-    max_bytes: usize,
-    max_string: usize,
+/// The pseudonymous key of a data subject: the first 16 bytes of a keyed
+/// BLAKE3 hash of the subject id. The raw id is never stored.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubjectKey(pub [u8; 16]);
+
+impl SubjectKey {
+    /// The key as 32 lower-case hex digits.
+    pub fn to_hex(&self) -> String {
+        hex16(&self.0)
+    }
+
+    /// Parses 32 hex digits (either case; nothing else, no sign).
+    pub fn from_hex(s: &str) -> Option<SubjectKey> {
+        if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let mut out = [0u8; 16];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(SubjectKey(out))
+    }
 }
 
-impl AttrBuilder {
-    /// A builder for a record; `anonymous` records keep no hashed value.
-    pub(crate) fn new(limits: &crate::privacy::Limits, capacity: usize, anonymous: bool) -> Self {
-        AttrBuilder {
-            attrs: Vec::with_capacity(capacity.min(limits.max_attributes)),
-            dropped: 0,
-            limited: false,
-            hashed: false,
-            withheld: 0,
-            anonymous,
-            bytes: 0,
-            max_attrs: limits.max_attributes,
-            max_bytes: limits.max_record_bytes,
-            max_string: limits.max_string_len,
-        }
+impl fmt::Debug for SubjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SubjectKey({})", self.to_hex())
     }
+}
 
-    /// Captures one value as its class says: public (cut to the string
-    /// limit), keyed hash, redaction marker, or nothing. In an anonymous
-    /// record a hashed value is left out and counted.
-    pub(crate) fn capture(
-        &mut self,
-        key: Cow<'static, str>,
-        class: crate::privacy::FieldClass,
-        value: crate::value::Value<'_>,
-        keys: &crate::privacy::KeyRing,
-    ) {
-        if self.anonymous && class == crate::privacy::FieldClass::Hashed {
-            self.withheld += 1;
-            return;
-        }
-        if let Some((v, cut)) = crate::privacy::transform_value(class, value, keys, self.max_string)
-        {
-            self.push(key, v, cut);
-        }
+impl fmt::Display for SubjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
     }
+}
 
-    /// Captures a value that may identify the subject whatever its class
-    /// (an error message, a return value): only in a record that is not
-    /// anonymous; otherwise it is left out and counted. `value` is called
-    /// only when the value is kept.
-    pub(crate) fn capture_identifying<'v>(
-        &mut self,
-        key: Cow<'static, str>,
-        class: crate::privacy::FieldClass,
-        value: impl FnOnce() -> crate::value::Value<'v>,
-        keys: &crate::privacy::KeyRing,
-    ) {
-        if self.anonymous {
-            self.withheld += 1;
-        } else {
-            self.capture(key, class, value(), keys);
-        }
+impl serde::Serialize for SubjectKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
     }
+}
 
-    pub(crate) fn push(&mut self, key: Cow<'static, str>, value: AttrValue, truncated: bool) {
-        let size = key.len() + value.approx_size();
-        if self.attrs.len() >= self.max_attrs || self.bytes + size > self.max_bytes {
-            self.dropped += 1;
-            self.limited = true;
-            return;
-        }
-        self.limited |= truncated;
-        self.hashed |= matches!(value, AttrValue::Hashed(_));
-        self.bytes += size;
-        self.attrs.push(Attribute { key, value });
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// Counts what the limits cut and what anonymity withheld, for a record
-    /// of `category`.
-    pub(crate) fn count_cuts(&self, drops: &crate::drops::DropCounters, category: Category) {
-        if self.limited {
-            drops.count(crate::drops::DropCause::Limits, category, 1);
-        }
-        if self.withheld > 0 {
-            drops.count(
-                crate::drops::DropCause::Anonymized,
-                category,
-                u64::from(self.withheld),
-            );
-        }
+    #[test]
+    fn hex_round_trip() {
+        let k = SubjectKey([0x0f; 16]);
+        assert_eq!(k.to_hex(), "0f".repeat(16));
+        assert_eq!(SubjectKey::from_hex(&k.to_hex()), Some(k));
+        assert_eq!(SubjectKey::from_hex("zz"), None);
+        assert_eq!(SubjectKey::from_hex(&"g".repeat(32)), None);
+        assert_eq!(SubjectKey::from_hex(&format!("+f{}", "0".repeat(30))), None);
     }
 }

@@ -6,11 +6,13 @@ use std::borrow::Cow;
 
 use crate::category::Category;
 use crate::consent::gate::{EventAdmission, Who};
-use crate::context::fast_span;
-use crate::event::{EventSchema, FieldVisitor, TelemetryEvent};
+use crate::event::schema::{EventSchema, FieldVisitor, TelemetryEvent};
+use crate::export::{LogRecord, Record, Severity, TraceLink};
+use crate::instance::Inner;
+use crate::privacy::AttrBuilder;
 use crate::privacy::{FieldClass, KeyRing};
-use crate::record::{AttrBuilder, LogRecord, Record, Severity, TraceLink};
-use crate::telemetry::{Inner, Telemetry};
+use crate::subject::context::fast_span;
+use crate::telemetry::Telemetry;
 use crate::value::{TelemetryValue, Value};
 
 impl Inner {

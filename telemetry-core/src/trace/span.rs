@@ -8,10 +8,12 @@ use std::sync::Arc;
 
 use crate::category::Category;
 use crate::consent::gate::{Consented, SpanAdmission, Who};
-use crate::context::{fast_span, swap_span};
+use crate::export::{Record, SpanEvent, SpanKind, SpanRecord, SpanStatus};
+use crate::instance::Inner;
+use crate::privacy::AttrBuilder;
 use crate::privacy::FieldClass;
-use crate::record::{AttrBuilder, Record, SpanEvent, SpanKind, SpanRecord, SpanStatus};
-use crate::telemetry::{Inner, Telemetry};
+use crate::subject::context::{fast_span, swap_span};
+use crate::telemetry::Telemetry;
 use crate::trace::{SpanContext, SpanId};
 use crate::value::{TelemetryValue, Value};
 
@@ -113,7 +115,7 @@ impl Telemetry {
     pub fn decide_span(
         &self,
         category: Category,
-        trace_id: crate::TraceId,
+        trace_id: crate::trace::TraceId,
         parent_sampled: Option<bool>,
     ) -> SpanDecision {
         let inner = &self.inner;

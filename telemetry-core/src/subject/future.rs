@@ -9,8 +9,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use crate::context::{Context, poll_in_context};
-use crate::span::Span;
+use crate::subject::context::{Context, poll_in_context};
+use crate::trace::span::Span;
 
 /// A future that runs in a given [`Context`] (and, for [`Span::wrap`],
 /// inside a span that ends with it).

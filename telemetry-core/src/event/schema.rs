@@ -1,5 +1,5 @@
-//! Typed events: the [`TelemetryEvent`] trait, its static [`EventSchema`],
-//! and the allocation-free [`FieldVisitor`] protocol.
+//! What an event type says about itself: its schema (name, category,
+//! version, fields with their privacy classes) and how its fields are read.
 
 use crate::category::Category;
 use crate::privacy::FieldClass;
@@ -49,11 +49,12 @@ pub trait FieldVisitor {
     fn field(&mut self, index: usize, value: Value<'_>);
 }
 
-/// A typed event. Derive it with `#[derive(TelemetryEvent)]` (macros issue),
+/// A typed event. Derive it with `#[derive(TelemetryEvent)]`,
 /// or implement it by hand:
 ///
 /// ```
 /// use telemetry_core::*;
+/// use telemetry_core::event::{EventSchema, FieldSchema, FieldVisitor};
 ///
 /// struct SignedUp<'a> { user: &'a str, plan: &'a str }
 ///

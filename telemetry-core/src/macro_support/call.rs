@@ -1,22 +1,24 @@
-//! Runtime support for the code `telemetry-macros` generates. Not a public
-//! API: names and signatures here change without notice.
+//! One instrumented function's call: the gate at entry (consent before any
+//! argument is read), its span, the argument and return-value capture, the
+//! error event, and the call counter and duration histogram at the end.
 
 use std::future::Future;
 use std::sync::OnceLock;
 
-pub use inventory;
-
-pub use crate::catalogue::{CatalogueItem, FunctionSchema, SourceLocation};
+use crate::catalogue::FunctionSchema;
 use crate::category::Category;
 use crate::consent::gate::Who;
-use crate::context::{Context, ContextGuard};
-use crate::future::WithContext;
-use crate::metrics::{BoundCounter, Counter, Histogram};
+use crate::export::Severity;
+use crate::metrics::BoundCounter;
+use crate::metrics::instrument::{Counter, Histogram};
 use crate::privacy::FieldClass;
-use crate::record::Severity;
-use crate::span::{Entered, Span};
+use crate::subject::context::{Context, ContextGuard};
+use crate::subject::future::WithContext;
 use crate::telemetry::{MacroInstance, Telemetry};
+use crate::trace::span::{Entered, Span};
 use crate::value::{TelemetryValue, Value};
+
+use super::outcome::{Outcome, RetValue};
 
 /// Duration histogram bounds, in seconds (OpenTelemetry's HTTP defaults).
 const DURATION_BOUNDS: [f64; 14] = [
@@ -328,165 +330,4 @@ pub enum CallEntered {
     Span(Entered),
     /// The call's subject and span are current.
     Context(ContextGuard),
-}
-
-/// How a call ended.
-#[derive(Copy, Clone, Debug)]
-pub enum Outcome {
-    /// Not an `Err`.
-    Ok,
-    /// An `Err` of this type.
-    Err(&'static str),
-}
-
-/// The outcome of a `Result` return value. Generated code calls
-/// `(&result).__telemetry_outcome()` with this trait and [`OutcomeOfAny`] in
-/// scope: method resolution picks this one for a `Result` and the other for
-/// any other type (autoref specialisation).
-pub trait OutcomeOfResult {
-    /// The outcome.
-    fn __telemetry_outcome(&self) -> Outcome;
-}
-
-impl<T, E> OutcomeOfResult for Result<T, E> {
-    #[inline]
-    fn __telemetry_outcome(&self) -> Outcome {
-        match self {
-            Ok(_) => Outcome::Ok,
-            Err(_) => Outcome::Err(std::any::type_name::<E>()),
-        }
-    }
-}
-
-/// The outcome of a return value that is not a `Result`: always ok.
-pub trait OutcomeOfAny {
-    /// The outcome.
-    fn __telemetry_outcome(&self) -> Outcome;
-}
-
-impl<T: ?Sized> OutcomeOfAny for &T {
-    #[inline]
-    fn __telemetry_outcome(&self) -> Outcome {
-        Outcome::Ok
-    }
-}
-
-/// The value recorded by `ret`: the value itself, or a `Result`'s `Ok` value.
-pub trait RetValue {
-    /// Calls `f` with the value to record.
-    fn with_value(&self, f: impl FnOnce(Value<'_>));
-}
-
-impl<T: TelemetryValue> RetValue for T {
-    fn with_value(&self, f: impl FnOnce(Value<'_>)) {
-        f(self.to_value())
-    }
-}
-
-impl<T: TelemetryValue, E> RetValue for Result<T, E> {
-    fn with_value(&self, f: impl FnOnce(Value<'_>)) {
-        if let Ok(v) = self {
-            f(v.to_value())
-        }
-    }
-}
-
-/// The subject id of a `subject = arg` argument.
-#[inline]
-pub fn subject_id<S: AsRef<str> + ?Sized>(s: &S) -> &str {
-    s.as_ref()
-}
-
-/// Compile-time check that `err` is used on a function returning `Result`.
-#[diagnostic::on_unimplemented(
-    message = "`err` records the `Err` of a `Result`, but this function returns `{Self}`",
-    label = "not a `Result`",
-    note = "remove `err`, or return a `Result`"
-)]
-pub trait IsResult {}
-impl<T, E> IsResult for Result<T, E> {}
-
-/// Asserts `R: IsResult`.
-#[inline(always)]
-pub fn assert_result<R: IsResult + ?Sized>(_: &R) {}
-
-/// `tracing` re-exported for the mirror span macros.
-#[cfg(feature = "tracing")]
-pub use tracing;
-
-/// The `tracing` span an instrumented function opens for other `tracing`
-/// layers (feature `tracing`): `None` when no subscriber wants INFO spans
-/// at all, so that case costs one static load.
-#[cfg(feature = "tracing")]
-pub type Mirror = Option<tracing::Span>;
-/// The `tracing` span an instrumented function opens for other `tracing`
-/// layers (feature `tracing`), or nothing.
-#[cfg(not(feature = "tracing"))]
-#[derive(Copy, Clone, Debug)]
-pub struct Mirror;
-
-/// Enters the mirror span until the guard drops.
-#[cfg(feature = "tracing")]
-#[inline]
-pub fn mirror_enter(mirror: &Mirror) -> Option<tracing::span::Entered<'_>> {
-    mirror.as_ref().map(tracing::Span::enter)
-}
-/// Enters the mirror span until the guard drops.
-#[cfg(not(feature = "tracing"))]
-#[inline(always)]
-pub fn mirror_enter(_: &Mirror) -> MirrorEntered {
-    MirrorEntered
-}
-
-/// What [`mirror_enter`] returns without the `tracing` feature.
-#[cfg(not(feature = "tracing"))]
-#[derive(Debug)]
-pub struct MirrorEntered;
-
-/// Runs `future` inside the mirror span.
-#[cfg(feature = "tracing")]
-#[inline]
-pub fn mirror_instrument<F: Future>(
-    future: F,
-    mirror: Mirror,
-) -> tracing::instrument::Instrumented<F> {
-    tracing::Instrument::instrument(future, mirror.unwrap_or_else(tracing::Span::none))
-}
-/// Runs `future` inside the mirror span.
-#[cfg(not(feature = "tracing"))]
-#[inline(always)]
-pub fn mirror_instrument<F: Future>(future: F, _: Mirror) -> F {
-    future
-}
-
-/// Opens the mirror span of an instrumented function (feature `tracing`):
-/// an INFO span named after the function, in the caller's module, marked so
-/// the library's own layer does not record it twice.
-#[cfg(feature = "tracing")]
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __telemetry_mirror_span {
-    ($name:literal) => {
-        if $crate::__private::tracing::level_enabled!($crate::__private::tracing::Level::INFO) {
-            ::core::option::Option::Some($crate::__private::tracing::span!(
-                target: ::core::module_path!(),
-                $crate::__private::tracing::Level::INFO,
-                $name,
-                telemetry.mirror = $crate::__private::tracing::field::Empty
-            ))
-        } else {
-            ::core::option::Option::None
-        }
-    };
-}
-
-/// Opens the mirror span of an instrumented function: nothing without the
-/// `tracing` feature.
-#[cfg(not(feature = "tracing"))]
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __telemetry_mirror_span {
-    ($name:literal) => {
-        $crate::__private::Mirror
-    };
 }

@@ -61,7 +61,7 @@ impl Drop for SubjectHandle {
 /// });
 /// ```
 ///
-/// For async code, [`Context::wrap`] (or [`FutureExt::in_current_context`])
+/// For async code, [`Context::wrap`] (or [`FutureExt::in_current_context`](crate::FutureExt::in_current_context))
 /// makes a future carry its context across every `.await` and into
 /// `tokio::spawn`.
 #[derive(Clone, Default)]
