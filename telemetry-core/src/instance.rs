@@ -12,7 +12,7 @@ use crate::consent::ConsentRegistry;
 use crate::export::MetricData;
 use crate::export::Resource;
 use crate::health::drops::DropCounters;
-use crate::metrics::instrument::MetricRegistry;
+use crate::metrics::registry::MetricRegistry;
 use crate::pipeline::Pipeline;
 use crate::privacy::{KeyRing, Limits};
 use crate::sampler::CompiledSampler;
@@ -32,12 +32,10 @@ pub(crate) struct Inner {
     pub(crate) resource: Resource,
     pub(crate) names: CategoryNames,
     /// Built-in and named categories (what propagation may name to a peer).
-    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) known: CategorySet,
     pub(crate) pipeline_config: crate::pipeline::PipelineConfig,
     /// Propagation headers ignored as malformed or oversized.
-    #[cfg(feature = "http")]
-    pub(crate) rejected_headers: crate::propagation::Rejections,
+    pub(crate) rejected_headers: crate::health::rejections::Rejections,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);

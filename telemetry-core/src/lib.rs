@@ -111,7 +111,6 @@ mod health;
 // Integrations, one feature each.
 #[cfg(feature = "process-metrics")]
 pub mod process_metrics;
-#[cfg(feature = "http")]
 pub mod propagation;
 #[cfg(feature = "testing")]
 pub mod testing;

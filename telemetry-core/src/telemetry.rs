@@ -3,11 +3,17 @@
 
 use crate::instance::Inner;
 use std::borrow::Cow;
+
+use crate::event::builder::{EventBuilder, default_severity};
+use crate::event::schema::TelemetryEvent;
+use crate::export::Severity;
+use crate::subject::context::fast_span;
+use crate::trace::span::Span;
+use crate::trace::{SpanDecision, TraceId};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use crate::builder::TelemetryBuilder;
 use crate::category::{Category, CategoryNames};
 use crate::consent::Consent;
 use crate::consent::gate::Who;
@@ -145,11 +151,6 @@ impl Telemetry {
         Telemetry { inner, _life: None }
     }
 
-    /// Starts configuring a telemetry instance.
-    pub fn builder() -> TelemetryBuilder {
-        TelemetryBuilder::new()
-    }
-
     /// The globally installed instance, if any (see
     /// [`TelemetryBuilder::install`]).
     #[inline]
@@ -266,7 +267,7 @@ impl Telemetry {
         name: impl Into<Cow<'static, str>>,
         category: Category,
     ) -> InstrumentBuilder<'_, kind::Counter> {
-        InstrumentBuilder::new(self, name.into(), category, Kind::Counter)
+        InstrumentBuilder::new(&self.inner, name.into(), category, Kind::Counter)
     }
 
     /// Starts a counter of fractional amounts (monotonic sum of `f64`).
@@ -275,7 +276,7 @@ impl Telemetry {
         name: impl Into<Cow<'static, str>>,
         category: Category,
     ) -> InstrumentBuilder<'_, kind::FloatCounter> {
-        InstrumentBuilder::new(self, name.into(), category, Kind::FloatCounter)
+        InstrumentBuilder::new(&self.inner, name.into(), category, Kind::FloatCounter)
     }
 
     /// Starts an up-down counter.
@@ -284,7 +285,7 @@ impl Telemetry {
         name: impl Into<Cow<'static, str>>,
         category: Category,
     ) -> InstrumentBuilder<'_, kind::UpDownCounter> {
-        InstrumentBuilder::new(self, name.into(), category, Kind::UpDownCounter)
+        InstrumentBuilder::new(&self.inner, name.into(), category, Kind::UpDownCounter)
     }
 
     /// Starts a gauge.
@@ -293,7 +294,7 @@ impl Telemetry {
         name: impl Into<Cow<'static, str>>,
         category: Category,
     ) -> InstrumentBuilder<'_, kind::Gauge> {
-        InstrumentBuilder::new(self, name.into(), category, Kind::Gauge)
+        InstrumentBuilder::new(&self.inner, name.into(), category, Kind::Gauge)
     }
 
     /// Starts a histogram with explicit bucket boundaries.
@@ -302,7 +303,7 @@ impl Telemetry {
         name: impl Into<Cow<'static, str>>,
         category: Category,
     ) -> InstrumentBuilder<'_, kind::Histogram> {
-        InstrumentBuilder::new(self, name.into(), category, Kind::Histogram)
+        InstrumentBuilder::new(&self.inner, name.into(), category, Kind::Histogram)
     }
 
     /// Exports everything buffered now (records and metrics) and waits for
@@ -362,5 +363,86 @@ impl Telemetry {
                 ),
             ))
         }
+    }
+
+    /// Records a typed event, if the subject consented to its category and
+    /// the sampler keeps it. The event's fields are read only after both
+    /// said yes, and only as their classes allow.
+    #[inline]
+    pub fn emit<E: TelemetryEvent + ?Sized>(&self, event: &E) {
+        crate::event::builder::emit(&self.inner, event, default_severity(E::SCHEMA.category));
+    }
+
+    /// Records a typed event with an explicit severity.
+    pub fn emit_with_severity<E: TelemetryEvent + ?Sized>(&self, event: &E, severity: Severity) {
+        crate::event::builder::emit(&self.inner, event, severity);
+    }
+
+    /// Starts an ad-hoc event. Consent and sampling are decided here: if the
+    /// event is dropped, the builder ignores everything given to it.
+    ///
+    /// ```
+    /// # use telemetry_core::*;
+    /// # let telemetry = Telemetry::builder().service("s", "1").build().unwrap();
+    /// telemetry
+    ///     .event("search.performed", Category::INTERACTION)
+    ///     .public("results", 12u64)
+    ///     .hashed("query", "red shoes")
+    ///     .emit();
+    /// ```
+    pub fn event(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        category: Category,
+    ) -> EventBuilder<'_> {
+        EventBuilder::start(&self.inner, name.into(), category)
+    }
+
+    /// Starts a span of `category`, a child of the current span (or a new
+    /// root). Consent is checked first, then sampling: a denied or
+    /// sampled-out span reads no clock and allocates nothing.
+    #[inline(always)]
+    pub fn span(&self, name: impl Into<Cow<'static, str>>, category: Category) -> Span {
+        Span::start(&self.inner, || name.into(), category, fast_span)
+    }
+
+    /// Like [`span`](Self::span), with the name built only for a span that
+    /// is recorded: a denied or sampled-out span formats nothing.
+    ///
+    /// ```
+    /// # use telemetry_core::*;
+    /// # let telemetry = Telemetry::builder().service("s", "1").build().unwrap();
+    /// # let (method, path) = ("GET", "/cart");
+    /// let span = telemetry.span_with(Category::PERFORMANCE, || format!("{method} {path}").into());
+    /// ```
+    #[inline(always)]
+    pub fn span_with(&self, category: Category, name: impl FnOnce() -> Cow<'static, str>) -> Span {
+        Span::start(&self.inner, name, category, fast_span)
+    }
+
+    /// Runs `f` inside a new span of `category`, entered for the duration.
+    pub fn in_span<R>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        category: Category,
+        f: impl FnOnce(&mut Span) -> R,
+    ) -> R {
+        let mut span = self.span(name, category);
+        let _entered = span.enter();
+        f(&mut span)
+    }
+
+    /// The consent and sampling decision for a span of `category` in trace
+    /// `trace_id`, for samplers outside this library (such as the
+    /// OpenTelemetry `ShouldSample` adapter in `telemetry-exporters`).
+    /// Consent is checked for the current context's subject; a parent's
+    /// decision is followed; drops are counted as for our own spans.
+    pub fn decide_span(
+        &self,
+        category: Category,
+        trace_id: TraceId,
+        parent_sampled: Option<bool>,
+    ) -> SpanDecision {
+        self.inner.decide_span(category, trace_id, parent_sampled)
     }
 }

@@ -1,7 +1,7 @@
 //! The one admission gate, tested across every record path and every reason
 //! to refuse: each path drops the record for the same cause, and counts it,
 //! or (where a reason does not apply to a path) keeps it, as the table says.
-#![cfg(all(feature = "http", feature = "tracing"))]
+#![cfg(feature = "tracing")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
@@ -13,6 +13,7 @@ use telemetry_core::propagation::BAGGAGE;
 use telemetry_core::testing::InMemoryExporter;
 use telemetry_core::tracing_layer::TracingLayer;
 use telemetry_core::*;
+use telemetry_http::HeaderPropagation;
 use tracing_subscriber::prelude::*;
 
 /// The record paths.
@@ -146,7 +147,7 @@ fn context(t: &Telemetry, reason: Reason) -> Context {
             BAGGAGE,
             HeaderValue::from_static("telemetry.consent=performance"),
         );
-        return t.extract(&headers).apply(ctx);
+        return t.extract_headers(&headers).apply(ctx);
     }
     ctx
 }
@@ -176,8 +177,8 @@ fn record(t: &Telemetry, path: Path, counter: &Counter) -> Option<bool> {
         Path::Measurement => counter.add(1, &[]),
         Path::Propagation => {
             let mut headers = HeaderMap::new();
-            t.inject(&mut headers);
-            let allowed = t.extract(&headers).upstream_consent();
+            t.inject_headers(&mut headers);
+            let allowed = t.extract_headers(&headers).upstream_consent();
             return Some(allowed.is_some_and(|c| c.contains(Category::BUSINESS)));
         }
     }

@@ -2,7 +2,6 @@
 //! the trace continues, the sampling probability and decision travel, the
 //! upstream consent narrows (never widens) the downstream, and bad headers
 //! are ignored and counted.
-#![cfg(feature = "http")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
@@ -11,6 +10,7 @@ use http::{HeaderMap, HeaderValue};
 use telemetry_core::propagation::{BAGGAGE, TRACEPARENT, TRACESTATE};
 use telemetry_core::testing::InMemoryExporter;
 use telemetry_core::*;
+use telemetry_http::HeaderPropagation;
 
 /// Interaction is opt-out (allowed unless revoked), business opt-in.
 fn service(sampler: Sampler) -> (Telemetry, InMemoryExporter) {
@@ -32,7 +32,7 @@ fn service(sampler: Sampler) -> (Telemetry, InMemoryExporter) {
 
 /// Runs `f` in the downstream context made from `headers` for `user`.
 fn downstream<R>(t: &Telemetry, headers: &HeaderMap, user: &str, f: impl FnOnce() -> R) -> R {
-    let incoming = t.extract(headers);
+    let incoming = t.extract_headers(headers);
     let _g = incoming.apply(t.subject_context(user)).attach();
     f()
 }
@@ -52,7 +52,7 @@ fn a_trace_continues_across_services() {
     {
         let span = a.span("frontend.request", Category::PERFORMANCE);
         let _e = span.enter();
-        a.inject(&mut headers);
+        a.inject_headers(&mut headers);
     }
     downstream(&b, &headers, "u1", || {
         b.in_span("backend.handle", Category::PERFORMANCE, |_| {});
@@ -81,7 +81,7 @@ fn the_sampling_decision_and_probability_travel() {
         let sampled = span.context().unwrap().sampled;
         {
             let _e = span.enter();
-            a.inject(&mut headers);
+            a.inject_headers(&mut headers);
         }
         let before = b_exp.spans().len();
         b.force_flush().unwrap();
@@ -118,7 +118,7 @@ fn upstream_revocation_narrows_the_downstream() {
     let headers_for = |user: &str| {
         let _s = a.subject(user);
         let mut h = HeaderMap::new();
-        a.inject(&mut h);
+        a.inject_headers(&mut h);
         h
     };
     let alice = headers_for("alice");
@@ -138,7 +138,7 @@ fn upstream_revocation_narrows_the_downstream() {
     assert_eq!(b.drops().get(DropCause::Consent, Category::INTERACTION), 1);
     // Narrowing carries on to the next hop.
     let mut next = HeaderMap::new();
-    downstream(&b, &alice, "alice", || b.inject(&mut next));
+    downstream(&b, &alice, "alice", || b.inject_headers(&mut next));
     assert!(!next[BAGGAGE].to_str().unwrap().contains("interaction"));
 }
 
@@ -151,7 +151,7 @@ fn upstream_consent_never_widens_the_downstream() {
     let mut headers = HeaderMap::new();
     {
         let _s = a.subject("alice");
-        a.inject(&mut headers);
+        a.inject_headers(&mut headers);
     }
     assert!(headers[BAGGAGE].to_str().unwrap().contains("business"));
     // A forged header that claims everything widens nothing either.
@@ -186,7 +186,7 @@ fn bad_headers_are_ignored_and_counted() {
             h.insert(TRACEPARENT, HeaderValue::from_static(good_parent));
         }
         h.insert(*name, HeaderValue::from_str(value).unwrap());
-        let incoming = b.extract(&h);
+        let incoming = b.extract_headers(&h);
         if *name == TRACEPARENT {
             assert!(incoming.span_context().is_none(), "{value}");
         }
@@ -205,7 +205,7 @@ fn bad_headers_are_ignored_and_counted() {
         TRACEPARENT,
         HeaderValue::from_static("00-11111111111111111111111111111111-2222222222222222-01"),
     );
-    assert!(b.extract(&two).span_context().is_none());
+    assert!(b.extract_headers(&two).span_context().is_none());
     // An unreadable consent member fails closed: interaction, allowed by the
     // local (opt-out) policy, is not recorded for this request ...
     let mut bad = HeaderMap::new();
@@ -250,11 +250,11 @@ fn no_consent_member_without_a_subject_and_other_baggage_is_kept() {
     let (a, _) = service(Sampler::always());
     let mut h = HeaderMap::new();
     h.insert(BAGGAGE, HeaderValue::from_static("tenant=acme"));
-    a.inject(&mut h);
+    a.inject_headers(&mut h);
     assert_eq!(h[BAGGAGE], "tenant=acme", "no subject: nothing added");
     {
         let _s = a.subject("dave");
-        a.inject(&mut h);
+        a.inject_headers(&mut h);
     }
     let baggage = h[BAGGAGE].to_str().unwrap();
     assert!(
@@ -302,7 +302,7 @@ fn untrusted_callers_start_their_own_trace_under_local_consent() {
     // A caller claims a tiny probability and withholds interaction.
     h.insert(TRACESTATE, HeaderValue::from_static("ot=th:ffffffffffffff"));
     h.insert(BAGGAGE, HeaderValue::from_static("telemetry.consent=-"));
-    let incoming = b.extract(&h);
+    let incoming = b.extract_headers(&h);
     assert!(incoming.span_context().is_some(), "read, but not believed");
     let untrusted = incoming.untrusted();
     assert!(untrusted.span_context().is_none());
@@ -348,7 +348,7 @@ fn opt_out_policies_propagate_only_categories_a_peer_can_name() {
     let debug = format!("{:?}", Context::current());
     assert!(debug.contains("Context"), "{debug}");
     let mut h = HeaderMap::new();
-    t.inject(&mut h);
+    t.inject_headers(&mut h);
     let baggage = h[BAGGAGE].to_str().unwrap();
     assert!(!baggage.contains("reserved"), "{baggage}");
     assert!(
@@ -357,6 +357,6 @@ fn opt_out_policies_propagate_only_categories_a_peer_can_name() {
     );
     assert!(baggage.contains("fraud"), "{baggage}");
     // What we send, we read back.
-    let back = t.extract(&h).upstream_consent().unwrap();
+    let back = t.extract_headers(&h).upstream_consent().unwrap();
     assert!(back.contains(Category::custom(2)) && back.contains(Category::BUSINESS));
 }

@@ -13,7 +13,7 @@ use crate::error::{ConfigError, ConfigErrorKind};
 use crate::export::Resource;
 use crate::health::drops::DropCounters;
 use crate::instance::{Inner, next_instance_id};
-use crate::metrics::instrument::MetricRegistry;
+use crate::metrics::registry::MetricRegistry;
 use crate::pipeline::Pipeline;
 use crate::privacy::{
     FIELD_KEY_CONTEXT, HashKey, KeyId, KeyRing, MIN_KEY_BYTES, SUBJECT_KEY_CONTEXT,
@@ -235,7 +235,6 @@ impl TelemetryBuilder {
             names,
             known,
             pipeline_config: self.pipeline,
-            #[cfg(feature = "http")]
             rejected_headers: Default::default(),
         });
         Pipeline::start(&inner).map_err(|e| {

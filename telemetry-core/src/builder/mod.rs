@@ -66,6 +66,13 @@ impl std::fmt::Debug for TelemetryBuilder {
     }
 }
 
+impl crate::Telemetry {
+    /// Starts configuring a telemetry instance.
+    pub fn builder() -> TelemetryBuilder {
+        TelemetryBuilder::new()
+    }
+}
+
 impl Default for TelemetryBuilder {
     fn default() -> Self {
         Self::new()

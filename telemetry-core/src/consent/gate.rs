@@ -31,7 +31,7 @@ use crate::health::drops::DropCause;
 use crate::instance::Inner;
 use crate::subject::context::{Context, fast_withheld, with_fast_subject};
 use crate::subject::{SubjectKey, SubjectState};
-use crate::trace::{SpanContext, TraceId, ids_from, next_random};
+use crate::trace::{SpanContext, SpanDecision, TraceId, ids_from, next_random};
 
 /// Whose consent a record is decided under.
 #[derive(Copy, Clone)]
@@ -311,5 +311,34 @@ impl Inner {
             version,
             anonymous,
         })
+    }
+
+    /// The consent and sampling decision for a span of `category` in trace
+    /// `trace_id` made by a sampler outside this library; follows the
+    /// parent's decision if given.
+    pub(crate) fn decide_span(
+        &self,
+        category: Category,
+        trace_id: TraceId,
+        parent_sampled: Option<bool>,
+    ) -> SpanDecision {
+        let probability = self.sampler.probability(category);
+        if self.admit(category, Who::Current).is_err() {
+            return SpanDecision {
+                keep: false,
+                probability,
+            };
+        }
+        let parent = parent_sampled.map(|sampled| (sampled, probability));
+        match self.sample_span(category, trace_id, parent) {
+            Ok((probability, _)) => SpanDecision {
+                keep: true,
+                probability,
+            },
+            Err(_) => SpanDecision {
+                keep: false,
+                probability,
+            },
+        }
     }
 }

@@ -12,7 +12,6 @@ use crate::instance::Inner;
 use crate::privacy::AttrBuilder;
 use crate::privacy::{FieldClass, KeyRing};
 use crate::subject::context::fast_span;
-use crate::telemetry::Telemetry;
 use crate::value::{TelemetryValue, Value};
 
 impl Inner {
@@ -71,83 +70,57 @@ impl FieldVisitor for Capture<'_> {
     }
 }
 
-impl Telemetry {
-    /// Records a typed event, if the subject consented to its category and
-    /// the sampler keeps it. The event's fields are read only after both
-    /// said yes, and only as their classes allow.
-    #[inline]
-    pub fn emit<E: TelemetryEvent + ?Sized>(&self, event: &E) {
-        let schema = E::SCHEMA;
-        let severity = if schema.category == Category::ERRORS {
-            Severity::Error
-        } else {
-            Severity::Info
-        };
-        self.emit_with_severity(event, severity);
-    }
+/// Records a typed event (see [`Telemetry::emit`](crate::Telemetry::emit)).
+pub(crate) fn emit<E: TelemetryEvent + ?Sized>(inner: &Inner, event: &E, severity: Severity) {
+    let schema = E::SCHEMA;
+    let who = match event.subject() {
+        Some(id) => Who::Id(id),
+        None => Who::Current,
+    };
+    let Some(admitted) = inner.admit_event(schema.category, severity, who, fast_span) else {
+        return;
+    };
+    let mut capture = Capture {
+        schema,
+        keys: &inner.keys,
+        attrs: AttrBuilder::new(
+            &inner.limits,
+            schema.fields.len(),
+            admitted.consented.anonymous,
+        ),
+    };
+    event.visit_fields(&mut capture);
+    let version = admitted.consented.version;
+    let record = inner.log_record(
+        admitted,
+        Cow::Borrowed(schema.name),
+        schema.category,
+        severity,
+        schema.version,
+        capture.attrs,
+    );
+    inner.pipeline.push(inner, Record::Log(record), version);
+}
 
-    /// Records a typed event with an explicit severity.
-    pub fn emit_with_severity<E: TelemetryEvent + ?Sized>(&self, event: &E, severity: Severity) {
-        let schema = E::SCHEMA;
-        let inner = &*self.inner;
-        let who = match event.subject() {
-            Some(id) => Who::Id(id),
-            None => Who::Current,
-        };
-        let Some(admitted) = inner.admit_event(schema.category, severity, who, fast_span) else {
-            return;
-        };
-        let mut capture = Capture {
-            schema,
-            keys: &inner.keys,
-            attrs: AttrBuilder::new(
-                &inner.limits,
-                schema.fields.len(),
-                admitted.consented.anonymous,
-            ),
-        };
-        event.visit_fields(&mut capture);
-        let version = admitted.consented.version;
-        let record = inner.log_record(
-            admitted,
-            Cow::Borrowed(schema.name),
-            schema.category,
-            severity,
-            schema.version,
-            capture.attrs,
-        );
-        inner.pipeline.push(inner, Record::Log(record), version);
+/// The default severity of a category's events.
+pub(crate) fn default_severity(category: Category) -> Severity {
+    if category == Category::ERRORS {
+        Severity::Error
+    } else {
+        Severity::Info
     }
+}
 
-    /// Starts an ad-hoc event. Consent and sampling are decided here: if the
-    /// event is dropped, the builder ignores everything given to it.
-    ///
-    /// ```
-    /// # use telemetry_core::*;
-    /// # let telemetry = Telemetry::builder().service("s", "1").build().unwrap();
-    /// telemetry
-    ///     .event("search.performed", Category::INTERACTION)
-    ///     .public("results", 12u64)
-    ///     .hashed("query", "red shoes")
-    ///     .emit();
-    /// ```
-    pub fn event(
-        &self,
-        name: impl Into<Cow<'static, str>>,
-        category: Category,
-    ) -> EventBuilder<'_> {
-        let severity = if category == Category::ERRORS {
-            Severity::Error
-        } else {
-            Severity::Info
-        };
-        let inner = &*self.inner;
+impl<'t> EventBuilder<'t> {
+    /// Starts an ad-hoc event (see [`Telemetry::event`](crate::Telemetry::event)).
+    pub(crate) fn start(inner: &'t Inner, name: Cow<'static, str>, category: Category) -> Self {
+        let severity = default_severity(category);
         let pending = inner
             .admit_event(category, severity, Who::Current, fast_span)
             .map(|admitted| Pending {
                 attrs: AttrBuilder::new(&inner.limits, 4, admitted.consented.anonymous),
                 admitted,
-                name: name.into(),
+                name,
                 category,
                 severity,
                 body: None,

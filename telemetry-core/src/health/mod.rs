@@ -3,5 +3,6 @@
 
 pub(crate) mod drops;
 mod own_metrics;
+pub(crate) mod rejections;
 
 pub use drops::{DropCause, DropCounts};

@@ -79,7 +79,6 @@ impl Inner {
                 withheld,
             ));
         }
-        #[cfg(feature = "http")]
         {
             let rejected: Vec<NumberPoint> = self
                 .rejected_headers

@@ -2,6 +2,7 @@
 //! receive. Every measurement passes the consent check of its category.
 
 pub(crate) mod instrument;
+pub(crate) mod registry;
 pub(crate) mod series;
 
 pub use instrument::{

@@ -122,6 +122,15 @@ fn parse_hex_u8(digits: &[u8]) -> Option<u8> {
     parse_hex(digits, true).and_then(|v| u8::try_from(v).ok())
 }
 
+/// What [`Telemetry::decide_span`](crate::Telemetry::decide_span) decided.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct SpanDecision {
+    /// Whether to record the span.
+    pub keep: bool,
+    /// The inclusion probability to record on it.
+    pub probability: f64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

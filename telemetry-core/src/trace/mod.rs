@@ -6,8 +6,7 @@ mod context;
 mod ids;
 pub(crate) mod span;
 
-pub use context::{SpanContext, TraceparentError};
+pub use context::{SpanContext, SpanDecision, TraceparentError};
 pub use ids::{SpanId, TraceId};
-pub use span::SpanDecision;
 
 pub(crate) use ids::{ids_from, next_random};

@@ -7,13 +7,12 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::category::Category;
-use crate::consent::gate::{Consented, SpanAdmission, Who};
+use crate::consent::gate::{Consented, SpanAdmission};
 use crate::export::{Record, SpanEvent, SpanKind, SpanRecord, SpanStatus};
 use crate::instance::Inner;
 use crate::privacy::AttrBuilder;
 use crate::privacy::FieldClass;
-use crate::subject::context::{fast_span, swap_span};
-use crate::telemetry::Telemetry;
+use crate::subject::context::swap_span;
 use crate::trace::{SpanContext, SpanId};
 use crate::value::{TelemetryValue, Value};
 
@@ -59,40 +58,17 @@ impl fmt::Debug for Span {
     }
 }
 
-impl Telemetry {
-    /// Starts a span of `category`, a child of the current span (or a new
-    /// root). Consent is checked first, then sampling: a denied or
-    /// sampled-out span reads no clock and allocates nothing.
-    #[inline(always)]
-    pub fn span(&self, name: impl Into<Cow<'static, str>>, category: Category) -> Span {
-        self.span_in(|| name.into(), category, fast_span)
-    }
-
-    /// Like [`span`](Self::span), with the name built only for a span that
-    /// is recorded: a denied or sampled-out span formats nothing.
-    ///
-    /// ```
-    /// # use telemetry_core::*;
-    /// # let telemetry = Telemetry::builder().service("s", "1").build().unwrap();
-    /// # let (method, path) = ("GET", "/cart");
-    /// let span = telemetry.span_with(Category::PERFORMANCE, || format!("{method} {path}").into());
-    /// ```
-    #[inline(always)]
-    pub fn span_with(&self, category: Category, name: impl FnOnce() -> Cow<'static, str>) -> Span {
-        self.span_in(name, category, fast_span)
-    }
-
+impl Span {
     /// Starts a span of `category` as a child of what `parent` gives (a new
     /// root if `None`), read only once consent allows; consent is checked
-    /// for the current subject.
+    /// for the current subject. The name is built only for a recorded span.
     #[inline(always)]
-    pub(crate) fn span_in(
-        &self,
+    pub(crate) fn start(
+        inner: &Arc<Inner>,
         name: impl FnOnce() -> Cow<'static, str>,
         category: Category,
         parent: impl FnOnce() -> Option<SpanContext>,
     ) -> Span {
-        let inner = &self.inner;
         match inner.admit_span(category, parent) {
             SpanAdmission::Off => Span { state: State::Off },
             SpanAdmission::Unsampled(ctx) => Span {
@@ -105,50 +81,6 @@ impl Telemetry {
                 start_mono,
             } => Span::start_recording(inner, ctx, parent, name(), category, start_mono, consented),
         }
-    }
-
-    /// The consent and sampling decision for a span of `category` in trace
-    /// `trace_id`, for samplers outside this library (such as the
-    /// OpenTelemetry `ShouldSample` adapter in `telemetry-exporters`).
-    /// Consent is checked for the current context's subject; a parent's
-    /// decision is followed; drops are counted as for our own spans.
-    pub fn decide_span(
-        &self,
-        category: Category,
-        trace_id: crate::trace::TraceId,
-        parent_sampled: Option<bool>,
-    ) -> SpanDecision {
-        let inner = &self.inner;
-        let probability = inner.sampler.probability(category);
-        if inner.admit(category, Who::Current).is_err() {
-            return SpanDecision {
-                keep: false,
-                probability,
-            };
-        }
-        let parent = parent_sampled.map(|sampled| (sampled, probability));
-        match inner.sample_span(category, trace_id, parent) {
-            Ok((probability, _)) => SpanDecision {
-                keep: true,
-                probability,
-            },
-            Err(_) => SpanDecision {
-                keep: false,
-                probability,
-            },
-        }
-    }
-
-    /// Runs `f` inside a new span of `category`, entered for the duration.
-    pub fn in_span<R>(
-        &self,
-        name: impl Into<Cow<'static, str>>,
-        category: Category,
-        f: impl FnOnce(&mut Span) -> R,
-    ) -> R {
-        let mut span = self.span(name, category);
-        let _entered = span.enter();
-        f(&mut span)
     }
 }
 
@@ -404,15 +336,6 @@ impl Span {
             .pipeline
             .push(&inner, Record::Span(record), r.consented.version);
     }
-}
-
-/// What [`Telemetry::decide_span`] decided.
-#[derive(Copy, Clone, Debug, PartialEq)]
-pub struct SpanDecision {
-    /// Whether to record the span.
-    pub keep: bool,
-    /// The inclusion probability to record on it.
-    pub probability: f64,
 }
 
 /// Restores the previous current span when dropped. Not `Send`.

@@ -500,9 +500,12 @@ where
             return;
         }
         let parent = Self::parent_of(attrs.parent(), attrs.is_contextual(), &ctx);
-        let mut span = self
-            .telemetry
-            .span_in(|| Cow::Borrowed(meta.name()), category, || parent);
+        let mut span = Span::start(
+            &self.telemetry.inner,
+            || Cow::Borrowed(meta.name()),
+            category,
+            || parent,
+        );
         if span.is_recording() {
             let mut sink = SpanSink(&mut span);
             attrs.record(&mut Capture {
