@@ -37,10 +37,10 @@ struct Life(Weak<Inner>);
 impl Drop for Life {
     fn drop(&mut self) {
         if let Some(inner) = self.0.upgrade()
-            && !inner.pipeline.is_shut_down()
+            && !inner.pipeline().is_shut_down()
         {
-            inner.enabled.store(false, Ordering::SeqCst);
-            inner.pipeline.shutdown(&inner, Duration::from_secs(5));
+            inner.enabled().store(false, Ordering::SeqCst);
+            inner.pipeline().shutdown(&*inner, Duration::from_secs(5));
         }
     }
 }
@@ -76,8 +76,8 @@ pub struct Telemetry {
 impl std::fmt::Debug for Telemetry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Telemetry")
-            .field("service", &self.inner.resource.service_name())
-            .field("enabled", &self.inner.enabled.load(Ordering::Relaxed))
+            .field("service", &self.inner.resource().service_name())
+            .field("enabled", &self.inner.enabled().load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -242,8 +242,8 @@ impl Telemetry {
     /// The current context with `subject` as its subject, not attached: for
     /// `ctx.wrap(future)` or handing to another thread.
     pub fn subject_context(&self, subject: &str) -> Context {
-        let key = self.inner.consent.key_of(subject);
-        let handle = self.inner.consent.acquire(key);
+        let key = self.inner.consent().key_of(subject);
+        let handle = self.inner.consent().acquire(key);
         let mut ctx = Context::current();
         ctx.subject = Some(handle);
         ctx
@@ -251,7 +251,7 @@ impl Telemetry {
 
     /// The pseudonymous key of the current subject, if a scope is open.
     pub fn current_subject(&self) -> Option<SubjectKey> {
-        crate::subject::context::with_fast_subject(self.inner.id, |s, _| s.map(|s| s.key))
+        crate::subject::context::with_fast_subject(self.inner.id(), |s, _| s.map(|s| s.key))
     }
 
     /// Whether a record of `category` would pass consent in the current
@@ -310,14 +310,14 @@ impl Telemetry {
     /// it, at most the export timeout
     /// ([`TelemetryBuilder::export_timeout`], 10 s by default).
     pub fn force_flush(&self) -> Result<(), ExportError> {
-        self.force_flush_within(self.inner.pipeline_config.export_timeout)
+        self.force_flush_within(self.inner.pipeline_config().export_timeout)
     }
 
     /// Exports everything buffered now and waits for it, at most `timeout`:
     /// when a collector is down or hung, this returns a timeout error by
     /// then, whatever the exporter does.
     pub fn force_flush_within(&self, timeout: Duration) -> Result<(), ExportError> {
-        self.inner.pipeline.force_flush(timeout)
+        self.inner.pipeline().force_flush(timeout)
     }
 
     /// Stops recording, exports everything still buffered and shuts the
@@ -326,34 +326,34 @@ impl Telemetry {
     /// report says what could not be delivered. Records made after this
     /// are dropped with cause `disabled`. Calling it twice is harmless.
     pub fn shutdown(&self, timeout: Duration) -> ShutdownReport {
-        self.inner.enabled.store(false, Ordering::SeqCst);
-        self.inner.pipeline.shutdown(&self.inner, timeout)
+        self.inner.enabled().store(false, Ordering::SeqCst);
+        self.inner.pipeline().shutdown(&*self.inner, timeout)
     }
 
     /// Records dropped so far, by cause and category.
     pub fn drops(&self) -> DropCounts {
-        self.inner.drops.snapshot()
+        self.inner.drops().snapshot()
     }
 
     /// Records waiting in the export queue.
     pub fn queued(&self) -> usize {
-        self.inner.pipeline.queue_len()
+        self.inner.pipeline().queue_len()
     }
 
     /// The resource records are attributed to.
     pub fn resource(&self) -> &Resource {
-        &self.inner.resource
+        self.inner.resource()
     }
 
     /// The category names (built-in and service-defined).
     pub fn categories(&self) -> &CategoryNames {
-        &self.inner.names
+        self.inner.names()
     }
 
     /// Makes `id` the hash key for new values (it must have been configured
     /// with [`TelemetryBuilder::hash_key`]).
     pub fn rotate_hash_key(&self, id: KeyId) -> Result<(), ConfigError> {
-        if self.inner.keys.rotate_to(id) {
+        if self.inner.keys().rotate_to(id) {
             Ok(())
         } else {
             Err(ConfigError::new(

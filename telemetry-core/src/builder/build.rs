@@ -12,7 +12,7 @@ use crate::consent::{ConsentRegistry, ConsentStore, MemoryConsentStore, Registry
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::export::Resource;
 use crate::health::drops::DropCounters;
-use crate::instance::{Inner, next_instance_id};
+use crate::instance::{Inner, Parts, next_instance_id};
 use crate::metrics::registry::MetricRegistry;
 use crate::pipeline::Pipeline;
 use crate::privacy::{
@@ -215,7 +215,7 @@ impl TelemetryBuilder {
         })
         .map_err(|e| ConfigError::new(ConfigErrorKind::ConsentStore, e.to_string()))?;
         let exporters = if disabled { Vec::new() } else { self.exporters };
-        let inner = Arc::new(Inner {
+        let inner = Arc::new(Inner::new(Parts {
             id,
             enabled: AtomicBool::new(!disabled),
             sampler,
@@ -236,7 +236,7 @@ impl TelemetryBuilder {
             known,
             pipeline_config: self.pipeline,
             rejected_headers: Default::default(),
-        });
+        }));
         Pipeline::start(&inner).map_err(|e| {
             ConfigError::new(
                 ConfigErrorKind::Exporter,

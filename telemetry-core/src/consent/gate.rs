@@ -87,7 +87,7 @@ impl Inner {
     /// Whether recording is on (not disabled, not shut down).
     #[inline]
     pub(crate) fn check_enabled(&self) -> Result<(), DropCause> {
-        if self.enabled.load(Ordering::Relaxed) {
+        if self.enabled().load(Ordering::Relaxed) {
             Ok(())
         } else {
             Err(DropCause::Disabled)
@@ -99,13 +99,13 @@ impl Inner {
     #[inline]
     pub(crate) fn admit(&self, category: Category, who: Who<'_>) -> Result<Consented, DropCause> {
         match who {
-            Who::Current => with_fast_subject(self.id, |s, withheld| {
+            Who::Current => with_fast_subject(self.id(), |s, withheld| {
                 self.decide(s, None, withheld, category)
             }),
             Who::Id(id) => {
-                let key = self.consent.key_of(id);
+                let key = self.consent().key_of(id);
                 let withheld = fast_withheld();
-                self.consent.with_state(key, |state| {
+                self.consent().with_state(key, |state| {
                     self.decide(state, Some(key), withheld, category)
                 })
             }
@@ -114,7 +114,7 @@ impl Inner {
                     .subject
                     .as_ref()
                     .map(|h| &*h.0)
-                    .filter(|s| s.owner == self.id);
+                    .filter(|s| s.owner == self.id());
                 self.decide(state, None, ctx.withheld, category)
             }
         }
@@ -142,22 +142,22 @@ impl Inner {
         // The span is read only now: a denied event touches nothing more.
         let span = span();
         let is_error = category == Category::ERRORS || severity >= Severity::Error;
-        let (kept, probability) = if is_error && self.sampler.keep_errors {
+        let (kept, probability) = if is_error && self.sampler().keep_errors {
             (true, 1.0)
         } else {
             let kept = match span {
-                Some(s) => self.sampler.sample_trace(category, s.trace_id),
-                None => self.sampler.sample_random(category),
+                Some(s) => self.sampler().sample_trace(category, s.trace_id),
+                None => self.sampler().sample_random(category),
             };
-            (kept, self.sampler.probability(category))
+            (kept, self.sampler().probability(category))
         };
         if !kept {
-            self.drops.count(DropCause::Sampling, category, 1);
+            self.drops().count(DropCause::Sampling, category, 1);
             return None;
         }
-        let mono = self.clock.mono();
-        if !self.sampler.admit(category, self.now_secs(mono)) {
-            self.drops.count(DropCause::RateLimit, category, 1);
+        let mono = self.clock().mono();
+        if !self.sampler().admit(category, self.now_secs(mono)) {
+            self.drops().count(DropCause::RateLimit, category, 1);
             return None;
         }
         Some(EventAdmission {
@@ -193,7 +193,7 @@ impl Inner {
             trace_id,
             span_id,
             sampled: true,
-            probability: self.sampler.probability(category),
+            probability: self.sampler().probability(category),
             remote: false,
         };
         match decision {
@@ -230,17 +230,17 @@ impl Inner {
         let (sampled, probability) = match parent {
             Some(p) => p,
             None => (
-                self.sampler.sample_trace(category, trace_id),
-                self.sampler.probability(category),
+                self.sampler().sample_trace(category, trace_id),
+                self.sampler().probability(category),
             ),
         };
         if !sampled {
-            self.drops.count(DropCause::Sampling, category, 1);
+            self.drops().count(DropCause::Sampling, category, 1);
             return Err(DropCause::Sampling);
         }
-        let mono = self.clock.mono();
-        if !self.sampler.admit(category, self.now_secs(mono)) {
-            self.drops.count(DropCause::RateLimit, category, 1);
+        let mono = self.clock().mono();
+        if !self.sampler().admit(category, self.now_secs(mono)) {
+            self.drops().count(DropCause::RateLimit, category, 1);
             return Err(DropCause::RateLimit);
         }
         Ok((probability, mono))
@@ -257,20 +257,20 @@ impl Inner {
     #[inline]
     pub(crate) fn allowed(&self, who: Who<'_>) -> CategorySet {
         let mask = match who {
-            Who::Current => with_fast_subject(self.id, |s, withheld| {
-                s.map_or(self.consent.no_subject_mask, SubjectState::allowed) & !withheld
+            Who::Current => with_fast_subject(self.id(), |s, withheld| {
+                s.map_or(self.consent().no_subject_mask, SubjectState::allowed) & !withheld
             }),
             Who::Id(id) => {
-                let key = self.consent.key_of(id);
-                self.consent.mask_of(key) & !fast_withheld()
+                let key = self.consent().key_of(id);
+                self.consent().mask_of(key) & !fast_withheld()
             }
             Who::In(ctx) => {
                 let state = ctx
                     .subject
                     .as_ref()
                     .map(|h| &*h.0)
-                    .filter(|s| s.owner == self.id);
-                state.map_or(self.consent.no_subject_mask, SubjectState::allowed) & !ctx.withheld
+                    .filter(|s| s.owner == self.id());
+                state.map_or(self.consent().no_subject_mask, SubjectState::allowed) & !ctx.withheld
             }
         };
         CategorySet::from_bits(mask)
@@ -290,20 +290,20 @@ impl Inner {
     ) -> Result<Consented, DropCause> {
         let (mask, version) = match state {
             Some(s) => s.admission(),
-            None => (self.consent.no_subject_mask, 0),
+            None => (self.consent().no_subject_mask, 0),
         };
         // Consent first: the denied path then needs no second load.
         if mask & !withheld & category.mask() == 0 {
-            self.drops.count(DropCause::Consent, category, 1);
+            self.drops().count(DropCause::Consent, category, 1);
             return Err(DropCause::Consent);
         }
         if let Err(cause) = self.check_enabled() {
-            self.drops.count(cause, category, 1);
+            self.drops().count(cause, category, 1);
             return Err(cause);
         }
         let (identified, key) = match state {
             Some(s) => (s.identified(), Some(s.key)),
-            None => (self.consent.no_subject_identified, key),
+            None => (self.consent().no_subject_identified, key),
         };
         let anonymous = identified & category.mask() == 0;
         Ok(Consented {
@@ -322,7 +322,7 @@ impl Inner {
         trace_id: TraceId,
         parent_sampled: Option<bool>,
     ) -> SpanDecision {
-        let probability = self.sampler.probability(category);
+        let probability = self.sampler().probability(category);
         if self.admit(category, Who::Current).is_err() {
             return SpanDecision {
                 keep: false,

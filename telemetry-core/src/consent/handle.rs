@@ -49,11 +49,11 @@ impl<'t> Consent<'t> {
         categories: impl Into<CategorySet>,
         source: ConsentSource,
     ) -> Result<(), ConsentError> {
-        let key = self.inner.consent.key_of(subject);
-        let changes = self
-            .inner
-            .consent
-            .change(key, categories.into(), Change::Grant, &source)?;
+        let key = self.inner.consent().key_of(subject);
+        let changes =
+            self.inner
+                .consent()
+                .change(key, categories.into(), Change::Grant, &source)?;
         self.export_audit(&changes);
         Ok(())
     }
@@ -81,14 +81,14 @@ impl<'t> Consent<'t> {
         categories: impl Into<CategorySet>,
         source: ConsentSource,
     ) -> Result<(), ConsentError> {
-        let key = self.inner.consent.key_of(subject);
+        let key = self.inner.consent().key_of(subject);
         let categories = categories.into();
         let result = self
             .inner
-            .consent
+            .consent()
             .change(key, categories, Change::Deny, &source);
         // Purge even if persisting failed: the revocation applies in memory.
-        self.inner.pipeline.purge(self.inner, key);
+        self.inner.pipeline().purge(self.inner, key);
         let changes = match &result {
             Ok(c) => c.clone(),
             Err(_) => Vec::new(),
@@ -96,12 +96,12 @@ impl<'t> Consent<'t> {
         self.export_audit(&changes);
         let deleted = CategorySet::from_bits(
             categories.bits()
-                & !self.inner.consent.policy.keep_on_revoke_set().bits()
-                & self.inner.consent.policy.required_set().bits(),
+                & !self.inner.consent().policy.keep_on_revoke_set().bits()
+                & self.inner.consent().policy.required_set().bits(),
         );
         if !deleted.is_empty() {
             self.inner
-                .pipeline
+                .pipeline()
                 .push_control(self.inner, self.deletion_request(key, deleted, &source));
         }
         result.map(|_| ())
@@ -110,19 +110,19 @@ impl<'t> Consent<'t> {
     /// The subject revokes every category that requires consent (for
     /// example on account deletion).
     pub fn revoke_all(&self, subject: &str) -> Result<(), ConsentError> {
-        let required = self.inner.consent.policy.required_set();
+        let required = self.inner.consent().policy.required_set();
         self.revoke_with(subject, required, ConsentSource::User)
     }
 
     /// The subject's state for `category`.
     pub fn state(&self, subject: &str, category: Category) -> ConsentState {
-        let key = self.inner.consent.key_of(subject);
+        let key = self.inner.consent().key_of(subject);
         let state = self
             .inner
-            .consent
+            .consent()
             .policy
-            .state(self.inner.consent.choices(key), category);
-        if self.inner.consent.do_not_track && state != ConsentState::Exempt {
+            .state(self.inner.consent().choices(key), category);
+        if self.inner.consent().do_not_track && state != ConsentState::Exempt {
             return ConsentState::Denied;
         }
         state
@@ -130,45 +130,45 @@ impl<'t> Consent<'t> {
 
     /// Whether records of `category` would be kept for this subject now.
     pub fn allows(&self, subject: &str, category: Category) -> bool {
-        let key = self.inner.consent.key_of(subject);
-        self.inner.consent.mask_of(key) & category.mask() != 0
+        let key = self.inner.consent().key_of(subject);
+        self.inner.consent().mask_of(key) & category.mask() != 0
     }
 
     /// The pseudonymous key the library uses for `subject`.
     pub fn subject_key(&self, subject: &str) -> SubjectKey {
-        self.inner.consent.key_of(subject)
+        self.inner.consent().key_of(subject)
     }
 
     /// The most recent consent changes (bounded; oldest first).
     pub fn audit_trail(&self) -> Vec<ConsentChange> {
-        self.inner.consent.audit.snapshot()
+        self.inner.consent().audit.snapshot()
     }
 
     /// Grants and revocations so far, per category: `(category, grants, revocations)`.
     pub fn change_counts(&self) -> Vec<(Category, u64, u64)> {
-        self.inner.consent.counts.totals()
+        self.inner.consent().counts.totals()
     }
 
     /// Consent coverage of the current period.
     pub fn coverage(&self) -> CoverageSnapshot {
-        self.inner.consent.coverage.snapshot()
+        self.inner.consent().coverage.snapshot()
     }
 
     /// Whether `DO_NOT_TRACK` is in force.
     pub fn do_not_track(&self) -> bool {
-        self.inner.consent.do_not_track
+        self.inner.consent().do_not_track
     }
 
     /// Frees the memory of subjects with no recorded choice and no open
     /// scope. Closing a subject's last scope does this already; the export
     /// worker sweeps every 10 seconds for the rest.
     pub fn evict_idle(&self) {
-        self.inner.consent.evict_idle();
+        self.inner.consent().evict_idle();
     }
 
     /// Number of subjects currently held in memory.
     pub fn subjects_in_memory(&self) -> usize {
-        self.inner.consent.len()
+        self.inner.consent().len()
     }
 
     fn export_audit(&self, changes: &[ConsentChange]) {
@@ -189,7 +189,7 @@ impl<'t> Consent<'t> {
             let attributes = vec![
                 Attribute::new(
                     "telemetry.consent.category",
-                    AttrValue::from(self.inner.names.name(c.category).into_owned()),
+                    AttrValue::from(self.inner.names().name(c.category).into_owned()),
                 ),
                 Attribute::new("telemetry.consent.old", state(c.old)),
                 Attribute::new("telemetry.consent.new", state(c.new)),
@@ -202,7 +202,7 @@ impl<'t> Consent<'t> {
                     AttrValue::U64(u64::from(c.policy_version)),
                 ),
             ];
-            self.inner.pipeline.push_control(
+            self.inner.pipeline().push_control(
                 self.inner,
                 self.control_record(CONSENT_CHANGED_EVENT, c.subject, attributes, c.time),
             );
@@ -217,7 +217,7 @@ impl<'t> Consent<'t> {
     ) -> LogRecord {
         let names: Vec<String> = categories
             .iter()
-            .map(|c| self.inner.names.name(c).into_owned())
+            .map(|c| self.inner.names().name(c).into_owned())
             .collect();
         let attributes = vec![
             Attribute::new(

@@ -26,10 +26,10 @@ impl Inner {
         version: u32,
         attrs: AttrBuilder,
     ) -> LogRecord {
-        attrs.count_cuts(&self.drops, category);
+        attrs.count_cuts(self.drops(), category);
         let attrs_hashed = attrs.hashed;
         LogRecord {
-            time: self.clock.to_system(a.mono),
+            time: self.clock().to_system(a.mono),
             event_name: name,
             category,
             severity,
@@ -45,7 +45,7 @@ impl Inner {
             probability: a.probability,
             subject: a.consented.subject,
             key_id: if attrs_hashed {
-                self.keys.active().map(|k| k.id)
+                self.keys().active().map(|k| k.id)
             } else {
                 None
             },
@@ -82,9 +82,9 @@ pub(crate) fn emit<E: TelemetryEvent + ?Sized>(inner: &Inner, event: &E, severit
     };
     let mut capture = Capture {
         schema,
-        keys: &inner.keys,
+        keys: inner.keys(),
         attrs: AttrBuilder::new(
-            &inner.limits,
+            inner.limits(),
             schema.fields.len(),
             admitted.consented.anonymous,
         ),
@@ -99,7 +99,7 @@ pub(crate) fn emit<E: TelemetryEvent + ?Sized>(inner: &Inner, event: &E, severit
         schema.version,
         capture.attrs,
     );
-    inner.pipeline.push(inner, Record::Log(record), version);
+    inner.pipeline().push(inner, Record::Log(record), version);
 }
 
 /// The default severity of a category's events.
@@ -118,7 +118,7 @@ impl<'t> EventBuilder<'t> {
         let pending = inner
             .admit_event(category, severity, Who::Current, fast_span)
             .map(|admitted| Pending {
-                attrs: AttrBuilder::new(&inner.limits, 4, admitted.consented.anonymous),
+                attrs: AttrBuilder::new(inner.limits(), 4, admitted.consented.anonymous),
                 admitted,
                 name,
                 category,
@@ -165,7 +165,7 @@ impl EventBuilder<'_> {
     fn attr(mut self, key: &'static str, class: FieldClass, value: Value<'_>) -> Self {
         if let Some(p) = &mut self.pending {
             p.attrs
-                .capture(Cow::Borrowed(key), class, value, &self.inner.keys);
+                .capture(Cow::Borrowed(key), class, value, self.inner.keys());
         }
         self
     }
@@ -196,7 +196,7 @@ impl EventBuilder<'_> {
         value: impl FnOnce() -> String,
     ) -> Self {
         if let Some(p) = &mut self.pending {
-            let keys = &self.inner.keys;
+            let keys = &self.inner.keys();
             let mut text = None;
             p.attrs.capture_identifying(
                 Cow::Borrowed(key),
@@ -239,7 +239,7 @@ impl EventBuilder<'_> {
             .log_record(p.admitted, p.name, p.category, p.severity, 0, p.attrs);
         record.body = p.body;
         self.inner
-            .pipeline
+            .pipeline()
             .push(self.inner, Record::Log(record), version);
     }
 }

@@ -16,8 +16,8 @@ use crate::value::AttrValue;
 impl Inner {
     pub(crate) fn own_metrics(&self) -> Vec<MetricData> {
         let now = SystemTime::now();
-        let start = now - Duration::from_nanos(self.clock.mono());
-        let name = |c: Category| AttrValue::from(self.names.name(c).into_owned());
+        let start = now - Duration::from_nanos(self.clock().mono());
+        let name = |c: Category| AttrValue::from(self.names().name(c).into_owned());
         let point = |attributes: Vec<Attribute>, v: u64| NumberPoint {
             attributes,
             start,
@@ -39,7 +39,7 @@ impl Inner {
             },
         };
         let mut out = Vec::new();
-        let snapshot = self.drops.snapshot();
+        let snapshot = self.drops().snapshot();
         let drops: Vec<NumberPoint> = snapshot
             .iter()
             .filter(|(cause, _, _)| *cause != DropCause::Anonymized)
@@ -81,7 +81,7 @@ impl Inner {
         }
         {
             let rejected: Vec<NumberPoint> = self
-                .rejected_headers
+                .rejected_headers()
                 .snapshot()
                 .into_iter()
                 .map(|(header, reason, n)| {
@@ -103,7 +103,7 @@ impl Inner {
                 ));
             }
         }
-        let totals = self.consent.counts.totals();
+        let totals = self.consent().counts.totals();
         let grants: Vec<_> = totals
             .iter()
             .filter(|t| t.1 > 0)
@@ -143,7 +143,7 @@ impl Inner {
         // Process-wide counts, reported by the installed instance (or by
         // every instance when none is installed).
         let process_wide = match crate::Telemetry::global() {
-            Some(g) => g.inner.id == self.id,
+            Some(g) => g.inner.id() == self.id(),
             None => true,
         };
         if process_wide {
@@ -172,7 +172,7 @@ impl Inner {
         }
         // Coverage as counts that add up across replicas (the fleet ratio
         // is the sum of subjects allowing over the sum of subjects seen).
-        let cov = self.consent.coverage.snapshot();
+        let cov = self.consent().coverage.snapshot();
         if cov.subjects_seen > 0 {
             let period_start = SystemTime::UNIX_EPOCH + Duration::from_secs(cov.period_start_secs);
             let gauge = |n: &'static str,

@@ -78,8 +78,8 @@ impl Callsite {
     fn metrics(&self, t: &Telemetry) -> Option<CallMetricsRef<'_>> {
         let (owner, cached) = self
             .metrics
-            .get_or_init(|| (t.inner.id, self.build_metrics(t)));
-        if *owner == t.inner.id {
+            .get_or_init(|| (t.inner.id(), self.build_metrics(t)));
+        if *owner == t.inner.id() {
             cached.as_ref().map(CallMetricsRef::Cached)
         } else {
             self.build_metrics(t).map(CallMetricsRef::Built)
@@ -181,7 +181,7 @@ impl Call {
             ctx
         });
         let start = if span.is_recording() {
-            t.inner.clock.mono()
+            t.inner.clock().mono()
         } else {
             0
         };
@@ -313,7 +313,7 @@ impl Call {
             }
         }
         if self.span.is_recording() {
-            let secs = t.inner.clock.mono().saturating_sub(self.start) as f64 / 1e9;
+            let secs = t.inner.clock().mono().saturating_sub(self.start) as f64 / 1e9;
             match outcome {
                 Outcome::Ok => metrics
                     .duration

@@ -193,7 +193,7 @@ impl<'t, K> InstrumentBuilder<'t, K> {
             }
         }
         let inner = self.inner;
-        let limits = inner.limits;
+        let limits = inner.limits();
         let core = InstrumentCore {
             name: self.name.clone(),
             description: self.description,
@@ -208,7 +208,7 @@ impl<'t, K> InstrumentBuilder<'t, K> {
                 limits.max_string_len,
             ),
         };
-        let core = inner.metrics.register(core)?;
+        let core = inner.metrics().register(core)?;
         Ok((core, Arc::clone(self.inner)))
     }
 }
@@ -254,7 +254,7 @@ macro_rules! instrument {
                 }
                 let table = &self.core.table;
                 if table.has_undeclared(attributes) {
-                    inner.drops.count(DropCause::Limits, category, 1);
+                    inner.drops().count(DropCause::Limits, category, 1);
                 }
                 let apply = |s: &Series| {
                     let bounds = &table.bounds;
@@ -264,7 +264,7 @@ macro_rules! instrument {
                 table.with_series(attributes, |found| match found {
                     Found::Series(s) => apply(s),
                     Found::Overflow => {
-                        inner.drops.count(DropCause::Limits, category, 1);
+                        inner.drops().count(DropCause::Limits, category, 1);
                         apply(&table.overflow)
                     }
                 });

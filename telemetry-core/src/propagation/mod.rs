@@ -154,9 +154,9 @@ impl Telemetry {
     /// Malformed or oversized fields are ignored and counted.
     pub fn extract(&self, carrier: &(impl Extractor + ?Sized)) -> Incoming {
         let inner = &*self.inner;
-        let rejected = &inner.rejected_headers;
+        let rejected = &inner.rejected_headers();
         let mut incoming = Incoming {
-            exempt: inner.consent.policy.exempt_set(),
+            exempt: inner.consent().policy.exempt_set(),
             ..Incoming::default()
         };
         match values(carrier, TRACEPARENT).as_deref() {
@@ -195,7 +195,7 @@ impl Telemetry {
             }
             Some(v) if v.is_empty() => {}
             Some(v) => {
-                let read = baggage::consent(&v, &inner.names);
+                let read = baggage::consent(&v, inner.names());
                 if let Some(reason) = read.problem {
                     rejected.count(Header::Baggage, reason);
                 }
@@ -226,7 +226,7 @@ impl Telemetry {
         }
         if ctx.subject.is_some() || ctx.withheld != 0 {
             let allowed = consent_of(inner, ctx);
-            let member = baggage::consent_member(allowed, &inner.names);
+            let member = baggage::consent_member(allowed, inner.names());
             let merged = {
                 let existing: Vec<&str> = values(carrier, BAGGAGE).unwrap_or_default();
                 baggage::merge(&existing, &member)
@@ -242,7 +242,7 @@ impl Telemetry {
 /// policy), never the library's own or the reserved bits.
 fn consent_of(inner: &Inner, ctx: &Context) -> CategorySet {
     let allowed = inner.allowed(crate::consent::gate::Who::In(ctx));
-    let sendable = inner.known.bits() | inner.consent.policy.mentioned().bits();
+    let sendable = inner.known().bits() | inner.consent().policy.mentioned().bits();
     CategorySet::from_bits(allowed.bits() & sendable)
         .iter()
         .filter(|c| !c.is_reserved() && *c != Category::TELEMETRY)

@@ -107,7 +107,7 @@ impl Span {
                     name,
                     category,
                     start_mono,
-                    attrs: AttrBuilder::new(&inner.limits, 0, consented.anonymous),
+                    attrs: AttrBuilder::new(inner.limits(), 0, consented.anonymous),
                     events: Vec::new(),
                     status: SpanStatus::Unset,
                     kind: SpanKind::Internal,
@@ -193,18 +193,18 @@ impl Span {
         attributes: &[(&'static str, Value<'_>)],
     ) {
         let Some(r) = self.recording() else { return };
-        let limits = r.inner.limits;
+        let limits = r.inner.limits();
         if r.events.len() >= limits.max_span_events {
             r.attrs.dropped += 1;
             r.attrs.limited = true;
             return;
         }
-        let mut attrs = AttrBuilder::new(&limits, attributes.len(), r.consented.anonymous);
+        let mut attrs = AttrBuilder::new(limits, attributes.len(), r.consented.anonymous);
         for (k, v) in attributes {
-            attrs.capture(Cow::Borrowed(k), FieldClass::Public, *v, &r.inner.keys);
+            attrs.capture(Cow::Borrowed(k), FieldClass::Public, *v, r.inner.keys());
         }
         r.attrs.limited |= attrs.limited;
-        let time = r.inner.clock.to_system(r.inner.clock.mono());
+        let time = r.inner.clock().to_system(r.inner.clock().mono());
         r.events.push(SpanEvent {
             name: name.into(),
             time,
@@ -221,7 +221,7 @@ impl Span {
         value: Value<'_>,
     ) {
         if let Some(r) = self.recording() {
-            let keys = &r.inner.keys;
+            let keys = &r.inner.keys();
             r.attrs
                 .capture_identifying(Cow::Borrowed(key), class, || value, keys);
         }
@@ -285,7 +285,7 @@ impl Span {
 impl Recording {
     fn push(&mut self, key: &'static str, class: FieldClass, value: Value<'_>) {
         self.attrs
-            .capture(Cow::Borrowed(key), class, value, &self.inner.keys);
+            .capture(Cow::Borrowed(key), class, value, self.inner.keys());
     }
 }
 
@@ -307,10 +307,10 @@ impl Span {
         };
         let r = *r;
         let inner = r.inner;
-        let end_mono = inner.clock.mono();
-        r.attrs.count_cuts(&inner.drops, r.category);
+        let end_mono = inner.clock().mono();
+        r.attrs.count_cuts(inner.drops(), r.category);
         let key_id = if r.attrs.hashed {
-            inner.keys.active().map(|k| k.id)
+            inner.keys().active().map(|k| k.id)
         } else {
             None
         };
@@ -321,8 +321,8 @@ impl Span {
             parent_remote: r.parent_remote,
             name: r.name,
             category: r.category,
-            start: inner.clock.to_system(r.start_mono),
-            end: inner.clock.to_system(end_mono),
+            start: inner.clock().to_system(r.start_mono),
+            end: inner.clock().to_system(end_mono),
             status: r.status,
             kind: r.kind,
             attributes: r.attrs.attrs,
@@ -333,8 +333,8 @@ impl Span {
             key_id,
         };
         inner
-            .pipeline
-            .push(&inner, Record::Span(record), r.consented.version);
+            .pipeline()
+            .push(&*inner, Record::Span(record), r.consented.version);
     }
 }
 

@@ -331,7 +331,7 @@ impl RouteFilter {
             && let Some(parent) = fast_span()
             && !parent.sampled
         {
-            inner.drops.count(DropCause::Sampling, category, 1);
+            inner.drops().count(DropCause::Sampling, category, 1);
             return false;
         }
         true
@@ -591,10 +591,10 @@ where
             return;
         };
         let mut sink = EventSink {
-            keys: &inner.keys,
-            limits: &inner.limits,
+            keys: inner.keys(),
+            limits: inner.limits(),
             attrs: AttrBuilder::new(
-                &inner.limits,
+                inner.limits(),
                 meta.fields().len(),
                 admitted.consented.anonymous,
             ),
@@ -613,6 +613,6 @@ where
         let version = admitted.consented.version;
         let mut record = inner.log_record(admitted, name, category, severity, 0, sink.attrs);
         record.body = sink.body;
-        inner.pipeline.push(inner, Record::Log(record), version);
+        inner.pipeline().push(inner, Record::Log(record), version);
     }
 }
