@@ -19,10 +19,9 @@ use std::error::Error;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use telemetry_core::export::Signal;
 use telemetry_core::*;
-use telemetry_exporters::file::{
-    ExportRequest, FileExporter, Signal, files, parse_line, read_lines,
-};
+use telemetry_exporters::file::{ExportRequest, FileExporter, files, parse_line, read_lines};
 
 #[path = "shared/checkout.rs"]
 mod checkout;

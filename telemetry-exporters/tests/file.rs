@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
 use telemetry_core::event::*;
+use telemetry_core::export::Signal;
 use telemetry_core::export::*;
 use telemetry_core::testing::InMemoryExporter;
 use telemetry_core::trace::*;
 use telemetry_core::*;
 use telemetry_exporters::file::{
-    ExportRequest, FileExporter, Fsync, Signal, files, parse_line, read_lines,
+    ExportRequest, FileExporter, Fsync, files, parse_line, read_lines,
 };
 
 const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 use proptest::prelude::*;
+use telemetry_core::export::Signal;
 use telemetry_core::export::*;
 use telemetry_core::export::{
     HistogramPoint, MetricData, MetricPoints, Number, NumberPoint, Temporality,
@@ -15,9 +16,7 @@ use telemetry_core::export::{
 use telemetry_core::testing::InMemoryExporter;
 use telemetry_core::trace::*;
 use telemetry_core::*;
-use telemetry_exporters::file::{
-    ExportRequest, FileExporter, Signal, files, parse_line, read_lines,
-};
+use telemetry_exporters::file::{ExportRequest, FileExporter, files, parse_line, read_lines};
 
 /// A resource as the pipeline builds it (it has no public constructor).
 fn resource() -> &'static Resource {

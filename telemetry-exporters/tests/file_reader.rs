@@ -6,10 +6,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use proptest::prelude::*;
+use telemetry_core::export::Signal;
 use telemetry_core::*;
-use telemetry_exporters::file::{
-    ExportRequest, FileExporter, Signal, files, parse_line, read_lines,
-};
+use telemetry_exporters::file::{ExportRequest, FileExporter, files, parse_line, read_lines};
 
 /// A line that names no request (or two) is an error saying so, not an
 /// empty request.

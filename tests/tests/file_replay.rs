@@ -13,10 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use prost::Message;
+use telemetry_core::export::Signal;
 use telemetry_core::*;
-use telemetry_exporters::file::{
-    ExportRequest, FileExporter, Signal, files, parse_line, read_lines,
-};
+use telemetry_exporters::file::{ExportRequest, FileExporter, files, parse_line, read_lines};
 use telemetry_exporters::opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
 use telemetry_exporters::opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 use telemetry_tests::Collector;

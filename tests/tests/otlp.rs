@@ -440,12 +440,12 @@ fn the_standard_environment_variables_configure_the_exporter() {
         .build()
         .unwrap();
     assert_eq!(
-        otlp.signal_config(telemetry_exporters::otlp::OtlpSignal::Traces)
+        otlp.signal_config(telemetry_core::export::Signal::Traces)
             .url,
         "http://127.0.0.1:9/v1/traces"
     );
     assert_eq!(
-        otlp.signal_config(telemetry_exporters::otlp::OtlpSignal::Logs)
+        otlp.signal_config(telemetry_core::export::Signal::Logs)
             .timeout,
         Duration::from_secs(3)
     );

@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use telemetry_exporters::file::{ExportRequest, Signal, files, parse_line, read_lines};
+use telemetry_core::export::Signal;
+use telemetry_exporters::file::{ExportRequest, files, parse_line, read_lines};
 use telemetry_exporters::opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
 
 fn run_quickstart(out: &Path, dnt: bool) -> String {

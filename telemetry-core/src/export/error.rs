@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use super::Signal;
+
 /// What kind of export failure an [`ExportError`] is; it becomes the drop
 /// cause the records are counted under.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -52,17 +54,20 @@ impl ExportError {
         )
     }
 
-    /// Narrows the failure to the parts of the batch that were not
+    /// Narrows the failure to the signals of the batch that were not
     /// delivered (the others were), so only those are counted as dropped.
     #[must_use]
-    pub fn failed_parts(mut self, spans: bool, logs: bool, metrics: bool) -> Self {
-        self.failed = [spans, logs, metrics];
+    pub fn only(mut self, failed: impl IntoIterator<Item = Signal>) -> Self {
+        self.failed = [false; 3];
+        for signal in failed {
+            self.failed[signal.index()] = true;
+        }
         self
     }
 
-    /// Whether spans, logs and metrics (in that order) failed.
-    pub fn failed(&self) -> [bool; 3] {
-        self.failed
+    /// Whether the part of the batch of `signal` failed.
+    pub fn failed(&self, signal: Signal) -> bool {
+        self.failed[signal.index()]
     }
 
     /// The kind of failure.

@@ -11,6 +11,7 @@ pub mod keys;
 mod metric_data;
 pub(crate) mod records;
 mod resource;
+mod signal;
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,7 @@ pub use records::{
 };
 pub(crate) use records::{Severity, SpanKind};
 pub use resource::{Resource, SDK_NAME, SDK_VERSION};
+pub use signal::Signal;
 
 /// One batch of consented, sampled and redacted data.
 #[derive(Clone, Copy)]
@@ -96,6 +98,15 @@ impl<'a> Batch<'a> {
     /// Number of spans and log records (metrics not counted).
     pub fn record_count(&self) -> usize {
         self.spans.len() + self.logs.len()
+    }
+
+    /// Whether the batch holds nothing of `signal`.
+    pub fn is_empty_for(&self, signal: Signal) -> bool {
+        match signal {
+            Signal::Traces => self.spans.is_empty(),
+            Signal::Logs => self.logs.is_empty(),
+            Signal::Metrics => self.metrics.is_empty(),
+        }
     }
 
     /// When delivery must be over: every wait (connect, send, answer,

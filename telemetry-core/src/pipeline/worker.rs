@@ -14,7 +14,7 @@ use crate::category::Category;
 use crate::export::LogRecord;
 use crate::export::MetricData;
 use crate::export::{Batch, Exporter};
-use crate::export::{ExportError, ExportErrorKind};
+use crate::export::{ExportError, ExportErrorKind, Signal};
 use crate::health::drops::DropCause;
 
 /// A batch found stale this many times in a row (revocations racing it) is
@@ -197,7 +197,11 @@ fn round(
         let mut failed_logs = 0u64;
         for exporter in list.iter_mut() {
             if let Err(e) = deliver(pipeline, host, exporter, &mut outgoing, &metrics, deadline) {
-                let [spans, logs, metric_points] = e.failed();
+                let (spans, logs, metric_points) = (
+                    e.failed(Signal::Traces),
+                    e.failed(Signal::Logs),
+                    e.failed(Signal::Metrics),
+                );
                 if spans {
                     failed_spans = outgoing.spans.len() as u64;
                     outgoing
@@ -266,9 +270,8 @@ fn deliver(
             .with_currency(&current);
         match guarded(|| exporter.export(&batch)) {
             Err(e) if e.kind() == ExportErrorKind::Stale => {
-                let failed = e.failed();
-                for (part, failed) in parts.iter_mut().zip(failed) {
-                    *part &= failed;
+                for (part, signal) in parts.iter_mut().zip(Signal::ALL) {
+                    *part &= e.failed(signal);
                 }
             }
             other => return other,
