@@ -152,7 +152,7 @@ impl Telemetry {
     }
 
     /// The globally installed instance, if any (see
-    /// [`TelemetryBuilder::install`]).
+    /// [`TelemetryBuilder::install`](crate::TelemetryBuilder::install)).
     #[inline]
     pub fn global() -> Option<&'static Telemetry> {
         GLOBAL.get()
@@ -161,7 +161,7 @@ impl Telemetry {
     /// Makes this instance the one `#[instrument_event]` functions record
     /// into on this thread until the guard drops, whatever is installed
     /// globally: for tests, which build an instance per test with
-    /// [`build`](TelemetryBuilder::build). Guards nest. In async tests, use
+    /// [`build`](crate::TelemetryBuilder::build). Guards nest. In async tests, use
     /// a current-thread runtime (`#[tokio::test]`'s default), so the
     /// futures run on the thread that set it.
     pub fn set_default(&self) -> DefaultGuard {
@@ -308,7 +308,7 @@ impl Telemetry {
 
     /// Exports everything buffered now (records and metrics) and waits for
     /// it, at most the export timeout
-    /// ([`TelemetryBuilder::export_timeout`], 10 s by default).
+    /// ([`TelemetryBuilder::export_timeout`](crate::TelemetryBuilder::export_timeout), 10 s by default).
     pub fn force_flush(&self) -> Result<(), ExportError> {
         self.force_flush_within(self.inner.pipeline_config().export_timeout)
     }
@@ -351,7 +351,7 @@ impl Telemetry {
     }
 
     /// Makes `id` the hash key for new values (it must have been configured
-    /// with [`TelemetryBuilder::hash_key`]).
+    /// with [`TelemetryBuilder::hash_key`](crate::TelemetryBuilder::hash_key)).
     pub fn rotate_hash_key(&self, id: KeyId) -> Result<(), ConfigError> {
         if self.inner.keys().rotate_to(id) {
             Ok(())

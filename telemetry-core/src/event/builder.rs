@@ -141,7 +141,7 @@ struct Pending {
     body: Option<Cow<'static, str>>,
 }
 
-/// An ad-hoc event being built. See [`Telemetry::event`].
+/// An ad-hoc event being built. See [`Telemetry::event`](crate::Telemetry::event).
 #[must_use = "call .emit() to record the event"]
 pub struct EventBuilder<'t> {
     inner: &'t Inner,

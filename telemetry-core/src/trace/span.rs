@@ -43,7 +43,7 @@ enum State {
 /// consent and sampling kept it; otherwise every method is a no-op.
 ///
 /// A span is not current until [`enter`](Span::enter)ed (or run with
-/// [`Telemetry::in_span`], or carried by [`wrap`](Span::wrap)).
+/// [`Telemetry::in_span`](crate::Telemetry::in_span), or carried by [`wrap`](Span::wrap)).
 pub struct Span {
     state: State,
 }

@@ -92,7 +92,7 @@ impl<S> Filter<S> for RouteFilter {
 }
 
 /// The layer with its routes as a global filter, as
-/// [`TracingLayerBuilder::build_exclusive`] returns it.
+/// [`TracingLayerBuilder::build_exclusive`](super::TracingLayerBuilder::build_exclusive) returns it.
 pub struct ExclusiveTracingLayer {
     pub(super) layer: TracingLayer,
     pub(super) filter: RouteFilter,
