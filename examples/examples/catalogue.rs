@@ -7,9 +7,9 @@
 //! cargo run --example catalogue -- json  # JSON
 //! ```
 
-#[path = "shared/checkout.rs"]
-#[allow(dead_code)]
-mod checkout;
+// The service whose catalogue this is: naming it links its registrations in.
+#[allow(unused_imports)]
+use examples::checkout as _;
 
 fn main() {
     let catalogue = telemetry_core::catalogue::Catalogue::collect();

@@ -16,8 +16,7 @@ use std::time::Duration;
 use telemetry_core::*;
 use telemetry_exporters::otlp::{OtlpExporter, Protocol};
 
-#[path = "shared/checkout.rs"]
-mod checkout;
+use examples::checkout;
 
 fn main() -> Result<(), Box<dyn Error>> {
     let key = std::env::var("TELEMETRY_HASH_KEY")

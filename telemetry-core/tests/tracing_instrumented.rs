@@ -5,6 +5,7 @@
 #![cfg(feature = "tracing")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+#[path = "suite/common/mod.rs"]
 mod common;
 
 use std::io::Write;

@@ -115,7 +115,7 @@ fn main() {
         "| collector              | revoke p50 | revoke p99 | revoke max | grant p50 | grant p99 | force_flush_within(1 s) | shutdown(3 s) |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    let up = Collector::start().expect("the test collector (run .ci/collector/install.sh)");
+    let up = Collector::start().expect("the test collector (run tests/collector/install.sh)");
     run("up (rotel)", &up.http_url());
     drop(up);
     let closed = format!("http://127.0.0.1:{}", telemetry_tests::free_port());
