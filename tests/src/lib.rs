@@ -145,3 +145,8 @@ pub fn http_post(port: u16, path: &str, content_type: &str, body: &[u8]) -> Resu
         .and_then(|code| code.parse().ok())
         .ok_or_else(|| format!("malformed HTTP response: {text}"))
 }
+
+/// The README's Rust snippets, compiled and run as documentation tests, so
+/// every snippet works as written.
+#[doc = include_str!("../../README.md")]
+mod readme {}
