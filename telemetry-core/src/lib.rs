@@ -42,25 +42,38 @@
 //! # Ok(()) }
 //! ```
 //!
-//! ## How data flows
+//! ## How a record travels
 //!
-//! 1. **Consent** — the current subject scope (or the event's own subject
-//!    field) gives an atomic mask of allowed categories; a record of any
-//!    other category is dropped with one load and a bit test, before any
-//!    field is read, formatted or allocated.
-//! 2. **Sampling** — a probability per category, deterministic from the
-//!    trace id (so every service agrees on a trace), parent-based, errors
-//!    kept; then a per-category rate limit.
-//! 3. **Capture** — fields are transformed by class: hashed with keyed
+//! 1. **The gate** (one module for every record path) — consent first: the
+//!    current subject scope (or the event's own subject) gives an atomic
+//!    mask of allowed categories; a record of any other category is dropped
+//!    and counted before any field is read, formatted or allocated. Then
+//!    enabled, sampling (per category, from the trace id, parent-based,
+//!    errors kept) and a per-category rate limit. A record admitted only
+//!    because its category is exempt is anonymous: no subject key, no
+//!    hashed value.
+//! 2. **Capture** — fields are transformed by class: hashed with keyed
 //!    BLAKE3 (the record carries the key id), redacted to a marker, or
 //!    dropped; strings and attribute counts are bounded by [`Limits`].
-//! 4. **Queue** — a bounded lock-free queue to one background worker. A full
+//! 3. **Queue** — a bounded lock-free queue to one export worker. A full
 //!    queue drops and counts; the caller never blocks.
-//! 5. **Export** — the worker batches, re-checks consent (revocations purge
-//!    buffered records), aggregates metrics, and calls each [`Exporter`](export::Exporter).
+//! 4. **Export** — the worker batches, re-checks consent (a revocation
+//!    purges what is held and makes batches in flight stale), aggregates
+//!    metrics, and calls each [`Exporter`](export::Exporter) with a deadline.
+//!    Nothing anyone else calls (`revoke`, `force_flush`, `shutdown`) waits
+//!    for the network past its bound.
 //!
 //! Every drop is counted by cause ([`DropCause`]) and category, and exported
-//! as the metric `telemetry.records.dropped`.
+//! as the metric `telemetry.records.dropped`. The repository's
+//! `docs/architecture.md` walks through the modules in this order.
+//!
+//! ## Modules
+//!
+//! The root holds what instrumenting code types. Less common items live in
+//! [`consent`] (the consent handle, stores, audit), [`export`] (everything an
+//! exporter author needs), [`trace`] (ids and span contexts), [`event`]
+//! (event schemas), [`metrics`] (instrument builders), [`catalogue`] and
+//! [`propagation`] (W3C trace and consent fields on any carrier).
 //!
 //! ## Crate features
 //!
@@ -71,13 +84,11 @@
 //!   layer that records the service's `tracing` spans and events under the
 //!   same consent, sampling and privacy rules; `#[instrument_event]`
 //!   functions also open `tracing` spans for other layers to see.
-//! - `http`: `propagation`, W3C `traceparent`, `tracestate` and consent
-//!   `baggage` for `http::HeaderMap`, to continue traces and honour upstream
-//!   consent across services.
 //! - `process-metrics`: [`process_metrics::ProcessMetrics`], a background
 //!   collector of the process's CPU, memory, thread and file-descriptor metrics.
 //!
-//! Exporters for OTLP and files live in the `telemetry-exporters` crate.
+//! Exporters for OTLP and files live in the `telemetry-exporters` crate; W3C
+//! propagation over `http::HeaderMap` in `telemetry-http`.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -439,7 +439,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                     // `tracing` of the runtime crate; nothing without it).
                     let __telemetry_future = #krate::__private::mirror_instrument(
                         __telemetry_future,
-                        #krate::__telemetry_mirror_span!(#name),
+                        #krate::__private::mirror_span!(#name),
                     );
                     let __telemetry_result = __telemetry_call.instrument(__telemetry_future).await;
                     #on_result
@@ -493,7 +493,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                 ::core::option::Option::Some(mut __telemetry_call) => {
                     // A plain `tracing` span for other layers (feature
                     // `tracing` of the runtime crate; nothing without it).
-                    let __telemetry_mirror = #krate::__telemetry_mirror_span!(#name);
+                    let __telemetry_mirror = #krate::__private::mirror_span!(#name);
                     let __telemetry_mirror_entered = #krate::__private::mirror_enter(&__telemetry_mirror);
                     let __telemetry_entered = __telemetry_call.enter();
                     let __telemetry_result = __telemetry_body();

@@ -96,19 +96,11 @@ impl Inner {
 
     /// Steps 1 and 2 for a record of `category` about `who`: what they
     /// admit, or the cause they refused for (already counted).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn admit(&self, category: Category, who: Who<'_>) -> Result<Consented, DropCause> {
         match who {
-            Who::Current => with_fast_subject(self.id(), |s, withheld| {
-                self.decide(s, None, withheld, category)
-            }),
-            Who::Id(id) => {
-                let key = self.consent().key_of(id);
-                let withheld = fast_withheld();
-                self.consent().with_state(key, |state| {
-                    self.decide(state, Some(key), withheld, category)
-                })
-            }
+            Who::Current => self.admit_current(category),
+            Who::Id(id) => self.admit_id(category, id),
             Who::In(ctx) => {
                 let state = ctx
                     .subject
@@ -120,10 +112,30 @@ impl Inner {
         }
     }
 
+    /// [`admit`](Self::admit) for the current context's subject: the hot
+    /// path, one thread-local read and the subject's masks.
+    #[inline(always)]
+    pub(crate) fn admit_current(&self, category: Category) -> Result<Consented, DropCause> {
+        with_fast_subject(self.id(), |s, withheld| {
+            self.decide(s, None, withheld, category)
+        })
+    }
+
+    /// [`admit`](Self::admit) for an explicit subject id: its pseudonymous
+    /// key is computed, and its state read if it is in memory.
+    #[inline(never)]
+    fn admit_id(&self, category: Category, id: &str) -> Result<Consented, DropCause> {
+        let key = self.consent().key_of(id);
+        let withheld = fast_withheld();
+        self.consent().with_state(key, |state| {
+            self.decide(state, Some(key), withheld, category)
+        })
+    }
+
     /// The consent check alone, for the current context.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn check(&self, category: Category) -> Result<(), DropCause> {
-        self.admit(category, Who::Current).map(|_| ())
+        self.admit_current(category).map(|_| ())
     }
 
     /// The whole gate for an event of `category`: consent for `who`, then
@@ -276,11 +288,18 @@ impl Inner {
         CategorySet::from_bits(mask)
     }
 
+    /// Counts a refusal.
+    #[inline(always)]
+    fn refuse(&self, cause: DropCause, category: Category) -> DropCause {
+        self.drops().count(cause, category, 1);
+        cause
+    }
+
     /// Consent and enabled for a record of `category` about subject
     /// `state` (none: a record without a subject, or of a subject `key` not
     /// in memory, which has no choices). Only what the denied path needs is
     /// read before the check.
-    #[inline]
+    #[inline(always)]
     fn decide(
         &self,
         state: Option<&SubjectState>,
@@ -294,12 +313,10 @@ impl Inner {
         };
         // Consent first: the denied path then needs no second load.
         if mask & !withheld & category.mask() == 0 {
-            self.drops().count(DropCause::Consent, category, 1);
-            return Err(DropCause::Consent);
+            return Err(self.refuse(DropCause::Consent, category));
         }
         if let Err(cause) = self.check_enabled() {
-            self.drops().count(cause, category, 1);
-            return Err(cause);
+            return Err(self.refuse(cause, category));
         }
         let (identified, key) = match state {
             Some(s) => (s.identified(), Some(s.key)),

@@ -60,12 +60,15 @@ impl<'t> Consent<'t> {
 
     /// The subject revokes (or refuses) `categories`.
     ///
-    /// When this returns, nothing more of this subject in these categories
-    /// is exported: records still buffered are purged (unless the policy
-    /// keeps the category on revocation), an export in flight has finished,
-    /// and a deletion request is queued for downstream stores. If the store
-    /// cannot persist the change, the revocation still applies in memory and
-    /// the error is returned.
+    /// A memory operation plus the store write: it never waits for an
+    /// export. When it returns, nothing more of this subject in these
+    /// categories is exported: records still buffered are purged (unless the
+    /// policy keeps the category on revocation), records captured before
+    /// the revocation are dropped even if consent is granted again, a batch
+    /// already handed to an exporter is filtered again before its next
+    /// attempt (`Batch::is_current`), and a deletion request is queued for
+    /// downstream stores. If the store cannot persist the change, the
+    /// revocation still applies in memory and the error is returned.
     pub fn revoke(
         &self,
         subject: &str,

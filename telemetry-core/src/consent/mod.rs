@@ -18,7 +18,7 @@ pub use handle::Consent;
 pub use policy::{ConsentDefault, ConsentState};
 pub use store::{ConsentStore, FileConsentStore, MemoryConsentStore};
 
-pub(crate) use registry::{ConsentRegistry, RegistrySettings, SubjectMap, release_if_idle};
+pub(crate) use registry::{ConsentRegistry, RegistrySettings};
 
 /// Event name of an exported consent audit entry.
 pub const CONSENT_CHANGED_EVENT: &str = "telemetry.consent.changed";

@@ -132,14 +132,16 @@ impl ConsentPolicy {
     }
 
     /// `category` needs no consent (e.g. resource utilization with no
-    /// personal data). `DO_NOT_TRACK` does not affect it.
+    /// personal data). Its records are anonymous: no subject key and no
+    /// hashed value, unless the subject granted the category explicitly.
+    /// `DO_NOT_TRACK` does not deny it.
     pub fn exempt(self, category: Category) -> Self {
         self.mark(category, "exempt")
     }
 
     /// On revocation of `category`, keep what was captured while consent was
-    /// given instead of purging it from the buffers. A deletion request is
-    /// still exported.
+    /// given instead of purging it from the buffers. No deletion request is
+    /// exported for it: what was captured is meant to stay.
     pub fn keep_on_revoke(mut self, category: Category) -> Self {
         self.keep_on_revoke = self.keep_on_revoke.with(category);
         self

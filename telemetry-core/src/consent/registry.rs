@@ -15,31 +15,8 @@ use crate::consent::store::ConsentStore;
 use crate::error::ConsentError;
 use crate::privacy::HashKey;
 use crate::subject::context::SubjectHandle;
+use crate::subject::state::{SubjectMap, release_if_idle};
 use crate::subject::{Choices, SubjectKey, SubjectState};
-
-/// The subjects held in memory, by key.
-pub(crate) type SubjectMap = papaya::HashMap<SubjectKey, Arc<SubjectState>>;
-
-/// Removes `state` from `map` if it has no open scope and no recorded
-/// choice (the same protocol as [`ConsentRegistry::evict_idle`]).
-pub(crate) fn release_if_idle(map: &SubjectMap, state: &Arc<SubjectState>) {
-    // A consent change in progress holds the lock: leave it to the sweep.
-    let Ok(choices) = state.choices.try_lock() else {
-        return;
-    };
-    if !choices.is_empty() || state.active.load(Ordering::SeqCst) != 0 {
-        return;
-    }
-    state.evicted.store(true, Ordering::SeqCst);
-    if state.active.load(Ordering::SeqCst) == 0 {
-        let map = map.pin();
-        if map.get(&state.key).is_some_and(|s| Arc::ptr_eq(s, state)) {
-            map.remove(&state.key);
-        }
-    } else {
-        state.evicted.store(false, Ordering::SeqCst);
-    }
-}
 
 /// All subjects' consent state for one telemetry instance.
 pub(crate) struct ConsentRegistry {

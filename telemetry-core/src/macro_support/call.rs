@@ -129,9 +129,10 @@ impl Callsite {
                 None
             }
             Some(id) => {
-                let ctx = t.subject_context(id);
-                t.inner.admit(category, Who::In(&ctx)).ok()?;
-                Some(ctx)
+                // Consent first, on the subject's state if it is in memory:
+                // a denied call opens no scope (and allocates nothing).
+                t.inner.admit(category, Who::Id(id)).ok()?;
+                Some(t.subject_context(id))
             }
         };
         Some(Call::start(self, t, context))

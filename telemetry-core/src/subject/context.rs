@@ -11,7 +11,7 @@ use std::sync::{Arc, Weak};
 use std::task::{Context as TaskContext, Poll};
 
 use crate::category::CategorySet;
-use crate::consent::SubjectMap;
+use crate::subject::state::{SubjectMap, release_if_idle};
 use crate::subject::{SubjectKey, SubjectState};
 use crate::trace::SpanContext;
 
@@ -41,7 +41,7 @@ impl Drop for SubjectHandle {
         if self.0.active.fetch_sub(1, Ordering::SeqCst) == 1
             && let Some(map) = self.1.upgrade()
         {
-            crate::consent::release_if_idle(&map, &self.0);
+            release_if_idle(&map, &self.0);
         }
     }
 }
@@ -148,7 +148,7 @@ impl Misuse {
 /// The current subject's state if it belongs to instance `owner`, and the
 /// categories the context withholds, for the duration of `f`. One
 /// thread-local load; no reference count touched.
-#[inline]
+#[inline(always)]
 pub(crate) fn with_fast_subject<R>(
     owner: u64,
     f: impl FnOnce(Option<&SubjectState>, u64) -> R,

@@ -2,8 +2,8 @@
 //! state whose atomic consent mask the hot path reads.
 
 use std::fmt;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::category::CategorySet;
 use crate::export::SubjectKey;
@@ -154,5 +154,29 @@ impl fmt::Debug for SubjectState {
             .field("key", &self.key)
             .field("allowed", &CategorySet::from_bits(self.allowed()))
             .finish_non_exhaustive()
+    }
+}
+
+/// The subjects held in memory, by key.
+pub(crate) type SubjectMap = papaya::HashMap<SubjectKey, Arc<SubjectState>>;
+
+/// Removes `state` from `map` if it has no open scope and no recorded
+/// choice (the same protocol as `ConsentRegistry::evict_idle`).
+pub(crate) fn release_if_idle(map: &SubjectMap, state: &Arc<SubjectState>) {
+    // A consent change in progress holds the lock: leave it to the sweep.
+    let Ok(choices) = state.choices.try_lock() else {
+        return;
+    };
+    if !choices.is_empty() || state.active.load(Ordering::SeqCst) != 0 {
+        return;
+    }
+    state.evicted.store(true, Ordering::SeqCst);
+    if state.active.load(Ordering::SeqCst) == 0 {
+        let map = map.pin();
+        if map.get(&state.key).is_some_and(|s| Arc::ptr_eq(s, state)) {
+            map.remove(&state.key);
+        }
+    } else {
+        state.evicted.store(false, Ordering::SeqCst);
     }
 }

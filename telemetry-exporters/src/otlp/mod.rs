@@ -14,7 +14,7 @@
 //! The messages are `opentelemetry-proto`'s. They are built from our
 //! records directly: the `opentelemetry-otlp` exporters take the SDK's own
 //! record types, which cannot be built outside the SDK for logs and metrics
-//! (see `shared/OTEL-NOTES.md`).
+//! (see the repository's `docs/opentelemetry-notes.md`).
 //!
 //! Outages: an export retries retryable failures with exponential backoff
 //! and jitter, honouring `Retry-After`, within the timeout and the batch's
