@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "install the test collector (rotel, from PyPI, into .ci/.venv)"
-bash .ci/collector/install.sh >/dev/null
+step "install the test collector (rotel, from PyPI, into tests/.venv)"
+bash tests/collector/install.sh >/dev/null
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

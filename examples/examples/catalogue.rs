@@ -7,12 +7,12 @@
 //! cargo run --example catalogue -- json  # JSON
 //! ```
 
-#[path = "shared/checkout.rs"]
-#[allow(dead_code)]
-mod checkout;
+// The service whose catalogue this is: naming it links its registrations in.
+#[allow(unused_imports)]
+use examples::checkout as _;
 
 fn main() {
-    let catalogue = telemetry_core::Catalogue::collect();
+    let catalogue = telemetry_core::catalogue::Catalogue::collect();
     if std::env::args().nth(1).as_deref() == Some("json") {
         println!("{}", catalogue.to_json());
     } else {

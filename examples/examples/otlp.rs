@@ -16,8 +16,7 @@ use std::time::Duration;
 use telemetry_core::*;
 use telemetry_exporters::otlp::{OtlpExporter, Protocol};
 
-#[path = "shared/checkout.rs"]
-mod checkout;
+use examples::checkout;
 
 fn main() -> Result<(), Box<dyn Error>> {
     let key = std::env::var("TELEMETRY_HASH_KEY")
@@ -27,14 +26,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         .protocol(Protocol::Grpc)
         .timeout(Duration::from_secs(3))
         .build()?;
-    let urls: Vec<String> = [
-        telemetry_exporters::otlp::OtlpSignal::Traces,
-        telemetry_exporters::otlp::OtlpSignal::Logs,
-        telemetry_exporters::otlp::OtlpSignal::Metrics,
-    ]
-    .iter()
-    .map(|s| exporter.signal_config(*s).url.clone())
-    .collect();
+    let urls: Vec<String> = telemetry_core::export::Signal::ALL
+        .iter()
+        .map(|s| exporter.signal_config(*s).url.clone())
+        .collect();
     let stats = exporter.stats();
     let telemetry = Telemetry::builder()
         .service("checkout", env!("CARGO_PKG_VERSION"))

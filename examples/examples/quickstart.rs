@@ -12,20 +12,18 @@
 //! asked. Performance, error and resource data need no consent (they carry
 //! no personal data beyond a pseudonymous subject key). One payment fails.
 //!
-//! The service itself (`shared/checkout.rs`) uses `#[derive(TelemetryEvent)]`
+//! The service itself (`examples/src/checkout.rs`) uses `#[derive(TelemetryEvent)]`
 //! for its events and `#[instrument_event]` for its functions.
 
 use std::error::Error;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use telemetry_core::export::Signal;
 use telemetry_core::*;
-use telemetry_exporters::file::{
-    ExportRequest, FileExporter, Signal, files, parse_line, read_lines,
-};
+use telemetry_exporters::file::{ExportRequest, FileExporter, files, parse_line, read_lines};
 
-#[path = "shared/checkout.rs"]
-mod checkout;
+use examples::checkout;
 
 fn main() -> Result<(), Box<dyn Error>> {
     let out: PathBuf = std::env::args()

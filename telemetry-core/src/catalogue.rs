@@ -9,7 +9,7 @@
 //! ```no_run
 //! # fn main() -> std::io::Result<()> {
 //! // in a test of your service:
-//! telemetry_core::Catalogue::collect().check_snapshot("telemetry-catalogue.md")?;
+//! telemetry_core::catalogue::Catalogue::collect().check_snapshot("telemetry-catalogue.md")?;
 //! # Ok(()) }
 //! ```
 //! Run with `UPDATE_CATALOGUE=1` to accept a change.
@@ -44,8 +44,9 @@ pub struct FunctionSchema {
     pub fields: &'static [FieldSchema],
     /// Whether an `Err` is recorded as an error event.
     pub records_errors: bool,
-    /// Whether the error's message is recorded too (`err(message)`).
-    pub records_error_message: bool,
+    /// How the error's message is recorded too (`err(message = class)`),
+    /// in records that may identify their subject only.
+    pub records_error_message: Option<crate::privacy::FieldClass>,
     /// The return value's class, if recorded (`ret = ..`).
     pub records_return: Option<crate::privacy::FieldClass>,
     /// The argument whose value opens the subject scope, if any.
@@ -250,15 +251,21 @@ impl Catalogue {
                 let _ = writeln!(
                     out,
                     "\nerrors: recorded as `exception` events with their type{}",
-                    if schema.records_error_message {
-                        " and message"
-                    } else {
-                        ""
+                    match schema.records_error_message {
+                        Some(class) => format!(
+                            " and message ({}, only where the subject consented)",
+                            class.name()
+                        ),
+                        None => String::new(),
                     }
                 );
             }
             if let Some(class) = schema.records_return {
-                let _ = writeln!(out, "\nreturn value: recorded as {}", class.name());
+                let _ = writeln!(
+                    out,
+                    "\nreturn value: recorded as {}, only where the subject consented",
+                    class.name()
+                );
             }
             fields(&mut out, schema.fields);
         }

@@ -8,14 +8,15 @@ use std::path::Path;
 
 use crate::category::{CategoryNames, CategorySet};
 use crate::error::ConsentError;
-use crate::resource::Resource;
-use crate::subject::{Choices, SubjectKey};
+use crate::export::{Resource, SubjectKey};
+use crate::health::rejections::Reason;
+use crate::subject::Choices;
 
 /// Why a header was ignored (`"malformed"` or `"oversized"`).
-fn reason(r: crate::propagation::Reason) -> &'static str {
+fn reason(r: Reason) -> &'static str {
     match r {
-        crate::propagation::Reason::Malformed => "malformed",
-        crate::propagation::Reason::Oversized => "oversized",
+        Reason::Malformed => "malformed",
+        Reason::Oversized => "oversized",
     }
 }
 
@@ -69,7 +70,7 @@ pub fn baggage_merge(existing: &[&str], member: &str) -> String {
     crate::propagation::baggage::merge(existing, member)
 }
 
-/// Parses the bytes of a consent file as [`crate::FileConsentStore`] does
+/// Parses the bytes of a consent file as [`crate::consent::FileConsentStore`] does
 /// (`path` only names the file in errors).
 #[doc(hidden)]
 pub fn consent_file_parse(

@@ -42,25 +42,38 @@
 //! # Ok(()) }
 //! ```
 //!
-//! ## How data flows
+//! ## How a record travels
 //!
-//! 1. **Consent** — the current subject scope (or the event's own subject
-//!    field) gives an atomic mask of allowed categories; a record of any
-//!    other category is dropped with one load and a bit test, before any
-//!    field is read, formatted or allocated.
-//! 2. **Sampling** — a probability per category, deterministic from the
-//!    trace id (so every service agrees on a trace), parent-based, errors
-//!    kept; then a per-category rate limit.
-//! 3. **Capture** — fields are transformed by class: hashed with keyed
+//! 1. **The gate** (one module for every record path) — consent first: the
+//!    current subject scope (or the event's own subject) gives an atomic
+//!    mask of allowed categories; a record of any other category is dropped
+//!    and counted before any field is read, formatted or allocated. Then
+//!    enabled, sampling (per category, from the trace id, parent-based,
+//!    errors kept) and a per-category rate limit. A record admitted only
+//!    because its category is exempt is anonymous: no subject key, no
+//!    hashed value.
+//! 2. **Capture** — fields are transformed by class: hashed with keyed
 //!    BLAKE3 (the record carries the key id), redacted to a marker, or
 //!    dropped; strings and attribute counts are bounded by [`Limits`].
-//! 4. **Queue** — a bounded lock-free queue to one background worker. A full
+//! 3. **Queue** — a bounded lock-free queue to one export worker. A full
 //!    queue drops and counts; the caller never blocks.
-//! 5. **Export** — the worker batches, re-checks consent (revocations purge
-//!    buffered records), aggregates metrics, and calls each [`Exporter`].
+//! 4. **Export** — the worker batches, re-checks consent (a revocation
+//!    purges what is held and makes batches in flight stale), aggregates
+//!    metrics, and calls each [`Exporter`](export::Exporter) with a deadline.
+//!    Nothing anyone else calls (`revoke`, `force_flush`, `shutdown`) waits
+//!    for the network past its bound.
 //!
 //! Every drop is counted by cause ([`DropCause`]) and category, and exported
-//! as the metric `telemetry.records.dropped`.
+//! as the metric `telemetry.records.dropped`. The repository's
+//! `docs/architecture.md` walks through the modules in this order.
+//!
+//! ## Modules
+//!
+//! The root holds what instrumenting code types. Less common items live in
+//! [`consent`] (the consent handle, stores, audit), [`export`] (everything an
+//! exporter author needs), [`trace`] (ids and span contexts), [`event`]
+//! (event schemas), [`metrics`] (instrument builders), [`catalogue`] and
+//! [`propagation`] (W3C trace and consent fields on any carrier).
 //!
 //! ## Crate features
 //!
@@ -71,79 +84,76 @@
 //!   layer that records the service's `tracing` spans and events under the
 //!   same consent, sampling and privacy rules; `#[instrument_event]`
 //!   functions also open `tracing` spans for other layers to see.
-//! - `http`: `propagation`, W3C `traceparent`, `tracestate` and consent
-//!   `baggage` for `http::HeaderMap`, to continue traces and honour upstream
-//!   consent across services.
 //! - `process-metrics`: [`process_metrics::ProcessMetrics`], a background
 //!   collector of the process's CPU, memory, thread and file-descriptor metrics.
 //!
-//! Exporters for OTLP and files live in the `telemetry-exporters` crate.
+//! Exporters for OTLP and files live in the `telemetry-exporters` crate; W3C
+//! propagation over `http::HeaderMap` in `telemetry-http`.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The handle and how it is built.
 mod builder;
-mod catalogue;
-mod category;
+mod instance;
+mod telemetry;
+
+// The record path, in order: the subject and context a record is made in,
+// the gate, sampling, privacy, the pipeline, and what exporters receive.
 pub mod consent;
-mod context;
-mod drops;
-mod emit;
-mod error;
-mod event;
-mod exporter;
-pub mod metrics;
+pub mod export;
 mod pipeline;
 mod privacy;
-pub mod record;
-mod resource;
 mod sampler;
-mod span;
 mod subject;
-mod telemetry;
-mod trace;
+
+// What users record.
+pub mod catalogue;
+mod category;
+mod clock;
+mod error;
+pub mod event;
+pub mod metrics;
+pub mod trace;
 mod value;
 
+// The library watching itself.
+mod health;
+
+// Integrations, one feature each.
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 #[cfg(feature = "process-metrics")]
 pub mod process_metrics;
-#[cfg(feature = "http")]
 pub mod propagation;
 #[cfg(feature = "testing")]
 pub mod testing;
 #[cfg(feature = "tracing")]
 pub mod tracing_layer;
 
+// What generated code calls.
+mod macro_support;
 #[doc(hidden)]
-#[path = "private.rs"]
-pub mod __private;
+pub mod __private {
+    pub use crate::macro_support::*;
+}
 
 pub use builder::{Environment, TelemetryBuilder};
-pub use catalogue::{Catalogue, CatalogueItem, FunctionSchema, SourceLocation};
-pub use category::{Category, CategoryNames, CategorySet};
-pub use consent::{
-    Consent, ConsentChange, ConsentDefault, ConsentPolicy, ConsentSource, ConsentState,
-    ConsentStore, CoverageSnapshot, FileConsentStore, MemoryConsentStore,
-};
-pub use context::{Context, ContextGuard, FutureExt, SuppressGuard, WithContext};
-pub use drops::{DropCause, DropCounts};
-pub use emit::EventBuilder;
-pub use error::{ConfigError, ConfigErrorKind, ConsentError, ExportError, ExportErrorKind};
-pub use event::{EventSchema, FieldSchema, FieldVisitor, TelemetryEvent};
-pub use exporter::{Batch, Exporter};
-pub use metrics::{Counter, FloatCounter, Gauge, Histogram, UpDownCounter};
+pub use category::{Category, CategorySet};
+pub use consent::policy::ConsentPolicy;
+pub use error::{ConfigError, ConfigErrorKind, ConsentError};
+pub use event::builder::EventBuilder;
+pub use event::schema::TelemetryEvent;
+pub use export::records::{Severity, SpanKind};
+pub use health::{DropCause, DropCounts};
+pub use metrics::instrument::{Counter, FloatCounter, Gauge, Histogram, UpDownCounter};
 pub use pipeline::ShutdownReport;
 pub use privacy::{FieldClass, KeyId, Limits};
-pub use record::{
-    Attribute, LogRecord, Record, Severity, SpanEvent, SpanKind, SpanRecord, SpanStatus, TraceLink,
-};
-pub use resource::{Resource, SDK_NAME, SDK_VERSION};
 pub use sampler::Sampler;
-pub use span::{Entered, InSpan, Span, SpanDecision};
-pub use subject::{Choices, SubjectKey};
-pub use telemetry::Telemetry;
+pub use subject::context::{Context, ContextGuard, SuppressGuard};
+pub use subject::future::{FutureExt, WithContext};
+pub use telemetry::{DefaultGuard, Telemetry};
 #[cfg(feature = "macros")]
 pub use telemetry_macros::{TelemetryEvent, instrument_event};
-pub use trace::{SpanContext, SpanId, TraceId, TraceparentError};
-pub use value::{AttrValue, FieldType, REDACTED, TRUNCATED, TelemetryValue, Value, unix_nanos};
+pub use trace::span::{Entered, Span};
+pub use value::{FieldType, TelemetryValue, Value};

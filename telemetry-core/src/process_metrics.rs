@@ -82,8 +82,9 @@ use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 use crate::category::Category;
 use crate::error::{ConfigError, ConfigErrorKind};
-use crate::metrics::{FloatCounter, Gauge};
-use crate::telemetry::{Inner, Telemetry};
+use crate::instance::Inner;
+use crate::metrics::instrument::{FloatCounter, Gauge};
+use crate::telemetry::Telemetry;
 
 /// The default sampling interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
@@ -359,10 +360,10 @@ impl Collector {
             }
             return Tick::Stop;
         };
-        self.instance = Some(inner.id);
+        self.instance = Some(inner.id());
         if inner.check_enabled().is_err() {
             // Shut down for good: nothing more will be recorded.
-            forget_instance(inner.id);
+            forget_instance(inner.id());
             return Tick::Stop;
         }
         let telemetry = Telemetry::internal(inner);
@@ -393,7 +394,7 @@ impl Collector {
         };
 
         let cpu_ms = process.accumulated_cpu_time();
-        add_cpu_time(telemetry.inner.id, cpu_ms, &m.cpu_time);
+        add_cpu_time(telemetry.inner.id(), cpu_ms, &m.cpu_time);
         if let Some((last_ms, last_at)) = self.last {
             let wall = now.duration_since(last_at).as_secs_f64();
             let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;

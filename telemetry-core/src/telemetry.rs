@@ -1,272 +1,32 @@
-//! The [`Telemetry`] handle: the one entry point a service holds, and the
-//! shared state behind it.
+//! The [`Telemetry`] handle: the one entry point a service holds. Its
+//! methods delegate to the instance's parts.
 
+use crate::instance::Inner;
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::event::builder::{EventBuilder, default_severity};
+use crate::event::schema::TelemetryEvent;
+use crate::export::Severity;
+use crate::subject::context::fast_span;
+use crate::trace::span::Span;
+use crate::trace::{SpanDecision, TraceId};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
-use crate::builder::TelemetryBuilder;
-use crate::category::{Category, CategoryNames, CategorySet};
+use crate::category::{Category, CategoryNames};
+use crate::consent::Consent;
 use crate::consent::gate::Who;
-use crate::consent::{Consent, ConsentRegistry};
-use crate::context::{Context, ContextGuard};
-use crate::drops::{DropCause, DropCounters, DropCounts};
-use crate::error::{ConfigError, ConfigErrorKind, ExportError};
-use crate::metrics::instrument::{InstrumentBuilder, MetricRegistry, kind};
+use crate::error::{ConfigError, ConfigErrorKind};
+use crate::export::ExportError;
+use crate::export::Resource;
+use crate::health::drops::DropCounts;
+use crate::metrics::instrument::{InstrumentBuilder, kind};
 use crate::metrics::series::Kind;
-use crate::metrics::{MetricData, MetricPoints, Number, NumberPoint, Temporality};
-use crate::pipeline::{Pipeline, ShutdownReport};
-use crate::privacy::{KeyId, KeyRing, Limits};
-use crate::record::Attribute;
-use crate::resource::Resource;
-use crate::sampler::CompiledSampler;
+use crate::pipeline::ShutdownReport;
+use crate::privacy::KeyId;
 use crate::subject::SubjectKey;
-use crate::value::AttrValue;
-
-/// Wall-clock time from the monotonic clock: one `Instant::now()` per
-/// timestamp, re-anchored to the system clock by the worker.
-pub(crate) struct Clock {
-    base: Instant,
-    /// Unix nanoseconds at `base`.
-    offset: AtomicU64,
-}
-
-impl Clock {
-    pub(crate) fn new() -> Self {
-        let c = Clock {
-            base: Instant::now(),
-            offset: AtomicU64::new(0),
-        };
-        c.reanchor();
-        c
-    }
-
-    pub(crate) fn reanchor(&self) {
-        let since_base = self.base.elapsed().as_nanos() as u64;
-        let wall = crate::value::unix_nanos(SystemTime::now());
-        self.offset
-            .store(wall.saturating_sub(since_base), Ordering::Relaxed);
-    }
-
-    /// Monotonic nanoseconds since the clock was created.
-    #[inline]
-    pub(crate) fn mono(&self) -> u64 {
-        self.base.elapsed().as_nanos() as u64
-    }
-
-    /// Converts a monotonic reading into wall-clock time.
-    #[inline]
-    pub(crate) fn to_system(&self, mono: u64) -> SystemTime {
-        SystemTime::UNIX_EPOCH
-            + Duration::from_nanos(self.offset.load(Ordering::Relaxed).saturating_add(mono))
-    }
-}
-
-/// Shared state of one telemetry instance.
-pub(crate) struct Inner {
-    pub(crate) id: u64,
-    pub(crate) enabled: AtomicBool,
-    pub(crate) sampler: CompiledSampler,
-    pub(crate) keys: KeyRing,
-    pub(crate) limits: Limits,
-    pub(crate) drops: DropCounters,
-    pub(crate) clock: Clock,
-    pub(crate) consent: ConsentRegistry,
-    pub(crate) pipeline: Pipeline,
-    pub(crate) metrics: MetricRegistry,
-    pub(crate) resource: Resource,
-    pub(crate) names: CategoryNames,
-    pub(crate) known: CategorySet,
-    pub(crate) pipeline_config: crate::pipeline::PipelineConfig,
-    /// Propagation headers ignored as malformed or oversized.
-    #[cfg(feature = "http")]
-    pub(crate) rejected_headers: crate::propagation::Rejections,
-}
-
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-pub(crate) fn next_instance_id() -> u64 {
-    NEXT_ID.fetch_add(1, Ordering::Relaxed)
-}
-
-impl Inner {
-    /// The consent check alone: whether a record of `category` may be kept
-    /// in the current context, or why not (counted). See the gate.
-    #[inline]
-    pub(crate) fn check(&self, category: Category) -> Result<(), DropCause> {
-        self.admit(category, Who::Current).map(|_| ())
-    }
-
-    /// Current time in seconds on the monotonic clock (for rate limits).
-    #[inline]
-    pub(crate) fn now_secs(&self, mono: u64) -> u64 {
-        mono / 1_000_000_000
-    }
-
-    /// Collects every instrument plus the library's own metrics.
-    pub(crate) fn collect_metrics(&self) -> Vec<MetricData> {
-        let mut out = self.metrics.collect();
-        out.extend(self.own_metrics());
-        out
-    }
-
-    fn own_metrics(&self) -> Vec<MetricData> {
-        let now = SystemTime::now();
-        let start = now - Duration::from_nanos(self.clock.mono());
-        let name = |c: Category| AttrValue::from(self.names.name(c).into_owned());
-        let point = |attributes: Vec<Attribute>, v: u64| NumberPoint {
-            attributes,
-            start,
-            time: now,
-            value: Number::I64(i64::try_from(v).unwrap_or(i64::MAX)),
-        };
-        let sum = |n: &'static str,
-                   d: &'static str,
-                   unit: &'static str,
-                   points: Vec<NumberPoint>| MetricData {
-            name: Cow::Borrowed(n),
-            description: Cow::Borrowed(d),
-            unit: Cow::Borrowed(unit),
-            category: Category::TELEMETRY,
-            points: MetricPoints::Sum {
-                monotonic: true,
-                temporality: Temporality::Cumulative,
-                points,
-            },
-        };
-        let mut out = Vec::new();
-        let drops: Vec<NumberPoint> = self
-            .drops
-            .snapshot()
-            .iter()
-            .map(|(cause, cat, n)| {
-                point(
-                    vec![
-                        Attribute::new("cause", cause.as_str()),
-                        Attribute::new(crate::record::keys::CATEGORY, name(cat)),
-                    ],
-                    n,
-                )
-            })
-            .collect();
-        if !drops.is_empty() {
-            out.push(sum(
-                "telemetry.records.dropped",
-                "Records not exported, by cause and category.",
-                "{record}",
-                drops,
-            ));
-        }
-        #[cfg(feature = "http")]
-        {
-            let rejected: Vec<NumberPoint> = self
-                .rejected_headers
-                .snapshot()
-                .into_iter()
-                .map(|(header, reason, n)| {
-                    point(
-                        vec![
-                            Attribute::new("header", header),
-                            Attribute::new("reason", reason),
-                        ],
-                        n,
-                    )
-                })
-                .collect();
-            if !rejected.is_empty() {
-                out.push(sum(
-                    "telemetry.propagation.rejected",
-                    "Incoming propagation headers ignored, by header and reason.",
-                    "{header}",
-                    rejected,
-                ));
-            }
-        }
-        let totals = self.consent.counts.totals();
-        let grants: Vec<_> = totals
-            .iter()
-            .filter(|t| t.1 > 0)
-            .map(|(c, g, _)| {
-                point(
-                    vec![Attribute::new(crate::record::keys::CATEGORY, name(*c))],
-                    *g,
-                )
-            })
-            .collect();
-        let revocations: Vec<_> = totals
-            .iter()
-            .filter(|t| t.2 > 0)
-            .map(|(c, _, r)| {
-                point(
-                    vec![Attribute::new(crate::record::keys::CATEGORY, name(*c))],
-                    *r,
-                )
-            })
-            .collect();
-        if !grants.is_empty() {
-            out.push(sum(
-                "telemetry.consent.grants",
-                "Consent grants, per category. Identifies no subject.",
-                "{grant}",
-                grants,
-            ));
-        }
-        if !revocations.is_empty() {
-            out.push(sum(
-                "telemetry.consent.revocations",
-                "Consent revocations, per category. Identifies no subject.",
-                "{revocation}",
-                revocations,
-            ));
-        }
-        // Coverage as counts that add up across replicas (the fleet ratio
-        // is the sum of subjects allowing over the sum of subjects seen).
-        let cov = self.consent.coverage.snapshot();
-        if cov.subjects_seen > 0 {
-            let period_start = SystemTime::UNIX_EPOCH + Duration::from_secs(cov.period_start_secs);
-            let gauge = |n: &'static str,
-                         d: &'static str,
-                         unit: &'static str,
-                         points: Vec<NumberPoint>| MetricData {
-                name: Cow::Borrowed(n),
-                description: Cow::Borrowed(d),
-                unit: Cow::Borrowed(unit),
-                category: Category::TELEMETRY,
-                points: MetricPoints::Gauge { points },
-            };
-            let count = |attributes: Vec<Attribute>, n: u64| NumberPoint {
-                attributes,
-                start: period_start,
-                time: now,
-                value: Number::I64(i64::try_from(n).unwrap_or(i64::MAX)),
-            };
-            out.push(gauge(
-                "telemetry.consent.subjects_seen",
-                "Distinct subjects seen in the current coverage period (estimated; identifies no subject).",
-                "{subject}",
-                vec![count(vec![], cov.subjects_seen)],
-            ));
-            let allowing = cov
-                .consenting
-                .iter()
-                .map(|(c, n)| {
-                    count(
-                        vec![Attribute::new(crate::record::keys::CATEGORY, name(*c))],
-                        *n,
-                    )
-                })
-                .collect();
-            out.push(gauge(
-                "telemetry.consent.subjects_allowing",
-                "Distinct subjects seen in the current coverage period while allowing the category (estimated).",
-                "{subject}",
-                allowing,
-            ));
-        }
-        out
-    }
-}
+use crate::subject::context::{Context, ContextGuard};
 
 /// Shuts the instance down when the last handle the service holds goes
 /// away (bounded by five seconds), so what is buffered is exported rather
@@ -277,10 +37,10 @@ struct Life(Weak<Inner>);
 impl Drop for Life {
     fn drop(&mut self) {
         if let Some(inner) = self.0.upgrade()
-            && !inner.pipeline.is_shut_down()
+            && !inner.pipeline().is_shut_down()
         {
-            inner.enabled.store(false, Ordering::SeqCst);
-            inner.pipeline.shutdown(&inner, Duration::from_secs(5));
+            inner.enabled().store(false, Ordering::SeqCst);
+            inner.pipeline().shutdown(&*inner, Duration::from_secs(5));
         }
     }
 }
@@ -316,13 +76,62 @@ pub struct Telemetry {
 impl std::fmt::Debug for Telemetry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Telemetry")
-            .field("service", &self.inner.resource.service_name())
-            .field("enabled", &self.inner.enabled.load(Ordering::Relaxed))
+            .field("service", &self.inner.resource().service_name())
+            .field("enabled", &self.inner.enabled().load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
 
 static GLOBAL: OnceLock<Telemetry> = OnceLock::new();
+
+thread_local! {
+    /// This thread's default instance for the macros (see `set_default`).
+    static DEFAULT: std::cell::RefCell<Option<Telemetry>> = const { std::cell::RefCell::new(None) };
+    /// Whether `DEFAULT` may hold an instance: a plain flag the macros'
+    /// fast path reads before touching the `RefCell`.
+    static DEFAULT_SET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The instance a macro call records into.
+pub(crate) enum MacroInstance {
+    /// The installed one.
+    Global(&'static Telemetry),
+    /// A thread's default (tests).
+    Scoped(Telemetry),
+}
+
+impl std::ops::Deref for MacroInstance {
+    type Target = Telemetry;
+    #[inline]
+    fn deref(&self) -> &Telemetry {
+        match self {
+            MacroInstance::Global(t) => t,
+            MacroInstance::Scoped(t) => t,
+        }
+    }
+}
+
+/// Restores the previous default instance when dropped. Not `Send`.
+#[must_use = "the instance is the default only while the guard lives"]
+pub struct DefaultGuard {
+    previous: Option<Telemetry>,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for DefaultGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        let set = previous.is_some();
+        let _ = DEFAULT.try_with(|d| d.replace(previous));
+        let _ = DEFAULT_SET.try_with(|f| f.set(set));
+    }
+}
+
+impl std::fmt::Debug for DefaultGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DefaultGuard")
+    }
+}
 
 impl Telemetry {
     /// A handle for the service: when the last one goes, the instance shuts
@@ -342,16 +151,38 @@ impl Telemetry {
         Telemetry { inner, _life: None }
     }
 
-    /// Starts configuring a telemetry instance.
-    pub fn builder() -> TelemetryBuilder {
-        TelemetryBuilder::new()
-    }
-
     /// The globally installed instance, if any (see
-    /// [`TelemetryBuilder::install`]).
+    /// [`TelemetryBuilder::install`](crate::TelemetryBuilder::install)).
     #[inline]
     pub fn global() -> Option<&'static Telemetry> {
         GLOBAL.get()
+    }
+
+    /// Makes this instance the one `#[instrument_event]` functions record
+    /// into on this thread until the guard drops, whatever is installed
+    /// globally: for tests, which build an instance per test with
+    /// [`build`](crate::TelemetryBuilder::build). Guards nest. In async tests, use
+    /// a current-thread runtime (`#[tokio::test]`'s default), so the
+    /// futures run on the thread that set it.
+    pub fn set_default(&self) -> DefaultGuard {
+        let previous = DEFAULT.with(|d| d.replace(Some(self.clone())));
+        DEFAULT_SET.with(|f| f.set(true));
+        DefaultGuard {
+            previous,
+            _not_send: std::marker::PhantomData,
+        }
+    }
+
+    /// The instance the macros record into here: this thread's default
+    /// ([`set_default`](Self::set_default)), else the global one.
+    #[inline]
+    pub(crate) fn for_macros() -> Option<MacroInstance> {
+        if DEFAULT_SET.with(std::cell::Cell::get)
+            && let Some(t) = DEFAULT.with(|d| d.borrow().clone())
+        {
+            return Some(MacroInstance::Scoped(t));
+        }
+        GLOBAL.get().map(MacroInstance::Global)
     }
 
     pub(crate) fn install_global(&self) -> Result<(), ConfigError> {
@@ -369,22 +200,50 @@ impl Telemetry {
         Consent { inner: &self.inner }
     }
 
-    /// Opens a subject scope: until the guard is dropped, records made on
-    /// this thread obey `subject`'s consent and are attributed to its
-    /// pseudonymous key. The raw id is hashed at once and not kept.
+    /// Opens a subject scope for synchronous code: until the guard is
+    /// dropped, records made on this thread obey `subject`'s consent and are
+    /// attributed to its pseudonymous key. The raw id is hashed at once and
+    /// not kept.
     ///
-    /// To follow the work across `.await` or into spawned tasks, wrap the
-    /// future with [`FutureExt::in_current_context`](crate::FutureExt::in_current_context)
-    /// (or use [`subject_context`](Self::subject_context)).
+    /// **Not across `.await`:** a guard held while a future is suspended
+    /// leaks the subject into whatever else runs on the thread (the other
+    /// branch of a `join!`, another task). In async code use
+    /// [`in_subject`](Self::in_subject), which sets the scope on every poll
+    /// of one future only. Misuse that can be seen (a guard dropped out of
+    /// order, or still open when a wrapped future suspends) is counted in
+    /// `telemetry.context.misuse`. Clippy can flag it at compile time:
+    /// `await-holding-invalid-types = ["telemetry_core::ContextGuard"]` in
+    /// `clippy.toml`.
     pub fn subject(&self, subject: &str) -> ContextGuard {
         self.subject_context(subject).attach()
+    }
+
+    /// Runs `future` in `subject`'s scope: the scope is set on every poll of
+    /// this future and of nothing else, on whatever thread polls it. The
+    /// safe way to open a subject scope in async code.
+    ///
+    /// ```
+    /// # use telemetry_core::*;
+    /// # let telemetry = Telemetry::builder().service("s", "1").build().unwrap();
+    /// # async fn handle() {}
+    /// let work = telemetry.in_subject("user-42", async {
+    ///     handle().await; // records in here obey user-42's consent
+    /// });
+    /// # drop(work);
+    /// ```
+    pub fn in_subject<F: std::future::Future>(
+        &self,
+        subject: &str,
+        future: F,
+    ) -> crate::subject::future::WithContext<F> {
+        self.subject_context(subject).wrap(future)
     }
 
     /// The current context with `subject` as its subject, not attached: for
     /// `ctx.wrap(future)` or handing to another thread.
     pub fn subject_context(&self, subject: &str) -> Context {
-        let key = self.inner.consent.key_of(subject);
-        let handle = self.inner.consent.acquire(key);
+        let key = self.inner.consent().key_of(subject);
+        let handle = self.inner.consent().acquire(key);
         let mut ctx = Context::current();
         ctx.subject = Some(handle);
         ctx
@@ -392,7 +251,7 @@ impl Telemetry {
 
     /// The pseudonymous key of the current subject, if a scope is open.
     pub fn current_subject(&self) -> Option<SubjectKey> {
-        crate::context::with_fast_subject(self.inner.id, |s, _| s.map(|s| s.key))
+        crate::subject::context::with_fast_subject(self.inner.id(), |s, _| s.map(|s| s.key))
     }
 
     /// Whether a record of `category` would pass consent in the current
@@ -408,7 +267,7 @@ impl Telemetry {
         name: impl Into<Cow<'static, str>>,
         category: Category,
     ) -> InstrumentBuilder<'_, kind::Counter> {
-        InstrumentBuilder::new(self, name.into(), category, Kind::Counter)
+        InstrumentBuilder::new(&self.inner, name.into(), category, Kind::Counter)
     }
 
     /// Starts a counter of fractional amounts (monotonic sum of `f64`).
@@ -417,7 +276,7 @@ impl Telemetry {
         name: impl Into<Cow<'static, str>>,
         category: Category,
     ) -> InstrumentBuilder<'_, kind::FloatCounter> {
-        InstrumentBuilder::new(self, name.into(), category, Kind::FloatCounter)
+        InstrumentBuilder::new(&self.inner, name.into(), category, Kind::FloatCounter)
     }
 
     /// Starts an up-down counter.
@@ -426,7 +285,7 @@ impl Telemetry {
         name: impl Into<Cow<'static, str>>,
         category: Category,
     ) -> InstrumentBuilder<'_, kind::UpDownCounter> {
-        InstrumentBuilder::new(self, name.into(), category, Kind::UpDownCounter)
+        InstrumentBuilder::new(&self.inner, name.into(), category, Kind::UpDownCounter)
     }
 
     /// Starts a gauge.
@@ -435,7 +294,7 @@ impl Telemetry {
         name: impl Into<Cow<'static, str>>,
         category: Category,
     ) -> InstrumentBuilder<'_, kind::Gauge> {
-        InstrumentBuilder::new(self, name.into(), category, Kind::Gauge)
+        InstrumentBuilder::new(&self.inner, name.into(), category, Kind::Gauge)
     }
 
     /// Starts a histogram with explicit bucket boundaries.
@@ -444,21 +303,21 @@ impl Telemetry {
         name: impl Into<Cow<'static, str>>,
         category: Category,
     ) -> InstrumentBuilder<'_, kind::Histogram> {
-        InstrumentBuilder::new(self, name.into(), category, Kind::Histogram)
+        InstrumentBuilder::new(&self.inner, name.into(), category, Kind::Histogram)
     }
 
     /// Exports everything buffered now (records and metrics) and waits for
     /// it, at most the export timeout
-    /// ([`TelemetryBuilder::export_timeout`], 10 s by default).
+    /// ([`TelemetryBuilder::export_timeout`](crate::TelemetryBuilder::export_timeout), 10 s by default).
     pub fn force_flush(&self) -> Result<(), ExportError> {
-        self.force_flush_within(self.inner.pipeline_config.export_timeout)
+        self.force_flush_within(self.inner.pipeline_config().export_timeout)
     }
 
     /// Exports everything buffered now and waits for it, at most `timeout`:
     /// when a collector is down or hung, this returns a timeout error by
     /// then, whatever the exporter does.
     pub fn force_flush_within(&self, timeout: Duration) -> Result<(), ExportError> {
-        self.inner.pipeline.force_flush(timeout)
+        self.inner.pipeline().force_flush(timeout)
     }
 
     /// Stops recording, exports everything still buffered and shuts the
@@ -467,34 +326,34 @@ impl Telemetry {
     /// report says what could not be delivered. Records made after this
     /// are dropped with cause `disabled`. Calling it twice is harmless.
     pub fn shutdown(&self, timeout: Duration) -> ShutdownReport {
-        self.inner.enabled.store(false, Ordering::SeqCst);
-        self.inner.pipeline.shutdown(&self.inner, timeout)
+        self.inner.enabled().store(false, Ordering::SeqCst);
+        self.inner.pipeline().shutdown(&*self.inner, timeout)
     }
 
     /// Records dropped so far, by cause and category.
     pub fn drops(&self) -> DropCounts {
-        self.inner.drops.snapshot()
+        self.inner.drops().snapshot()
     }
 
     /// Records waiting in the export queue.
     pub fn queued(&self) -> usize {
-        self.inner.pipeline.queue_len()
+        self.inner.pipeline().queue_len()
     }
 
     /// The resource records are attributed to.
     pub fn resource(&self) -> &Resource {
-        &self.inner.resource
+        self.inner.resource()
     }
 
     /// The category names (built-in and service-defined).
     pub fn categories(&self) -> &CategoryNames {
-        &self.inner.names
+        self.inner.names()
     }
 
     /// Makes `id` the hash key for new values (it must have been configured
-    /// with [`TelemetryBuilder::hash_key`]).
+    /// with [`TelemetryBuilder::hash_key`](crate::TelemetryBuilder::hash_key)).
     pub fn rotate_hash_key(&self, id: KeyId) -> Result<(), ConfigError> {
-        if self.inner.keys.rotate_to(id) {
+        if self.inner.keys().rotate_to(id) {
             Ok(())
         } else {
             Err(ConfigError::new(
@@ -504,5 +363,86 @@ impl Telemetry {
                 ),
             ))
         }
+    }
+
+    /// Records a typed event, if the subject consented to its category and
+    /// the sampler keeps it. The event's fields are read only after both
+    /// said yes, and only as their classes allow.
+    #[inline]
+    pub fn emit<E: TelemetryEvent + ?Sized>(&self, event: &E) {
+        crate::event::builder::emit(&self.inner, event, default_severity(E::SCHEMA.category));
+    }
+
+    /// Records a typed event with an explicit severity.
+    pub fn emit_with_severity<E: TelemetryEvent + ?Sized>(&self, event: &E, severity: Severity) {
+        crate::event::builder::emit(&self.inner, event, severity);
+    }
+
+    /// Starts an ad-hoc event. Consent and sampling are decided here: if the
+    /// event is dropped, the builder ignores everything given to it.
+    ///
+    /// ```
+    /// # use telemetry_core::*;
+    /// # let telemetry = Telemetry::builder().service("s", "1").build().unwrap();
+    /// telemetry
+    ///     .event("search.performed", Category::INTERACTION)
+    ///     .public("results", 12u64)
+    ///     .hashed("query", "red shoes")
+    ///     .emit();
+    /// ```
+    pub fn event(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        category: Category,
+    ) -> EventBuilder<'_> {
+        EventBuilder::start(&self.inner, name.into(), category)
+    }
+
+    /// Starts a span of `category`, a child of the current span (or a new
+    /// root). Consent is checked first, then sampling: a denied or
+    /// sampled-out span reads no clock and allocates nothing.
+    #[inline(always)]
+    pub fn span(&self, name: impl Into<Cow<'static, str>>, category: Category) -> Span {
+        Span::start(&self.inner, || name.into(), category, fast_span)
+    }
+
+    /// Like [`span`](Self::span), with the name built only for a span that
+    /// is recorded: a denied or sampled-out span formats nothing.
+    ///
+    /// ```
+    /// # use telemetry_core::*;
+    /// # let telemetry = Telemetry::builder().service("s", "1").build().unwrap();
+    /// # let (method, path) = ("GET", "/cart");
+    /// let span = telemetry.span_with(Category::PERFORMANCE, || format!("{method} {path}").into());
+    /// ```
+    #[inline(always)]
+    pub fn span_with(&self, category: Category, name: impl FnOnce() -> Cow<'static, str>) -> Span {
+        Span::start(&self.inner, name, category, fast_span)
+    }
+
+    /// Runs `f` inside a new span of `category`, entered for the duration.
+    pub fn in_span<R>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        category: Category,
+        f: impl FnOnce(&mut Span) -> R,
+    ) -> R {
+        let mut span = self.span(name, category);
+        let _entered = span.enter();
+        f(&mut span)
+    }
+
+    /// The consent and sampling decision for a span of `category` in trace
+    /// `trace_id`, for samplers outside this library (such as the
+    /// OpenTelemetry `ShouldSample` adapter in `telemetry-exporters`).
+    /// Consent is checked for the current context's subject; a parent's
+    /// decision is followed; drops are counted as for our own spans.
+    pub fn decide_span(
+        &self,
+        category: Category,
+        trace_id: TraceId,
+        parent_sampled: Option<bool>,
+    ) -> SpanDecision {
+        self.inner.decide_span(category, trace_id, parent_sampled)
     }
 }

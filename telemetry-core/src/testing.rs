@@ -2,11 +2,11 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::error::{ExportError, ExportErrorKind};
-use crate::exporter::{Batch, Exporter};
-use crate::metrics::{MetricData, MetricPoints, Number};
-use crate::record::{LogRecord, SpanRecord};
-use crate::resource::Resource;
+use crate::export::Resource;
+use crate::export::{Batch, Exporter};
+use crate::export::{ExportError, ExportErrorKind};
+use crate::export::{LogRecord, SpanRecord};
+use crate::export::{MetricData, MetricPoints, Number};
 
 #[derive(Default)]
 struct Store {

@@ -5,12 +5,14 @@
 #![cfg(feature = "tracing")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+#[path = "suite/common/mod.rs"]
 mod common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use telemetry_core::export::*;
 use telemetry_core::testing::InMemoryExporter;
 use telemetry_core::tracing_layer::TracingLayer;
 use telemetry_core::*;

@@ -19,8 +19,9 @@ use std::io::BufRead;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use telemetry_core::export::Signal;
 use telemetry_core::*;
-use telemetry_exporters::file::{FileExporter, Fsync, Signal, files};
+use telemetry_exporters::file::{FileExporter, Fsync, files};
 
 const EVENTS: u64 = 300_000;
 const ROUNDS: usize = 5;

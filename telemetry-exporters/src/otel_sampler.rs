@@ -24,7 +24,7 @@
 use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceId};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, ShouldSample};
-use telemetry_core::record::keys;
+use telemetry_core::export::keys;
 use telemetry_core::{Category, Telemetry};
 
 /// See the [module docs](self).
@@ -63,7 +63,7 @@ impl ShouldSample for ConsentSampler {
             .find(|kv| kv.key.as_str() == keys::CATEGORY)
             .and_then(|kv| self.telemetry.categories().lookup(&kv.value.as_str()))
             .unwrap_or(self.default_category);
-        let ours = telemetry_core::TraceId(u128::from_be_bytes(trace_id.to_bytes()));
+        let ours = telemetry_core::trace::TraceId(u128::from_be_bytes(trace_id.to_bytes()));
         let decision =
             self.telemetry
                 .decide_span(category, ours, parent.as_ref().map(|p| p.is_sampled()));

@@ -22,12 +22,13 @@
 
 use std::io::Write;
 
-use telemetry_core::metrics::{HistogramPoint, MetricData, MetricPoints, Number, NumberPoint};
-use telemetry_core::record::keys;
-use telemetry_core::{
-    AttrValue, Attribute, Category, CategoryNames, KeyId, LogRecord, REDACTED, Resource, SDK_NAME,
-    SDK_VERSION, SpanRecord, SpanStatus, SubjectKey, unix_nanos,
+use telemetry_core::export::keys;
+use telemetry_core::export::{
+    AttrValue, Attribute, CategoryNames, LogRecord, REDACTED, Resource, SDK_NAME, SDK_VERSION,
+    SpanRecord, SpanStatus, SubjectKey, unix_nanos,
 };
+use telemetry_core::export::{HistogramPoint, MetricData, MetricPoints, Number, NumberPoint};
+use telemetry_core::{Category, KeyId};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 

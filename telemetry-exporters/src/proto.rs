@@ -3,7 +3,7 @@
 //!
 //! Every span and log record carries its category, its inclusion probability
 //! and, when it holds hashed values, the id of the hash key, as attributes
-//! (see [`telemetry_core::record::keys`]).
+//! (see [`telemetry_core::export::keys`]).
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -18,14 +18,15 @@ use opentelemetry_proto::tonic::resource::v1::Resource as PResource;
 use opentelemetry_proto::tonic::trace::v1::{
     ResourceSpans, ScopeSpans, Span as PSpan, Status, span, status,
 };
-use telemetry_core::metrics::{MetricData, MetricPoints, Number, NumberPoint, Temporality};
-use telemetry_core::record::keys;
-use telemetry_core::{
-    AttrValue, Attribute, Category, CategoryNames, KeyId, LogRecord, REDACTED, Resource, SpanKind,
-    SpanRecord, SpanStatus, SubjectKey,
+use telemetry_core::export::keys;
+use telemetry_core::export::{
+    AttrValue, Attribute, CategoryNames, LogRecord, REDACTED, Resource, SpanRecord, SpanStatus,
+    SubjectKey,
 };
+use telemetry_core::export::{MetricData, MetricPoints, Number, NumberPoint, Temporality};
+use telemetry_core::{Category, KeyId, SpanKind};
 
-use telemetry_core::unix_nanos as nanos;
+use telemetry_core::export::unix_nanos as nanos;
 
 fn any(value: any_value::Value) -> Option<AnyValue> {
     Some(AnyValue { value: Some(value) })
@@ -103,8 +104,8 @@ pub fn resource(resource: &Resource) -> PResource {
 
 fn scope() -> InstrumentationScope {
     InstrumentationScope {
-        name: telemetry_core::SDK_NAME.to_owned(),
-        version: telemetry_core::SDK_VERSION.to_owned(),
+        name: telemetry_core::export::SDK_NAME.to_owned(),
+        version: telemetry_core::export::SDK_VERSION.to_owned(),
         ..Default::default()
     }
 }

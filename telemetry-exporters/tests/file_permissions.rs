@@ -9,8 +9,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
+use telemetry_core::export::Signal;
 use telemetry_core::*;
-use telemetry_exporters::file::{FileExporter, Fsync, Signal, files};
+use telemetry_exporters::file::{FileExporter, Fsync, files};
 
 #[cfg(target_os = "linux")]
 mod umask {

@@ -4,8 +4,10 @@ use std::fmt;
 use std::path::Path;
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use telemetry_core::Category;
+use telemetry_core::consent::{Choices, ConsentStore, FileConsentStore};
+use telemetry_core::export::SubjectKey;
 use telemetry_core::fuzzing::consent_file_parse;
-use telemetry_core::{Category, Choices, ConsentStore, FileConsentStore, SubjectKey};
 
 use crate::input::scratch_dir;
 

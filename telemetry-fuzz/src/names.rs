@@ -4,7 +4,8 @@
 
 use std::sync::LazyLock;
 
-use telemetry_core::{Category, CategoryNames, CategorySet, Environment, Telemetry};
+use telemetry_core::export::CategoryNames;
+use telemetry_core::{Category, CategorySet, Environment, Telemetry};
 
 /// Custom categories the policy names, with their names.
 pub(crate) const NAMED: [(u8, &str); 5] = [

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
+use telemetry_core::export::Signal;
 use telemetry_core::{Category, ConsentPolicy, Environment, Telemetry};
-use telemetry_exporters::otlp::{OtlpExporter, OtlpSignal};
+use telemetry_exporters::otlp::OtlpExporter;
 
 use crate::input::{Bytes, scratch_dir};
 
@@ -173,7 +174,7 @@ pub fn otel_env(data: &[u8]) {
     match built {
         Ok(exporter) => {
             leaks("the exporter's Debug", &format!("{exporter:?}"));
-            for signal in [OtlpSignal::Traces, OtlpSignal::Logs, OtlpSignal::Metrics] {
+            for signal in [Signal::Traces, Signal::Logs, Signal::Metrics] {
                 let config = exporter.signal_config(signal);
                 leaks("a signal's settings", &format!("{config:?}"));
                 assert!(

@@ -4,13 +4,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use prost::Message;
-use telemetry_core::metrics::{
+use telemetry_core::export::{
+    AttrValue, Attribute, LogRecord, SpanEvent, SpanRecord, SpanStatus, SubjectKey, TraceLink,
+};
+use telemetry_core::export::{
     HistogramPoint, MetricData, MetricPoints, Number, NumberPoint, Temporality,
 };
-use telemetry_core::{
-    AttrValue, Attribute, Category, KeyId, LogRecord, Severity, SpanEvent, SpanId, SpanKind,
-    SpanRecord, SpanStatus, SubjectKey, TraceId, TraceLink,
-};
+use telemetry_core::trace::{SpanId, TraceId};
+use telemetry_core::{Category, KeyId, Severity, SpanKind};
 use telemetry_exporters::file::{ExportRequest, parse_line};
 use telemetry_exporters::otlp_json::{encode_logs, encode_metrics, encode_traces};
 use telemetry_exporters::proto::{logs_request, metrics_request, trace_request};

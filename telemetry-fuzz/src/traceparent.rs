@@ -1,6 +1,6 @@
 //! W3C `traceparent`.
 
-use telemetry_core::{SpanContext, SpanId, TraceId};
+use telemetry_core::trace::{SpanContext, SpanId, TraceId};
 
 use crate::input::Bytes;
 

@@ -27,10 +27,10 @@ impl Class {
 
     pub(crate) fn tokens(self, krate: &Path) -> TokenStream {
         match self {
-            Class::Public => quote!(#krate::FieldClass::Public),
-            Class::Hash => quote!(#krate::FieldClass::Hashed),
-            Class::Redact => quote!(#krate::FieldClass::Redacted),
-            Class::Skip => quote!(#krate::FieldClass::Dropped),
+            Class::Public => quote!(#krate::__private::FieldClass::Public),
+            Class::Hash => quote!(#krate::__private::FieldClass::Hashed),
+            Class::Redact => quote!(#krate::__private::FieldClass::Redacted),
+            Class::Skip => quote!(#krate::__private::FieldClass::Dropped),
         }
     }
 }
@@ -53,7 +53,7 @@ pub(crate) fn category(expr: &Expr, krate: &Path) -> Result<TokenStream, syn::Er
                 _ => None,
             };
             if let Some(b) = builtin {
-                return Ok(quote!(#krate::Category::#b));
+                return Ok(quote!(#krate::__private::Category::#b));
             }
             let name = ident.to_string();
             if name.chars().any(|c| c.is_ascii_lowercase()) {

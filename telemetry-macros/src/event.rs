@@ -258,7 +258,7 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
     let category = common::category_or(
         container.category.as_ref(),
         &krate,
-        quote!(#krate::Category::BUSINESS),
+        quote!(#krate::__private::Category::BUSINESS),
         &mut errors,
     );
     if !errors.is_empty() {
@@ -287,20 +287,20 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
         let class_tokens = class.tokens(&krate);
         let index = schema_fields.len();
         let field_type = match class {
-            Class::Skip => quote!(#krate::FieldType::Opaque),
-            _ => quote_spanned!(ty.span()=> <#ty as #krate::TelemetryValue>::TYPE),
+            Class::Skip => quote!(#krate::__private::FieldType::Opaque),
+            _ => quote_spanned!(ty.span()=> <#ty as #krate::__private::TelemetryValue>::TYPE),
         };
         schema_fields.push(quote! {
-            #krate::FieldSchema { name: #fname, ty: #field_type, class: #class_tokens }
+            #krate::__private::FieldSchema { name: #fname, ty: #field_type, class: #class_tokens }
         });
         match class {
             Class::Public | Class::Hash => visits.push(quote_spanned! {ty.span()=>
-                __telemetry_visitor.field(#index, <#ty as #krate::TelemetryValue>::to_value(&self.#fident));
+                __telemetry_visitor.field(#index, <#ty as #krate::__private::TelemetryValue>::to_value(&self.#fident));
             }),
             // A redacted value is never read: the visitor gets the marker.
             Class::Redact => visits.push(quote! {
                 let _ = &self.#fident;
-                __telemetry_visitor.field(#index, #krate::Value::Absent);
+                __telemetry_visitor.field(#index, #krate::__private::Value::Absent);
             }),
             // A skipped field is not read either; mentioning it keeps the
             // derive from making it look unused.
@@ -341,7 +341,7 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
         quote! {
             #krate::__private::inventory::submit! {
                 #krate::__private::CatalogueItem::Event {
-                    schema: <#concrete as #krate::TelemetryEvent>::SCHEMA,
+                    schema: <#concrete as #krate::__private::TelemetryEvent>::SCHEMA,
                     source: #krate::__private::SourceLocation {
                         module: ::core::module_path!(),
                         file: ::core::file!(),
@@ -357,8 +357,8 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
     quote! {
         const _: () = {
             #[automatically_derived]
-            impl #impl_generics #krate::TelemetryEvent for #ident #ty_generics #where_clause {
-                const SCHEMA: &'static #krate::EventSchema = &#krate::EventSchema {
+            impl #impl_generics #krate::__private::TelemetryEvent for #ident #ty_generics #where_clause {
+                const SCHEMA: &'static #krate::__private::EventSchema = &#krate::__private::EventSchema {
                     name: #name,
                     category: #category,
                     version: #version,
@@ -369,7 +369,7 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
                 #subject_fn
 
                 #[allow(unused_variables)]
-                fn visit_fields(&self, #visitor: &mut dyn #krate::FieldVisitor) {
+                fn visit_fields(&self, #visitor: &mut dyn #krate::__private::FieldVisitor) {
                     #(#visits)*
                 }
             }
@@ -387,11 +387,11 @@ fn stub_impl(input: &DeriveInput, krate: &Path) -> TokenStream {
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     quote! {
         const _: () = {
-            impl #impl_generics #krate::TelemetryEvent for #ident #ty_generics #where_clause {
-                const SCHEMA: &'static #krate::EventSchema = &#krate::EventSchema {
-                    name: "", category: #krate::Category::BUSINESS, version: 1, description: "", fields: &[],
+            impl #impl_generics #krate::__private::TelemetryEvent for #ident #ty_generics #where_clause {
+                const SCHEMA: &'static #krate::__private::EventSchema = &#krate::__private::EventSchema {
+                    name: "", category: #krate::__private::Category::BUSINESS, version: 1, description: "", fields: &[],
                 };
-                fn visit_fields(&self, _: &mut dyn #krate::FieldVisitor) {}
+                fn visit_fields(&self, _: &mut dyn #krate::__private::FieldVisitor) {}
             }
         };
     }

@@ -14,7 +14,8 @@ pub(crate) struct Args {
     name: Option<LitStr>,
     category: Option<Expr>,
     fields: Vec<(Ident, Class)>,
-    err: Option<bool>,
+    /// `err`: `Some(None)`; `err(message = class)`: `Some(Some(class))`.
+    err: Option<Option<Class>>,
     err_span: Option<Span>,
     ret: Option<Class>,
     subject: Option<Ident>,
@@ -85,16 +86,31 @@ pub(crate) fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
                 })?;
             }
             "err" => {
-                let mut message = false;
+                let mut message = None;
                 if meta.input.peek(syn::token::Paren) {
                     meta.parse_nested_meta(|inner| {
-                        if inner.path.is_ident("message") {
-                            message = true;
-                        } else {
+                        if !inner.path.is_ident("message") {
                             errors.at(
                                 &inner.path,
-                                "unknown `err` option: `err` records the error type, `err(message)` also its message",
+                                "unknown `err` option: `err` records the error type, `err(message = public)` also its message",
                             );
+                            return skip_value(&inner);
+                        }
+                        if !inner.input.peek(syn::Token![=]) {
+                            errors.at(
+                                &inner.path,
+                                "say how the error message is treated: `err(message = public)`, `err(message = hash)` \
+                                 or `err(message = redact)`; a message can carry personal data (\"user bob@example.com may not edit\")",
+                            );
+                            return Ok(());
+                        }
+                        let ident: Ident = inner.value()?.parse()?;
+                        match Class::parse(&ident) {
+                            Some(Class::Skip) | None => errors.at(
+                                &ident,
+                                "the message takes `public`, `hash` or `redact` (leave `(message = ..)` out to record the type only)",
+                            ),
+                            Some(c) => message = Some(c),
                         }
                         Ok(())
                     })?;
@@ -263,7 +279,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let category = common::category_or(
         parsed.category.as_ref(),
         &krate,
-        quote!(#krate::Category::PERFORMANCE),
+        quote!(#krate::__private::Category::PERFORMANCE),
         &mut errors,
     );
     if !errors.is_empty() {
@@ -294,11 +310,17 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             let field_type = field_type(ty, &krate);
             let fname = ident.to_string();
             let class_tokens = class.tokens(&krate);
-            quote!(#krate::FieldSchema { name: #fname, ty: #field_type, class: #class_tokens })
+            quote!(#krate::__private::FieldSchema { name: #fname, ty: #field_type, class: #class_tokens })
         })
         .collect();
     let records_errors = parsed.err.is_some();
-    let records_message = parsed.err == Some(true);
+    let records_message = match parsed.err {
+        Some(Some(c)) => {
+            let c = c.tokens(&krate);
+            quote!(::core::option::Option::Some(#c))
+        }
+        _ => quote!(::core::option::Option::None),
+    };
     let records_return = match parsed.ret {
         Some(c) => {
             let c = c.tokens(&krate);
@@ -338,11 +360,14 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         let err_span = parsed.err_span.unwrap_or_else(Span::call_site);
         let assert_result = quote::quote_spanned!(err_span=> #krate::__private::assert_result(&__telemetry_result););
         let err = match parsed.err {
-            Some(true) => quote! {
-                #assert_result
-                __telemetry_call.error_with_message(&__telemetry_result);
-            },
-            Some(false) => quote! {
+            Some(Some(c)) => {
+                let c = c.tokens(&krate);
+                quote! {
+                    #assert_result
+                    __telemetry_call.error_with_message(#c, &__telemetry_result);
+                }
+            }
+            Some(None) => quote! {
                 #assert_result
                 __telemetry_call.error(&__telemetry_result);
             },
@@ -367,7 +392,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let prelude = quote! {
-        static __TELEMETRY_SCHEMA: #krate::FunctionSchema = #krate::FunctionSchema {
+        static __TELEMETRY_SCHEMA: #krate::__private::FunctionSchema = #krate::__private::FunctionSchema {
             name: #name,
             category: #category,
             description: #description,
@@ -414,7 +439,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                     // `tracing` of the runtime crate; nothing without it).
                     let __telemetry_future = #krate::__private::mirror_instrument(
                         __telemetry_future,
-                        #krate::__telemetry_mirror_span!(#name),
+                        #krate::__private::mirror_span!(#name),
                     );
                     let __telemetry_result = __telemetry_call.instrument(__telemetry_future).await;
                     #on_result
@@ -468,7 +493,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                 ::core::option::Option::Some(mut __telemetry_call) => {
                     // A plain `tracing` span for other layers (feature
                     // `tracing` of the runtime crate; nothing without it).
-                    let __telemetry_mirror = #krate::__telemetry_mirror_span!(#name);
+                    let __telemetry_mirror = #krate::__private::mirror_span!(#name);
                     let __telemetry_mirror_entered = #krate::__private::mirror_enter(&__telemetry_mirror);
                     let __telemetry_entered = __telemetry_call.enter();
                     let __telemetry_result = __telemetry_body();
@@ -517,12 +542,12 @@ fn field_type(ty: Option<&Type>, krate: &Path) -> TokenStream {
                     "SystemTime" => quote!(Timestamp),
                     _ => break,
                 };
-                return quote!(#krate::FieldType::#kind);
+                return quote!(#krate::__private::FieldType::#kind);
             }
             _ => break,
         }
     }
-    quote!(#krate::FieldType::Opaque)
+    quote!(#krate::__private::FieldType::Opaque)
 }
 
 fn hint(args: &[&Ident]) -> String {

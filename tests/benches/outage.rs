@@ -55,7 +55,7 @@ fn run(case: &str, url: &str) {
         std::thread::spawn(move || {
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let _s = t.subject(if i % 2 == 0 { "ann" } else { "bob" });
+                let _s = t.subject(if i.is_multiple_of(2) { "ann" } else { "bob" });
                 t.event("bench.step", Category::BUSINESS)
                     .public("i", i)
                     .emit();
@@ -63,7 +63,7 @@ fn run(case: &str, url: &str) {
                     .public("i", i)
                     .emit();
                 i += 1;
-                if i % 100 == 0 {
+                if i.is_multiple_of(100) {
                     std::thread::sleep(Duration::from_millis(1));
                 }
             }
@@ -115,7 +115,7 @@ fn main() {
         "| collector              | revoke p50 | revoke p99 | revoke max | grant p50 | grant p99 | force_flush_within(1 s) | shutdown(3 s) |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    let up = Collector::start().expect("the test collector (run .ci/collector/install.sh)");
+    let up = Collector::start().expect("the test collector (run tests/collector/install.sh)");
     run("up (rotel)", &up.http_url());
     drop(up);
     let closed = format!("http://127.0.0.1:{}", telemetry_tests::free_port());

@@ -1,6 +1,6 @@
 //! Helpers for the cross-crate integration tests in `tests/tests/`: a real
 //! OpenTelemetry collector (rotel, installed from PyPI by
-//! `.ci/collector/install.sh`) started on 127.0.0.1 for a test, and a tiny
+//! `tests/collector/install.sh`) started on 127.0.0.1 for a test, and a tiny
 //! HTTP client for posting OTLP requests to it.
 
 use std::io::{Read, Write};
@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// The repository's `.ci/collector` directory.
+/// The repository's `tests/collector` directory.
 pub fn collector_scripts() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/collector")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("collector")
 }
 
 /// A free TCP port on 127.0.0.1 (rotel does not accept port 0).
@@ -145,3 +145,8 @@ pub fn http_post(port: u16, path: &str, content_type: &str, body: &[u8]) -> Resu
         .and_then(|code| code.parse().ok())
         .ok_or_else(|| format!("malformed HTTP response: {text}"))
 }
+
+/// The README's Rust snippets, compiled and run as documentation tests, so
+/// every snippet works as written.
+#[doc = include_str!("../../README.md")]
+mod readme {}

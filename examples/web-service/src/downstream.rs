@@ -15,6 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use telemetry_core::{Category, SpanKind, Telemetry};
+use telemetry_http::HeaderPropagation;
 
 use crate::auth::SUBJECT_USER_HEADER;
 use crate::secrets::ServiceToken;
@@ -92,7 +93,7 @@ impl Downstream {
         {
             // The client span is the remote parent of the downstream's span.
             let _entered = span.enter();
-            telemetry.inject(request.headers_mut());
+            telemetry.inject_headers(request.headers_mut());
         }
         let result = async {
             let response = self

@@ -266,7 +266,9 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::thread::ThreadId;
 
-    use telemetry_core::{Choices, ConsentError, ConsentPolicy, ConsentStore, KeyId, SubjectKey};
+    use telemetry_core::consent::{Choices, ConsentStore};
+    use telemetry_core::export::SubjectKey;
+    use telemetry_core::{ConsentError, ConsentPolicy, KeyId};
 
     /// A consent store that notes the thread each save ran on.
     #[derive(Clone, Default)]

@@ -30,6 +30,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
 use axum::response::Response;
 use telemetry_core::{Category, Context, SpanKind, Telemetry};
+use telemetry_http::HeaderPropagation;
 use tower::{Layer, Service};
 
 use crate::auth::{self, Auth};
@@ -93,7 +94,7 @@ where
             // Unauthenticated: no subject, whatever ran on this thread before.
             None => Context::empty(),
         };
-        let incoming = t.extract(request.headers());
+        let incoming = t.extract_headers(request.headers());
         let incoming = if caller.is_service() {
             incoming
         } else {

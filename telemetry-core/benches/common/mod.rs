@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use opentelemetry_sdk::error::OTelSdkResult;
+use telemetry_core::export::*;
 use telemetry_core::*;
 
 /// A no-op exporter that counts what it receives.

@@ -1,29 +1,37 @@
-//! The admission gate's consent step: the one place that decides whether a
-//! record of a category may be kept for a subject, for every record path
-//! (events, spans, macro calls, the `tracing` layer, metric measurements,
-//! outgoing propagation).
+//! The admission gate: the one place that decides whether a record is kept,
+//! for every record path — typed and ad-hoc events, spans, macro calls, the
+//! `tracing` layer, metric measurements, and the consent a service sends
+//! on to the next hop.
 //!
-//! The decision, in order:
-//! 1. **Consent**: the subject's effective mask (its choices under the
-//!    policy, `DO_NOT_TRACK` included) narrowed by what the context
-//!    withholds (an upstream service's consent), tested against the
-//!    category's bit. One thread-local read and one atomic load for the
-//!    current subject.
+//! The decision, in order; the first refusal is counted by cause and
+//! category and returned:
+//! 1. **Consent** ([`Inner::admit`]): the subject's effective mask (its
+//!    choices under the policy, `DO_NOT_TRACK` included) narrowed by what
+//!    the context withholds (an upstream service's consent), tested against
+//!    the category's bit. One thread-local read and one atomic load for the
+//!    current subject. Cause `consent`.
 //! 2. **Enabled**: telemetry is not disabled (`OTEL_SDK_DISABLED`) or shut
-//!    down.
+//!    down. Cause `disabled`.
+//! 3. **Sampling** ([`Inner::admit_event`], [`Inner::admit_span`]): by the
+//!    trace id, parent-based, errors kept. Cause `sampling`. Metric
+//!    measurements are not sampled: they are aggregated.
+//! 4. **Rate limit**, per category. Cause `rate_limit`.
 //!
-//! A refusal is counted by cause and category before it is returned. What
-//! the gate admits carries the subject's pseudonymous key and the consent
-//! version at capture, which the export worker checks again (see
-//! [`SubjectState::still_allows`](crate::subject::SubjectState)).
+//! What the gate admits says whose record it is and how it may identify
+//! them ([`Consented`]): a record admitted only because its category is
+//! exempt is **anonymous** — no subject key, no hashed values — unless the
+//! subject granted that category explicitly; it also carries the consent
+//! version at capture, which the export worker checks again.
 
 use std::sync::atomic::Ordering;
 
 use crate::category::{Category, CategorySet};
-use crate::context::{Context, fast_withheld, with_fast_subject};
-use crate::drops::DropCause;
+use crate::export::Severity;
+use crate::health::drops::DropCause;
+use crate::instance::Inner;
+use crate::subject::context::{Context, fast_withheld, with_fast_subject};
 use crate::subject::{SubjectKey, SubjectState};
-use crate::telemetry::Inner;
+use crate::trace::{SpanContext, SpanDecision, TraceId, ids_from, next_random};
 
 /// Whose consent a record is decided under.
 #[derive(Copy, Clone)]
@@ -40,71 +48,214 @@ pub(crate) enum Who<'a> {
 /// What the consent step admitted.
 #[derive(Copy, Clone, Debug)]
 pub(crate) struct Consented {
-    /// The subject's pseudonymous key, if the record has a subject.
+    /// The subject's pseudonymous key, if the record has a subject and may
+    /// identify it (`None` in an anonymous record).
     pub(crate) subject: Option<SubjectKey>,
     /// The subject's consent version at capture (0 without a subject).
     pub(crate) version: u64,
+    /// Admitted only because the category is exempt: the record carries no
+    /// subject key and no hashed value.
+    pub(crate) anonymous: bool,
 }
 
-impl Consented {
-    const ANONYMOUS: Consented = Consented {
-        subject: None,
-        version: 0,
-    };
+/// What the gate decided for a span.
+pub(crate) enum SpanAdmission {
+    /// Refused (counted): nothing at all, not even a context.
+    Off,
+    /// Sampled out or rate limited (counted): a context for children to
+    /// follow, nothing recorded.
+    Unsampled(SpanContext),
+    /// Recorded: its context, parent, consent and start time.
+    Recording {
+        ctx: SpanContext,
+        parent: Option<SpanContext>,
+        consented: Consented,
+        start_mono: u64,
+    },
+}
+
+/// What the gate decided for an event it admitted.
+pub(crate) struct EventAdmission {
+    pub(crate) consented: Consented,
+    /// The span it happens in.
+    pub(crate) span: Option<SpanContext>,
+    pub(crate) probability: f64,
+    pub(crate) mono: u64,
 }
 
 impl Inner {
     /// Whether recording is on (not disabled, not shut down).
     #[inline]
     pub(crate) fn check_enabled(&self) -> Result<(), DropCause> {
-        if self.enabled.load(Ordering::Relaxed) {
+        if self.enabled().load(Ordering::Relaxed) {
             Ok(())
         } else {
             Err(DropCause::Disabled)
         }
     }
 
-    /// The consent step of the gate for a record of `category` about `who`:
-    /// what it admits, or the cause it refused for (already counted).
-    #[inline]
+    /// Steps 1 and 2 for a record of `category` about `who`: what they
+    /// admit, or the cause they refused for (already counted).
+    #[inline(always)]
     pub(crate) fn admit(&self, category: Category, who: Who<'_>) -> Result<Consented, DropCause> {
-        let (mask, consented) = match who {
-            Who::Current => {
-                with_fast_subject(self.id, |s, withheld| self.mask_and_version(s, withheld))
-            }
-            Who::Id(id) => {
-                let key = self.consent.key_of(id);
-                let withheld = fast_withheld();
-                self.consent.with_state(key, |state| match state {
-                    Some(state) => self.mask_and_version(Some(state), withheld),
-                    None => (
-                        self.consent.no_subject_mask & !withheld,
-                        Consented {
-                            subject: Some(key),
-                            version: 0,
-                        },
-                    ),
-                })
-            }
+        match who {
+            Who::Current => self.admit_current(category),
+            Who::Id(id) => self.admit_id(category, id),
             Who::In(ctx) => {
                 let state = ctx
                     .subject
                     .as_ref()
                     .map(|h| &*h.0)
-                    .filter(|s| s.owner == self.id);
-                self.mask_and_version(state, ctx.withheld)
+                    .filter(|s| s.owner == self.id());
+                self.decide(state, None, ctx.withheld, category)
             }
+        }
+    }
+
+    /// [`admit`](Self::admit) for the current context's subject: the hot
+    /// path, one thread-local read and the subject's masks.
+    #[inline(always)]
+    pub(crate) fn admit_current(&self, category: Category) -> Result<Consented, DropCause> {
+        with_fast_subject(self.id(), |s, withheld| {
+            self.decide(s, None, withheld, category)
+        })
+    }
+
+    /// [`admit`](Self::admit) for an explicit subject id: its pseudonymous
+    /// key is computed, and its state read if it is in memory.
+    #[inline(never)]
+    fn admit_id(&self, category: Category, id: &str) -> Result<Consented, DropCause> {
+        let key = self.consent().key_of(id);
+        let withheld = fast_withheld();
+        self.consent().with_state(key, |state| {
+            self.decide(state, Some(key), withheld, category)
+        })
+    }
+
+    /// The consent check alone, for the current context.
+    #[inline(always)]
+    pub(crate) fn check(&self, category: Category) -> Result<(), DropCause> {
+        self.admit_current(category).map(|_| ())
+    }
+
+    /// The whole gate for an event of `category`: consent for `who`, then
+    /// sampling (errors kept unless the sampler says otherwise, by the
+    /// trace of the span it happens in, else at random), then the rate
+    /// limit. `span` gives that span, read only once consent allows.
+    #[inline]
+    pub(crate) fn admit_event(
+        &self,
+        category: Category,
+        severity: Severity,
+        who: Who<'_>,
+        span: impl FnOnce() -> Option<SpanContext>,
+    ) -> Option<EventAdmission> {
+        let consented = self.admit(category, who).ok()?;
+        // The span is read only now: a denied event touches nothing more.
+        let span = span();
+        let is_error = category == Category::ERRORS || severity >= Severity::Error;
+        let (kept, probability) = if is_error && self.sampler().keep_errors {
+            (true, 1.0)
+        } else {
+            let kept = match span {
+                Some(s) => self.sampler().sample_trace(category, s.trace_id),
+                None => self.sampler().sample_random(category),
+            };
+            (kept, self.sampler().probability(category))
         };
-        // Consent first: the denied path then needs no second load.
-        if mask & category.mask() == 0 {
-            self.drops.count(DropCause::Consent, category, 1);
-            return Err(DropCause::Consent);
+        if !kept {
+            self.drops().count(DropCause::Sampling, category, 1);
+            return None;
         }
-        if let Err(cause) = self.check_enabled() {
-            self.drops.count(cause, category, 1);
-            return Err(cause);
+        let mono = self.clock().mono();
+        if !self.sampler().admit(category, self.now_secs(mono)) {
+            self.drops().count(DropCause::RateLimit, category, 1);
+            return None;
         }
-        Ok(consented)
+        Some(EventAdmission {
+            consented,
+            span,
+            probability,
+            mono,
+        })
+    }
+
+    /// The whole gate for a span of `category` about the current subject,
+    /// a child of what `parent` gives (read only once consent allows): a
+    /// new root when it gives nothing.
+    #[inline(always)]
+    pub(crate) fn admit_span(
+        &self,
+        category: Category,
+        parent: impl FnOnce() -> Option<SpanContext>,
+    ) -> SpanAdmission {
+        let Ok(consented) = self.admit(category, Who::Current) else {
+            return SpanAdmission::Off;
+        };
+        let parent = parent();
+        // One draw of the generator gives both ids (see `ids_from`).
+        let (new_trace, span_id) = ids_from(next_random());
+        let trace_id = parent.map_or(new_trace, |p| p.trace_id);
+        let decision = self.sample_span(
+            category,
+            trace_id,
+            parent.map(|p| (p.sampled, p.probability)),
+        );
+        let mut ctx = SpanContext {
+            trace_id,
+            span_id,
+            sampled: true,
+            probability: self.sampler().probability(category),
+            remote: false,
+        };
+        match decision {
+            Ok((probability, start_mono)) => {
+                ctx.probability = probability;
+                SpanAdmission::Recording {
+                    ctx,
+                    parent,
+                    consented,
+                    start_mono,
+                }
+            }
+            Err(_) => {
+                ctx.sampled = false;
+                if let Some(p) = parent {
+                    ctx.probability = p.probability;
+                }
+                SpanAdmission::Unsampled(ctx)
+            }
+        }
+    }
+
+    /// Steps 3 and 4 for a span of `category` in `trace_id`: follows the
+    /// parent's decision `(sampled, probability)` if there is a parent.
+    /// Gives the probability to record and the start time, or the cause
+    /// (counted).
+    #[inline]
+    pub(crate) fn sample_span(
+        &self,
+        category: Category,
+        trace_id: TraceId,
+        parent: Option<(bool, f64)>,
+    ) -> Result<(f64, u64), DropCause> {
+        let (sampled, probability) = match parent {
+            Some(p) => p,
+            None => (
+                self.sampler().sample_trace(category, trace_id),
+                self.sampler().probability(category),
+            ),
+        };
+        if !sampled {
+            self.drops().count(DropCause::Sampling, category, 1);
+            return Err(DropCause::Sampling);
+        }
+        let mono = self.clock().mono();
+        if !self.sampler().admit(category, self.now_secs(mono)) {
+            self.drops().count(DropCause::RateLimit, category, 1);
+            return Err(DropCause::RateLimit);
+        }
+        Ok((probability, mono))
     }
 
     /// Whether a record of `category` would pass consent for `who` now,
@@ -118,42 +269,93 @@ impl Inner {
     #[inline]
     pub(crate) fn allowed(&self, who: Who<'_>) -> CategorySet {
         let mask = match who {
-            Who::Current => with_fast_subject(self.id, |s, withheld| {
-                s.map_or(self.consent.no_subject_mask, SubjectState::allowed) & !withheld
+            Who::Current => with_fast_subject(self.id(), |s, withheld| {
+                s.map_or(self.consent().no_subject_mask, SubjectState::allowed) & !withheld
             }),
             Who::Id(id) => {
-                let key = self.consent.key_of(id);
-                self.consent.mask_of(key) & !fast_withheld()
+                let key = self.consent().key_of(id);
+                self.consent().mask_of(key) & !fast_withheld()
             }
             Who::In(ctx) => {
                 let state = ctx
                     .subject
                     .as_ref()
                     .map(|h| &*h.0)
-                    .filter(|s| s.owner == self.id);
-                state.map_or(self.consent.no_subject_mask, SubjectState::allowed) & !ctx.withheld
+                    .filter(|s| s.owner == self.id());
+                state.map_or(self.consent().no_subject_mask, SubjectState::allowed) & !ctx.withheld
             }
         };
         CategorySet::from_bits(mask)
     }
 
-    #[inline]
-    fn mask_and_version(&self, state: Option<&SubjectState>, withheld: u64) -> (u64, Consented) {
-        match state {
-            Some(s) => {
-                let (mask, version) = s.admission();
-                (
-                    mask & !withheld,
-                    Consented {
-                        subject: Some(s.key),
-                        version,
-                    },
-                )
-            }
-            None => (
-                self.consent.no_subject_mask & !withheld,
-                Consented::ANONYMOUS,
-            ),
+    /// Counts a refusal.
+    #[inline(always)]
+    fn refuse(&self, cause: DropCause, category: Category) -> DropCause {
+        self.drops().count(cause, category, 1);
+        cause
+    }
+
+    /// Consent and enabled for a record of `category` about subject
+    /// `state` (none: a record without a subject, or of a subject `key` not
+    /// in memory, which has no choices). Only what the denied path needs is
+    /// read before the check.
+    #[inline(always)]
+    fn decide(
+        &self,
+        state: Option<&SubjectState>,
+        key: Option<SubjectKey>,
+        withheld: u64,
+        category: Category,
+    ) -> Result<Consented, DropCause> {
+        let (mask, version) = match state {
+            Some(s) => s.admission(),
+            None => (self.consent().no_subject_mask, 0),
+        };
+        // Consent first: the denied path then needs no second load.
+        if mask & !withheld & category.mask() == 0 {
+            return Err(self.refuse(DropCause::Consent, category));
+        }
+        if let Err(cause) = self.check_enabled() {
+            return Err(self.refuse(cause, category));
+        }
+        let (identified, key) = match state {
+            Some(s) => (s.identified(), Some(s.key)),
+            None => (self.consent().no_subject_identified, key),
+        };
+        let anonymous = identified & category.mask() == 0;
+        Ok(Consented {
+            subject: if anonymous { None } else { key },
+            version,
+            anonymous,
+        })
+    }
+
+    /// The consent and sampling decision for a span of `category` in trace
+    /// `trace_id` made by a sampler outside this library; follows the
+    /// parent's decision if given.
+    pub(crate) fn decide_span(
+        &self,
+        category: Category,
+        trace_id: TraceId,
+        parent_sampled: Option<bool>,
+    ) -> SpanDecision {
+        let probability = self.sampler().probability(category);
+        if self.admit(category, Who::Current).is_err() {
+            return SpanDecision {
+                keep: false,
+                probability,
+            };
+        }
+        let parent = parent_sampled.map(|sampled| (sampled, probability));
+        match self.sample_span(category, trace_id, parent) {
+            Ok((probability, _)) => SpanDecision {
+                keep: true,
+                probability,
+            },
+            Err(_) => SpanDecision {
+                keep: false,
+                probability,
+            },
         }
     }
 }

@@ -132,14 +132,16 @@ impl ConsentPolicy {
     }
 
     /// `category` needs no consent (e.g. resource utilization with no
-    /// personal data). `DO_NOT_TRACK` does not affect it.
+    /// personal data). Its records are anonymous: no subject key and no
+    /// hashed value, unless the subject granted the category explicitly.
+    /// `DO_NOT_TRACK` does not deny it.
     pub fn exempt(self, category: Category) -> Self {
         self.mark(category, "exempt")
     }
 
     /// On revocation of `category`, keep what was captured while consent was
-    /// given instead of purging it from the buffers. A deletion request is
-    /// still exported.
+    /// given instead of purging it from the buffers. No deletion request is
+    /// exported for it: what was captured is meant to stay.
     pub fn keep_on_revoke(mut self, category: Category) -> Self {
         self.keep_on_revoke = self.keep_on_revoke.with(category);
         self
@@ -202,6 +204,19 @@ impl ConsentPolicy {
         exempt | (self.required_set().bits() & granted)
     }
 
+    /// The categories in which a subject with `choices` is identified (its
+    /// records carry its pseudonymous key and hashed values): those that
+    /// require consent and are allowed, plus exempt ones the subject granted
+    /// explicitly. A record admitted only because its category is exempt is
+    /// anonymous. Under `DO_NOT_TRACK`, none.
+    pub(crate) fn identified(&self, choices: Choices, do_not_track: bool) -> u64 {
+        if do_not_track {
+            return 0;
+        }
+        let exempt = self.exempt_set().bits();
+        (self.effective(choices, false) & !exempt) | (choices.granted.bits() & exempt)
+    }
+
     /// The mask for records made outside any subject scope: exempt categories,
     /// and required categories whose default is opt-out.
     pub(crate) fn no_subject_mask(&self, do_not_track: bool) -> u64 {
@@ -239,9 +254,17 @@ impl ConsentPolicy {
 }
 
 impl Default for ConsentPolicy {
-    /// Opt-in for every category: nothing is kept until granted.
+    /// The policy of a service that sets none: performance, errors and
+    /// resource utilization are exempt (their records are anonymous: no
+    /// subject key, no hashed value), interaction and business data are
+    /// opt-in, and every other category requires consent, opt-in.
     fn default() -> Self {
         Self::opt_in()
+            .exempt(Category::PERFORMANCE)
+            .exempt(Category::ERRORS)
+            .exempt(Category::RESOURCE)
+            .require(Category::INTERACTION)
+            .require(Category::BUSINESS)
     }
 }
 

@@ -6,13 +6,14 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::category::Category;
-use crate::drops::DropCause;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::event::{EventSchema, FieldSchema};
-use crate::metrics::data::{MetricData, Temporality};
+use crate::export::Temporality;
+use crate::health::drops::DropCause;
+use crate::instance::Inner;
+use crate::metrics::registry::InstrumentCore;
 use crate::metrics::series::{Found, Kind, Series, SeriesTable};
 use crate::privacy::FieldClass;
-use crate::telemetry::{Inner, Telemetry};
 use crate::value::Value;
 
 /// Attributes of one measurement: declared keys with public values.
@@ -23,27 +24,6 @@ pub const DEFAULT_BOUNDARIES: [f64; 15] = [
     0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0,
     10000.0,
 ];
-
-/// What one instrument is: its description and its series.
-pub(crate) struct InstrumentCore {
-    pub(crate) name: Cow<'static, str>,
-    pub(crate) description: Cow<'static, str>,
-    pub(crate) unit: Cow<'static, str>,
-    pub(crate) category: Category,
-    pub(crate) table: SeriesTable,
-}
-
-impl InstrumentCore {
-    pub(crate) fn collect(&self) -> Option<MetricData> {
-        self.table.collect().map(|points| MetricData {
-            name: self.name.clone(),
-            description: self.description.clone(),
-            unit: self.unit.clone(),
-            category: self.category,
-            points,
-        })
-    }
-}
 
 /// Marker types for [`InstrumentBuilder`].
 pub mod kind {
@@ -70,7 +50,7 @@ pub mod kind {
 /// metrics).
 #[must_use = "call .build() to create the instrument"]
 pub struct InstrumentBuilder<'t, K> {
-    telemetry: &'t Telemetry,
+    inner: &'t Arc<Inner>,
     name: Cow<'static, str>,
     category: Category,
     kind: Kind,
@@ -95,13 +75,13 @@ impl<K> std::fmt::Debug for InstrumentBuilder<'_, K> {
 
 impl<'t, K> InstrumentBuilder<'t, K> {
     pub(crate) fn new(
-        telemetry: &'t Telemetry,
+        inner: &'t Arc<Inner>,
         name: Cow<'static, str>,
         category: Category,
         kind: Kind,
     ) -> Self {
         InstrumentBuilder {
-            telemetry,
+            inner,
             name,
             category,
             kind,
@@ -183,7 +163,7 @@ impl<'t, K> InstrumentBuilder<'t, K> {
         self
     }
 
-    fn build_core(self) -> Result<(Arc<InstrumentCore>, Telemetry), ConfigError> {
+    fn build_core(self) -> Result<(Arc<InstrumentCore>, Arc<Inner>), ConfigError> {
         let invalid = |msg: String| {
             ConfigError::new(
                 ConfigErrorKind::InvalidMetric,
@@ -212,8 +192,8 @@ impl<'t, K> InstrumentBuilder<'t, K> {
                 )));
             }
         }
-        let inner = &self.telemetry.inner;
-        let limits = inner.limits;
+        let inner = self.inner;
+        let limits = inner.limits();
         let core = InstrumentCore {
             name: self.name.clone(),
             description: self.description,
@@ -228,8 +208,8 @@ impl<'t, K> InstrumentBuilder<'t, K> {
                 limits.max_string_len,
             ),
         };
-        let core = inner.metrics.register(core)?;
-        Ok((core, self.telemetry.clone()))
+        let core = inner.metrics().register(core)?;
+        Ok((core, Arc::clone(self.inner)))
     }
 }
 
@@ -247,15 +227,18 @@ macro_rules! instrument {
         #[derive(Clone)]
         pub struct $name {
             core: Arc<InstrumentCore>,
-            telemetry: Telemetry,
+            /// The instance, held but not kept running: when the service's
+            /// last handle goes, it shuts down, and measurements after
+            /// that are dropped with cause `disabled`.
+            inner: Arc<Inner>,
         }
 
         impl InstrumentBuilder<'_, kind::$marker> {
             /// Builds the instrument. An instrument with the same name,
             /// kind and category is shared.
             pub fn build(self) -> Result<$name, ConfigError> {
-                let (core, telemetry) = self.build_core()?;
-                Ok($name { core, telemetry })
+                let (core, inner) = self.build_core()?;
+                Ok($name { core, inner })
             }
         }
 
@@ -264,14 +247,14 @@ macro_rules! instrument {
             /// the instrument's category in the current context.
             #[inline]
             pub fn $method(&self, $v: $t, attributes: &MetricAttributes<'_>) {
-                let inner: &Inner = &self.telemetry.inner;
+                let inner: &Inner = &self.inner;
                 let category = self.core.category;
                 if inner.check(category).is_err() {
                     return;
                 }
                 let table = &self.core.table;
                 if table.has_undeclared(attributes) {
-                    inner.drops.count(DropCause::Limits, category, 1);
+                    inner.drops().count(DropCause::Limits, category, 1);
                 }
                 let apply = |s: &Series| {
                     let bounds = &table.bounds;
@@ -281,7 +264,7 @@ macro_rules! instrument {
                 table.with_series(attributes, |found| match found {
                     Found::Series(s) => apply(s),
                     Found::Overflow => {
-                        inner.drops.count(DropCause::Limits, category, 1);
+                        inner.drops().count(DropCause::Limits, category, 1);
                         apply(&table.overflow)
                     }
                 });
@@ -293,7 +276,7 @@ macro_rules! instrument {
                 $bound {
                     series: self.core.table.series_arc(attributes),
                     core: self.core.clone(),
-                    telemetry: self.telemetry.clone(),
+                    inner: self.inner.clone(),
                 }
             }
 
@@ -319,14 +302,17 @@ macro_rules! instrument {
         pub struct $bound {
             series: Arc<Series>,
             core: Arc<InstrumentCore>,
-            telemetry: Telemetry,
+            /// The instance, held but not kept running: when the service's
+            /// last handle goes, it shuts down, and measurements after
+            /// that are dropped with cause `disabled`.
+            inner: Arc<Inner>,
         }
 
         impl $bound {
             /// Records a measurement, if consent allows it.
             #[inline]
             pub fn $method(&self, $v: $t) {
-                let inner: &Inner = &self.telemetry.inner;
+                let inner: &Inner = &self.inner;
                 let category = self.core.category;
                 if inner.check(category).is_err() {
                     return;
@@ -364,50 +350,3 @@ instrument!(
     /// A distribution in explicit buckets (latency, payload size).
     Histogram, BoundHistogram, Histogram, record(value: f64) => |s: &Series, v, b: &[f64]| s.record_f64(v, b)
 );
-
-/// Every instrument of one telemetry instance.
-#[derive(Default)]
-pub(crate) struct MetricRegistry {
-    instruments: std::sync::Mutex<Vec<Arc<InstrumentCore>>>,
-}
-
-impl MetricRegistry {
-    fn register(&self, core: InstrumentCore) -> Result<Arc<InstrumentCore>, ConfigError> {
-        let mut all = self.instruments.lock().map_err(|_| {
-            ConfigError::new(
-                ConfigErrorKind::InvalidMetric,
-                "metric registry lock poisoned",
-            )
-        })?;
-        if let Some(existing) = all.iter().find(|c| c.name == core.name) {
-            if existing.table.kind == core.table.kind
-                && existing.category == core.category
-                && existing.table.declared == core.table.declared
-            {
-                return Ok(existing.clone());
-            }
-            return Err(ConfigError::new(
-                ConfigErrorKind::InvalidMetric,
-                format!(
-                    "metric `{}` already exists as a {} in category `{}` with attributes {:?}; \
-                     a metric name must always mean the same instrument: rename one of them",
-                    core.name,
-                    existing.table.kind.name(),
-                    existing.category,
-                    existing.table.declared
-                ),
-            ));
-        }
-        let core = Arc::new(core);
-        all.push(core.clone());
-        Ok(core)
-    }
-
-    pub(crate) fn collect(&self) -> Vec<MetricData> {
-        let all = match self.instruments.lock() {
-            Ok(all) => all.clone(),
-            Err(_) => return Vec::new(),
-        };
-        all.iter().filter_map(|c| c.collect()).collect()
-    }
-}

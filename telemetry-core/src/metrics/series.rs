@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
-use crate::metrics::data::{HistogramPoint, MetricPoints, Number, NumberPoint, Temporality};
-use crate::record::Attribute;
+use crate::export::Attribute;
+use crate::export::{HistogramPoint, MetricPoints, Number, NumberPoint, Temporality};
 use crate::value::{AttrValue, TRUNCATED, Value};
 
 /// The kind of aggregation an instrument does.

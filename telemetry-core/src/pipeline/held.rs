@@ -10,11 +10,11 @@ use std::time::Instant;
 
 use crossbeam_queue::ArrayQueue;
 
+use super::Host;
 use super::Queued;
-use crate::drops::DropCause;
-use crate::record::{LogRecord, Record, SpanRecord};
+use crate::export::{LogRecord, Record, SpanRecord};
+use crate::health::drops::DropCause;
 use crate::subject::SubjectKey;
-use crate::telemetry::Inner;
 
 /// Revocations remembered to tell a taken batch whether it is stale. When
 /// more than this many happen during one export, the batch is filtered
@@ -37,14 +37,14 @@ pub(super) struct Held {
 /// Whether a captured record may still be exported under its subject's
 /// consent now (and was not captured before a revocation of its category).
 fn still_allowed(
-    inner: &Inner,
+    host: &dyn Host,
     subject: Option<SubjectKey>,
     record: &impl Categorised,
     version: u64,
 ) -> bool {
     match subject {
         None => true,
-        Some(key) => inner.consent.still_allows(key, record.category(), version),
+        Some(key) => host.still_allows(key, record.category(), version),
     }
 }
 
@@ -66,7 +66,7 @@ impl Categorised for LogRecord {
 /// Keeps the records (and their versions) that consent still allows;
 /// counts the others as revoked. Returns how many were dropped.
 fn retain_allowed<R: Categorised>(
-    inner: &Inner,
+    host: &dyn Host,
     records: &mut Vec<R>,
     versions: &mut Vec<u64>,
     subject: impl Fn(&R) -> Option<SubjectKey>,
@@ -74,14 +74,14 @@ fn retain_allowed<R: Categorised>(
     let mut keep = Vec::with_capacity(records.len());
     for (i, r) in records.iter().enumerate() {
         let version = versions.get(i).copied().unwrap_or(0);
-        keep.push(still_allowed(inner, subject(r), r, version));
+        keep.push(still_allowed(host, subject(r), r, version));
     }
     let mut dropped = 0u64;
     let mut flags = keep.iter();
     records.retain(|r| {
         let kept = flags.next().copied().unwrap_or(false);
         if !kept {
-            inner.drops.count(DropCause::Revoked, r.category(), 1);
+            host.count_drop(DropCause::Revoked, r.category(), 1);
             dropped += 1;
         }
         kept
@@ -113,7 +113,7 @@ impl Held {
     /// longer allows. Takes at most one queue's worth, so producers that
     /// keep the queue full cannot keep the worker draining: what is held in
     /// memory is at most the queue plus one queue's worth here.
-    pub(super) fn drain(&mut self, inner: &Inner, queue: &ArrayQueue<Queued>) {
+    pub(super) fn drain(&mut self, host: &dyn Host, queue: &ArrayQueue<Queued>) {
         let room = self.capacity.saturating_sub(self.len());
         for _ in 0..room {
             let Some(Queued { record, version }) = queue.pop() else {
@@ -121,9 +121,9 @@ impl Held {
             };
             let category = record.category();
             if let Some(key) = record.subject()
-                && !inner.consent.still_allows(key, category, version)
+                && !host.still_allows(key, category, version)
             {
-                inner.drops.count(DropCause::Revoked, category, 1);
+                host.count_drop(DropCause::Revoked, category, 1);
                 continue;
             }
             match record {
@@ -140,10 +140,10 @@ impl Held {
     }
 
     /// Drops every held record consent no longer allows; returns how many.
-    pub(super) fn purge(&mut self, inner: &Inner) -> u64 {
-        retain_allowed(inner, &mut self.spans, &mut self.span_versions, |s| {
+    pub(super) fn purge(&mut self, host: &dyn Host) -> u64 {
+        retain_allowed(host, &mut self.spans, &mut self.span_versions, |s| {
             s.subject
-        }) + retain_allowed(inner, &mut self.logs, &mut self.log_versions, |l| l.subject)
+        }) + retain_allowed(host, &mut self.logs, &mut self.log_versions, |l| l.subject)
     }
 
     /// Takes up to `max` spans and `max` log records, oldest first.
@@ -200,12 +200,12 @@ impl Outgoing {
     }
 
     /// Filters it again under consent as it is now.
-    pub(super) fn refilter(&mut self, inner: &Inner, log: &RevocationLog) {
+    pub(super) fn refilter(&mut self, host: &dyn Host, log: &RevocationLog) {
         self.revision = log.revision();
-        retain_allowed(inner, &mut self.spans, &mut self.span_versions, |s| {
+        retain_allowed(host, &mut self.spans, &mut self.span_versions, |s| {
             s.subject
         });
-        retain_allowed(inner, &mut self.logs, &mut self.log_versions, |l| l.subject);
+        retain_allowed(host, &mut self.logs, &mut self.log_versions, |l| l.subject);
     }
 }
 

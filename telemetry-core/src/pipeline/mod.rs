@@ -27,13 +27,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::category::Category;
-use crate::drops::DropCause;
-use crate::error::{ExportError, ExportErrorKind};
-use crate::exporter::Exporter;
-use crate::record::{LogRecord, Record};
+use crate::category::{Category, CategoryNames};
+use crate::export::Exporter;
+use crate::export::{ExportError, ExportErrorKind};
+use crate::export::{LogRecord, MetricData, Record, Resource};
+use crate::health::drops::DropCause;
 use crate::subject::SubjectKey;
-use crate::telemetry::Inner;
 
 use held::{Held, RevocationLog};
 use requests::Requests;
@@ -42,6 +41,28 @@ pub use requests::ShutdownReport;
 /// Most control records (audit entries, deletion requests) held for
 /// delivery, per exporter: kept across failed exports until delivered.
 const MAX_CONTROL: usize = 65_536;
+
+/// What the pipeline needs of the instance it belongs to: a narrow view, so
+/// the pipeline does not depend on the instance's layout.
+pub(crate) trait Host: Send + Sync + 'static {
+    /// The instance's pipeline.
+    fn pipeline(&self) -> &Pipeline;
+    /// Whether a record of `category` about `subject`, captured at consent
+    /// `version`, may still be exported.
+    fn still_allows(&self, subject: SubjectKey, category: Category, version: u64) -> bool;
+    /// Counts `n` records dropped for `cause`.
+    fn count_drop(&self, cause: DropCause, category: Category, n: u64);
+    /// The resource every batch comes from.
+    fn resource(&self) -> &Resource;
+    /// The category names records are labelled with.
+    fn categories(&self) -> &CategoryNames;
+    /// Every metric, the library's own included.
+    fn collect_metrics(&self) -> Vec<MetricData>;
+    /// Upkeep on the worker: every round (`thorough` false) the clock is
+    /// anchored again; every ten seconds (`thorough` true) idle subjects
+    /// are let go as well.
+    fn maintain(&self, thorough: bool);
+}
 
 /// Timing and sizing of the pipeline.
 #[derive(Copy, Clone, Debug)]
@@ -110,15 +131,16 @@ impl Pipeline {
     /// Starts the background worker.
     /// It holds the instance until it is shut down (the last handle the
     /// service holds asks for that when it goes).
-    pub(crate) fn start(inner: &Arc<Inner>) -> std::io::Result<()> {
-        let held = Arc::clone(inner);
-        let requests = Arc::clone(&inner.pipeline.requests);
+    pub(crate) fn start<H: Host>(host: &Arc<H>) -> std::io::Result<()> {
+        let held = Arc::clone(host);
+        let pipeline = host.pipeline();
+        let requests = Arc::clone(&pipeline.requests);
         let handle = std::thread::Builder::new()
             .name("telemetry-export".into())
             .spawn(move || {
                 // Nothing the exporters log may feed back into the pipeline.
-                let _suppressed = crate::context::Context::suppress();
-                let report = worker::run(&held);
+                let _suppressed = crate::subject::context::Context::suppress();
+                let report = worker::run(&*held);
                 // Let go of the instance before saying the shutdown is done:
                 // when the caller's own handles go too, what the instance
                 // holds (a consent store's file lock, say) is released by
@@ -126,8 +148,8 @@ impl Pipeline {
                 drop(held);
                 requests.finish(report);
             })?;
-        let _ = inner.pipeline.worker.set(handle.thread().clone());
-        if let Ok(mut j) = inner.pipeline.join.lock() {
+        let _ = pipeline.worker.set(handle.thread().clone());
+        if let Ok(mut j) = pipeline.join.lock() {
             *j = Some(handle);
         }
         Ok(())
@@ -135,7 +157,7 @@ impl Pipeline {
 
     /// Hands a record to the worker. Never blocks.
     #[inline]
-    pub(crate) fn push(&self, inner: &Inner, record: Record, version: u64) {
+    pub(crate) fn push(&self, host: &impl Host, record: Record, version: u64) {
         let category = record.category();
         match self.queue.push(Queued { record, version }) {
             Ok(()) => {
@@ -145,21 +167,19 @@ impl Pipeline {
                     self.wake();
                 }
             }
-            Err(_) => inner.drops.count(DropCause::QueueFull, category, 1),
+            Err(_) => host.count_drop(DropCause::QueueFull, category, 1),
         }
     }
 
     /// Queues a control record (audit entry, deletion request): never lost
     /// to a full data queue, and kept until every exporter took it.
-    pub(crate) fn push_control(&self, inner: &Inner, record: LogRecord) {
+    pub(crate) fn push_control(&self, host: &impl Host, record: LogRecord) {
         let mut held = self.lock_held();
         if held.control.len() < MAX_CONTROL {
             held.control.push(record);
         } else {
             drop(held);
-            inner
-                .drops
-                .count(DropCause::QueueFull, Category::TELEMETRY, 1);
+            host.count_drop(DropCause::QueueFull, Category::TELEMETRY, 1);
         }
     }
 
@@ -167,10 +187,10 @@ impl Pipeline {
     /// `subject`'s consent lost categories. Memory only: it never waits for
     /// an export. A batch already taken for export is told it is stale
     /// through the revocation log, and filtered again before delivery.
-    pub(crate) fn purge(&self, inner: &Inner, subject: SubjectKey) -> u64 {
+    pub(crate) fn purge(&self, host: &impl Host, subject: SubjectKey) -> u64 {
         let mut held = self.lock_held();
         self.revocations.record(subject);
-        held.purge(inner)
+        held.purge(host)
     }
 
     /// Exports everything buffered now (records and metrics), waiting at
@@ -191,13 +211,13 @@ impl Pipeline {
     /// Stops the worker after a last round that exports everything still
     /// buffered and shuts the exporters down, all within `timeout`.
     /// Returns by the deadline whatever the exporters do.
-    pub(crate) fn shutdown(&self, inner: &Inner, timeout: Duration) -> ShutdownReport {
+    pub(crate) fn shutdown(&self, host: &impl Host, timeout: Duration) -> ShutdownReport {
         let deadline = Instant::now() + timeout;
         self.stopping.store(true, Ordering::SeqCst);
         if self.on_worker() {
             // The last handle was dropped on the worker itself: it holds no
             // lock here, so it can do the last round in line.
-            let report = worker::last_round(self, inner, deadline);
+            let report = worker::last_round(self, host, deadline);
             self.requests.finish(report.clone());
             return report;
         }

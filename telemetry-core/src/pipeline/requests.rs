@@ -5,7 +5,7 @@
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::error::{ExportError, ExportErrorKind};
+use crate::export::{ExportError, ExportErrorKind};
 
 /// What a shutdown achieved.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -9,14 +9,13 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::held::Outgoing;
-use super::{Exporters, MAX_CONTROL, Pipeline, ShutdownReport};
+use super::{Exporters, Host, MAX_CONTROL, Pipeline, ShutdownReport};
 use crate::category::Category;
-use crate::drops::DropCause;
-use crate::error::{ExportError, ExportErrorKind};
-use crate::exporter::{Batch, Exporter};
-use crate::metrics::MetricData;
-use crate::record::LogRecord;
-use crate::telemetry::Inner;
+use crate::export::LogRecord;
+use crate::export::MetricData;
+use crate::export::{Batch, Exporter};
+use crate::export::{ExportError, ExportErrorKind, Signal};
+use crate::health::drops::DropCause;
 
 /// A batch found stale this many times in a row (revocations racing it) is
 /// given up as failed.
@@ -43,16 +42,16 @@ enum Scope {
 
 /// The worker thread's loop, until a shutdown is asked for; returns the
 /// shutdown's report, for the thread to publish.
-pub(super) fn run(inner: &Inner) -> ShutdownReport {
+pub(super) fn run(host: &dyn Host) -> ShutdownReport {
     let mut last_maintenance = Instant::now();
     let mut last_metrics = Instant::now();
-    let pipeline = &inner.pipeline;
+    let pipeline = host.pipeline();
     loop {
         if let Some(deadline) = pipeline.requests.shutdown_deadline() {
-            return last_round(pipeline, inner, deadline);
+            return last_round(pipeline, host, deadline);
         }
         if let Some(job) = pipeline.requests.take_flush() {
-            let totals = round(pipeline, inner, Scope::All, job.deadline, true);
+            let totals = round(pipeline, host, Scope::All, job.deadline, true);
             last_metrics = Instant::now();
             let mut errors = totals.errors;
             errors.extend(flush_exporters(pipeline, job.deadline));
@@ -64,17 +63,17 @@ pub(super) fn run(inner: &Inner) -> ShutdownReport {
         if metrics_due {
             last_metrics = Instant::now();
         }
-        inner.clock.reanchor();
+        host.maintain(false);
         round(
             pipeline,
-            inner,
+            host,
             Scope::Due,
             Instant::now() + config.export_timeout,
             metrics_due,
         );
         if last_maintenance.elapsed() >= Duration::from_secs(10) {
             last_maintenance = Instant::now();
-            inner.consent.evict_idle();
+            host.maintain(true);
         }
         let wait = config
             .flush_interval
@@ -93,14 +92,18 @@ pub(super) fn run(inner: &Inner) -> ShutdownReport {
 /// The last round: everything still held is exported within `deadline`,
 /// then the exporters are shut down. Returns the report (the caller
 /// publishes it).
-pub(super) fn last_round(pipeline: &Pipeline, inner: &Inner, deadline: Instant) -> ShutdownReport {
-    let totals = round(pipeline, inner, Scope::All, deadline, true);
+pub(super) fn last_round(
+    pipeline: &Pipeline,
+    host: &dyn Host,
+    deadline: Instant,
+) -> ShutdownReport {
+    let totals = round(pipeline, host, Scope::All, deadline, true);
     let mut errors = totals.errors;
     {
         let mut exporters = pipeline.lock_exporters();
         if !exporters.shut_down {
             exporters.shut_down = true;
-            let _suppressed = crate::context::Context::suppress();
+            let _suppressed = crate::subject::context::Context::suppress();
             for exporter in exporters.list.iter_mut() {
                 if let Err(e) = guarded(|| exporter.shutdown(deadline)) {
                     errors.push(e);
@@ -121,7 +124,7 @@ pub(super) fn last_round(pipeline: &Pipeline, inner: &Inner, deadline: Instant) 
 /// Calls every exporter's `force_flush`; returns the errors.
 fn flush_exporters(pipeline: &Pipeline, deadline: Instant) -> Vec<ExportError> {
     let mut exporters = pipeline.lock_exporters();
-    let _suppressed = crate::context::Context::suppress();
+    let _suppressed = crate::subject::context::Context::suppress();
     exporters
         .list
         .iter_mut()
@@ -142,7 +145,7 @@ fn guarded(f: impl FnOnce() -> Result<(), ExportError>) -> Result<(), ExportErro
 /// One round of work; see [`Scope`].
 fn round(
     pipeline: &Pipeline,
-    inner: &Inner,
+    host: &dyn Host,
     scope: Scope,
     deadline: Instant,
     with_metrics: bool,
@@ -153,12 +156,12 @@ fn round(
         return totals;
     }
     let mut metrics: Vec<MetricData> = if with_metrics {
-        inner.collect_metrics()
+        host.collect_metrics()
     } else {
         Vec::new()
     };
     let control = std::mem::take(&mut pipeline.lock_held().control);
-    deliver_control(inner, &mut exporters, control, deadline, &mut totals);
+    deliver_control(host, &mut exporters, control, deadline, &mut totals);
     // A regular round stops after a while to look at requests again; a
     // flush or the last round goes on until everything is out or the
     // deadline passed.
@@ -170,7 +173,7 @@ fn round(
         let mut outgoing = {
             let mut held = pipeline.lock_held();
             pipeline.notified.store(false, Ordering::Release);
-            held.drain(inner, &pipeline.queue);
+            held.drain(host, &pipeline.queue);
             let size = pipeline.config.batch_size;
             let due = match scope {
                 Scope::All => true,
@@ -187,31 +190,35 @@ fn round(
         if outgoing.is_empty() && metrics.is_empty() {
             break;
         }
-        let _suppressed = crate::context::Context::suppress();
+        let _suppressed = crate::subject::context::Context::suppress();
         let Exporters { list, .. } = &mut *exporters;
         let count = outgoing.len() as u64;
         let mut failed_spans = 0u64;
         let mut failed_logs = 0u64;
         for exporter in list.iter_mut() {
-            if let Err(e) = deliver(pipeline, inner, exporter, &mut outgoing, &metrics, deadline) {
-                let [spans, logs, metric_points] = e.failed();
+            if let Err(e) = deliver(pipeline, host, exporter, &mut outgoing, &metrics, deadline) {
+                let (spans, logs, metric_points) = (
+                    e.failed(Signal::Traces),
+                    e.failed(Signal::Logs),
+                    e.failed(Signal::Metrics),
+                );
                 if spans {
                     failed_spans = outgoing.spans.len() as u64;
                     outgoing
                         .spans
                         .iter()
-                        .for_each(|s| inner.drops.count(DropCause::ExporterFailure, s.category, 1));
+                        .for_each(|s| host.count_drop(DropCause::ExporterFailure, s.category, 1));
                 }
                 if logs {
                     failed_logs = outgoing.logs.len() as u64;
                     outgoing
                         .logs
                         .iter()
-                        .for_each(|l| inner.drops.count(DropCause::ExporterFailure, l.category, 1));
+                        .for_each(|l| host.count_drop(DropCause::ExporterFailure, l.category, 1));
                 }
                 if metric_points {
                     metrics.iter().for_each(|m| {
-                        inner.drops.count(
+                        host.count_drop(
                             DropCause::ExporterFailure,
                             m.category,
                             m.point_count() as u64,
@@ -239,7 +246,7 @@ fn round(
 /// parts the exporter did not deliver are handed over again.
 fn deliver(
     pipeline: &Pipeline,
-    inner: &Inner,
+    host: &dyn Host,
     exporter: &mut Box<dyn Exporter>,
     outgoing: &mut Outgoing,
     metrics: &[MetricData],
@@ -249,7 +256,7 @@ fn deliver(
     let mut parts = [true; 3];
     for _ in 0..MAX_STALE_ROUNDS {
         if !outgoing.is_current(&pipeline.revocations) {
-            outgoing.refilter(inner, &pipeline.revocations);
+            outgoing.refilter(host, &pipeline.revocations);
         }
         let spans: &[_] = if parts[0] { &outgoing.spans } else { &[] };
         let logs: &[_] = if parts[1] { &outgoing.logs } else { &[] };
@@ -258,14 +265,13 @@ fn deliver(
             return Ok(());
         }
         let current = || outgoing.is_current(&pipeline.revocations);
-        let batch = Batch::new(&inner.resource, &inner.names, spans, logs, metrics)
+        let batch = Batch::new(host.resource(), host.categories(), spans, logs, metrics)
             .with_deadline(deadline)
             .with_currency(&current);
         match guarded(|| exporter.export(&batch)) {
             Err(e) if e.kind() == ExportErrorKind::Stale => {
-                let failed = e.failed();
-                for (part, failed) in parts.iter_mut().zip(failed) {
-                    *part &= failed;
+                for (part, signal) in parts.iter_mut().zip(Signal::ALL) {
+                    *part &= e.failed(signal);
                 }
             }
             other => return other,
@@ -281,7 +287,7 @@ fn deliver(
 /// failed to take before. What an exporter does not take is kept for it
 /// (up to a bound; overflow is counted) and sent again next round.
 fn deliver_control(
-    inner: &Inner,
+    host: &dyn Host,
     exporters: &mut Exporters,
     control: Vec<LogRecord>,
     deadline: Instant,
@@ -292,21 +298,21 @@ fn deliver_control(
         pending_control,
         ..
     } = exporters;
-    let _suppressed = crate::context::Context::suppress();
+    let _suppressed = crate::subject::context::Context::suppress();
     for (exporter, pending) in list.iter_mut().zip(pending_control.iter_mut()) {
         pending.extend(control.iter().cloned());
         if pending.is_empty() {
             continue;
         }
-        let batch =
-            Batch::new(&inner.resource, &inner.names, &[], pending, &[]).with_deadline(deadline);
+        let batch = Batch::new(host.resource(), host.categories(), &[], pending, &[])
+            .with_deadline(deadline);
         match guarded(|| exporter.export(&batch)) {
             Ok(()) => pending.clear(),
             Err(e) => {
                 let excess = pending.len().saturating_sub(MAX_CONTROL);
                 if excess > 0 {
                     pending.drain(..excess);
-                    inner.drops.count(
+                    host.count_drop(
                         DropCause::ExporterFailure,
                         Category::TELEMETRY,
                         excess as u64,

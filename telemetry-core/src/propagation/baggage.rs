@@ -1,7 +1,8 @@
 //! W3C `baggage`: validation within the W3C limits, and the consent member.
 
-use super::{CONSENT_KEY, Reason};
+use super::CONSENT_KEY;
 use crate::category::{CategoryNames, CategorySet};
+use crate::health::rejections::Reason;
 
 /// At most this many list members.
 const MAX_MEMBERS: usize = 64;

@@ -1,16 +1,20 @@
-//! Trace and consent propagation across services over HTTP (feature
-//! `http`): W3C `traceparent` and `tracestate` continue a trace, and a W3C
-//! `baggage` member carries the subject's consent, never the subject.
+//! Trace and consent propagation across services: W3C `traceparent` and
+//! `tracestate` continue a trace, and a W3C `baggage` member carries the
+//! subject's consent, never the subject. It works on any carrier of named
+//! text fields ([`Extractor`], [`Injector`]): plain maps here, HTTP headers
+//! through the `telemetry-http` crate, Kafka or gRPC metadata through an
+//! implementation of the two traits.
 //!
 //! ```
-//! use http::HeaderMap;
+//! use std::collections::HashMap;
 //! use telemetry_core::{Category, Telemetry};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let telemetry = Telemetry::builder().service("frontend", "1.0").build()?;
 //! // Calling another service: the current trace and consent go along.
-//! let mut outgoing = HeaderMap::new();
-//! let _span = telemetry.span("call.backend", Category::PERFORMANCE);
+//! let mut outgoing: HashMap<String, String> = HashMap::new();
+//! let span = telemetry.span("call.backend", Category::PERFORMANCE);
+//! let _in_span = span.enter();
 //! telemetry.inject(&mut outgoing);
 //!
 //! // In the other service: continue the trace under the upstream consent.
@@ -43,16 +47,19 @@
 //! record the probability the trace was kept with.
 
 pub(crate) mod baggage;
+mod carrier;
 pub(crate) mod tracestate;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use http::{HeaderMap, HeaderValue};
+pub use carrier::{Extractor, Injector};
+
+use crate::health::rejections::{Header, Reason};
 
 use crate::category::{Category, CategorySet};
-use crate::context::Context;
-use crate::telemetry::{Inner, Telemetry};
+use crate::instance::Inner;
+use crate::subject::context::Context;
+use crate::telemetry::Telemetry;
 use crate::trace::SpanContext;
 
 /// The W3C trace context header.
@@ -63,49 +70,6 @@ pub const TRACESTATE: &str = "tracestate";
 pub const BAGGAGE: &str = "baggage";
 /// The baggage member that carries consent.
 pub const CONSENT_KEY: &str = "telemetry.consent";
-
-/// Which header a rejection was about.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Header {
-    Traceparent = 0,
-    Tracestate = 1,
-    Baggage = 2,
-}
-
-/// Why a header was ignored.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Reason {
-    Malformed = 0,
-    Oversized = 1,
-}
-
-/// Counts of ignored headers, by header and reason.
-#[derive(Default)]
-pub(crate) struct Rejections {
-    counts: [[AtomicU64; 2]; 3],
-}
-
-impl Rejections {
-    pub(crate) fn count(&self, header: Header, reason: Reason) {
-        self.counts[header as usize][reason as usize].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Non-zero counts as (header, reason, count).
-    pub(crate) fn snapshot(&self) -> Vec<(&'static str, &'static str, u64)> {
-        let headers = [TRACEPARENT, TRACESTATE, BAGGAGE];
-        let reasons = ["malformed", "oversized"];
-        let mut out = Vec::new();
-        for (h, row) in self.counts.iter().enumerate() {
-            for (r, cell) in row.iter().enumerate() {
-                let n = cell.load(Ordering::Relaxed);
-                if n > 0 {
-                    out.push((headers[h], reasons[r], n));
-                }
-            }
-        }
-        out
-    }
-}
 
 /// What came with a request: the remote span, its `tracestate`, and the
 /// upstream consent. Ignored headers leave their part empty.
@@ -179,28 +143,23 @@ impl Incoming {
     }
 }
 
-/// Every value of header `name` as text, or `None` if one is not visible
-/// ASCII.
-fn values<'h>(headers: &'h HeaderMap, name: &str) -> Option<Vec<&'h str>> {
-    headers
-        .get_all(name)
-        .iter()
-        .map(|v| v.to_str().ok())
-        .collect()
+/// Every value of field `name` as text, or `None` if one is not text.
+fn values<'c>(carrier: &'c (impl Extractor + ?Sized), name: &str) -> Option<Vec<&'c str>> {
+    carrier.get_all(name).into_iter().collect()
 }
 
 impl Telemetry {
     /// Reads `traceparent`, `tracestate` and the consent `baggage` member
-    /// from incoming request headers. Malformed or oversized headers are
-    /// ignored and counted.
-    pub fn extract(&self, headers: &HeaderMap) -> Incoming {
+    /// from an incoming carrier (request headers, message metadata).
+    /// Malformed or oversized fields are ignored and counted.
+    pub fn extract(&self, carrier: &(impl Extractor + ?Sized)) -> Incoming {
         let inner = &*self.inner;
-        let rejected = &inner.rejected_headers;
+        let rejected = &inner.rejected_headers();
         let mut incoming = Incoming {
-            exempt: inner.consent.policy.exempt_set(),
+            exempt: inner.consent().policy.exempt_set(),
             ..Incoming::default()
         };
-        match values(headers, TRACEPARENT).as_deref() {
+        match values(carrier, TRACEPARENT).as_deref() {
             None => rejected.count(Header::Traceparent, Reason::Malformed),
             Some([]) => {}
             Some([one]) => match SpanContext::from_traceparent(one) {
@@ -208,11 +167,11 @@ impl Telemetry {
                 Err(_) if one.len() > 512 => rejected.count(Header::Traceparent, Reason::Oversized),
                 Err(_) => rejected.count(Header::Traceparent, Reason::Malformed),
             },
-            // Several traceparent headers: the W3C says none is trusted.
+            // Several traceparent fields: the W3C says none is trusted.
             Some(_) => rejected.count(Header::Traceparent, Reason::Malformed),
         }
         if let Some(span) = &mut incoming.span {
-            match values(headers, TRACESTATE) {
+            match values(carrier, TRACESTATE) {
                 None => rejected.count(Header::Tracestate, Reason::Malformed),
                 Some(v) if v.is_empty() => {}
                 Some(v) => match tracestate::parse(&v.join(",")) {
@@ -228,7 +187,7 @@ impl Telemetry {
                 },
             }
         }
-        match values(headers, BAGGAGE) {
+        match values(carrier, BAGGAGE) {
             // Not text: what the upstream allowed is unknown, so nothing is.
             None => {
                 rejected.count(Header::Baggage, Reason::Malformed);
@@ -236,7 +195,7 @@ impl Telemetry {
             }
             Some(v) if v.is_empty() => {}
             Some(v) => {
-                let read = baggage::consent(&v, &inner.names);
+                let read = baggage::consent(&v, inner.names());
                 if let Some(reason) = read.problem {
                     rejected.count(Header::Baggage, reason);
                 }
@@ -246,41 +205,33 @@ impl Telemetry {
         incoming
     }
 
-    /// Writes the current context into outgoing request headers: see
+    /// Writes the current context into an outgoing carrier: see
     /// [`inject_context`](Self::inject_context).
-    pub fn inject(&self, headers: &mut HeaderMap) {
-        self.inject_context(&Context::current(), headers);
+    pub fn inject(&self, carrier: &mut (impl Injector + ?Sized)) {
+        self.inject_context(&Context::current(), carrier);
     }
 
-    /// Writes `ctx` into outgoing request headers: `traceparent` for its
-    /// span, `tracestate` (with the trace's sampling threshold), and the
-    /// consent `baggage` member when a subject scope is open or the consent
-    /// was narrowed. Other baggage members already in `headers` are kept.
-    pub fn inject_context(&self, ctx: &Context, headers: &mut HeaderMap) {
+    /// Writes `ctx` into an outgoing carrier: `traceparent` for its span,
+    /// `tracestate` (with the trace's sampling threshold), and the consent
+    /// `baggage` member when a subject scope is open or the consent was
+    /// narrowed. Other baggage members already in the carrier are kept.
+    pub fn inject_context(&self, ctx: &Context, carrier: &mut (impl Injector + ?Sized)) {
         let inner = &*self.inner;
         if let Some(span) = ctx.span_context() {
-            if let Ok(v) = HeaderValue::from_str(&span.to_traceparent()) {
-                headers.insert(TRACEPARENT, v);
-            }
-            let state =
-                tracestate::with_probability(ctx.tracestate(), span.probability, span.sampled);
-            match state.and_then(|s| HeaderValue::from_str(&s).ok()) {
-                Some(v) => {
-                    headers.insert(TRACESTATE, v);
-                }
-                None => {
-                    headers.remove(TRACESTATE);
-                }
+            carrier.set(TRACEPARENT, &span.to_traceparent());
+            match tracestate::with_probability(ctx.tracestate(), span.probability, span.sampled) {
+                Some(state) => carrier.set(TRACESTATE, &state),
+                None => carrier.remove(TRACESTATE),
             }
         }
         if ctx.subject.is_some() || ctx.withheld != 0 {
             let allowed = consent_of(inner, ctx);
-            let member = baggage::consent_member(allowed, &inner.names);
-            let existing: Vec<&str> = values(headers, BAGGAGE).unwrap_or_default();
-            let merged = baggage::merge(&existing, &member);
-            if let Ok(v) = HeaderValue::from_str(&merged) {
-                headers.insert(BAGGAGE, v);
-            }
+            let member = baggage::consent_member(allowed, inner.names());
+            let merged = {
+                let existing: Vec<&str> = values(carrier, BAGGAGE).unwrap_or_default();
+                baggage::merge(&existing, &member)
+            };
+            carrier.set(BAGGAGE, &merged);
         }
     }
 }
@@ -291,7 +242,7 @@ impl Telemetry {
 /// policy), never the library's own or the reserved bits.
 fn consent_of(inner: &Inner, ctx: &Context) -> CategorySet {
     let allowed = inner.allowed(crate::consent::gate::Who::In(ctx));
-    let sendable = inner.known.bits() | inner.consent.policy.mentioned().bits();
+    let sendable = inner.known().bits() | inner.consent().policy.mentioned().bits();
     CategorySet::from_bits(allowed.bits() & sendable)
         .iter()
         .filter(|c| !c.is_reserved() && *c != Category::TELEMETRY)

@@ -1,7 +1,7 @@
 //! W3C `tracestate`: validation within the W3C limits, and OpenTelemetry's
 //! `ot=th:<threshold>` member that carries the sampling probability.
 
-use super::Reason;
+use crate::health::rejections::Reason;
 
 /// At most this many list members.
 const MAX_MEMBERS: usize = 32;

@@ -6,9 +6,10 @@ use std::fmt::{self, Write as _};
 
 use tracing_core::field::{Field, Visit};
 
-use crate::privacy::{FieldClass, KeyRing, Limits, transform_value};
-use crate::record::{AttrBuilder, SpanKind};
-use crate::span::Span;
+use crate::export::SpanKind;
+use crate::privacy::AttrBuilder;
+use crate::privacy::{FieldClass, KeyRing, Limits};
+use crate::trace::span::Span;
 use crate::value::Value;
 
 /// The privacy class of each field name, and the class of every other field.
@@ -193,8 +194,7 @@ impl Sink for EventSink<'_> {
             self.body = Some(Cow::Owned(text));
             return;
         }
-        if let Some((v, cut)) = transform_value(class, value, self.keys, self.limits) {
-            self.attrs.push(Cow::Borrowed(key), v, cut);
-        }
+        self.attrs
+            .capture(Cow::Borrowed(key), class, value, self.keys);
     }
 }

@@ -66,6 +66,7 @@
 //! consent denies opens none: its denied path stays a check and a branch.
 
 mod fields;
+mod filter;
 mod routes;
 
 use std::borrow::Cow;
@@ -75,26 +76,27 @@ use std::fmt;
 use std::sync::Arc;
 
 use tracing_core::span::{Attributes, Id, Record as SpanValues};
-use tracing_core::subscriber::Interest;
-use tracing_core::{Event, Level, LevelFilter, Metadata, Subscriber};
+use tracing_core::{Event, Level, Subscriber};
 use tracing_log::NormalizeEvent;
 use tracing_subscriber::filter::Filtered;
-use tracing_subscriber::layer::{self, Filter, Layer};
+use tracing_subscriber::layer::{self, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::category::Category;
-use crate::context::{fast_span, suppressed, swap_span};
-use crate::drops::DropCause;
+use crate::consent::gate::Who;
 use crate::error::{ConfigError, ConfigErrorKind};
+use crate::export::{Record, Severity};
+use crate::privacy::AttrBuilder;
 use crate::privacy::FieldClass;
-use crate::record::{AttrBuilder, Record, Severity};
-use crate::span::Span;
+use crate::subject::context::{fast_span, swap_span};
 use crate::telemetry::Telemetry;
 use crate::trace::SpanContext;
+use crate::trace::span::Span;
 
 use fields::{Capture, EventSink, FieldRules, SpanSink};
 use routes::{Route, Routes, is_internal};
 
+pub use filter::{ExclusiveTracingLayer, RouteFilter};
 pub use routes::INTERNAL_TARGETS;
 
 /// The layer, with its route filter applied, as [`TracingLayerBuilder::build`]
@@ -107,14 +109,6 @@ pub struct TracingLayer {
     telemetry: Telemetry,
     routes: Arc<Routes>,
     fields: Arc<FieldRules>,
-}
-
-/// Decides, per callsite and then per span or event, whether the layer
-/// sees it: routes, internal targets, suppression, consent and the parent's
-/// sampling decision.
-pub struct RouteFilter {
-    telemetry: Telemetry,
-    routes: Arc<Routes>,
 }
 
 /// Configures a [`TracingLayer`]. See the [module docs](self).
@@ -302,127 +296,6 @@ impl fmt::Debug for TracingLayer {
     }
 }
 
-impl fmt::Debug for RouteFilter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("RouteFilter")
-    }
-}
-
-impl RouteFilter {
-    /// Whether the layer collects this span or event: routed, not on a
-    /// suppressed thread, consented, and not inside a sampled-out span.
-    /// Drops are counted by cause.
-    #[inline]
-    fn admits(&self, meta: &Metadata<'_>) -> bool {
-        let Some(category) = self.routes.category_of_any(meta) else {
-            return false;
-        };
-        // Before consent, so the exporters' own traffic is not counted.
-        if suppressed() {
-            return false;
-        }
-        let inner = &self.telemetry.inner;
-        if inner.check(category).is_err() {
-            return false;
-        }
-        if meta.is_span()
-            && let Some(parent) = fast_span()
-            && !parent.sampled
-        {
-            inner.drops.count(DropCause::Sampling, category, 1);
-            return false;
-        }
-        true
-    }
-
-    fn interest(&self, meta: &'static Metadata<'static>) -> Interest {
-        if self.routes.category_of(meta).is_some() {
-            // Consent changes per subject: ask per span and event.
-            Interest::sometimes()
-        } else {
-            Interest::never()
-        }
-    }
-
-    fn level_hint(&self) -> Option<LevelFilter> {
-        Some(
-            self.routes
-                .max_level()
-                .map_or(LevelFilter::OFF, LevelFilter::from_level),
-        )
-    }
-}
-
-impl<S> Filter<S> for RouteFilter {
-    #[inline]
-    fn enabled(&self, meta: &Metadata<'_>, _cx: &layer::Context<'_, S>) -> bool {
-        self.admits(meta)
-    }
-
-    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
-        self.interest(meta)
-    }
-
-    fn max_level_hint(&self) -> Option<LevelFilter> {
-        self.level_hint()
-    }
-}
-
-/// The layer with its routes as a global filter, as
-/// [`TracingLayerBuilder::build_exclusive`] returns it.
-pub struct ExclusiveTracingLayer {
-    layer: TracingLayer,
-    filter: RouteFilter,
-}
-
-impl fmt::Debug for ExclusiveTracingLayer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ExclusiveTracingLayer")
-    }
-}
-
-impl<S> Layer<S> for ExclusiveTracingLayer
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
-        self.filter.interest(meta)
-    }
-
-    #[inline]
-    fn enabled(&self, meta: &Metadata<'_>, _ctx: layer::Context<'_, S>) -> bool {
-        self.filter.admits(meta)
-    }
-
-    fn max_level_hint(&self) -> Option<LevelFilter> {
-        self.filter.level_hint()
-    }
-
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: layer::Context<'_, S>) {
-        self.layer.on_new_span(attrs, id, ctx);
-    }
-
-    fn on_record(&self, id: &Id, values: &SpanValues<'_>, ctx: layer::Context<'_, S>) {
-        self.layer.on_record(id, values, ctx);
-    }
-
-    fn on_enter(&self, id: &Id, ctx: layer::Context<'_, S>) {
-        self.layer.on_enter(id, ctx);
-    }
-
-    fn on_exit(&self, id: &Id, ctx: layer::Context<'_, S>) {
-        self.layer.on_exit(id, ctx);
-    }
-
-    fn on_close(&self, id: Id, ctx: layer::Context<'_, S>) {
-        self.layer.on_close(id, ctx);
-    }
-
-    fn on_event(&self, event: &Event<'_>, ctx: layer::Context<'_, S>) {
-        self.layer.on_event(event, ctx);
-    }
-}
-
 /// The span this library keeps for a `tracing` span, in its extensions.
 struct Recorded {
     span: Span,
@@ -498,9 +371,12 @@ where
             return;
         }
         let parent = Self::parent_of(attrs.parent(), attrs.is_contextual(), &ctx);
-        let mut span = self
-            .telemetry
-            .span_in(|| Cow::Borrowed(meta.name()), category, || parent);
+        let mut span = Span::start(
+            &self.telemetry.inner,
+            || Cow::Borrowed(meta.name()),
+            category,
+            || parent,
+        );
         if span.is_recording() {
             let mut sink = SpanSink(&mut span);
             attrs.record(&mut Capture {
@@ -582,13 +458,17 @@ where
         let parent = Self::parent_of(event.parent(), event.is_contextual(), &ctx);
         let severity = severity(meta.level());
         let inner = &*self.telemetry.inner;
-        let Some(admitted) = inner.admit_event(category, severity, None, || parent) else {
+        let Some(admitted) = inner.admit_event(category, severity, Who::Current, || parent) else {
             return;
         };
         let mut sink = EventSink {
-            keys: &inner.keys,
-            limits: &inner.limits,
-            attrs: AttrBuilder::new(&inner.limits, meta.fields().len()),
+            keys: inner.keys(),
+            limits: inner.limits(),
+            attrs: AttrBuilder::new(
+                inner.limits(),
+                meta.fields().len(),
+                admitted.consented.anonymous,
+            ),
             body: None,
         };
         event.record(&mut Capture {
@@ -601,9 +481,9 @@ where
         } else {
             Cow::Borrowed(event.metadata().name())
         };
-        let version = admitted.version();
+        let version = admitted.consented.version;
         let mut record = inner.log_record(admitted, name, category, severity, 0, sink.attrs);
         record.body = sink.body;
-        inner.pipeline.push(inner, Record::Log(record), version);
+        inner.pipeline().push(inner, Record::Log(record), version);
     }
 }

@@ -48,10 +48,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use telemetry_core::{Batch, ConfigError, ConfigErrorKind, ExportError, ExportErrorKind, Exporter};
+use telemetry_core::export::{Batch, ExportError, ExportErrorKind, Exporter};
+use telemetry_core::{ConfigError, ConfigErrorKind};
 
-pub use naming::{Signal, list};
+pub use naming::list;
 pub use reader::{ExportRequest, FileLines, InvalidLine, parse_line, read_lines};
+use telemetry_core::export::Signal;
 
 /// When written data is forced to disk with `fsync`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -439,7 +441,7 @@ impl Exporter for FileExporter {
         }
         match first_error {
             None => Ok(()),
-            Some(e) => Err(e.failed_parts(failed[0], failed[1], failed[2])),
+            Some(e) => Err(e.only(Signal::ALL.into_iter().filter(|s| failed[s.index()]))),
         }
     }
 

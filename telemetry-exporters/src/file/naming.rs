@@ -4,31 +4,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
-
-/// The three OTLP signals, one file series each.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Signal {
-    /// Spans (`ExportTraceServiceRequest` lines).
-    Traces,
-    /// Events and logs (`ExportLogsServiceRequest` lines).
-    Logs,
-    /// Metrics (`ExportMetricsServiceRequest` lines).
-    Metrics,
-}
-
-impl Signal {
-    /// Every signal.
-    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Logs, Signal::Metrics];
-
-    /// The name used in file names: `traces`, `logs`, `metrics`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Signal::Traces => "traces",
-            Signal::Logs => "logs",
-            Signal::Metrics => "metrics",
-        }
-    }
-}
+use telemetry_core::export::Signal;
 
 /// `YYYYMMDDTHHMMSS.ffffffZ` in UTC: sorts lexicographically by time.
 pub(crate) fn timestamp(t: SystemTime) -> String {

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use telemetry_core::export::Signal;
 use telemetry_core::{ConfigError, ConfigErrorKind, Environment};
 
 /// The wire protocol.
@@ -44,36 +45,21 @@ pub enum Compression {
     Gzip,
 }
 
-/// The three signals, each with its own endpoint and settings.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum OtlpSignal {
-    /// `/v1/traces`
-    Traces,
-    /// `/v1/logs`
-    Logs,
-    /// `/v1/metrics`
-    Metrics,
+/// The name of `signal` in per-signal environment variables.
+fn env_name(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Traces => "TRACES",
+        Signal::Logs => "LOGS",
+        Signal::Metrics => "METRICS",
+    }
 }
 
-impl OtlpSignal {
-    pub(crate) const ALL: [OtlpSignal; 3] =
-        [OtlpSignal::Traces, OtlpSignal::Logs, OtlpSignal::Metrics];
-
-    fn env_name(self) -> &'static str {
-        match self {
-            OtlpSignal::Traces => "TRACES",
-            OtlpSignal::Logs => "LOGS",
-            OtlpSignal::Metrics => "METRICS",
-        }
-    }
-
-    /// The path appended to a base endpoint.
-    pub fn path(self) -> &'static str {
-        match self {
-            OtlpSignal::Traces => "/v1/traces",
-            OtlpSignal::Logs => "/v1/logs",
-            OtlpSignal::Metrics => "/v1/metrics",
-        }
+/// The path appended to a base endpoint for `signal`.
+pub fn signal_path(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Traces => "/v1/traces",
+        Signal::Logs => "/v1/logs",
+        Signal::Metrics => "/v1/metrics",
     }
 }
 
@@ -81,7 +67,7 @@ impl OtlpSignal {
 #[derive(Clone, Default)]
 pub(crate) struct CodeSettings {
     pub(crate) endpoint: Option<String>,
-    pub(crate) signal_endpoints: Vec<(OtlpSignal, String)>,
+    pub(crate) signal_endpoints: Vec<(Signal, String)>,
     pub(crate) protocol: Option<Protocol>,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) timeout: Option<Duration>,
@@ -270,7 +256,7 @@ pub(crate) fn resolve(
     env: &Environment,
 ) -> Result<[SignalConfig; 3], ConfigError> {
     let mut out = Vec::with_capacity(3);
-    for signal in OtlpSignal::ALL {
+    for signal in Signal::ALL {
         out.push(resolve_signal(code, env, signal)?);
     }
     match <[SignalConfig; 3]>::try_from(out) {
@@ -282,9 +268,9 @@ pub(crate) fn resolve(
 fn resolve_signal(
     code: &CodeSettings,
     env: &Environment,
-    signal: OtlpSignal,
+    signal: Signal,
 ) -> Result<SignalConfig, ConfigError> {
-    let var = |name: &str| format!("OTEL_EXPORTER_OTLP_{}_{name}", signal.env_name());
+    let var = |name: &str| format!("OTEL_EXPORTER_OTLP_{}_{name}", env_name(signal));
     let general = |name: &str| format!("OTEL_EXPORTER_OTLP_{name}");
     // The environment's value for a setting: per-signal first, then general.
     let from_env = |name: &str| -> Option<(String, String)> {
@@ -308,7 +294,7 @@ fn resolve_signal(
     let path = if protocol == Protocol::Grpc {
         ""
     } else {
-        signal.path()
+        signal_path(signal)
     };
     let code_signal = code
         .signal_endpoints
@@ -344,7 +330,7 @@ fn resolve_signal(
     };
     validate_url(
         &url,
-        &format!("the {} endpoint", signal.env_name().to_lowercase()),
+        &format!("the {} endpoint", env_name(signal).to_lowercase()),
     )?;
 
     let timeout = match (code.timeout, from_env("TIMEOUT")) {
@@ -432,7 +418,7 @@ mod tests {
         assert!(!format!("{builder:?}").contains(secret), "{builder:?}");
         let exporter = builder.build().unwrap();
         assert!(!format!("{exporter:?}").contains(secret));
-        assert!(!format!("{:?}", exporter.signal_config(OtlpSignal::Logs)).contains(secret));
+        assert!(!format!("{:?}", exporter.signal_config(Signal::Logs)).contains(secret));
     }
 
     #[test]

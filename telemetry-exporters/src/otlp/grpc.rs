@@ -19,7 +19,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use telemetry_core::{Batch, ExportError, ExportErrorKind};
+use telemetry_core::export::{Batch, ExportError, ExportErrorKind};
 use tonic::codec::CompressionEncoding;
 use tonic::transport::{Channel, Endpoint};
 

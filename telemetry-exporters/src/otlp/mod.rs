@@ -14,7 +14,7 @@
 //! The messages are `opentelemetry-proto`'s. They are built from our
 //! records directly: the `opentelemetry-otlp` exporters take the SDK's own
 //! record types, which cannot be built outside the SDK for logs and metrics
-//! (see `shared/OTEL-NOTES.md`).
+//! (see the repository's `docs/opentelemetry-notes.md`).
 //!
 //! Outages: an export retries retryable failures with exponential backoff
 //! and jitter, honouring `Retry-After`, within the timeout and the batch's
@@ -37,9 +37,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use prost::Message;
-use telemetry_core::{Batch, ConfigError, Environment, ExportError, ExportErrorKind, Exporter};
+use telemetry_core::export::{Batch, ExportError, ExportErrorKind, Exporter, Signal};
+use telemetry_core::{ConfigError, Environment};
 
-pub use config::{Compression, OtlpSignal, Protocol, SignalConfig};
+pub use config::{Compression, Protocol, SignalConfig, signal_path};
 
 use crate::proto;
 
@@ -62,7 +63,7 @@ impl OtlpExporterBuilder {
     }
 
     /// The full URL of one signal, used as given.
-    pub fn signal_endpoint(mut self, signal: OtlpSignal, url: impl Into<String>) -> Self {
+    pub fn signal_endpoint(mut self, signal: Signal, url: impl Into<String>) -> Self {
         self.code.signal_endpoints.push((signal, url.into()));
         self
     }
@@ -207,8 +208,8 @@ impl OtlpExporter {
     }
 
     /// The resolved settings of a signal.
-    pub fn signal_config(&self, signal: OtlpSignal) -> &SignalConfig {
-        &self.signals[signal as usize]
+    pub fn signal_config(&self, signal: Signal) -> &SignalConfig {
+        &self.signals[signal.index()]
     }
 
     /// A handle to the exporter's counters.
@@ -218,31 +219,31 @@ impl OtlpExporter {
         }
     }
 
-    fn encode(&mut self, signal: OtlpSignal, batch: &Batch<'_>) -> Result<Vec<u8>, ExportError> {
-        let protocol = self.signals[signal as usize].protocol;
+    fn encode(&mut self, signal: Signal, batch: &Batch<'_>) -> Result<Vec<u8>, ExportError> {
+        let protocol = self.signals[signal.index()].protocol;
         let json_err =
             |e: serde_json::Error| ExportError::new(ExportErrorKind::Encoding, e.to_string());
         self.buf.clear();
         let (res, names) = (batch.resource, batch.categories);
         Ok(match (signal, protocol) {
-            (OtlpSignal::Traces, Protocol::HttpProtobuf) => {
+            (Signal::Traces, Protocol::HttpProtobuf) => {
                 proto::trace_request(res, names, batch.spans).encode_to_vec()
             }
-            (OtlpSignal::Logs, Protocol::HttpProtobuf) => {
+            (Signal::Logs, Protocol::HttpProtobuf) => {
                 proto::logs_request(res, names, batch.logs).encode_to_vec()
             }
-            (OtlpSignal::Metrics, Protocol::HttpProtobuf) => {
+            (Signal::Metrics, Protocol::HttpProtobuf) => {
                 proto::metrics_request(res, names, batch.metrics).encode_to_vec()
             }
-            (OtlpSignal::Traces, Protocol::HttpJson) => {
+            (Signal::Traces, Protocol::HttpJson) => {
                 crate::otlp_json::encode_traces(&mut self.buf, res, names, batch.spans);
                 std::mem::take(&mut self.buf)
             }
-            (OtlpSignal::Logs, Protocol::HttpJson) => {
+            (Signal::Logs, Protocol::HttpJson) => {
                 crate::otlp_json::encode_logs(&mut self.buf, res, names, batch.logs);
                 std::mem::take(&mut self.buf)
             }
-            (OtlpSignal::Metrics, Protocol::HttpJson) => {
+            (Signal::Metrics, Protocol::HttpJson) => {
                 serde_json::to_vec(&proto::metrics_request(res, names, batch.metrics))
                     .map_err(json_err)?
             }
@@ -258,32 +259,30 @@ impl OtlpExporter {
     /// Sends one signal of the batch over its protocol.
     fn send(
         &mut self,
-        signal: OtlpSignal,
+        signal: Signal,
         batch: &Batch<'_>,
         attempts: &mut transport::Attempts,
     ) -> Result<(), ExportError> {
         #[cfg(feature = "otlp-grpc")]
         if let Some(grpc) = &self.grpc
-            && self.signals[signal as usize].protocol == Protocol::Grpc
+            && self.signals[signal.index()].protocol == Protocol::Grpc
         {
             let (res, names) = (batch.resource, batch.categories);
             let payload = match signal {
-                OtlpSignal::Traces => {
+                Signal::Traces => {
                     grpc::Payload::Traces(proto::trace_request(res, names, batch.spans))
                 }
-                OtlpSignal::Logs => {
-                    grpc::Payload::Logs(proto::logs_request(res, names, batch.logs))
-                }
-                OtlpSignal::Metrics => {
+                Signal::Logs => grpc::Payload::Logs(proto::logs_request(res, names, batch.logs)),
+                Signal::Metrics => {
                     grpc::Payload::Metrics(proto::metrics_request(res, names, batch.metrics))
                 }
             };
-            return grpc.send(&self.signals[signal as usize], batch, payload, attempts);
+            return grpc.send(&self.signals[signal.index()], batch, payload, attempts);
         }
         let body = self.encode(signal, batch)?;
         self.transport.send(
-            signal as usize,
-            &self.signals[signal as usize],
+            signal.index(),
+            &self.signals[signal.index()],
             batch,
             body,
             attempts,
@@ -295,11 +294,11 @@ impl Exporter for OtlpExporter {
     fn export(&mut self, batch: &Batch<'_>) -> Result<(), ExportError> {
         let mut failed = [false; 3];
         let mut first_error = None;
-        for signal in OtlpSignal::ALL {
+        for signal in Signal::ALL {
             let empty = match signal {
-                OtlpSignal::Traces => batch.spans.is_empty(),
-                OtlpSignal::Logs => batch.logs.is_empty(),
-                OtlpSignal::Metrics => batch.metrics.is_empty(),
+                Signal::Traces => batch.spans.is_empty(),
+                Signal::Logs => batch.logs.is_empty(),
+                Signal::Metrics => batch.metrics.is_empty(),
             };
             if empty {
                 continue;
@@ -319,24 +318,24 @@ impl Exporter for OtlpExporter {
                 // again; what was delivered is not sent twice.
                 Err(e) if e.kind() == ExportErrorKind::Stale => {
                     let mut undelivered = failed;
-                    for later in OtlpSignal::ALL
+                    for later in Signal::ALL
                         .iter()
-                        .filter(|s| **s as usize >= signal as usize)
+                        .filter(|s| **s as usize >= signal.index())
                     {
                         undelivered[*later as usize] = true;
                     }
-                    return Err(e.failed_parts(undelivered[0], undelivered[1], undelivered[2]));
+                    return Err(e.only(Signal::ALL.into_iter().filter(|s| undelivered[s.index()])));
                 }
                 Err(e) => {
                     self.stats.failed.fetch_add(1, Ordering::Relaxed);
-                    failed[signal as usize] = true;
+                    failed[signal.index()] = true;
                     first_error.get_or_insert(e);
                 }
             }
         }
         match first_error {
             None => Ok(()),
-            Some(e) => Err(e.failed_parts(failed[0], failed[1], failed[2])),
+            Some(e) => Err(e.only(Signal::ALL.into_iter().filter(|s| failed[s.index()]))),
         }
     }
 

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use telemetry_core::{Batch, ExportError, ExportErrorKind};
+use telemetry_core::export::{Batch, ExportError, ExportErrorKind};
 
 use super::config::SignalConfig;
 

@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use telemetry_core::{Batch, ExportError, ExportErrorKind};
+use telemetry_core::export::{Batch, ExportError, ExportErrorKind};
 
 use super::config::{Compression, Protocol, SignalConfig};
 pub(crate) use super::retry::Attempts;

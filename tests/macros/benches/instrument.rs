@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use criterion::Criterion;
+use telemetry_core::export::*;
 use telemetry_core::*;
 
 struct NullExporter;

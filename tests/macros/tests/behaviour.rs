@@ -6,6 +6,8 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use telemetry_core::catalogue::*;
+use telemetry_core::export::*;
 use telemetry_core::testing::InMemoryExporter;
 use telemetry_core::*;
 
@@ -144,7 +146,7 @@ fn derived_events_obey_consent_and_classes_and_read_nothing_when_denied() {
 struct PaymentDeclined;
 impl std::fmt::Display for PaymentDeclined {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("card 4242 declined for alice@example.com")
+        f.write_str("card 4242 declined")
     }
 }
 
@@ -157,7 +159,14 @@ fn place_order(customer: &str, total_cents: u64, fail: bool) -> Result<u64, Paym
     Ok(total_cents)
 }
 
-#[instrument_event(name = "macro.with_message", err(message))]
+/// Charges a card; its error message is recorded where the subject consented.
+#[instrument_event(name = "macro.charge", category = performance, fields(customer = hash), err(message = public))]
+fn charge(customer: &str) -> Result<(), PaymentDeclined> {
+    let _ = customer;
+    Err(PaymentDeclined)
+}
+
+#[instrument_event(name = "macro.with_message", err(message = public))]
 fn with_message() -> Result<(), PaymentDeclined> {
     Err(PaymentDeclined)
 }
@@ -206,6 +215,11 @@ fn consent_denied_or_sampled_out_calls_record_nothing_and_read_no_argument() {
     );
 }
 
+/// Whether `span` has attribute `key`.
+fn has_attr(attributes: &[Attribute], key: &str) -> bool {
+    attributes.iter().any(|a| a.key == key)
+}
+
 #[test]
 fn errors_are_recorded_with_their_type_on_span_event_and_metrics() {
     let t = t();
@@ -213,10 +227,11 @@ fn errors_are_recorded_with_their_type_on_span_event_and_metrics() {
     assert!(place_order("macro-carol", 900, true).is_err());
     assert!(with_message().is_err());
     t.force_flush().unwrap();
+    // Anonymous calls (another test records identified ones at the same time).
     let spans: Vec<_> = exporter()
         .spans()
         .into_iter()
-        .filter(|s| s.name == "macro.place_order")
+        .filter(|s| s.name == "macro.place_order" && s.subject.is_none())
         .collect();
     assert_eq!(spans.len(), 2);
     let failed = spans
@@ -227,28 +242,26 @@ fn errors_are_recorded_with_their_type_on_span_event_and_metrics() {
         panic!()
     };
     assert!(description.ends_with("PaymentDeclined"), "{description}");
-    assert!(matches!(
-        failed
-            .attributes
-            .iter()
-            .find(|a| a.key == "customer")
-            .map(|a| &a.value),
-        Some(AttrValue::Hashed(_))
-    ));
+    // Performance is exempt: the call is recorded anonymously, without the
+    // hashed customer (left out and counted) or any subject key.
+    assert!(!has_attr(&failed.attributes, "customer"), "{failed:?}");
+    assert_eq!(failed.subject, None);
     assert!(
         failed
             .attributes
             .iter()
             .any(|a| a.key == "total_cents" && a.value == AttrValue::U64(900))
     );
+    assert!(t.drops().get(DropCause::Anonymized, Category::PERFORMANCE) >= 2);
     let exceptions = exporter().events_named("exception");
+    let function = |e: &&LogRecord, f: &str| {
+        e.attributes
+            .iter()
+            .any(|a| a.key == "code.function" && a.value.render() == f)
+    };
     let mine: Vec<_> = exceptions
         .iter()
-        .filter(|e| {
-            e.attributes
-                .iter()
-                .any(|a| a.key == "code.function" && a.value.render() == "macro.place_order")
-        })
+        .filter(|e| function(e, "macro.place_order") && e.subject.is_none())
         .collect();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].category, Category::ERRORS);
@@ -258,26 +271,16 @@ fn errors_are_recorded_with_their_type_on_span_event_and_metrics() {
         "the error event is in the call's span"
     );
     assert!(
-        mine[0]
-            .attributes
-            .iter()
-            .all(|a| a.key != "exception.message"),
+        !has_attr(&mine[0].attributes, "exception.message"),
         "no message unless asked"
     );
+    // Asked for, but the event is anonymous (errors are exempt): the
+    // message, which may name a person, is not exported.
     let with_msg = exceptions
         .iter()
-        .find(|e| {
-            e.attributes
-                .iter()
-                .any(|a| a.key == "code.function" && a.value.render() == "macro.with_message")
-        })
+        .find(|e| function(e, "macro.with_message") && e.subject.is_none())
         .unwrap();
-    assert!(
-        with_msg
-            .attributes
-            .iter()
-            .any(|a| a.key == "exception.message")
-    );
+    assert!(!has_attr(&with_msg.attributes, "exception.message"));
     assert_eq!(
         exporter().sum_value("macro.place_order.calls", &[("outcome", "ok")]),
         Some(1)
@@ -292,6 +295,49 @@ fn errors_are_recorded_with_their_type_on_span_event_and_metrics() {
             .is_some()
     );
     assert!(!exporter().exported_json().contains("macro-carol"));
+}
+
+#[test]
+fn a_subject_who_granted_an_exempt_category_is_identified_in_it() {
+    let t = t();
+    // Granting exempt categories explicitly lets their records identify
+    // the subject: the hashed argument and the error message are kept.
+    t.consent()
+        .grant(
+            "macro-gil",
+            CategorySet::from([Category::PERFORMANCE, Category::ERRORS]),
+        )
+        .unwrap();
+    {
+        let _s = t.subject("macro-gil");
+        assert!(charge("macro-gil").is_err());
+    }
+    t.force_flush().unwrap();
+    let gil = t.consent().subject_key("macro-gil");
+    let span = exporter()
+        .spans()
+        .into_iter()
+        .find(|s| s.name == "macro.charge")
+        .expect("the call's span");
+    assert_eq!(span.subject, Some(gil), "identified");
+    assert!(matches!(
+        span.attributes
+            .iter()
+            .find(|a| a.key == "customer")
+            .map(|a| &a.value),
+        Some(AttrValue::Hashed(_))
+    ));
+    let message = exporter()
+        .events_named("exception")
+        .into_iter()
+        .filter(|e| e.subject == Some(gil))
+        .find_map(|e| {
+            e.attributes
+                .iter()
+                .find(|a| a.key == "exception.message")
+                .map(|a| a.value.render().into_owned())
+        });
+    assert_eq!(message.as_deref(), Some("card 4242 declined"));
 }
 
 #[instrument_event(name = "macro.lookup", category = business, subject = user, fields(user = hash), ret)]

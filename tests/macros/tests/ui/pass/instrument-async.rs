@@ -1,6 +1,6 @@
 use telemetry_core::instrument_event;
 
-#[instrument_event(name = "io.read", fields(n), err(message))]
+#[instrument_event(name = "io.read", fields(n), err(message = hash))]
 async fn read(n: usize) -> Result<Vec<u8>, std::io::Error> {
     if n > 10 {
         return Err(std::io::Error::other("too big"));

@@ -1,0 +1,259 @@
+//! Validation and construction: every problem with the configuration is a
+//! [`ConfigError`] that says what is wrong and how to fix it; then the
+//! instance is assembled and its export worker started.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use crate::category::{Category, CategoryNames, CategorySet};
+use crate::clock::Clock;
+use crate::consent::{ConsentRegistry, ConsentStore, MemoryConsentStore, RegistrySettings};
+use crate::error::{ConfigError, ConfigErrorKind};
+use crate::export::Resource;
+use crate::health::drops::DropCounters;
+use crate::instance::{Inner, Parts, next_instance_id};
+use crate::metrics::registry::MetricRegistry;
+use crate::pipeline::Pipeline;
+use crate::privacy::{
+    FIELD_KEY_CONTEXT, HashKey, KeyId, KeyRing, MIN_KEY_BYTES, SUBJECT_KEY_CONTEXT,
+};
+use crate::telemetry::Telemetry;
+
+use super::TelemetryBuilder;
+
+impl TelemetryBuilder {
+    /// Validates the configuration and starts the pipeline.
+    pub fn build(self) -> Result<Telemetry, ConfigError> {
+        let invalid = |kind, msg: String| Err(ConfigError::new(kind, msg));
+        let (service_name, resource_attrs) = self.resource_settings()?;
+        let version = self
+            .service
+            .as_ref()
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let (service, version) = match service_name {
+            Some(s) => (s, version),
+            _ => {
+                return invalid(
+                    ConfigErrorKind::EmptyServiceName,
+                    "the service name is empty; call .service(\"my-service\", env!(\"CARGO_PKG_VERSION\")) \
+                     with the name your dashboards should show"
+                        .to_owned(),
+                );
+            }
+        };
+        // Categories and their names.
+        let mut names = CategoryNames::default();
+        let mut known = CategorySet::from(Category::BUILTIN);
+        for (i, (category, name)) in self.categories.iter().enumerate() {
+            if !category.is_custom() {
+                return invalid(
+                    ConfigErrorKind::DuplicateCategory,
+                    format!(
+                        "category `{category}` is built in and already named; only custom categories \
+                         (Category::custom(0..56)) can be named"
+                    ),
+                );
+            }
+            if name.trim().is_empty() {
+                return invalid(
+                    ConfigErrorKind::DuplicateCategory,
+                    format!(
+                        "custom category {category:?} has an empty name; give it a name like \"fraud\""
+                    ),
+                );
+            }
+            for (other, other_name) in &self.categories[..i] {
+                if other == category {
+                    return invalid(
+                        ConfigErrorKind::DuplicateCategory,
+                        format!(
+                            "category {category:?} is defined twice (as `{other_name}` and `{name}`); \
+                             define each category once"
+                        ),
+                    );
+                }
+                if other_name == name {
+                    return invalid(
+                        ConfigErrorKind::DuplicateCategory,
+                        format!("two categories are named `{name}`; category names must be unique"),
+                    );
+                }
+            }
+            if names.lookup(name).is_some() {
+                return invalid(
+                    ConfigErrorKind::DuplicateCategory,
+                    format!("`{name}` is the name of a built-in category; choose another name"),
+                );
+            }
+            names.set(*category, name);
+            known = known.with(*category);
+        }
+        self.policy.validate(&names)?;
+        let sampler = self.sampler.compile(&names)?;
+        // Keys.
+        let mut keys = Vec::new();
+        for (i, (id, material)) in self.keys.iter().enumerate() {
+            if material.len() < MIN_KEY_BYTES {
+                return invalid(
+                    ConfigErrorKind::InvalidKey,
+                    format!(
+                        "hash key {id} is {} bytes; use at least {MIN_KEY_BYTES} (32 random bytes from your secret store are recommended)",
+                        material.len()
+                    ),
+                );
+            }
+            if self.keys[..i].iter().any(|(other, _)| other == id) {
+                return invalid(
+                    ConfigErrorKind::InvalidKey,
+                    format!("hash key id {id} is used twice; give each key its own id"),
+                );
+            }
+            keys.push(HashKey::derive(*id, material, FIELD_KEY_CONTEXT));
+        }
+        if let Some(material) = &self.subject_key
+            && material.len() < MIN_KEY_BYTES
+        {
+            return invalid(
+                ConfigErrorKind::InvalidKey,
+                format!(
+                    "the subject key is {} bytes; use at least {MIN_KEY_BYTES} (32 random bytes recommended)",
+                    material.len()
+                ),
+            );
+        }
+        if keys.is_empty()
+            && let Some(schema) = self.events.iter().find(|e| e.needs_hash_key())
+        {
+            let field = schema
+                .fields
+                .iter()
+                .find(|f| f.class == crate::privacy::FieldClass::Hashed)
+                .map_or("?", |f| f.name);
+            return invalid(
+                ConfigErrorKind::MissingHashKey,
+                format!(
+                    "event `{}` hashes field `{field}`, but no hash key is configured; add \
+                     .hash_key(KeyId(1), key) with 32 random bytes from your secret store",
+                    schema.name
+                ),
+            );
+        }
+        let stable_subject_material = self
+            .subject_key
+            .clone()
+            .or_else(|| self.keys.first().map(|(_, m)| m.clone()));
+        let store: Box<dyn ConsentStore> = self
+            .store
+            .unwrap_or_else(|| Box::new(MemoryConsentStore::new()));
+        let subject_key = match stable_subject_material {
+            Some(m) => HashKey::derive(KeyId(0), &m, SUBJECT_KEY_CONTEXT),
+            None if store.is_persistent() => {
+                return invalid(
+                    ConfigErrorKind::MissingHashKey,
+                    "a persistent consent store needs a stable subject key, or it cannot find its \
+                     subjects after a restart; add .subject_key(key) or .hash_key(KeyId(1), key)"
+                        .to_owned(),
+                );
+            }
+            None => {
+                // Process-local pseudonyms: stable for this process only.
+                let mut material = [0u8; 32];
+                for chunk in material.chunks_mut(8) {
+                    chunk.copy_from_slice(&crate::trace::next_random().to_le_bytes());
+                }
+                HashKey::derive(KeyId(0), &material, SUBJECT_KEY_CONTEXT)
+            }
+        };
+        // Limits and pipeline sizes.
+        let l = &self.limits;
+        for (what, v) in [
+            ("limits.max_attributes", l.max_attributes),
+            ("limits.max_string_len", l.max_string_len),
+            ("limits.max_record_bytes", l.max_record_bytes),
+            ("limits.max_series_per_metric", l.max_series_per_metric),
+            ("queue_capacity", self.pipeline.queue_capacity),
+            ("batch_size", self.pipeline.batch_size),
+            ("audit_capacity", self.audit_capacity),
+        ] {
+            if v == 0 {
+                return invalid(
+                    ConfigErrorKind::InvalidLimit,
+                    format!("{what} is 0; it must be at least 1"),
+                );
+            }
+        }
+        for (what, d) in [
+            ("flush_interval", self.pipeline.flush_interval),
+            ("metric_interval", self.pipeline.metric_interval),
+            ("export_timeout", self.pipeline.export_timeout),
+            ("coverage_period", self.coverage_period),
+        ] {
+            if d.is_zero() {
+                return invalid(
+                    ConfigErrorKind::InvalidLimit,
+                    format!("{what} is zero; use a positive duration"),
+                );
+            }
+        }
+        let do_not_track = self.honor_dnt && self.env.flag("DO_NOT_TRACK", &["1", "true", "yes"]);
+        let disabled = self.honor_sdk_disabled && self.env.flag("OTEL_SDK_DISABLED", &["true"]);
+        let id = next_instance_id();
+        // Coverage counts the categories that require consent and have names.
+        let counted = CategorySet::from_bits(known.bits() & self.policy.required_set().bits())
+            .without(Category::TELEMETRY);
+        let consent = ConsentRegistry::new(RegistrySettings {
+            policy: self.policy,
+            do_not_track,
+            subject_key,
+            owner: id,
+            store,
+            audit_capacity: self.audit_capacity,
+            coverage_period_secs: self.coverage_period.as_secs().max(1),
+            counted,
+        })
+        .map_err(|e| ConfigError::new(ConfigErrorKind::ConsentStore, e.to_string()))?;
+        let exporters = if disabled { Vec::new() } else { self.exporters };
+        let inner = Arc::new(Inner::new(Parts {
+            id,
+            enabled: AtomicBool::new(!disabled),
+            sampler,
+            keys: KeyRing::new(keys),
+            limits: self.limits,
+            drops: DropCounters::new(id),
+            clock: Clock::new(),
+            consent,
+            pipeline: Pipeline::new(self.pipeline, exporters),
+            metrics: MetricRegistry::default(),
+            resource: Resource::new(
+                &service,
+                &version,
+                self.environment.as_deref(),
+                &resource_attrs,
+            ),
+            names,
+            known,
+            pipeline_config: self.pipeline,
+            rejected_headers: Default::default(),
+        }));
+        Pipeline::start(&inner).map_err(|e| {
+            ConfigError::new(
+                ConfigErrorKind::Exporter,
+                format!("cannot start the telemetry export thread: {e}"),
+            )
+        })?;
+        Ok(Telemetry::owning(inner))
+    }
+
+    /// Builds and installs the instance globally, for the macros and
+    /// [`Telemetry::global`]. Installing twice is an error.
+    pub fn install(self) -> Result<Telemetry, ConfigError> {
+        let telemetry = self.build()?;
+        if let Err(e) = telemetry.install_global() {
+            telemetry.shutdown(Duration::from_secs(1));
+            return Err(e);
+        }
+        Ok(telemetry)
+    }
+}

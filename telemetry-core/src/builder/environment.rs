@@ -1,0 +1,125 @@
+//! The environment the builder reads (`OTEL_SERVICE_NAME`,
+//! `OTEL_RESOURCE_ATTRIBUTES`, `DO_NOT_TRACK`, `OTEL_SDK_DISABLED`), from
+//! the process or, in tests, from given pairs.
+
+use crate::error::{ConfigError, ConfigErrorKind};
+
+use super::TelemetryBuilder;
+
+/// The environment variables the builder reads. By default the process
+/// environment; tests can supply their own. Its `Debug` output lists
+/// variable names only: values may be credentials.
+#[derive(Clone, Default)]
+pub struct Environment {
+    vars: Option<Vec<(String, String)>>,
+}
+
+impl std::fmt::Debug for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.vars {
+            None => f.write_str("Environment(process)"),
+            Some(vars) => f
+                .debug_tuple("Environment")
+                .field(&vars.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
+                .finish(),
+        }
+    }
+}
+
+impl Environment {
+    /// The process environment.
+    pub fn process() -> Self {
+        Environment { vars: None }
+    }
+
+    /// Exactly these variables, nothing from the process.
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Environment {
+            vars: Some(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v.into()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<String> {
+        match &self.vars {
+            None => std::env::var(key).ok(),
+            Some(v) => v.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()),
+        }
+    }
+
+    pub(super) fn flag(&self, key: &str, truthy: &[&str]) -> bool {
+        self.get(key)
+            .is_some_and(|v| truthy.iter().any(|t| v.trim().eq_ignore_ascii_case(t)))
+    }
+}
+
+/// The service name and resource attributes after the environment is applied.
+type ResourceSettings = (Option<String>, Vec<(String, String)>);
+
+impl TelemetryBuilder {
+    /// The service name and resource attributes after applying
+    /// `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`.
+    pub(super) fn resource_settings(&self) -> Result<ResourceSettings, ConfigError> {
+        let mut from_env = Vec::new();
+        if let Some(attrs) = self.env.get("OTEL_RESOURCE_ATTRIBUTES") {
+            for pair in attrs.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                match pair.split_once('=') {
+                    Some((k, v)) if !k.trim().is_empty() => from_env.push((
+                        k.trim().to_owned(),
+                        v.trim().replace("%20", " ").replace("%2C", ","),
+                    )),
+                    _ => {
+                        return Err(ConfigError::new(
+                            ConfigErrorKind::InvalidResource,
+                            format!(
+                                "OTEL_RESOURCE_ATTRIBUTES has `{pair}`, which is not `key=value`; \
+                                 write `key1=value1,key2=value2`"
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        let env_service = self
+            .env
+            .get("OTEL_SERVICE_NAME")
+            .filter(|s| !s.trim().is_empty())
+            .or_else(|| {
+                from_env
+                    .iter()
+                    .find(|(k, _)| k == "service.name")
+                    .map(|(_, v)| v.clone())
+            });
+        let code_service = self
+            .service
+            .as_ref()
+            .map(|(s, _)| s.clone())
+            .filter(|s| !s.trim().is_empty());
+        let service = if self.resource_code_wins {
+            code_service.or(env_service)
+        } else {
+            env_service.or(code_service)
+        };
+        let mut attrs: Vec<(String, String)> = Vec::new();
+        let (first, second) = if self.resource_code_wins {
+            (&from_env, &self.resource)
+        } else {
+            (&self.resource, &from_env)
+        };
+        for (k, v) in first.iter().chain(second.iter()) {
+            if k == "service.name" {
+                continue;
+            }
+            attrs.retain(|(ek, _)| ek != k);
+            attrs.push((k.clone(), v.clone()));
+        }
+        Ok((service, attrs))
+    }
+}

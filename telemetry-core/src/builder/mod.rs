@@ -1,0 +1,265 @@
+//! [`TelemetryBuilder`]: configuration in code, read with the environment
+//! ([`environment`]) and validated when the instance is built ([`build`]).
+
+mod build;
+mod environment;
+
+use std::time::Duration;
+
+use crate::category::Category;
+use crate::consent::{ConsentStore, policy::ConsentPolicy};
+use crate::event::EventSchema;
+use crate::export::Exporter;
+use crate::pipeline::PipelineConfig;
+use crate::privacy::{KeyId, Limits};
+use crate::sampler::Sampler;
+
+pub use environment::Environment;
+
+/// Configures a [`Telemetry`](crate::Telemetry) instance. Every problem is reported by
+/// [`build`](Self::build) (or [`install`](Self::install)) as a
+/// [`ConfigError`](crate::ConfigError) that says what is wrong and how to fix it.
+///
+/// Environment: `DO_NOT_TRACK=1` denies every category that requires
+/// consent, and `OTEL_SDK_DISABLED=true` turns all recording and export off,
+/// unless the code opts out with [`honor_do_not_track(false)`](Self::honor_do_not_track)
+/// or [`honor_sdk_disabled(false)`](Self::honor_sdk_disabled).
+/// `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` override the service
+/// name and resource attributes set in code, unless
+/// [`resource_code_wins`](Self::resource_code_wins).
+#[must_use = "call .build() or .install()"]
+pub struct TelemetryBuilder {
+    service: Option<(String, String)>,
+    environment: Option<String>,
+    resource: Vec<(String, String)>,
+    policy: ConsentPolicy,
+    sampler: Sampler,
+    keys: Vec<(KeyId, Vec<u8>)>,
+    subject_key: Option<Vec<u8>>,
+    limits: Limits,
+    exporters: Vec<Box<dyn Exporter>>,
+    store: Option<Box<dyn ConsentStore>>,
+    categories: Vec<(Category, String)>,
+    events: Vec<&'static EventSchema>,
+    pipeline: PipelineConfig,
+    audit_capacity: usize,
+    coverage_period: Duration,
+    env: Environment,
+    honor_dnt: bool,
+    honor_sdk_disabled: bool,
+    resource_code_wins: bool,
+}
+
+impl std::fmt::Debug for TelemetryBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never show key material.
+        f.debug_struct("TelemetryBuilder")
+            .field("service", &self.service)
+            .field("policy", &self.policy)
+            .field("sampler", &self.sampler)
+            .field(
+                "keys",
+                &self.keys.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+            )
+            .field("exporters", &self.exporters.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl crate::Telemetry {
+    /// Starts configuring a telemetry instance.
+    pub fn builder() -> TelemetryBuilder {
+        TelemetryBuilder::new()
+    }
+}
+
+impl Default for TelemetryBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TelemetryBuilder {
+    /// A builder with defaults: opt-in consent for every category, keep
+    /// everything that consent allows, default limits, no exporter.
+    pub fn new() -> Self {
+        TelemetryBuilder {
+            service: None,
+            environment: None,
+            resource: Vec::new(),
+            policy: ConsentPolicy::default(),
+            sampler: Sampler::default(),
+            keys: Vec::new(),
+            subject_key: None,
+            limits: Limits::default(),
+            exporters: Vec::new(),
+            store: None,
+            categories: Vec::new(),
+            events: Vec::new(),
+            pipeline: PipelineConfig {
+                queue_capacity: 16_384,
+                batch_size: 512,
+                flush_interval: Duration::from_secs(1),
+                metric_interval: Duration::from_secs(10),
+                export_timeout: Duration::from_secs(10),
+            },
+            audit_capacity: 10_000,
+            coverage_period: Duration::from_secs(3600),
+            env: Environment::process(),
+            honor_dnt: true,
+            honor_sdk_disabled: true,
+            resource_code_wins: false,
+        }
+    }
+
+    /// The service's name and version (`service.name`, `service.version`).
+    pub fn service(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
+        self.service = Some((name.into(), version.into()));
+        self
+    }
+
+    /// The deployment environment (`deployment.environment.name`), e.g. `production`.
+    pub fn environment(mut self, environment: impl Into<String>) -> Self {
+        self.environment = Some(environment.into());
+        self
+    }
+
+    /// Another resource attribute (semantic-convention key), e.g. `("cloud.region", "eu-west-1")`.
+    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.resource.push((key.into(), value.into()));
+        self
+    }
+
+    /// The consent policy.
+    pub fn consent(mut self, policy: ConsentPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Where consent choices are persisted (default: in memory only).
+    pub fn consent_store(mut self, store: impl ConsentStore) -> Self {
+        self.store = Some(Box::new(store));
+        self
+    }
+
+    /// The sampler.
+    pub fn sampler(mut self, sampler: Sampler) -> Self {
+        self.sampler = sampler;
+        self
+    }
+
+    /// Adds a hash key (at least 16 bytes of secret material; 32 random
+    /// bytes recommended). The last key added is the active one; switch with
+    /// [`Telemetry::rotate_hash_key`](crate::Telemetry::rotate_hash_key). Records carry the id of the key their
+    /// hashed fields used.
+    pub fn hash_key(mut self, id: KeyId, material: impl AsRef<[u8]>) -> Self {
+        self.keys.push((id, material.as_ref().to_vec()));
+        self
+    }
+
+    /// The key that turns subject ids into pseudonymous subject keys. By
+    /// default it is derived from the first hash key; set it explicitly so
+    /// that rotating hash keys does not change subject keys (and a persistent
+    /// consent store keeps finding its subjects).
+    pub fn subject_key(mut self, material: impl AsRef<[u8]>) -> Self {
+        self.subject_key = Some(material.as_ref().to_vec());
+        self
+    }
+
+    /// Names a service-defined category (see [`Category::custom`]).
+    pub fn category(mut self, category: Category, name: impl Into<String>) -> Self {
+        self.categories.push((category, name.into()));
+        self
+    }
+
+    /// Declares an event type, so that configuration problems with it (a
+    /// hashed field and no hash key) are reported at build time.
+    pub fn event_schema(mut self, schema: &'static EventSchema) -> Self {
+        self.events.push(schema);
+        self
+    }
+
+    /// Limits on what a record can hold.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Adds an exporter. Every exporter receives every batch.
+    pub fn exporter(mut self, exporter: impl Exporter) -> Self {
+        self.exporters.push(Box::new(exporter));
+        self
+    }
+
+    /// Records the export queue holds (default 16384). When it is full, new
+    /// records are dropped and counted with cause `queue_full`.
+    pub fn queue_capacity(mut self, records: usize) -> Self {
+        self.pipeline.queue_capacity = records;
+        self
+    }
+
+    /// Records per export batch (default 512): a full batch is exported
+    /// without waiting for the flush interval.
+    pub fn batch_size(mut self, records: usize) -> Self {
+        self.pipeline.batch_size = records;
+        self
+    }
+
+    /// Longest time a record waits before export (default 1 s).
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.pipeline.flush_interval = interval;
+        self
+    }
+
+    /// How often metrics are collected and exported (default 10 s).
+    pub fn metric_interval(mut self, interval: Duration) -> Self {
+        self.pipeline.metric_interval = interval;
+        self
+    }
+
+    /// Longest one export round may take (default 10 s): the deadline every
+    /// exporter is given for a batch, and how long
+    /// [`Telemetry::force_flush`](crate::Telemetry::force_flush) waits at most.
+    pub fn export_timeout(mut self, timeout: Duration) -> Self {
+        self.pipeline.export_timeout = timeout;
+        self
+    }
+
+    /// Consent changes kept in the in-memory audit trail (default 10000).
+    pub fn audit_capacity(mut self, entries: usize) -> Self {
+        self.audit_capacity = entries;
+        self
+    }
+
+    /// The period over which consent coverage is counted (default 1 hour).
+    pub fn coverage_period(mut self, period: Duration) -> Self {
+        self.coverage_period = period;
+        self
+    }
+
+    /// Reads `DO_NOT_TRACK` and `OTEL_SDK_DISABLED` from `env` instead of the process.
+    pub fn env(mut self, env: Environment) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// Whether `DO_NOT_TRACK=1` denies every category that requires consent (default true).
+    pub fn honor_do_not_track(mut self, honor: bool) -> Self {
+        self.honor_dnt = honor;
+        self
+    }
+
+    /// Whether `OTEL_SDK_DISABLED=true` turns telemetry off (default true).
+    pub fn honor_sdk_disabled(mut self, honor: bool) -> Self {
+        self.honor_sdk_disabled = honor;
+        self
+    }
+
+    /// Let the service name and resource attributes set in code win over
+    /// `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` (by default the
+    /// environment wins, as OpenTelemetry deployments expect).
+    pub fn resource_code_wins(mut self) -> Self {
+        self.resource_code_wins = true;
+        self
+    }
+}

@@ -1,0 +1,245 @@
+//! Recording events: typed events ([`Telemetry::emit`]) and ad-hoc events
+//! ([`Telemetry::event`]). Consent and sampling are decided before any field
+//! is read.
+
+use std::borrow::Cow;
+
+use crate::category::Category;
+use crate::consent::gate::{EventAdmission, Who};
+use crate::event::schema::{EventSchema, FieldVisitor, TelemetryEvent};
+use crate::export::{LogRecord, Record, Severity, TraceLink};
+use crate::instance::Inner;
+use crate::privacy::AttrBuilder;
+use crate::privacy::{FieldClass, KeyRing};
+use crate::subject::context::fast_span;
+use crate::value::{TelemetryValue, Value};
+
+impl Inner {
+    /// The record of an event the gate admitted, with its captured
+    /// attributes.
+    pub(crate) fn log_record(
+        &self,
+        a: EventAdmission,
+        name: Cow<'static, str>,
+        category: Category,
+        severity: Severity,
+        version: u32,
+        attrs: AttrBuilder,
+    ) -> LogRecord {
+        attrs.count_cuts(self.drops(), category);
+        let attrs_hashed = attrs.hashed;
+        LogRecord {
+            time: self.clock().to_system(a.mono),
+            event_name: name,
+            category,
+            severity,
+            body: None,
+            schema_version: version,
+            attributes: attrs.attrs,
+            dropped_attributes: attrs.dropped,
+            trace: a.span.map(|s| TraceLink {
+                trace_id: s.trace_id,
+                span_id: s.span_id,
+                sampled: s.sampled,
+            }),
+            probability: a.probability,
+            subject: a.consented.subject,
+            key_id: if attrs_hashed {
+                self.keys().active().map(|k| k.id)
+            } else {
+                None
+            },
+        }
+    }
+}
+
+/// Captures a typed event's fields according to their classes.
+struct Capture<'a> {
+    schema: &'static EventSchema,
+    keys: &'a KeyRing,
+    attrs: AttrBuilder,
+}
+
+impl FieldVisitor for Capture<'_> {
+    fn field(&mut self, index: usize, value: Value<'_>) {
+        let Some(field) = self.schema.fields.get(index) else {
+            return;
+        };
+        self.attrs
+            .capture(Cow::Borrowed(field.name), field.class, value, self.keys);
+    }
+}
+
+/// Records a typed event (see [`Telemetry::emit`](crate::Telemetry::emit)).
+pub(crate) fn emit<E: TelemetryEvent + ?Sized>(inner: &Inner, event: &E, severity: Severity) {
+    let schema = E::SCHEMA;
+    let who = match event.subject() {
+        Some(id) => Who::Id(id),
+        None => Who::Current,
+    };
+    let Some(admitted) = inner.admit_event(schema.category, severity, who, fast_span) else {
+        return;
+    };
+    let mut capture = Capture {
+        schema,
+        keys: inner.keys(),
+        attrs: AttrBuilder::new(
+            inner.limits(),
+            schema.fields.len(),
+            admitted.consented.anonymous,
+        ),
+    };
+    event.visit_fields(&mut capture);
+    let version = admitted.consented.version;
+    let record = inner.log_record(
+        admitted,
+        Cow::Borrowed(schema.name),
+        schema.category,
+        severity,
+        schema.version,
+        capture.attrs,
+    );
+    inner.pipeline().push(inner, Record::Log(record), version);
+}
+
+/// The default severity of a category's events.
+pub(crate) fn default_severity(category: Category) -> Severity {
+    if category == Category::ERRORS {
+        Severity::Error
+    } else {
+        Severity::Info
+    }
+}
+
+impl<'t> EventBuilder<'t> {
+    /// Starts an ad-hoc event (see [`Telemetry::event`](crate::Telemetry::event)).
+    pub(crate) fn start(inner: &'t Inner, name: Cow<'static, str>, category: Category) -> Self {
+        let severity = default_severity(category);
+        let pending = inner
+            .admit_event(category, severity, Who::Current, fast_span)
+            .map(|admitted| Pending {
+                attrs: AttrBuilder::new(inner.limits(), 4, admitted.consented.anonymous),
+                admitted,
+                name,
+                category,
+                severity,
+                body: None,
+            });
+        EventBuilder {
+            inner,
+            pending: pending.map(Box::new),
+        }
+    }
+}
+
+struct Pending {
+    admitted: EventAdmission,
+    name: Cow<'static, str>,
+    category: Category,
+    severity: Severity,
+    attrs: AttrBuilder,
+    body: Option<Cow<'static, str>>,
+}
+
+/// An ad-hoc event being built. See [`Telemetry::event`](crate::Telemetry::event).
+#[must_use = "call .emit() to record the event"]
+pub struct EventBuilder<'t> {
+    inner: &'t Inner,
+    pending: Option<Box<Pending>>,
+}
+
+impl std::fmt::Debug for EventBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBuilder")
+            .field("kept", &self.pending.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventBuilder<'_> {
+    /// Whether the event will be recorded (consent and sampling said yes).
+    pub fn is_kept(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    fn attr(mut self, key: &'static str, class: FieldClass, value: Value<'_>) -> Self {
+        if let Some(p) = &mut self.pending {
+            p.attrs
+                .capture(Cow::Borrowed(key), class, value, self.inner.keys());
+        }
+        self
+    }
+
+    /// A public attribute.
+    pub fn public<V: TelemetryValue>(self, key: &'static str, value: V) -> Self {
+        if self.pending.is_none() {
+            return self;
+        }
+        self.attr(key, FieldClass::Public, value.to_value())
+    }
+
+    /// An attribute replaced by its keyed hash.
+    pub fn hashed<V: TelemetryValue>(self, key: &'static str, value: V) -> Self {
+        if self.pending.is_none() {
+            return self;
+        }
+        self.attr(key, FieldClass::Hashed, value.to_value())
+    }
+
+    /// An attribute that may identify the subject whatever its class (an
+    /// error message): built by `value` and kept only if the event is kept
+    /// and not anonymous; left out and counted in an anonymous event.
+    pub(crate) fn identifying_with(
+        mut self,
+        key: &'static str,
+        class: FieldClass,
+        value: impl FnOnce() -> String,
+    ) -> Self {
+        if let Some(p) = &mut self.pending {
+            let keys = &self.inner.keys();
+            let mut text = None;
+            p.attrs.capture_identifying(
+                Cow::Borrowed(key),
+                class,
+                || Value::Str(text.insert(value()).as_str()),
+                keys,
+            );
+        }
+        self
+    }
+
+    /// An attribute whose value is replaced by a marker (the value is not taken).
+    pub fn redacted(self, key: &'static str) -> Self {
+        self.attr(key, FieldClass::Redacted, Value::Absent)
+    }
+
+    /// The severity (default info; error for the errors category).
+    pub fn severity(mut self, severity: Severity) -> Self {
+        if let Some(p) = &mut self.pending {
+            p.severity = severity;
+        }
+        self
+    }
+
+    /// A static body text (a message template, not data).
+    pub fn body(mut self, body: &'static str) -> Self {
+        if let Some(p) = &mut self.pending {
+            p.body = Some(Cow::Borrowed(body));
+        }
+        self
+    }
+
+    /// Records the event.
+    pub fn emit(self) {
+        let Some(p) = self.pending else { return };
+        let p = *p;
+        let version = p.admitted.consented.version;
+        let mut record = self
+            .inner
+            .log_record(p.admitted, p.name, p.category, p.severity, 0, p.attrs);
+        record.body = p.body;
+        self.inner
+            .pipeline()
+            .push(self.inner, Record::Log(record), version);
+    }
+}

@@ -1,0 +1,219 @@
+//! The library's own metrics: drops by cause, values withheld from
+//! anonymous records, rejected propagation headers, consent grants and
+//! revocations, consent coverage, and process-wide misuse counts. None
+//! carries an identifier.
+
+use std::borrow::Cow;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use crate::category::Category;
+use crate::export::{Attribute, MetricData, MetricPoints, Number, NumberPoint, Temporality};
+use crate::health::DropCause;
+use crate::instance::Inner;
+use crate::value::AttrValue;
+
+impl Inner {
+    pub(crate) fn own_metrics(&self) -> Vec<MetricData> {
+        let now = SystemTime::now();
+        let start = now - Duration::from_nanos(self.clock().mono());
+        let name = |c: Category| AttrValue::from(self.names().name(c).into_owned());
+        let point = |attributes: Vec<Attribute>, v: u64| NumberPoint {
+            attributes,
+            start,
+            time: now,
+            value: Number::I64(i64::try_from(v).unwrap_or(i64::MAX)),
+        };
+        let sum = |n: &'static str,
+                   d: &'static str,
+                   unit: &'static str,
+                   points: Vec<NumberPoint>| MetricData {
+            name: Cow::Borrowed(n),
+            description: Cow::Borrowed(d),
+            unit: Cow::Borrowed(unit),
+            category: Category::TELEMETRY,
+            points: MetricPoints::Sum {
+                monotonic: true,
+                temporality: Temporality::Cumulative,
+                points,
+            },
+        };
+        let mut out = Vec::new();
+        let snapshot = self.drops().snapshot();
+        let drops: Vec<NumberPoint> = snapshot
+            .iter()
+            .filter(|(cause, _, _)| *cause != DropCause::Anonymized)
+            .map(|(cause, cat, n)| {
+                point(
+                    vec![
+                        Attribute::new("cause", cause.as_str()),
+                        Attribute::new(crate::export::keys::CATEGORY, name(cat)),
+                    ],
+                    n,
+                )
+            })
+            .collect();
+        if !drops.is_empty() {
+            out.push(sum(
+                "telemetry.records.dropped",
+                "Records not exported, by cause and category.",
+                "{record}",
+                drops,
+            ));
+        }
+        let withheld: Vec<NumberPoint> = snapshot
+            .iter()
+            .filter(|(cause, _, _)| *cause == DropCause::Anonymized)
+            .map(|(_, cat, n)| {
+                point(
+                    vec![Attribute::new(crate::export::keys::CATEGORY, name(cat))],
+                    n,
+                )
+            })
+            .collect();
+        if !withheld.is_empty() {
+            out.push(sum(
+                "telemetry.fields.withheld",
+                "Hashed values left out of anonymous records (admitted only because their category is exempt), by category.",
+                "{value}",
+                withheld,
+            ));
+        }
+        {
+            let rejected: Vec<NumberPoint> = self
+                .rejected_headers()
+                .snapshot()
+                .into_iter()
+                .map(|(header, reason, n)| {
+                    point(
+                        vec![
+                            Attribute::new("header", header),
+                            Attribute::new("reason", reason),
+                        ],
+                        n,
+                    )
+                })
+                .collect();
+            if !rejected.is_empty() {
+                out.push(sum(
+                    "telemetry.propagation.rejected",
+                    "Incoming propagation headers ignored, by header and reason.",
+                    "{header}",
+                    rejected,
+                ));
+            }
+        }
+        let totals = self.consent().counts.totals();
+        let grants: Vec<_> = totals
+            .iter()
+            .filter(|t| t.1 > 0)
+            .map(|(c, g, _)| {
+                point(
+                    vec![Attribute::new(crate::export::keys::CATEGORY, name(*c))],
+                    *g,
+                )
+            })
+            .collect();
+        let revocations: Vec<_> = totals
+            .iter()
+            .filter(|t| t.2 > 0)
+            .map(|(c, _, r)| {
+                point(
+                    vec![Attribute::new(crate::export::keys::CATEGORY, name(*c))],
+                    *r,
+                )
+            })
+            .collect();
+        if !grants.is_empty() {
+            out.push(sum(
+                "telemetry.consent.grants",
+                "Consent grants, per category. Identifies no subject.",
+                "{grant}",
+                grants,
+            ));
+        }
+        if !revocations.is_empty() {
+            out.push(sum(
+                "telemetry.consent.revocations",
+                "Consent revocations, per category. Identifies no subject.",
+                "{revocation}",
+                revocations,
+            ));
+        }
+        // Process-wide counts, reported by the installed instance (or by
+        // every instance when none is installed).
+        let process_wide = match crate::Telemetry::global() {
+            Some(g) => g.inner.id() == self.id(),
+            None => true,
+        };
+        if process_wide {
+            let misuse: Vec<NumberPoint> = crate::subject::context::Misuse::ALL
+                .iter()
+                .filter(|m| m.total() > 0)
+                .map(|m| point(vec![Attribute::new("kind", m.as_str())], m.total()))
+                .collect();
+            if !misuse.is_empty() {
+                out.push(sum(
+                    "telemetry.context.misuse",
+                    "Context guards misused: dropped out of order, or held open across an .await.",
+                    "{guard}",
+                    misuse,
+                ));
+            }
+            let without = crate::macro_support::CALLS_WITHOUT_INSTANCE.load(Ordering::Relaxed);
+            if without > 0 {
+                out.push(sum(
+                    "telemetry.calls.without_instance",
+                    "Calls of #[instrument_event] functions that found no telemetry instance (before install).",
+                    "{call}",
+                    vec![point(vec![], without)],
+                ));
+            }
+        }
+        // Coverage as counts that add up across replicas (the fleet ratio
+        // is the sum of subjects allowing over the sum of subjects seen).
+        let cov = self.consent().coverage.snapshot();
+        if cov.subjects_seen > 0 {
+            let period_start = SystemTime::UNIX_EPOCH + Duration::from_secs(cov.period_start_secs);
+            let gauge = |n: &'static str,
+                         d: &'static str,
+                         unit: &'static str,
+                         points: Vec<NumberPoint>| MetricData {
+                name: Cow::Borrowed(n),
+                description: Cow::Borrowed(d),
+                unit: Cow::Borrowed(unit),
+                category: Category::TELEMETRY,
+                points: MetricPoints::Gauge { points },
+            };
+            let count = |attributes: Vec<Attribute>, n: u64| NumberPoint {
+                attributes,
+                start: period_start,
+                time: now,
+                value: Number::I64(i64::try_from(n).unwrap_or(i64::MAX)),
+            };
+            out.push(gauge(
+                "telemetry.consent.subjects_seen",
+                "Distinct subjects seen in the current coverage period (estimated; identifies no subject).",
+                "{subject}",
+                vec![count(vec![], cov.subjects_seen)],
+            ));
+            let allowing = cov
+                .consenting
+                .iter()
+                .map(|(c, n)| {
+                    count(
+                        vec![Attribute::new(crate::export::keys::CATEGORY, name(*c))],
+                        *n,
+                    )
+                })
+                .collect();
+            out.push(gauge(
+                "telemetry.consent.subjects_allowing",
+                "Distinct subjects seen in the current coverage period while allowing the category (estimated).",
+                "{subject}",
+                allowing,
+            ));
+        }
+        out
+    }
+}

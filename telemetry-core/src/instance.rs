@@ -1,0 +1,242 @@
+//! The shared state of one telemetry instance, behind the [`Telemetry`]
+//! handle: what every record path reads (the gate, the privacy transforms,
+//! the pipeline) and what the export worker holds.
+//!
+//! [`Telemetry`]: crate::Telemetry
+
+use crate::clock::Clock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::category::{Category, CategoryNames, CategorySet};
+use crate::consent::ConsentRegistry;
+use crate::export::MetricData;
+use crate::export::Resource;
+use crate::export::SubjectKey;
+use crate::health::DropCause;
+use crate::health::drops::DropCounters;
+use crate::metrics::registry::MetricRegistry;
+use crate::pipeline::Pipeline;
+use crate::privacy::{KeyRing, Limits};
+use crate::sampler::CompiledSampler;
+
+/// Shared state of one telemetry instance. Its parts are private: the
+/// record paths read them through the accessors below, and only
+/// [`Inner::new`] puts an instance together.
+pub(crate) struct Inner {
+    id: u64,
+    enabled: AtomicBool,
+    sampler: CompiledSampler,
+    keys: KeyRing,
+    limits: Limits,
+    drops: DropCounters,
+    clock: Clock,
+    consent: ConsentRegistry,
+    pipeline: Pipeline,
+    metrics: MetricRegistry,
+    resource: Resource,
+    names: CategoryNames,
+    known: CategorySet,
+    pipeline_config: crate::pipeline::PipelineConfig,
+    rejected_headers: crate::health::rejections::Rejections,
+}
+
+/// The parts of an instance, as the builder assembles them.
+pub(crate) struct Parts {
+    pub(crate) id: u64,
+    pub(crate) enabled: AtomicBool,
+    pub(crate) sampler: CompiledSampler,
+    pub(crate) keys: KeyRing,
+    pub(crate) limits: Limits,
+    pub(crate) drops: DropCounters,
+    pub(crate) clock: Clock,
+    pub(crate) consent: ConsentRegistry,
+    pub(crate) pipeline: Pipeline,
+    pub(crate) metrics: MetricRegistry,
+    pub(crate) resource: Resource,
+    pub(crate) names: CategoryNames,
+    pub(crate) known: CategorySet,
+    pub(crate) pipeline_config: crate::pipeline::PipelineConfig,
+    pub(crate) rejected_headers: crate::health::rejections::Rejections,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) fn next_instance_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+impl Inner {
+    /// Puts an instance together from its parts.
+    pub(crate) fn new(parts: Parts) -> Self {
+        let Parts {
+            id,
+            enabled,
+            sampler,
+            keys,
+            limits,
+            drops,
+            clock,
+            consent,
+            pipeline,
+            metrics,
+            resource,
+            names,
+            known,
+            pipeline_config,
+            rejected_headers,
+        } = parts;
+        Inner {
+            id,
+            enabled,
+            sampler,
+            keys,
+            limits,
+            drops,
+            clock,
+            consent,
+            pipeline,
+            metrics,
+            resource,
+            names,
+            known,
+            pipeline_config,
+            rejected_headers,
+        }
+    }
+
+    /// This instance's number (subject states and drop shards belong to one).
+    #[inline]
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Whether recording is on.
+    #[inline]
+    pub(crate) fn enabled(&self) -> &AtomicBool {
+        &self.enabled
+    }
+
+    /// The compiled sampler.
+    #[inline]
+    pub(crate) fn sampler(&self) -> &CompiledSampler {
+        &self.sampler
+    }
+
+    /// The hash keys.
+    #[inline]
+    pub(crate) fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// What a record may hold.
+    #[inline]
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Drop counters.
+    #[inline]
+    pub(crate) fn drops(&self) -> &DropCounters {
+        &self.drops
+    }
+
+    /// The timestamp clock.
+    #[inline]
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The consent registry.
+    #[inline]
+    pub(crate) fn consent(&self) -> &ConsentRegistry {
+        &self.consent
+    }
+
+    /// The export pipeline.
+    #[inline]
+    pub(crate) fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// Every instrument.
+    #[inline]
+    pub(crate) fn metrics(&self) -> &MetricRegistry {
+        &self.metrics
+    }
+
+    /// The resource records come from.
+    #[inline]
+    pub(crate) fn resource(&self) -> &Resource {
+        &self.resource
+    }
+
+    /// The category names.
+    #[inline]
+    pub(crate) fn names(&self) -> &CategoryNames {
+        &self.names
+    }
+
+    /// Built-in and named categories (what propagation may name to a peer).
+    #[inline]
+    pub(crate) fn known(&self) -> CategorySet {
+        self.known
+    }
+
+    /// The pipeline's timing and sizing.
+    #[inline]
+    pub(crate) fn pipeline_config(&self) -> crate::pipeline::PipelineConfig {
+        self.pipeline_config
+    }
+
+    /// Propagation fields ignored as malformed or oversized.
+    #[inline]
+    pub(crate) fn rejected_headers(&self) -> &crate::health::rejections::Rejections {
+        &self.rejected_headers
+    }
+
+    /// Current time in seconds on the monotonic clock (for rate limits).
+    #[inline]
+    pub(crate) fn now_secs(&self, mono: u64) -> u64 {
+        mono / 1_000_000_000
+    }
+
+    /// Collects every instrument plus the library's own metrics.
+    pub(crate) fn collect_metrics(&self) -> Vec<MetricData> {
+        let mut out = self.metrics.collect();
+        out.extend(self.own_metrics());
+        out
+    }
+}
+
+impl crate::pipeline::Host for Inner {
+    fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    fn still_allows(&self, subject: SubjectKey, category: Category, version: u64) -> bool {
+        self.consent.still_allows(subject, category, version)
+    }
+
+    fn count_drop(&self, cause: DropCause, category: Category, n: u64) {
+        self.drops.count(cause, category, n);
+    }
+
+    fn resource(&self) -> &Resource {
+        &self.resource
+    }
+
+    fn categories(&self) -> &CategoryNames {
+        &self.names
+    }
+
+    fn collect_metrics(&self) -> Vec<MetricData> {
+        Inner::collect_metrics(self)
+    }
+
+    fn maintain(&self, thorough: bool) {
+        self.clock.reanchor();
+        if thorough {
+            self.consent.evict_idle();
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! One instrumented function's call: the gate at entry (consent before any
+//! argument is read), its span, the argument and return-value capture, the
+//! error event, and the call counter and duration histogram at the end.
+
+use std::future::Future;
+use std::sync::OnceLock;
+
+use crate::catalogue::FunctionSchema;
+use crate::category::Category;
+use crate::consent::gate::Who;
+use crate::export::Severity;
+use crate::metrics::BoundCounter;
+use crate::metrics::instrument::{Counter, Histogram};
+use crate::privacy::FieldClass;
+use crate::subject::context::{Context, ContextGuard};
+use crate::subject::future::WithContext;
+use crate::telemetry::{MacroInstance, Telemetry};
+use crate::trace::span::{Entered, Span};
+use crate::value::{TelemetryValue, Value};
+
+use super::outcome::{Outcome, RetValue};
+
+/// Duration histogram bounds, in seconds (OpenTelemetry's HTTP defaults).
+const DURATION_BOUNDS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+struct CallMetrics {
+    calls: Counter,
+    ok: BoundCounter,
+    duration: Histogram,
+}
+
+/// A function's instruments: cached, or built for this call.
+enum CallMetricsRef<'a> {
+    Cached(&'a CallMetrics),
+    Built(CallMetrics),
+}
+
+impl std::ops::Deref for CallMetricsRef<'_> {
+    type Target = CallMetrics;
+    fn deref(&self) -> &CallMetrics {
+        match self {
+            CallMetricsRef::Cached(m) => m,
+            CallMetricsRef::Built(m) => m,
+        }
+    }
+}
+
+/// One instrumented function: its schema and lazily built instruments.
+pub struct Callsite {
+    schema: &'static FunctionSchema,
+    metrics: OnceLock<(u64, Option<CallMetrics>)>,
+    calls_name: &'static str,
+    duration_name: &'static str,
+}
+
+impl Callsite {
+    /// A callsite for `schema`; `metrics` holds the names of its call
+    /// counter and duration histogram.
+    pub const fn new(schema: &'static FunctionSchema) -> Self {
+        let (calls_name, duration_name) = match schema.metrics {
+            [calls, duration, ..] => (*calls, *duration),
+            _ => ("", ""),
+        };
+        Callsite {
+            schema,
+            metrics: OnceLock::new(),
+            calls_name,
+            duration_name,
+        }
+    }
+
+    /// The function's instruments in `t`. They are built once, for the
+    /// first instance the function records into (the installed one in a
+    /// service); an instance set as a thread's default in a test after
+    /// another one gets its own, built per call.
+    fn metrics(&self, t: &Telemetry) -> Option<CallMetricsRef<'_>> {
+        let (owner, cached) = self
+            .metrics
+            .get_or_init(|| (t.inner.id(), self.build_metrics(t)));
+        if *owner == t.inner.id() {
+            cached.as_ref().map(CallMetricsRef::Cached)
+        } else {
+            self.build_metrics(t).map(CallMetricsRef::Built)
+        }
+    }
+
+    fn build_metrics(&self, t: &Telemetry) -> Option<CallMetrics> {
+        let category = self.schema.category;
+        let calls = t
+            .counter(self.calls_name, category)
+            .unit("{call}")
+            .description("Calls of an instrumented function, by outcome.")
+            .attribute("outcome")
+            .attribute("error.type")
+            .build()
+            .ok()?;
+        let duration = t
+            .histogram(self.duration_name, category)
+            .unit("s")
+            .description("Duration of recorded (sampled) calls of an instrumented function.")
+            .boundaries(DURATION_BOUNDS.to_vec())
+            .attribute("outcome")
+            .attribute("error.type")
+            .build()
+            .ok()?;
+        let ok = calls.bind(&[("outcome", Value::Str("ok"))]);
+        Some(CallMetrics {
+            calls,
+            ok,
+            duration,
+        })
+    }
+
+    /// Starts a call: checks consent (for the subject argument if given,
+    /// else the current subject), then sampling. When either says no, the
+    /// returned call does nothing: no span, no clock read, no argument read.
+    #[inline]
+    pub fn enter(&'static self, subject: Option<&str>) -> Option<Call> {
+        let Some(t) = Telemetry::for_macros() else {
+            no_instance(self.schema.name);
+            return None;
+        };
+        let category = self.schema.category;
+        let context = match subject {
+            None => {
+                t.inner.admit(category, Who::Current).ok()?;
+                None
+            }
+            Some(id) => {
+                // Consent first, on the subject's state if it is in memory:
+                // a denied call opens no scope (and allocates nothing).
+                t.inner.admit(category, Who::Id(id)).ok()?;
+                Some(t.subject_context(id))
+            }
+        };
+        Some(Call::start(self, t, context))
+    }
+}
+
+/// Calls of instrumented functions that found no telemetry instance (none
+/// installed, no default set on their thread).
+pub(crate) static CALLS_WITHOUT_INSTANCE: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0);
+
+/// Counts a call that found no instance; the first one prints a hint.
+#[cold]
+fn no_instance(function: &str) {
+    use std::sync::atomic::Ordering;
+    if CALLS_WITHOUT_INSTANCE.fetch_add(1, Ordering::Relaxed) == 0 {
+        eprintln!(
+            "telemetry: `{function}` (#[instrument_event]) ran before any telemetry instance was \
+             installed, so it recorded nothing; call `.install()` on the builder in `main`, or \
+             `telemetry.set_default()` in a test (calls without an instance are counted in \
+             `telemetry.calls.without_instance`)"
+        );
+    }
+}
+
+/// A call in progress (consent allowed it; its span may be sampled out).
+pub struct Call {
+    site: &'static Callsite,
+    telemetry: MacroInstance,
+    span: Span,
+    context: Option<Context>,
+    start: u64,
+}
+
+impl Call {
+    #[inline(never)]
+    fn start(site: &'static Callsite, t: MacroInstance, context: Option<Context>) -> Call {
+        let span = match &context {
+            Some(ctx) => {
+                let _g = ctx.clone().attach();
+                t.span(site.schema.name, site.schema.category)
+            }
+            None => t.span(site.schema.name, site.schema.category),
+        };
+        let context = context.map(|mut ctx| {
+            ctx.span = span.context().or(ctx.span);
+            ctx
+        });
+        let start = if span.is_recording() {
+            t.inner.clock().mono()
+        } else {
+            0
+        };
+        Call {
+            site,
+            telemetry: t,
+            span,
+            context,
+            start,
+        }
+    }
+
+    /// Whether the call's span is recorded (so arguments are read).
+    #[inline]
+    pub fn is_recording(&self) -> bool {
+        self.span.is_recording()
+    }
+
+    /// Records argument `index` of the schema's fields.
+    pub fn field<V: TelemetryValue + ?Sized>(&mut self, index: usize, value: &V) {
+        if let Some(f) = self.site.schema.fields.get(index) {
+            self.span.record_value(f.name, f.class, value.to_value());
+        }
+    }
+
+    /// Records argument `index` as redacted (its value is never read).
+    pub fn redacted(&mut self, index: usize) {
+        if let Some(f) = self.site.schema.fields.get(index) {
+            self.span
+                .record_value(f.name, FieldClass::Redacted, Value::Absent);
+        }
+    }
+
+    /// Makes the call's span (and subject) current until the guard drops.
+    #[inline]
+    pub fn enter(&self) -> CallEntered {
+        match &self.context {
+            Some(ctx) => CallEntered::Context(ctx.clone().attach()),
+            None => CallEntered::Span(self.span.enter()),
+        }
+    }
+
+    /// Runs `future` with the call's span (and subject) current on every poll.
+    pub fn instrument<F: Future>(&mut self, future: F) -> WithContext<F> {
+        let context = match &self.context {
+            Some(ctx) => ctx.clone(),
+            None => Context::current().with_span_opt(self.span.context()),
+        };
+        context.wrap(future)
+    }
+
+    /// Records the return value with `class` (the `Ok` value of a `Result`),
+    /// only in a span that may identify its subject: a return value can be
+    /// personal data, so an anonymous span leaves it out (counted).
+    pub fn ret<R: RetValue + ?Sized>(&mut self, class: FieldClass, result: &R) {
+        if self.span.is_recording() {
+            let span = &mut self.span;
+            result.with_value(|v| span.record_identifying("return", class, v));
+        }
+    }
+
+    /// Records an `Err` as an `exception` event in the errors category, with
+    /// the error's type (never its message).
+    pub fn error<T, E>(&mut self, result: &Result<T, E>) {
+        if let Err(e) = result {
+            self.error_event::<E>(None);
+            self.span.set_error(e);
+        }
+    }
+
+    /// Like [`error`](Self::error), and records the error's message with
+    /// `class`, in an event that may identify its subject only (the message
+    /// is not even formatted otherwise).
+    pub fn error_with_message<T, E: std::fmt::Display>(
+        &mut self,
+        class: FieldClass,
+        result: &Result<T, E>,
+    ) {
+        if let Err(e) = result {
+            self.error_event::<E>(Some((class, e)));
+            self.span.set_error(e);
+        }
+    }
+
+    fn error_event<E>(&self, message: Option<(FieldClass, &dyn std::fmt::Display)>) {
+        let t = &*self.telemetry;
+        let ctx = self.context.clone();
+        let _g = ctx.map(Context::attach);
+        let _e = self.span.enter();
+        let mut event = t
+            .event("exception", Category::ERRORS)
+            .severity(Severity::Error)
+            .public("exception.type", std::any::type_name::<E>())
+            .public("code.function", self.site.schema.name);
+        if let Some((class, message)) = message {
+            event = event.identifying_with("exception.message", class, || message.to_string());
+        }
+        event.emit();
+    }
+
+    /// Ends the call: the span ends (status from an `Err`), the call counter
+    /// and, for a recorded span, the duration histogram get the outcome.
+    #[inline]
+    pub fn finish(mut self, outcome: Outcome) {
+        self.finish_outcome(outcome);
+    }
+
+    #[inline(never)]
+    fn finish_outcome(&mut self, outcome: Outcome) {
+        let t = &*self.telemetry;
+        let Some(metrics) = self.site.metrics(t) else {
+            return;
+        };
+        let _g = self.context.clone().map(Context::attach);
+        let attrs: &[(&'static str, Value<'_>)] = match outcome {
+            Outcome::Ok => &[],
+            Outcome::Err(ty) => &[
+                ("outcome", Value::Str("error")),
+                ("error.type", Value::Str(ty)),
+            ],
+        };
+        match outcome {
+            Outcome::Ok => metrics.ok.add(1),
+            Outcome::Err(ty) => {
+                metrics.calls.add(1, attrs);
+                if !self.span.has_error_status() {
+                    self.span.set_error_description(ty);
+                }
+            }
+        }
+        if self.span.is_recording() {
+            let secs = t.inner.clock().mono().saturating_sub(self.start) as f64 / 1e9;
+            match outcome {
+                Outcome::Ok => metrics
+                    .duration
+                    .record(secs, &[("outcome", Value::Str("ok"))]),
+                Outcome::Err(_) => metrics.duration.record(secs, attrs),
+            }
+        }
+    }
+}
+
+/// The guard [`Call::enter`] returns.
+pub enum CallEntered {
+    /// The call's span is current.
+    Span(Entered),
+    /// The call's subject and span are current.
+    Context(ContextGuard),
+}

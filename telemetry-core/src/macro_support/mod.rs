@@ -1,0 +1,29 @@
+//! What the code `telemetry-macros` generates calls. Generated code names
+//! only `::telemetry_core::__private::*`, which re-exports this module and
+//! the schema types; nothing here is a public API, and it changes without
+//! notice.
+//!
+//! - [`call`]: the call of an instrumented function, from the gate at entry
+//!   to the metrics at the end.
+//! - [`outcome`]: how a call ended and what it returned.
+//! - [`mirror`]: the plain `tracing` span for other layers (feature
+//!   `tracing`).
+
+mod call;
+mod mirror;
+mod outcome;
+
+pub use inventory;
+
+/// The mirror span macro, reached through `__private` like everything else
+/// generated code names.
+pub use crate::__telemetry_mirror_span as mirror_span;
+pub use crate::catalogue::{CatalogueItem, FunctionSchema, SourceLocation};
+pub use crate::category::Category;
+pub use crate::event::schema::{EventSchema, FieldSchema, FieldVisitor, TelemetryEvent};
+pub use crate::privacy::FieldClass;
+pub use crate::value::{FieldType, TelemetryValue, Value};
+pub(crate) use call::CALLS_WITHOUT_INSTANCE;
+pub use call::{Call, CallEntered, Callsite};
+pub use mirror::*;
+pub use outcome::*;

@@ -1,0 +1,84 @@
+//! How a call ended and what it returned, read from the return value's
+//! type at compile time, plus the small checks generated code makes.
+
+use crate::value::{TelemetryValue, Value};
+
+/// How a call ended.
+#[derive(Copy, Clone, Debug)]
+pub enum Outcome {
+    /// Not an `Err`.
+    Ok,
+    /// An `Err` of this type.
+    Err(&'static str),
+}
+
+/// The outcome of a `Result` return value. Generated code calls
+/// `(&result).__telemetry_outcome()` with this trait and [`OutcomeOfAny`] in
+/// scope: method resolution picks this one for a `Result` and the other for
+/// any other type (autoref specialisation).
+pub trait OutcomeOfResult {
+    /// The outcome.
+    fn __telemetry_outcome(&self) -> Outcome;
+}
+
+impl<T, E> OutcomeOfResult for Result<T, E> {
+    #[inline]
+    fn __telemetry_outcome(&self) -> Outcome {
+        match self {
+            Ok(_) => Outcome::Ok,
+            Err(_) => Outcome::Err(std::any::type_name::<E>()),
+        }
+    }
+}
+
+/// The outcome of a return value that is not a `Result`: always ok.
+pub trait OutcomeOfAny {
+    /// The outcome.
+    fn __telemetry_outcome(&self) -> Outcome;
+}
+
+impl<T: ?Sized> OutcomeOfAny for &T {
+    #[inline]
+    fn __telemetry_outcome(&self) -> Outcome {
+        Outcome::Ok
+    }
+}
+
+/// The value recorded by `ret`: the value itself, or a `Result`'s `Ok` value.
+pub trait RetValue {
+    /// Calls `f` with the value to record.
+    fn with_value(&self, f: impl FnOnce(Value<'_>));
+}
+
+impl<T: TelemetryValue> RetValue for T {
+    fn with_value(&self, f: impl FnOnce(Value<'_>)) {
+        f(self.to_value())
+    }
+}
+
+impl<T: TelemetryValue, E> RetValue for Result<T, E> {
+    fn with_value(&self, f: impl FnOnce(Value<'_>)) {
+        if let Ok(v) = self {
+            f(v.to_value())
+        }
+    }
+}
+
+/// The subject id of a `subject = arg` argument.
+#[inline]
+pub fn subject_id<S: AsRef<str> + ?Sized>(s: &S) -> &str {
+    s.as_ref()
+}
+
+/// Compile-time check that `err` is used on a function returning `Result`.
+#[diagnostic::on_unimplemented(
+    message = "`err` records the `Err` of a `Result`, but this function returns `{Self}`",
+    label = "not a `Result`",
+    note = "remove `err`, or return a `Result`"
+)]
+pub trait IsResult {}
+impl<T, E> IsResult for Result<T, E> {}
+
+/// Asserts `R: IsResult`.
+#[inline(always)]
+pub fn assert_result<R: IsResult + ?Sized>(_: &R) {}

@@ -1,0 +1,131 @@
+//! Keyed BLAKE3 hashing: hash keys with ids, the key ring that rotates
+//! them without a lock, and the derivation contexts that keep field hashes
+//! and subject keys apart.
+
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::value::Value;
+
+/// Identifies a hash key, so that hashed values can be matched to the key
+/// that produced them after a rotation.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct KeyId(pub u32);
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Minimum length of key material accepted by the builder.
+pub const MIN_KEY_BYTES: usize = 16;
+
+/// A derived 32-byte keyed-BLAKE3 key. Its `Debug` never shows the bytes.
+#[derive(Clone)]
+pub(crate) struct HashKey {
+    pub(crate) id: KeyId,
+    key: [u8; 32],
+}
+
+impl HashKey {
+    pub(crate) fn derive(id: KeyId, material: &[u8], context: &str) -> Self {
+        HashKey {
+            id,
+            key: blake3::derive_key(context, material),
+        }
+    }
+
+    /// The first 16 bytes of the keyed hash of `bytes`.
+    #[inline]
+    pub(crate) fn digest(&self, bytes: &[u8]) -> [u8; 16] {
+        let hash = blake3::keyed_hash(&self.key, bytes);
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&hash.as_bytes()[..16]);
+        out
+    }
+
+    /// The keyed hash of a field value (`None` for an absent value).
+    pub(crate) fn hash_value(&self, value: Value<'_>) -> Option<[u8; 16]> {
+        let mut buf = [0u8; 17];
+        let bytes: &[u8] = match value {
+            Value::Str(s) => return Some(self.digest(s.as_bytes())),
+            Value::Absent => return None,
+            Value::Bool(v) => {
+                buf[0] = 1;
+                buf[1] = u8::from(v);
+                &buf[..2]
+            }
+            Value::I64(v) => {
+                buf[0] = 2;
+                buf[1..9].copy_from_slice(&v.to_le_bytes());
+                &buf[..9]
+            }
+            Value::U64(v) => {
+                buf[0] = 3;
+                buf[1..9].copy_from_slice(&v.to_le_bytes());
+                &buf[..9]
+            }
+            Value::F64(v) => {
+                buf[0] = 4;
+                buf[1..9].copy_from_slice(&v.to_le_bytes());
+                &buf[..9]
+            }
+            Value::Duration(d) => {
+                buf[0] = 5;
+                buf[1..17].copy_from_slice(&d.as_nanos().to_le_bytes());
+                &buf[..17]
+            }
+            Value::Timestamp(t) => {
+                buf[0] = 6;
+                buf[1..9].copy_from_slice(&crate::value::unix_nanos(t).to_le_bytes());
+                &buf[..9]
+            }
+        };
+        Some(self.digest(bytes))
+    }
+}
+
+impl fmt::Debug for HashKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HashKey({}, <secret>)", self.id.0)
+    }
+}
+
+/// The configured hash keys; one is active. Rotation switches the active key
+/// without a lock.
+#[derive(Debug)]
+pub(crate) struct KeyRing {
+    keys: Vec<HashKey>,
+    active: AtomicUsize,
+}
+
+pub(crate) const FIELD_KEY_CONTEXT: &str = "consent-telemetry 2026 field hash v1";
+pub(crate) const SUBJECT_KEY_CONTEXT: &str = "consent-telemetry 2026 subject key v1";
+
+impl KeyRing {
+    pub(crate) fn new(keys: Vec<HashKey>) -> Self {
+        let active = keys.len().saturating_sub(1);
+        KeyRing {
+            keys,
+            active: AtomicUsize::new(active),
+        }
+    }
+
+    /// The key new values are hashed with, if any key is configured.
+    #[inline]
+    pub(crate) fn active(&self) -> Option<&HashKey> {
+        self.keys.get(self.active.load(Ordering::Relaxed))
+    }
+
+    /// Makes `id` the active key. Returns false if no such key is configured.
+    pub(crate) fn rotate_to(&self, id: KeyId) -> bool {
+        match self.keys.iter().position(|k| k.id == id) {
+            Some(i) => {
+                self.active.store(i, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! Spans: started under consent and sampling, entered as the current span,
+//! carried across `.await`, ended into the export queue.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use crate::category::Category;
+use crate::consent::gate::{Consented, SpanAdmission};
+use crate::export::{Record, SpanEvent, SpanKind, SpanRecord, SpanStatus};
+use crate::instance::Inner;
+use crate::privacy::AttrBuilder;
+use crate::privacy::FieldClass;
+use crate::subject::context::swap_span;
+use crate::trace::{SpanContext, SpanId};
+use crate::value::{TelemetryValue, Value};
+
+struct Recording {
+    inner: Arc<Inner>,
+    parent: Option<SpanId>,
+    parent_remote: bool,
+    name: Cow<'static, str>,
+    category: Category,
+    start_mono: u64,
+    attrs: AttrBuilder,
+    events: Vec<SpanEvent>,
+    status: SpanStatus,
+    kind: SpanKind,
+    consented: Consented,
+}
+
+enum State {
+    /// Consent denied or telemetry off: nothing at all, not even a context.
+    Off,
+    /// Sampled out: a context for children to follow, nothing recorded.
+    Unsampled(SpanContext),
+    /// Recorded when it ends.
+    Recording(SpanContext, Box<Recording>),
+}
+
+/// A span. It is recorded when dropped (or [`end`](Span::end)ed), if
+/// consent and sampling kept it; otherwise every method is a no-op.
+///
+/// A span is not current until [`enter`](Span::enter)ed (or run with
+/// [`Telemetry::in_span`](crate::Telemetry::in_span), or carried by [`wrap`](Span::wrap)).
+pub struct Span {
+    state: State,
+}
+
+impl fmt::Debug for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.state {
+            State::Off => f.write_str("Span(off)"),
+            State::Unsampled(c) => write!(f, "Span(unsampled {})", c.trace_id),
+            State::Recording(c, r) => write!(f, "Span({:?} {} {})", r.name, c.trace_id, c.span_id),
+        }
+    }
+}
+
+impl Span {
+    /// Starts a span of `category` as a child of what `parent` gives (a new
+    /// root if `None`), read only once consent allows; consent is checked
+    /// for the current subject. The name is built only for a recorded span.
+    #[inline(always)]
+    pub(crate) fn start(
+        inner: &Arc<Inner>,
+        name: impl FnOnce() -> Cow<'static, str>,
+        category: Category,
+        parent: impl FnOnce() -> Option<SpanContext>,
+    ) -> Span {
+        match inner.admit_span(category, parent) {
+            SpanAdmission::Off => Span { state: State::Off },
+            SpanAdmission::Unsampled(ctx) => Span {
+                state: State::Unsampled(ctx),
+            },
+            SpanAdmission::Recording {
+                ctx,
+                parent,
+                consented,
+                start_mono,
+            } => Span::start_recording(inner, ctx, parent, name(), category, start_mono, consented),
+        }
+    }
+}
+
+impl Span {
+    /// Builds a recorded span; out of line so the dropped paths stay small.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)] // private constructor: all are the span's fields
+    fn start_recording(
+        inner: &Arc<Inner>,
+        ctx: SpanContext,
+        parent: Option<SpanContext>,
+        name: Cow<'static, str>,
+        category: Category,
+        start_mono: u64,
+        consented: Consented,
+    ) -> Span {
+        Span {
+            state: State::Recording(
+                ctx,
+                Box::new(Recording {
+                    inner: inner.clone(),
+                    parent: parent.map(|p| p.span_id),
+                    parent_remote: parent.is_some_and(|p| p.remote),
+                    name,
+                    category,
+                    start_mono,
+                    attrs: AttrBuilder::new(inner.limits(), 0, consented.anonymous),
+                    events: Vec::new(),
+                    status: SpanStatus::Unset,
+                    kind: SpanKind::Internal,
+                    consented,
+                }),
+            ),
+        }
+    }
+
+    /// A span that records nothing.
+    #[inline]
+    pub fn none() -> Span {
+        Span { state: State::Off }
+    }
+
+    /// This span's context (ids and sampling), if it has one.
+    #[inline]
+    pub fn context(&self) -> Option<SpanContext> {
+        match &self.state {
+            State::Off => None,
+            State::Unsampled(c) | State::Recording(c, _) => Some(*c),
+        }
+    }
+
+    /// Whether the span will be recorded.
+    #[inline]
+    pub fn is_recording(&self) -> bool {
+        matches!(self.state, State::Recording(..))
+    }
+
+    /// Makes this the current span on this thread until the guard drops.
+    #[inline]
+    pub fn enter(&self) -> Entered {
+        match self.context() {
+            None => Entered {
+                previous: None,
+                active: false,
+                _not_send: PhantomData,
+            },
+            Some(c) => Entered {
+                previous: swap_span(Some(c)),
+                active: true,
+                _not_send: PhantomData,
+            },
+        }
+    }
+
+    fn recording(&mut self) -> Option<&mut Recording> {
+        match &mut self.state {
+            State::Recording(_, r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Sets the span's kind (internal unless set): [`SpanKind::Server`] for
+    /// the span of an incoming request, [`SpanKind::Client`] for an outgoing
+    /// call.
+    pub fn set_kind(&mut self, kind: SpanKind) {
+        if let Some(r) = self.recording() {
+            r.kind = kind;
+        }
+    }
+
+    /// Sets a public attribute.
+    pub fn set_attribute<V: TelemetryValue>(&mut self, key: &'static str, value: V) {
+        if let Some(r) = self.recording() {
+            r.push(key, FieldClass::Public, value.to_value());
+        }
+    }
+
+    /// Sets an attribute with a privacy class: hashed, redacted or dropped
+    /// values never leave the process.
+    pub fn record<V: TelemetryValue>(&mut self, key: &'static str, class: FieldClass, value: V) {
+        if let Some(r) = self.recording() {
+            r.push(key, class, value.to_value());
+        }
+    }
+
+    /// Adds an event with public attributes.
+    pub fn add_event(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        attributes: &[(&'static str, Value<'_>)],
+    ) {
+        let Some(r) = self.recording() else { return };
+        let limits = r.inner.limits();
+        if r.events.len() >= limits.max_span_events {
+            r.attrs.dropped += 1;
+            r.attrs.limited = true;
+            return;
+        }
+        let mut attrs = AttrBuilder::new(limits, attributes.len(), r.consented.anonymous);
+        for (k, v) in attributes {
+            attrs.capture(Cow::Borrowed(k), FieldClass::Public, *v, r.inner.keys());
+        }
+        r.attrs.limited |= attrs.limited;
+        let time = r.inner.clock().to_system(r.inner.clock().mono());
+        r.events.push(SpanEvent {
+            name: name.into(),
+            time,
+            attributes: attrs.attrs,
+        });
+    }
+
+    /// Sets an attribute that may identify the subject whatever its class
+    /// (a return value): left out, and counted, in an anonymous span.
+    pub(crate) fn record_identifying(
+        &mut self,
+        key: &'static str,
+        class: FieldClass,
+        value: Value<'_>,
+    ) {
+        if let Some(r) = self.recording() {
+            let keys = &r.inner.keys();
+            r.attrs
+                .capture_identifying(Cow::Borrowed(key), class, || value, keys);
+        }
+    }
+
+    /// Sets an attribute from a borrowed value with a privacy class.
+    pub(crate) fn record_value(&mut self, key: &'static str, class: FieldClass, value: Value<'_>) {
+        if let Some(r) = self.recording() {
+            r.push(key, class, value);
+        }
+    }
+
+    /// Whether the span's status is already an error.
+    pub(crate) fn has_error_status(&self) -> bool {
+        matches!(&self.state, State::Recording(_, r) if matches!(r.status, SpanStatus::Error { .. }))
+    }
+
+    /// Marks the span failed with the error's type name (never its message,
+    /// which may carry personal data).
+    pub fn set_error<E: ?Sized>(&mut self, _error: &E) {
+        if let Some(r) = self.recording() {
+            r.status = SpanStatus::Error {
+                description: Cow::Borrowed(std::any::type_name::<E>()),
+            };
+        }
+    }
+
+    /// Marks the span failed with an explicit description (which you vouch
+    /// holds no personal data).
+    pub fn set_error_description(&mut self, description: impl Into<Cow<'static, str>>) {
+        if let Some(r) = self.recording() {
+            r.status = SpanStatus::Error {
+                description: description.into(),
+            };
+        }
+    }
+
+    /// Marks the span ok.
+    pub fn set_ok(&mut self) {
+        if let Some(r) = self.recording() {
+            r.status = SpanStatus::Ok;
+        }
+    }
+
+    /// Sets the status from a result: `Err` marks the span failed with the
+    /// error's type name.
+    pub fn record_result<T, E>(&mut self, result: &Result<T, E>) {
+        match result {
+            Ok(_) => {}
+            Err(e) => self.set_error(e),
+        }
+    }
+
+    /// Ends the span now.
+    #[inline]
+    pub fn end(self) {
+        drop(self)
+    }
+}
+
+impl Recording {
+    fn push(&mut self, key: &'static str, class: FieldClass, value: Value<'_>) {
+        self.attrs
+            .capture(Cow::Borrowed(key), class, value, self.inner.keys());
+    }
+}
+
+impl Drop for Span {
+    #[inline]
+    fn drop(&mut self) {
+        if matches!(self.state, State::Recording(..)) {
+            self.finish();
+        }
+    }
+}
+
+impl Span {
+    /// Ends a recorded span into the export queue.
+    #[inline(never)]
+    fn finish(&mut self) {
+        let State::Recording(ctx, r) = std::mem::replace(&mut self.state, State::Off) else {
+            return;
+        };
+        let r = *r;
+        let inner = r.inner;
+        let end_mono = inner.clock().mono();
+        r.attrs.count_cuts(inner.drops(), r.category);
+        let key_id = if r.attrs.hashed {
+            inner.keys().active().map(|k| k.id)
+        } else {
+            None
+        };
+        let record = SpanRecord {
+            trace_id: ctx.trace_id,
+            span_id: ctx.span_id,
+            parent_span_id: r.parent,
+            parent_remote: r.parent_remote,
+            name: r.name,
+            category: r.category,
+            start: inner.clock().to_system(r.start_mono),
+            end: inner.clock().to_system(end_mono),
+            status: r.status,
+            kind: r.kind,
+            attributes: r.attrs.attrs,
+            events: r.events,
+            dropped_attributes: r.attrs.dropped,
+            probability: ctx.probability,
+            subject: r.consented.subject,
+            key_id,
+        };
+        inner
+            .pipeline()
+            .push(&*inner, Record::Span(record), r.consented.version);
+    }
+}
+
+/// Restores the previous current span when dropped. Not `Send`.
+#[must_use = "the span is exited as soon as the guard is dropped"]
+pub struct Entered {
+    previous: Option<SpanContext>,
+    active: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        if self.active {
+            swap_span(self.previous.take());
+        }
+    }
+}
+
+impl fmt::Debug for Entered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Entered")
+    }
+}

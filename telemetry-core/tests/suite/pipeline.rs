@@ -1,0 +1,506 @@
+//! The pipeline: bounded queue (drop and count, never block), batching,
+//! flush, shutdown with nothing lost, exporter failures, limits.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use telemetry_core::export::*;
+use telemetry_core::testing::InMemoryExporter;
+use telemetry_core::*;
+
+/// An exporter that blocks until released, counting records.
+#[derive(Clone, Default)]
+struct Stalled {
+    release: Arc<AtomicBool>,
+    records: Arc<AtomicUsize>,
+}
+
+impl Exporter for Stalled {
+    fn export(&mut self, batch: &Batch<'_>) -> Result<(), ExportError> {
+        while !self.release.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.records
+            .fetch_add(batch.record_count(), Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[test]
+fn stalled_exporter_never_blocks_the_caller_and_memory_stays_bounded() {
+    let stalled = Stalled::default();
+    let t = builder()
+        .consent(policy())
+        .queue_capacity(1000)
+        .batch_size(100)
+        .flush_interval(Duration::from_millis(5))
+        .exporter(stalled.clone())
+        .build()
+        .unwrap();
+    let offered = 200_000u64;
+    let start = Instant::now();
+    for i in 0..offered {
+        t.event("perf.op", Category::PERFORMANCE)
+            .public("i", i)
+            .emit();
+        assert!(t.queued() <= 1000, "queue bound exceeded");
+    }
+    let elapsed = start.elapsed();
+    // 200k records against a stalled exporter: the caller was never blocked.
+    assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
+    let queue_full = t.drops().get(DropCause::QueueFull, Category::PERFORMANCE);
+    // Held in memory at most: the queue plus one drained batch being exported.
+    assert!(queue_full >= offered - 2 * 1000, "dropped {queue_full}");
+    stalled.release.store(true, Ordering::SeqCst);
+    let report = t.shutdown(Duration::from_secs(10));
+    assert!(report.is_complete(), "{report:?}");
+    let exported = stalled.records.load(Ordering::SeqCst) as u64;
+    // Every record is either exported or counted as dropped.
+    assert_eq!(
+        exported + queue_full,
+        offered,
+        "exported {exported} dropped {queue_full}"
+    );
+}
+
+#[test]
+fn graceful_shutdown_exports_everything_buffered() {
+    let exp = InMemoryExporter::new();
+    let t = builder()
+        .consent(policy())
+        .batch_size(10_000)
+        .exporter(exp.clone())
+        .build()
+        .unwrap();
+    for i in 0..5000u64 {
+        t.event("perf.op", Category::PERFORMANCE)
+            .public("i", i)
+            .emit();
+    }
+    let c = t.counter("n", Category::PERFORMANCE).build().unwrap();
+    c.add(7, &[]);
+    let report = t.shutdown(Duration::from_secs(10));
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(exp.events_named("perf.op").len(), 5000);
+    assert_eq!(exp.sum_value("n", &[]), Some(7));
+    assert!(exp.is_shut_down());
+    // After shutdown, records are dropped as `disabled`, not exported.
+    t.event("perf.late", Category::PERFORMANCE).emit();
+    assert_eq!(t.drops().get(DropCause::Disabled, Category::PERFORMANCE), 1);
+    assert!(
+        t.shutdown(Duration::from_secs(1)).is_complete(),
+        "second shutdown is harmless"
+    );
+}
+
+#[test]
+fn batches_are_exported_by_size_and_by_interval() {
+    let exp = InMemoryExporter::new();
+    let t = builder()
+        .consent(policy())
+        .batch_size(50)
+        .flush_interval(Duration::from_millis(50))
+        .exporter(exp.clone())
+        .build()
+        .unwrap();
+    for _ in 0..10 {
+        t.event("perf.op", Category::PERFORMANCE).emit();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while exp.events_named("perf.op").len() < 10 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        exp.events_named("perf.op").len(),
+        10,
+        "flushed by the interval without force_flush"
+    );
+}
+
+#[test]
+fn exporter_failures_drop_the_batch_and_count_it() {
+    let exp = InMemoryExporter::new();
+    let t = builder()
+        .consent(policy())
+        .exporter(exp.clone())
+        .build()
+        .unwrap();
+    exp.set_failing(true);
+    for _ in 0..4 {
+        t.event("perf.op", Category::PERFORMANCE).emit();
+    }
+    assert!(t.force_flush().is_err());
+    assert_eq!(
+        t.drops()
+            .get(DropCause::ExporterFailure, Category::PERFORMANCE),
+        4
+    );
+    exp.set_failing(false);
+    t.event("perf.op", Category::PERFORMANCE).emit();
+    t.force_flush().unwrap();
+    assert_eq!(exp.events_named("perf.op").len(), 1, "export resumes");
+}
+
+#[test]
+fn limits_truncate_strings_and_cap_attributes() {
+    let exp = InMemoryExporter::new();
+    let t = builder()
+        .consent(policy())
+        .limits(Limits {
+            max_attributes: 3,
+            max_string_len: 8,
+            ..Limits::default()
+        })
+        .exporter(exp.clone())
+        .build()
+        .unwrap();
+    t.event("perf.op", Category::PERFORMANCE)
+        .public("a", "0123456789abcdef")
+        .public("b", 1u64)
+        .public("c", 2u64)
+        .public("d", 3u64)
+        .public("e", 4u64)
+        .emit();
+    t.force_flush().unwrap();
+    let e = &exp.events_named("perf.op")[0];
+    assert_eq!(e.attributes.len(), 3);
+    assert_eq!(e.dropped_attributes, 2);
+    assert_eq!(
+        attr(e, "a"),
+        Some(&AttrValue::Str(format!("01234567{TRUNCATED}").into()))
+    );
+    assert_eq!(t.drops().get(DropCause::Limits, Category::PERFORMANCE), 1);
+}
+
+#[test]
+fn typed_events_keep_schema_metadata_and_apply_classes() {
+    let (t, exp) = setup();
+    t.consent().grant("uma", Category::BUSINESS).unwrap();
+    {
+        let _s = t.subject("uma");
+        t.emit(&purchase("uma@example.com"));
+    }
+    t.force_flush().unwrap();
+    let e = &exp.events_named("checkout.purchase_completed")[0];
+    assert_eq!(e.schema_version, 2);
+    assert_eq!(e.category, Category::BUSINESS);
+    assert_eq!(e.probability, 1.0);
+    assert_eq!(e.key_id, Some(KeyId(1)));
+    assert_eq!(attr(e, "amount_cents"), Some(&AttrValue::U64(1299)));
+    assert_eq!(attr(e, "currency"), Some(&AttrValue::from("EUR")));
+    assert_eq!(attr(e, "card_last4"), Some(&AttrValue::Redacted));
+    assert_eq!(attr(e, "note"), None, "dropped fields leave no trace");
+    let Some(AttrValue::Hashed(h1)) = attr(e, "email") else {
+        panic!()
+    };
+    // Same value, same key: same hash. Rotation changes it and the key id.
+    t.emit(&Purchase {
+        customer: Some("uma"),
+        ..purchase("uma@example.com")
+    });
+    t.force_flush().unwrap();
+    let again = exp.events_named("checkout.purchase_completed");
+    assert_eq!(attr(&again[1], "email"), Some(&AttrValue::Hashed(*h1)));
+}
+
+#[test]
+fn key_rotation_changes_hashes_and_the_recorded_key_id() {
+    let exp = InMemoryExporter::new();
+    let t = builder()
+        .hash_key(KeyId(2), b"fedcba9876543210fedcba9876543210")
+        .consent(policy())
+        .exporter(exp.clone())
+        .build()
+        .unwrap();
+    t.consent().grant("ivy", Category::BUSINESS).unwrap();
+    let emit = || {
+        let _s = t.subject("ivy");
+        t.event("perf.op", Category::BUSINESS)
+            .hashed("ip", "203.0.113.9")
+            .emit()
+    };
+    emit();
+    t.rotate_hash_key(KeyId(1)).unwrap();
+    emit();
+    t.force_flush().unwrap();
+    let e = exp.events_named("perf.op");
+    assert_eq!((e[0].key_id, e[1].key_id), (Some(KeyId(2)), Some(KeyId(1))));
+    assert_ne!(attr(&e[0], "ip"), attr(&e[1], "ip"));
+    // Subject pseudonyms come from the first key and survive the rotation.
+    assert_eq!(t.consent().subject_key("x"), t.consent().subject_key("x"));
+}
+
+/// An exporter that records in which order batches arrive.
+#[derive(Clone, Default)]
+struct Ordered(Arc<Mutex<Vec<usize>>>);
+impl Exporter for Ordered {
+    fn export(&mut self, b: &Batch<'_>) -> Result<(), ExportError> {
+        self.0.lock().unwrap().push(b.record_count());
+        Ok(())
+    }
+}
+
+#[test]
+fn every_exporter_receives_every_batch() {
+    let a = InMemoryExporter::new();
+    let b = Ordered::default();
+    let t = builder()
+        .consent(policy())
+        .exporter(a.clone())
+        .exporter(b.clone())
+        .build()
+        .unwrap();
+    t.event("perf.op", Category::PERFORMANCE).emit();
+    t.force_flush().unwrap();
+    assert_eq!(a.events_named("perf.op").len(), 1);
+    assert_eq!(b.0.lock().unwrap().iter().sum::<usize>(), 1);
+}
+
+#[test]
+fn dropping_the_last_handle_exports_what_is_buffered() {
+    let exp = InMemoryExporter::new();
+    let t = builder()
+        .consent(policy())
+        .exporter(exp.clone())
+        .build()
+        .unwrap();
+    for _ in 0..10 {
+        t.event("perf.op", Category::PERFORMANCE).emit();
+    }
+    let clone = t.clone();
+    drop(t);
+    assert!(
+        exp.events_named("perf.op").is_empty(),
+        "a clone still holds the instance"
+    );
+    drop(clone);
+    assert_eq!(exp.events_named("perf.op").len(), 10);
+    assert!(exp.is_shut_down());
+}
+
+/// What a delivery attempt saw: whether the batch was current, and the
+/// subjects of its data records.
+type Seen = (bool, Vec<Option<SubjectKey>>);
+
+/// An exporter that, once armed, stops inside `export` until released and
+/// says when it got there; it ignores deadlines, as a hung collector
+/// connection would.
+#[derive(Clone, Default)]
+struct Hung {
+    armed: Arc<AtomicBool>,
+    inside: Arc<AtomicBool>,
+    release: Arc<AtomicBool>,
+    batches: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Hung {
+    fn wait_inside(&self) {
+        let start = Instant::now();
+        while !self.inside.load(Ordering::SeqCst) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the exporter was never called"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+impl Exporter for Hung {
+    fn export(&mut self, batch: &Batch<'_>) -> Result<(), ExportError> {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            self.inside.store(true, Ordering::SeqCst);
+            while !self.release.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let current = batch.is_current();
+        // The data records' subjects (audit entries and deletion requests
+        // name subjects too, in the library's own category).
+        let subjects = batch
+            .logs
+            .iter()
+            .filter(|l| l.category != Category::TELEMETRY)
+            .map(|l| l.subject)
+            .collect();
+        self.batches.lock().unwrap().push((current, subjects));
+        if !current {
+            return Err(ExportError::stale());
+        }
+        Ok(())
+    }
+}
+
+/// Runs `f` on another thread and waits (generously) for it: `Some` if it
+/// returned while the test still holds the exporter hung.
+fn returns_while_hung<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(60)).ok()
+}
+
+fn hung_instance() -> (Telemetry, Hung) {
+    let hung = Hung::default();
+    let t = builder()
+        .consent(policy())
+        .flush_interval(Duration::from_millis(5))
+        .exporter(hung.clone())
+        .build()
+        .unwrap();
+    (t, hung)
+}
+
+#[test]
+fn revoke_grant_flush_and_shutdown_never_wait_for_a_hung_export() {
+    let (t, hung) = hung_instance();
+    t.consent().grant("ann", Category::BUSINESS).unwrap();
+    t.force_flush().unwrap();
+    hung.armed.store(true, Ordering::SeqCst);
+    t.event("perf.op", Category::PERFORMANCE).emit();
+    hung.wait_inside();
+    // The worker is stuck inside the exporter. None of these waits for it.
+    for _ in 0..100 {
+        t.event("perf.op", Category::PERFORMANCE).emit();
+    }
+    let t2 = t.clone();
+    let revoked = returns_while_hung(move || t2.consent().revoke("ann", Category::BUSINESS));
+    assert!(
+        matches!(revoked, Some(Ok(()))),
+        "revoke waited for the export"
+    );
+    let t2 = t.clone();
+    let granted = returns_while_hung(move || t2.consent().grant("bea", Category::BUSINESS));
+    assert!(
+        matches!(granted, Some(Ok(()))),
+        "grant waited for the export"
+    );
+    let t2 = t.clone();
+    let flushed = returns_while_hung(move || t2.force_flush_within(Duration::from_millis(50)));
+    let err = flushed
+        .expect("force_flush waited past its deadline")
+        .unwrap_err();
+    assert_eq!(err.kind(), ExportErrorKind::Timeout, "{err}");
+    let t2 = t.clone();
+    let report = returns_while_hung(move || t2.shutdown(Duration::from_millis(100)))
+        .expect("shutdown waited past its deadline");
+    assert!(hung.inside.load(Ordering::SeqCst) && !hung.release.load(Ordering::SeqCst));
+    assert!(report.timed_out, "{report:?}");
+    assert!(report.undelivered >= 100, "{report:?}");
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|e| e.kind() == ExportErrorKind::Timeout),
+        "{report:?}"
+    );
+    hung.release.store(true, Ordering::SeqCst);
+}
+
+#[test]
+fn dropping_the_last_handle_returns_even_when_the_exporter_hangs() {
+    let (t, hung) = hung_instance();
+    hung.armed.store(true, Ordering::SeqCst);
+    t.event("perf.op", Category::PERFORMANCE).emit();
+    hung.wait_inside();
+    // Dropping the last handle shuts down within five seconds.
+    assert!(returns_while_hung(move || drop(t)).is_some());
+    assert!(!hung.release.load(Ordering::SeqCst));
+    hung.release.store(true, Ordering::SeqCst);
+}
+
+#[test]
+fn a_batch_raced_by_a_revocation_is_filtered_again_before_delivery() {
+    let (t, hung) = hung_instance();
+    t.consent().grant("cal", Category::BUSINESS).unwrap();
+    t.consent().grant("dee", Category::BUSINESS).unwrap();
+    // The audit entries of the grants go out first.
+    t.force_flush().unwrap();
+    hung.armed.store(true, Ordering::SeqCst);
+    for who in ["cal", "dee"] {
+        let _s = t.subject(who);
+        t.event("checkout.step", Category::BUSINESS).emit();
+    }
+    hung.wait_inside();
+    // The batch holding cal's record is in the exporter's hands: revoking
+    // does not wait for it, and makes it stale.
+    t.consent().revoke("cal", Category::BUSINESS).unwrap();
+    hung.release.store(true, Ordering::SeqCst);
+    t.force_flush().unwrap();
+    let cal = t.consent().subject_key("cal");
+    let dee = t.consent().subject_key("dee");
+    let batches = hung.batches.lock().unwrap().clone();
+    let stale = batches
+        .iter()
+        .position(|(current, _)| !current)
+        .expect("the batch went stale");
+    assert!(batches[stale].1.contains(&Some(cal)));
+    let delivered: Vec<_> = batches
+        .iter()
+        .filter(|(c, _)| *c)
+        .flat_map(|(_, s)| s.clone())
+        .collect();
+    assert!(
+        !delivered.contains(&Some(cal)),
+        "cal's record went out after revoke returned"
+    );
+    assert!(delivered.contains(&Some(dee)), "dee's record was delivered");
+    assert!(t.drops().get(DropCause::Revoked, Category::BUSINESS) >= 1);
+}
+
+#[test]
+fn records_captured_before_a_revocation_stay_out_after_a_quick_regrant() {
+    let exp = InMemoryExporter::new();
+    let t = builder()
+        .consent(policy())
+        .exporter(exp.clone())
+        .build()
+        .unwrap();
+    t.consent().grant("eve", Category::BUSINESS).unwrap();
+    let before_span = {
+        let _s = t.subject("eve");
+        // A span open across the revocation, and an event still queued.
+        let span = t.span("checkout", Category::BUSINESS);
+        t.event("checkout.before", Category::BUSINESS).emit();
+        span
+    };
+    t.consent().revoke("eve", Category::BUSINESS).unwrap();
+    t.consent().grant("eve", Category::BUSINESS).unwrap();
+    {
+        let _s = t.subject("eve");
+        t.event("checkout.after", Category::BUSINESS).emit();
+    }
+    drop(before_span);
+    t.force_flush().unwrap();
+    assert!(exp.events_named("checkout.before").is_empty());
+    assert!(
+        exp.spans().is_empty(),
+        "the span began before the revocation"
+    );
+    assert_eq!(exp.events_named("checkout.after").len(), 1);
+}
+
+#[test]
+fn deletion_requests_are_kept_until_delivered() {
+    let exp = InMemoryExporter::new();
+    let t = builder()
+        .consent(policy())
+        .exporter(exp.clone())
+        .build()
+        .unwrap();
+    t.consent().grant("fay", Category::BUSINESS).unwrap();
+    exp.set_failing(true);
+    t.consent().revoke("fay", Category::BUSINESS).unwrap();
+    assert!(t.force_flush().is_err(), "the collector is down");
+    assert!(t.force_flush().is_err(), "still down");
+    exp.set_failing(false);
+    t.force_flush().unwrap();
+    t.force_flush().unwrap();
+    let deletions = exp.events_named(telemetry_core::consent::DELETION_REQUEST_EVENT);
+    assert_eq!(deletions.len(), 1, "delivered once, after the outage");
+    assert_eq!(deletions[0].subject, Some(t.consent().subject_key("fay")));
+}
