@@ -49,7 +49,8 @@ pub(crate) struct GrpcTransport {
 impl GrpcTransport {
     pub(crate) fn start() -> std::io::Result<GrpcTransport> {
         let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
+            .enable_io()
+            .enable_time()
             .build()?;
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
