@@ -13,7 +13,7 @@ pub(crate) const NAMED: [(u8, &str); 5] = [
     (1, "a|b%c"),
     (2, "ünïcödé"),
     (3, "x,y;z=1 \"q\""),
-    (4, "tab\there"),
+    (4, "cookies 🍪/\\"),
 ];
 
 /// An unnamed custom category (known as `custom-10`).

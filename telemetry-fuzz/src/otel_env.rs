@@ -95,6 +95,10 @@ fn telemetry(env: &Environment, leaks: &impl Fn(&str, &str)) {
     leaks("the telemetry builder's Debug", &format!("{builder:?}"));
     match builder.build() {
         Ok(t) => {
+            assert!(
+                !t.resource().service_name().trim().is_empty(),
+                "the environment emptied the service name"
+            );
             if is(env, "OTEL_SDK_DISABLED", &["true"]) {
                 for c in Category::BUILTIN {
                     assert!(!t.enabled(c), "OTEL_SDK_DISABLED, yet {c} is on");
@@ -124,6 +128,7 @@ fn telemetry(env: &Environment, leaks: &impl Fn(&str, &str)) {
 /// - no error message and no `Debug` output (of the builder, the exporter,
 ///   a signal's settings, the error) holds a header value;
 /// - building the exporter opens no socket;
+/// - the service keeps a non-empty name;
 /// - `OTEL_SDK_DISABLED=true` turns every category off, and
 ///   `DO_NOT_TRACK=1` denies the categories that need consent.
 pub fn otel_env(data: &[u8]) {

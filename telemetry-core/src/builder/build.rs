@@ -64,6 +64,16 @@ impl TelemetryBuilder {
                     ),
                 );
             }
+            if let Some(problem) = reserved_name_problem(name) {
+                return invalid(
+                    ConfigErrorKind::DuplicateCategory,
+                    format!(
+                        "custom category {category:?} is named `{}`, which {problem}; \
+                         give it a name like \"fraud\"",
+                        name.escape_debug()
+                    ),
+                );
+            }
             for (other, other_name) in &self.categories[..i] {
                 if other == category {
                     return invalid(
@@ -255,5 +265,23 @@ impl TelemetryBuilder {
             return Err(e);
         }
         Ok(telemetry)
+    }
+}
+
+/// Why `name` cannot name a custom category, if it cannot: names travel in
+/// consent records and the W3C `baggage` consent member, where `-` means
+/// "no category" and `custom-N` / `reserved-N` are the names of unnamed
+/// categories.
+fn reserved_name_problem(name: &str) -> Option<&'static str> {
+    if name == "-" {
+        Some("means \"no category\" in consent records")
+    } else if name.starts_with("custom-") || name.starts_with("reserved-") {
+        Some("starts with `custom-` or `reserved-`, the prefixes of unnamed categories")
+    } else if name.trim() != name {
+        Some("has leading or trailing white space")
+    } else if name.chars().any(char::is_control) {
+        Some("contains a control character")
+    } else {
+        None
     }
 }

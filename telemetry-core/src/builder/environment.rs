@@ -94,7 +94,7 @@ impl TelemetryBuilder {
             .or_else(|| {
                 from_env
                     .iter()
-                    .find(|(k, _)| k == "service.name")
+                    .find(|(k, v)| k == "service.name" && !v.trim().is_empty())
                     .map(|(_, v)| v.clone())
             });
         let code_service = self

@@ -166,7 +166,11 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Names a service-defined category (see [`Category::custom`]).
+    /// Names a service-defined category (see [`Category::custom`]). Any
+    /// text works except `-`, names starting with `custom-` or `reserved-`
+    /// (those name unnamed categories), names with leading or trailing
+    /// white space or control characters, and the built-in names; `build`
+    /// reports such a name.
     pub fn category(mut self, category: Category, name: impl Into<String>) -> Self {
         self.categories.push((category, name.into()));
         self

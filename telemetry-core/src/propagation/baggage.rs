@@ -36,7 +36,12 @@ fn percent_decode(s: &str) -> Option<String> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
+            // Exactly two hex digits (`from_str_radix` alone would take a
+            // sign, so `%+1` would decode).
             let hex = s.get(i + 1..i + 3)?;
+            if !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+                return None;
+            }
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
         } else {
@@ -304,5 +309,9 @@ mod tests {
             percent_decode("fraud%20check%7Cx").unwrap(),
             "fraud check|x"
         );
+        // Exactly two hex digits after `%`: no sign, no short escape.
+        for bad in ["%+1", "%-1", "%1", "%", "%g0", "a%2"] {
+            assert_eq!(percent_decode(bad), None, "{bad}");
+        }
     }
 }

@@ -135,9 +135,17 @@ pub(crate) fn with_probability(state: Option<&str>, p: f64, sampled: bool) -> Op
     let old_ot = state.split(',').find_map(|m| m.strip_prefix("ot="));
     let mut ot_fields: Vec<&str> = old_ot
         .map(|o| {
-            o.split(';')
-                .filter(|f| !f.starts_with("th:") && valid_ot_field(f))
-                .collect()
+            let mut fields: Vec<&str> = Vec::new();
+            for f in o.split(';') {
+                let key = f.split_once(':').map_or(f, |(k, _)| k);
+                let repeated = fields
+                    .iter()
+                    .any(|g| g.split_once(':').map_or(*g, |(k, _)| k) == key);
+                if !f.starts_with("th:") && valid_ot_field(f) && !repeated {
+                    fields.push(f);
+                }
+            }
+            fields
         })
         .unwrap_or_default();
     let th = threshold_hex(p)
@@ -154,7 +162,16 @@ pub(crate) fn with_probability(state: Option<&str>, p: f64, sampled: bool) -> Op
     if !ot_fields.is_empty() {
         members.push(format!("ot={}", ot_fields.join(";")));
     }
-    members.extend(others.map(str::to_owned));
+    // A key appears at most once in a valid `tracestate`: keep the first
+    // (the most recently updated, by the list's left-to-right order).
+    let mut seen: Vec<&str> = Vec::new();
+    for member in others {
+        let key = member.split_once('=').map_or(member, |(k, _)| k);
+        if !seen.contains(&key) {
+            seen.push(key);
+            members.push(member.to_owned());
+        }
+    }
     members.truncate(MAX_MEMBERS);
     while members.iter().map(|m| m.len() + 1).sum::<usize>() > MAX_LEN + 1 {
         members.pop();
@@ -259,6 +276,15 @@ mod tests {
         let out = with_probability(Some(&state), 0.25, true).unwrap();
         assert!(out.len() <= MAX_LEN, "{}", out.len());
         assert!(out.starts_with("ot=th:c,k10="));
+        assert_eq!(parse(&out).unwrap(), out);
+    }
+
+    #[test]
+    fn repeated_keys_are_passed_on_once() {
+        // A state that only reached us unparsed (e.g. from a caller's own
+        // bookkeeping) may repeat keys; the outgoing state never does.
+        let out = with_probability(Some("a=1,b=2,a=3,ot=rv:1;rv:2"), 0.5, true).unwrap();
+        assert_eq!(out, "ot=th:8;rv:1,a=1,b=2");
         assert_eq!(parse(&out).unwrap(), out);
     }
 }

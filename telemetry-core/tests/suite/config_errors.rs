@@ -122,6 +122,21 @@ fn duplicate_categories() {
         ConfigErrorKind::DuplicateCategory,
         &["`business` is the name of a built-in category"],
     );
+    // Names that mean something else in consent records.
+    for (name, why) in [
+        ("-", "no category"),
+        ("custom-7", "prefixes of unnamed categories"),
+        ("reserved-1", "prefixes of unnamed categories"),
+        (" fraud", "white space"),
+        ("fr\naud", "control character"),
+    ] {
+        let e = err(builder().category(Category::custom(3), name));
+        check(
+            e,
+            ConfigErrorKind::DuplicateCategory,
+            &[why, "like \"fraud\""],
+        );
+    }
     let e = err(builder().category(Category::BUSINESS, "money"));
     check(e, ConfigErrorKind::DuplicateCategory, &["built in"]);
     let e = err(builder().sampler(Sampler::per_category([
@@ -248,6 +263,16 @@ fn otel_service_name_and_resource_attributes_override_code_unless_code_wins() {
         .build()
         .unwrap();
     assert_eq!(t.resource().service_name(), "only-env");
+    // An empty `service.name=` in the attributes names nothing: the name in
+    // code stands.
+    let t = builder()
+        .env(Environment::from_pairs([(
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "service.name=,team=a",
+        )]))
+        .build()
+        .unwrap();
+    assert_eq!(t.resource().service_name(), "test-service");
     let e = err(builder().env(Environment::from_pairs([(
         "OTEL_RESOURCE_ATTRIBUTES",
         "novalue",

@@ -221,6 +221,7 @@ fn percent_decode(s: &str) -> String {
             && i + 2 < bytes.len()
             && let Some(b) = s
                 .get(i + 1..i + 3)
+                .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
         {
             out.push(b);
@@ -419,6 +420,15 @@ mod tests {
         let exporter = builder.build().unwrap();
         assert!(!format!("{exporter:?}").contains(secret));
         assert!(!format!("{:?}", exporter.signal_config(Signal::Logs)).contains(secret));
+    }
+
+    #[test]
+    fn header_values_decode_only_complete_escapes() {
+        assert_eq!(percent_decode("a%20b"), "a b");
+        // Not an escape (a sign, one digit, a non-hex digit): kept as text.
+        for kept in ["%+1", "%-f", "%2", "%", "%zz"] {
+            assert_eq!(percent_decode(kept), kept);
+        }
     }
 
     #[test]
