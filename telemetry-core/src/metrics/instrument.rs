@@ -226,6 +226,9 @@ macro_rules! instrument {
         $(#[$doc])*
         #[derive(Clone)]
         pub struct $name {
+            /// The instrument's category, here so that the consent check
+            /// does not first follow the `core` pointer.
+            category: Category,
             core: Arc<InstrumentCore>,
             /// The instance, held but not kept running: when the service's
             /// last handle goes, it shuts down, and measurements after
@@ -238,7 +241,7 @@ macro_rules! instrument {
             /// kind and category is shared.
             pub fn build(self) -> Result<$name, ConfigError> {
                 let (core, inner) = self.build_core()?;
-                Ok($name { core, inner })
+                Ok($name { category: core.category, core, inner })
             }
         }
 
@@ -248,7 +251,7 @@ macro_rules! instrument {
             #[inline]
             pub fn $method(&self, $v: $t, attributes: &MetricAttributes<'_>) {
                 let inner: &Inner = &self.inner;
-                let category = self.core.category;
+                let category = self.category;
                 if inner.check(category).is_err() {
                     return;
                 }
@@ -274,6 +277,7 @@ macro_rules! instrument {
             /// series lookup on every call.
             pub fn bind(&self, attributes: &MetricAttributes<'_>) -> $bound {
                 $bound {
+                    category: self.category,
                     series: self.core.table.series_arc(attributes),
                     core: self.core.clone(),
                     inner: self.inner.clone(),
@@ -300,6 +304,7 @@ macro_rules! instrument {
         #[doc = concat!("A [`", stringify!($name), "`] bound to one attribute set.")]
         #[derive(Clone)]
         pub struct $bound {
+            category: Category,
             series: Arc<Series>,
             core: Arc<InstrumentCore>,
             /// The instance, held but not kept running: when the service's
@@ -313,7 +318,7 @@ macro_rules! instrument {
             #[inline]
             pub fn $method(&self, $v: $t) {
                 let inner: &Inner = &self.inner;
-                let category = self.core.category;
+                let category = self.category;
                 if inner.check(category).is_err() {
                     return;
                 }
