@@ -213,8 +213,20 @@ impl crate::pipeline::Host for Inner {
         &self.pipeline
     }
 
-    fn still_allows(&self, subject: SubjectKey, category: Category, version: u64) -> bool {
-        self.consent.still_allows(subject, category, version)
+    fn export_check(
+        &self,
+        subject: Option<SubjectKey>,
+        category: Category,
+        version: u64,
+    ) -> Result<(), DropCause> {
+        self.consent.export_check(subject, category, version)
+    }
+
+    fn delivered(&self, outbox: u64) {
+        if let Some(view) = self.consent.fleet() {
+            view.store()
+                .delivered(crate::consent::shared::OutboxId(outbox));
+        }
     }
 
     fn count_drop(&self, cause: DropCause, category: Category, n: u64) {

@@ -41,6 +41,7 @@ impl Drop for Life {
         {
             inner.enabled().store(false, Ordering::SeqCst);
             inner.pipeline().shutdown(&*inner, Duration::from_secs(5));
+            crate::consent::fleet::stop(&inner);
         }
     }
 }
@@ -327,7 +328,9 @@ impl Telemetry {
     /// are dropped with cause `disabled`. Calling it twice is harmless.
     pub fn shutdown(&self, timeout: Duration) -> ShutdownReport {
         self.inner.enabled().store(false, Ordering::SeqCst);
-        self.inner.pipeline().shutdown(&*self.inner, timeout)
+        let report = self.inner.pipeline().shutdown(&*self.inner, timeout);
+        crate::consent::fleet::stop(&self.inner);
+        report
     }
 
     /// Records dropped so far, by cause and category.

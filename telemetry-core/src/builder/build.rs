@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use crate::category::{Category, CategoryNames, CategorySet};
 use crate::clock::Clock;
-use crate::consent::{ConsentRegistry, ConsentStore, MemoryConsentStore, RegistrySettings};
+use crate::consent::view::FleetView;
+use crate::consent::{
+    ConsentRegistry, ConsentStore, MemoryConsentStore, RegistrySettings, StoreSettings,
+};
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::export::Resource;
 use crate::health::drops::DropCounters;
@@ -154,12 +157,51 @@ impl TelemetryBuilder {
             .subject_key
             .clone()
             .or_else(|| self.keys.first().map(|(_, m)| m.clone()));
-        let store: Box<dyn ConsentStore> = self
-            .store
-            .unwrap_or_else(|| Box::new(MemoryConsentStore::new()));
+        let store =
+            match (self.store, self.shared_store) {
+                (Some(_), Some(_)) => {
+                    return invalid(
+                        ConfigErrorKind::ConsentStore,
+                        "both a consent store and a shared consent store are configured; use \
+                     .consent_store(..) for one process or .shared_consent_store(..) for several, \
+                     not both"
+                            .to_owned(),
+                    );
+                }
+                (_, Some(shared)) => {
+                    if self.max_staleness < Duration::from_millis(100) {
+                        return invalid(
+                            ConfigErrorKind::InvalidLimit,
+                            format!(
+                                "max_staleness is {:?}; use at least 100 ms (the default is 2 s)",
+                                self.max_staleness
+                            ),
+                        );
+                    }
+                    if self.consent_cache == 0 {
+                        return invalid(
+                            ConfigErrorKind::InvalidLimit,
+                            "consent_cache is 0; it must hold at least 1 subject".to_owned(),
+                        );
+                    }
+                    StoreSettings::Shared(FleetView::new(
+                        shared,
+                        self.max_staleness,
+                        self.consent_cache,
+                        self.pipeline.flush_interval + self.pipeline.export_timeout,
+                    ))
+                }
+                (store, None) => StoreSettings::Local(store.unwrap_or_else(|| {
+                    Box::new(MemoryConsentStore::new()) as Box<dyn ConsentStore>
+                })),
+            };
+        let persistent = match &store {
+            StoreSettings::Local(store) => store.is_persistent(),
+            StoreSettings::Shared(_) => true,
+        };
         let subject_key = match stable_subject_material {
             Some(m) => HashKey::derive(KeyId(0), &m, SUBJECT_KEY_CONTEXT),
-            None if store.is_persistent() => {
+            None if persistent => {
                 return invalid(
                     ConfigErrorKind::MissingHashKey,
                     "a persistent consent store needs a stable subject key, or it cannot find its \
@@ -253,7 +295,15 @@ impl TelemetryBuilder {
                 format!("cannot start the telemetry export thread: {e}"),
             )
         })?;
-        Ok(Telemetry::owning(inner))
+        let telemetry = Telemetry::owning(inner);
+        if let Err(e) = crate::consent::fleet::start(&telemetry.inner) {
+            telemetry.shutdown(Duration::from_secs(1));
+            return Err(ConfigError::new(
+                ConfigErrorKind::ConsentStore,
+                format!("the shared consent store did not start: {e}"),
+            ));
+        }
+        Ok(telemetry)
     }
 
     /// Builds and installs the instance globally, for the macros and

@@ -7,7 +7,7 @@ mod environment;
 use std::time::Duration;
 
 use crate::category::Category;
-use crate::consent::{ConsentStore, policy::ConsentPolicy};
+use crate::consent::{ConsentStore, SharedConsentStore, policy::ConsentPolicy};
 use crate::event::EventSchema;
 use crate::export::Exporter;
 use crate::pipeline::PipelineConfig;
@@ -39,6 +39,9 @@ pub struct TelemetryBuilder {
     limits: Limits,
     exporters: Vec<Box<dyn Exporter>>,
     store: Option<Box<dyn ConsentStore>>,
+    shared_store: Option<Box<dyn SharedConsentStore>>,
+    max_staleness: Duration,
+    consent_cache: usize,
     categories: Vec<(Category, String)>,
     events: Vec<&'static EventSchema>,
     pipeline: PipelineConfig,
@@ -94,6 +97,9 @@ impl TelemetryBuilder {
             limits: Limits::default(),
             exporters: Vec::new(),
             store: None,
+            shared_store: None,
+            max_staleness: Duration::from_secs(2),
+            consent_cache: 100_000,
             categories: Vec::new(),
             events: Vec::new(),
             pipeline: PipelineConfig {
@@ -136,9 +142,44 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Where consent choices are persisted (default: in memory only).
+    /// Where consent choices are persisted (default: in memory only). For
+    /// several processes, use
+    /// [`shared_consent_store`](Self::shared_consent_store) instead.
     pub fn consent_store(mut self, store: impl ConsentStore) -> Self {
         self.store = Some(Box::new(store));
+        self
+    }
+
+    /// A consent store several processes (the replicas of a service) share,
+    /// such as `telemetry_consent_postgres::PostgresConsentStore`: the
+    /// system of record, which this process caches (see
+    /// [`consent::shared`](crate::consent::shared)). `build` starts it and
+    /// fails if it cannot.
+    pub fn shared_consent_store(mut self, store: impl SharedConsentStore) -> Self {
+        self.shared_store = Some(Box::new(store));
+        self
+    }
+
+    /// With a shared consent store: how old this process's view of it may
+    /// get before every category that requires consent is refused here
+    /// (default 2 s, at least 100 ms). A change committed by one process
+    /// is in force on every other one within this bound, or that process
+    /// refuses the categories it could concern.
+    pub fn max_staleness(mut self, max_staleness: Duration) -> Self {
+        self.max_staleness = max_staleness;
+        self
+    }
+
+    /// With a shared consent store: how many subjects this process caches
+    /// (default 100,000; about 200 bytes each). When the cache is full,
+    /// subjects without an open scope that were not seen for the flush
+    /// interval plus the export timeout are let go, and loaded again when
+    /// seen again. If there are not enough of those, the cache grows up to
+    /// twice this size; there it lets go of any subject without an open
+    /// scope, and that subject's records still buffered are dropped (as
+    /// `unconfirmed`).
+    pub fn consent_cache(mut self, subjects: usize) -> Self {
+        self.consent_cache = subjects;
         self
     }
 

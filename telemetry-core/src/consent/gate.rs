@@ -127,6 +127,12 @@ impl Inner {
     fn admit_id(&self, category: Category, id: &str) -> Result<Consented, DropCause> {
         let key = self.consent().key_of(id);
         let withheld = fast_withheld();
+        if self.consent().shared {
+            // A shared store's cache: a subject not in it is asked for,
+            // and fail-closed until its choices arrive.
+            let state = self.consent().state_for(key);
+            return self.decide(Some(&state), Some(key), withheld, category);
+        }
         self.consent().with_state(key, |state| {
             self.decide(state, Some(key), withheld, category)
         })
@@ -270,7 +276,7 @@ impl Inner {
     pub(crate) fn allowed(&self, who: Who<'_>) -> CategorySet {
         let mask = match who {
             Who::Current => with_fast_subject(self.id(), |s, withheld| {
-                s.map_or(self.consent().no_subject_mask, SubjectState::allowed) & !withheld
+                s.map_or(self.consent().no_subject_mask(), SubjectState::allowed) & !withheld
             }),
             Who::Id(id) => {
                 let key = self.consent().key_of(id);
@@ -282,7 +288,8 @@ impl Inner {
                     .as_ref()
                     .map(|h| &*h.0)
                     .filter(|s| s.owner == self.id());
-                state.map_or(self.consent().no_subject_mask, SubjectState::allowed) & !ctx.withheld
+                state.map_or(self.consent().no_subject_mask(), SubjectState::allowed)
+                    & !ctx.withheld
             }
         };
         CategorySet::from_bits(mask)
@@ -309,18 +316,24 @@ impl Inner {
     ) -> Result<Consented, DropCause> {
         let (mask, version) = match state {
             Some(s) => s.admission(),
-            None => (self.consent().no_subject_mask, 0),
+            None if key.is_some() => (self.consent().absent_mask(), 0),
+            None => (self.consent().no_subject_mask(), 0),
         };
         // Consent first: the denied path then needs no second load.
         if mask & !withheld & category.mask() == 0 {
-            return Err(self.refuse(DropCause::Consent, category));
+            let cause = if mask & category.mask() != 0 || !self.consent().shared {
+                DropCause::Consent
+            } else {
+                self.consent().refusal(state, key.is_some(), category)
+            };
+            return Err(self.refuse(cause, category));
         }
         if let Err(cause) = self.check_enabled() {
             return Err(self.refuse(cause, category));
         }
         let (identified, key) = match state {
             Some(s) => (s.identified(), Some(s.key)),
-            None => (self.consent().no_subject_identified, key),
+            None => (self.consent().no_subject_identified(), key),
         };
         let anonymous = identified & category.mask() == 0;
         Ok(Consented {

@@ -1,17 +1,19 @@
 //! [`Consent`]: the service's handle to grant, revoke and inspect consent,
 //! with the audit records and deletion requests each change exports.
 
-use std::borrow::Cow;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::category::{Category, CategorySet};
+use crate::consent::CONSENT_CHANGED_EVENT;
 use crate::consent::audit::{ConsentChange, ConsentSource};
 use crate::consent::coverage::CoverageSnapshot;
+use crate::consent::fleet::Outcome;
 use crate::consent::policy::{self, ConsentState};
-use crate::consent::registry::Change;
-use crate::consent::{CONSENT_CHANGED_EVENT, DELETION_REQUEST_EVENT};
+use crate::consent::records::{control_record, deletion_record};
+use crate::consent::registry::{Backend, Change};
+use crate::consent::shared::{ChangeReceipt, FleetAck, Freshness};
 use crate::error::ConsentError;
-use crate::export::{Attribute, LogRecord, Severity};
+use crate::export::Attribute;
 use crate::instance::Inner;
 use crate::subject::SubjectKey;
 use crate::value::AttrValue;
@@ -19,8 +21,10 @@ use crate::value::AttrValue;
 /// Grants, revokes and inspects consent. Get it from
 /// [`Telemetry::consent`](crate::Telemetry::consent); use it from any thread.
 ///
-/// A change takes effect for the very next record on every thread: the hot
-/// path reads the subject's consent mask from one atomic, with no cache.
+/// A change takes effect for the very next record on every thread of this
+/// process: the hot path reads the subject's consent mask from one atomic.
+/// With a shared consent store, other processes apply it when the store's
+/// feed reaches them.
 #[derive(Clone, Copy)]
 pub struct Consent<'t> {
     pub(crate) inner: &'t Inner,
@@ -34,11 +38,15 @@ impl std::fmt::Debug for Consent<'_> {
 
 impl<'t> Consent<'t> {
     /// The subject grants `categories` (a category or a set).
+    ///
+    /// With a shared store the grant is committed first and takes effect
+    /// here once committed; other processes apply it when the store's feed
+    /// reaches them.
     pub fn grant(
         &self,
         subject: &str,
         categories: impl Into<CategorySet>,
-    ) -> Result<(), ConsentError> {
+    ) -> Result<ChangeReceipt, ConsentError> {
         self.grant_with(subject, categories, ConsentSource::User)
     }
 
@@ -48,32 +56,45 @@ impl<'t> Consent<'t> {
         subject: &str,
         categories: impl Into<CategorySet>,
         source: ConsentSource,
-    ) -> Result<(), ConsentError> {
+    ) -> Result<ChangeReceipt, ConsentError> {
         let key = self.inner.consent().key_of(subject);
-        let changes =
-            self.inner
-                .consent()
-                .change(key, categories.into(), Change::Grant, &source)?;
-        self.export_audit(&changes);
-        Ok(())
+        self.change(key, categories.into(), Change::Grant, &source)
+    }
+
+    /// Like [`grant_with`](Self::grant_with) for a subject known only by its
+    /// pseudonymous key (imports and sync jobs that never see raw ids).
+    pub fn grant_key(
+        &self,
+        subject: SubjectKey,
+        categories: impl Into<CategorySet>,
+        source: ConsentSource,
+    ) -> Result<ChangeReceipt, ConsentError> {
+        self.change(subject, categories.into(), Change::Grant, &source)
     }
 
     /// The subject revokes (or refuses) `categories`.
     ///
     /// A memory operation plus the store write: it never waits for an
     /// export. When it returns, nothing more of this subject in these
-    /// categories is exported: records still buffered are purged (unless the
-    /// policy keeps the category on revocation), records captured before
-    /// the revocation are dropped even if consent is granted again, a batch
-    /// already handed to an exporter is filtered again before its next
-    /// attempt (`Batch::is_current`), and a deletion request is queued for
-    /// downstream stores. If the store cannot persist the change, the
-    /// revocation still applies in memory and the error is returned.
+    /// categories is exported from this process: records still buffered are
+    /// purged (unless the policy keeps the category on revocation), records
+    /// captured before the revocation are dropped even if consent is
+    /// granted again, a batch already handed to an exporter is filtered
+    /// again before its next attempt (`Batch::is_current`), and a deletion
+    /// request is queued for downstream stores. If the store cannot persist
+    /// the change, the revocation still applies in memory and the error is
+    /// returned (a shared store's revocation is then retried until it is
+    /// committed).
+    ///
+    /// With a shared store, the other processes apply it when the store's
+    /// feed reaches them (or refuse every category that requires consent
+    /// once their view is older than `max_staleness`); use
+    /// [`wait_applied`](Self::wait_applied) to wait until they all have.
     pub fn revoke(
         &self,
         subject: &str,
         categories: impl Into<CategorySet>,
-    ) -> Result<(), ConsentError> {
+    ) -> Result<ChangeReceipt, ConsentError> {
         self.revoke_with(subject, categories, ConsentSource::User)
     }
 
@@ -83,43 +104,163 @@ impl<'t> Consent<'t> {
         subject: &str,
         categories: impl Into<CategorySet>,
         source: ConsentSource,
-    ) -> Result<(), ConsentError> {
+    ) -> Result<ChangeReceipt, ConsentError> {
         let key = self.inner.consent().key_of(subject);
-        let categories = categories.into();
-        let result = self
-            .inner
-            .consent()
-            .change(key, categories, Change::Deny, &source);
-        // Purge even if persisting failed: the revocation applies in memory.
-        self.inner.pipeline().purge(self.inner, key);
-        let changes = match &result {
-            Ok(c) => c.clone(),
-            Err(_) => Vec::new(),
-        };
-        self.export_audit(&changes);
-        let deleted = CategorySet::from_bits(
-            categories.bits()
-                & !self.inner.consent().policy.keep_on_revoke_set().bits()
-                & self.inner.consent().policy.required_set().bits(),
-        );
-        if !deleted.is_empty() {
-            self.inner
-                .pipeline()
-                .push_control(self.inner, self.deletion_request(key, deleted, &source));
-        }
-        result.map(|_| ())
+        self.change(key, categories.into(), Change::Deny, &source)
+    }
+
+    /// Like [`revoke_with`](Self::revoke_with) for a subject known only by
+    /// its pseudonymous key.
+    pub fn revoke_key(
+        &self,
+        subject: SubjectKey,
+        categories: impl Into<CategorySet>,
+        source: ConsentSource,
+    ) -> Result<ChangeReceipt, ConsentError> {
+        self.change(subject, categories.into(), Change::Deny, &source)
     }
 
     /// The subject revokes every category that requires consent (for
     /// example on account deletion).
-    pub fn revoke_all(&self, subject: &str) -> Result<(), ConsentError> {
+    pub fn revoke_all(&self, subject: &str) -> Result<ChangeReceipt, ConsentError> {
         let required = self.inner.consent().policy.required_set();
         self.revoke_with(subject, required, ConsentSource::User)
     }
 
+    /// Grants or revokes, exports the audit entries and (for a revocation)
+    /// purges and queues the deletion request. Each happens once per
+    /// change, here: other processes sharing the store only apply it.
+    fn change(
+        &self,
+        key: SubjectKey,
+        categories: CategorySet,
+        change: Change,
+        source: &ConsentSource,
+    ) -> Result<ChangeReceipt, ConsentError> {
+        let registry = self.inner.consent();
+        let deleted = match change {
+            Change::Deny => CategorySet::from_bits(
+                categories.bits()
+                    & !registry.policy.keep_on_revoke_set().bits()
+                    & registry.policy.required_set().bits(),
+            ),
+            Change::Grant => CategorySet::EMPTY,
+        };
+        let (outcome, result) = match &registry.backend {
+            Backend::Local(store) => {
+                match registry.change_local(&**store, key, categories, change, source) {
+                    Ok(changes) => (Outcome::local(changes), Ok(())),
+                    // A failed grant changed nothing; a failed revocation
+                    // is in force and its changes are not known: the
+                    // audit entries are not exported.
+                    Err(e) => (Outcome::local(Vec::new()), Err(e)),
+                }
+            }
+            Backend::Shared(_) => {
+                let deletion = (!deleted.is_empty()).then_some(deleted);
+                registry.change_shared(
+                    key,
+                    categories,
+                    change,
+                    source,
+                    self.inner.names(),
+                    deletion,
+                )
+            }
+        };
+        if change == Change::Grant && result.is_err() {
+            return result.map(|()| ChangeReceipt::default());
+        }
+        if change == Change::Deny {
+            // Purge even if persisting failed: the revocation applies in
+            // memory.
+            self.inner.pipeline().purge(self.inner, key);
+        }
+        self.export_audit(&outcome.changes);
+        if !deleted.is_empty() {
+            let record = deletion_record(
+                key,
+                &self.category_names(deleted),
+                source.as_str(),
+                SystemTime::now(),
+            );
+            match outcome.outbox {
+                Some(id) => self.inner.pipeline().push_outbox(self.inner, record, id.0),
+                None => self.inner.pipeline().push_control(self.inner, record),
+            }
+        }
+        result.map(|()| ChangeReceipt {
+            change: outcome.change,
+        })
+    }
+
+    /// Loads the subject's choices from a shared store in the background,
+    /// so they are known by the time its first records come (call it when
+    /// a request starts). Until they arrive the subject's records are
+    /// fail-closed: exempt categories only, anonymously. Does nothing with
+    /// a local store, which holds every subject.
+    pub fn prefetch(&self, subject: &str) {
+        if self.inner.consent().shared {
+            let key = self.inner.consent().key_of(subject);
+            self.inner.consent().state_for(key);
+        }
+    }
+
+    /// Like [`prefetch`](Self::prefetch), but waits (at most `timeout`)
+    /// until the choices are loaded. Blocks: from async code call it on a
+    /// blocking thread.
+    pub fn prefetch_within(&self, subject: &str, timeout: Duration) -> Result<(), ConsentError> {
+        let key = self.inner.consent().key_of(subject);
+        self.inner.consent().load_now(key, timeout)
+    }
+
+    /// Waits (at most `timeout`) until every live process sharing the
+    /// consent store has applied the change `receipt` names: for services
+    /// that confirm an erasure to the person. Returns at once with a local
+    /// store or a receipt without a change.
+    pub fn wait_applied(
+        &self,
+        receipt: &ChangeReceipt,
+        timeout: Duration,
+    ) -> Result<FleetAck, ConsentError> {
+        match (self.inner.consent().fleet(), receipt.change) {
+            (Some(view), Some(change)) => view.store().wait_applied(change, timeout),
+            _ => Ok(FleetAck { replicas: 1 }),
+        }
+    }
+
+    /// How fresh this process's view of a shared store is (always current
+    /// with a local store).
+    pub fn freshness(&self) -> Freshness {
+        self.inner.consent().freshness()
+    }
+
+    fn category_names(&self, categories: CategorySet) -> String {
+        let names: Vec<String> = categories
+            .iter()
+            .map(|c| self.inner.names().name(c).into_owned())
+            .collect();
+        names.join(",")
+    }
+
     /// The subject's state for `category`.
+    ///
+    /// With a shared store, a subject whose choices are not cached is
+    /// loaded first (waiting at most 2 seconds); if they cannot be loaded,
+    /// a category that requires consent reads as denied (what recording
+    /// does meanwhile).
     pub fn state(&self, subject: &str, category: Category) -> ConsentState {
         let key = self.inner.consent().key_of(subject);
+        if self.inner.consent().shared
+            && self
+                .inner
+                .consent()
+                .load_now(key, Duration::from_secs(2))
+                .is_err()
+            && self.inner.consent().required() & category.mask() != 0
+        {
+            return ConsentState::Denied;
+        }
         let state = self
             .inner
             .consent()
@@ -207,55 +348,8 @@ impl<'t> Consent<'t> {
             ];
             self.inner.pipeline().push_control(
                 self.inner,
-                self.control_record(CONSENT_CHANGED_EVENT, c.subject, attributes, c.time),
+                control_record(CONSENT_CHANGED_EVENT, c.subject, attributes, c.time),
             );
-        }
-    }
-
-    fn deletion_request(
-        &self,
-        key: SubjectKey,
-        categories: CategorySet,
-        source: &ConsentSource,
-    ) -> LogRecord {
-        let names: Vec<String> = categories
-            .iter()
-            .map(|c| self.inner.names().name(c).into_owned())
-            .collect();
-        let attributes = vec![
-            Attribute::new(
-                "telemetry.deletion.categories",
-                AttrValue::from(names.join(",")),
-            ),
-            Attribute::new("telemetry.deletion.reason", "consent_revoked"),
-            Attribute::new(
-                "telemetry.consent.source",
-                AttrValue::from(source.as_str().to_owned()),
-            ),
-        ];
-        self.control_record(DELETION_REQUEST_EVENT, key, attributes, SystemTime::now())
-    }
-
-    fn control_record(
-        &self,
-        name: &'static str,
-        subject: SubjectKey,
-        attributes: Vec<Attribute>,
-        time: SystemTime,
-    ) -> LogRecord {
-        LogRecord {
-            time,
-            event_name: Cow::Borrowed(name),
-            category: Category::TELEMETRY,
-            severity: Severity::Info,
-            body: None,
-            schema_version: 1,
-            attributes,
-            dropped_attributes: 0,
-            trace: None,
-            probability: 1.0,
-            subject: Some(subject),
-            key_id: None,
         }
     }
 }

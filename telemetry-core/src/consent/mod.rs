@@ -5,20 +5,25 @@
 
 pub(crate) mod audit;
 pub(crate) mod coverage;
+pub(crate) mod fleet;
 pub(crate) mod gate;
 mod handle;
 pub(crate) mod policy;
+mod records;
 pub(crate) mod registry;
+pub mod shared;
 pub(crate) mod store;
+pub(crate) mod view;
 
 pub use crate::subject::Choices;
 pub use audit::{ConsentChange, ConsentSource};
 pub use coverage::CoverageSnapshot;
 pub use handle::Consent;
 pub use policy::{ConsentDefault, ConsentState};
+pub use shared::{ChangeId, ChangeReceipt, FleetAck, Freshness, SharedConsentStore};
 pub use store::{ConsentStore, FileConsentStore, MemoryConsentStore};
 
-pub(crate) use registry::{ConsentRegistry, RegistrySettings};
+pub(crate) use registry::{ConsentRegistry, RegistrySettings, StoreSettings};
 
 /// Event name of an exported consent audit entry.
 pub const CONSENT_CHANGED_EVENT: &str = "telemetry.consent.changed";

@@ -1,7 +1,8 @@
 //! The registry of subjects' consent for one instance: the subjects held in
 //! memory (with the atomic masks the gate reads), how choices change (grants
 //! are saved first; revocations apply at once and are numbered), and the
-//! store behind them.
+//! store behind them: a local one that holds every subject with choices, or
+//! a shared one this registry caches (see `consent/fleet.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,24 +13,42 @@ use crate::consent::audit::{self, ConsentChange, ConsentSource};
 use crate::consent::coverage;
 use crate::consent::policy::ConsentPolicy;
 use crate::consent::store::ConsentStore;
+use crate::consent::view::FleetView;
 use crate::error::ConsentError;
+use crate::health::drops::DropCause;
 use crate::privacy::HashKey;
 use crate::subject::context::SubjectHandle;
-use crate::subject::state::{SubjectMap, release_if_idle};
+use crate::subject::state::{LOADED, LOADING, SubjectMap, UNLOADED, evict_if_idle};
 use crate::subject::{Choices, SubjectKey, SubjectState};
+
+/// Where choices are kept.
+pub(crate) enum Backend {
+    /// A store this process owns: every subject with choices is in memory.
+    Local(Box<dyn ConsentStore>),
+    /// A store several processes share: the registry is a bounded cache.
+    Shared(FleetView),
+}
 
 /// All subjects' consent state for one telemetry instance.
 pub(crate) struct ConsentRegistry {
     pub(crate) policy: ConsentPolicy,
     pub(crate) do_not_track: bool,
-    pub(crate) no_subject_mask: u64,
+    /// Categories records without a subject may be kept in: the policy's
+    /// defaults, less the required ones while a shared store's view is
+    /// stale.
+    no_subject_mask: AtomicU64,
     /// Categories in which records without a subject (or of a subject with
     /// no choices) carry hashed values: the required ones allowed by default.
-    pub(crate) no_subject_identified: u64,
+    no_subject_identified: AtomicU64,
+    /// Whether the store is shared (refusals then tell `unconfirmed` from
+    /// `consent`).
+    pub(crate) shared: bool,
+    /// The categories that require consent.
+    required: u64,
     subject_key: HashKey,
     owner: u64,
-    map: Arc<SubjectMap>,
-    store: Box<dyn ConsentStore>,
+    pub(crate) map: Arc<SubjectMap>,
+    pub(crate) backend: Backend,
     pub(crate) audit: audit::AuditTrail,
     pub(crate) counts: audit::ConsentCounts,
     pub(crate) coverage: coverage::Coverage,
@@ -37,9 +56,36 @@ pub(crate) struct ConsentRegistry {
     revisions: AtomicU64,
 }
 
+/// Where the registry keeps choices, as the builder configured it.
+pub(crate) enum StoreSettings {
+    /// A local store.
+    Local(Box<dyn ConsentStore>),
+    /// A shared store.
+    Shared(FleetView),
+}
+
+/// Which way a change goes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Change {
     Grant,
     Deny,
+}
+
+impl Change {
+    /// `choices` after granting or denying `categories`.
+    pub(crate) fn applied_to(self, choices: Choices, categories: CategorySet) -> Choices {
+        let bits = categories.bits();
+        match self {
+            Change::Grant => Choices {
+                granted: CategorySet::from_bits(choices.granted.bits() | bits),
+                denied: CategorySet::from_bits(choices.denied.bits() & !bits),
+            },
+            Change::Deny => Choices {
+                granted: CategorySet::from_bits(choices.granted.bits() & !bits),
+                denied: CategorySet::from_bits(choices.denied.bits() | bits),
+            },
+        }
+    }
 }
 
 /// What a registry is built from (validated by the builder).
@@ -49,7 +95,7 @@ pub(crate) struct RegistrySettings {
     pub(crate) subject_key: HashKey,
     /// The instance the registry belongs to.
     pub(crate) owner: u64,
-    pub(crate) store: Box<dyn ConsentStore>,
+    pub(crate) store: StoreSettings,
     pub(crate) audit_capacity: usize,
     pub(crate) coverage_period_secs: u64,
     /// The categories consent coverage counts.
@@ -70,28 +116,129 @@ impl ConsentRegistry {
         } = settings;
         let no_subject_mask = policy.no_subject_mask(do_not_track);
         let no_subject_identified = policy.identified(Choices::default(), do_not_track);
+        let required = policy.required_set().without(Category::TELEMETRY).bits();
+        let (backend, shared) = match store {
+            StoreSettings::Local(store) => (Backend::Local(store), false),
+            StoreSettings::Shared(view) => (Backend::Shared(view), true),
+        };
         let registry = ConsentRegistry {
             policy,
             do_not_track,
-            no_subject_mask,
-            no_subject_identified,
+            no_subject_mask: AtomicU64::new(no_subject_mask),
+            no_subject_identified: AtomicU64::new(no_subject_identified),
+            shared,
+            required,
             subject_key,
             owner,
             map: Arc::new(papaya::HashMap::new()),
-            store,
+            backend,
             audit: audit::AuditTrail::new(audit_capacity),
             counts: audit::ConsentCounts::new(),
             coverage: coverage::Coverage::new(coverage_period_secs, counted),
             revisions: AtomicU64::new(0),
         };
-        {
+        if let Backend::Local(store) = &registry.backend {
             let map = registry.map.pin();
-            for (key, choices) in registry.store.load()? {
+            for (key, choices) in store.load()? {
                 let masks = registry.masks(choices);
-                map.insert(key, Arc::new(SubjectState::new(key, owner, choices, masks)));
+                map.insert(
+                    key,
+                    Arc::new(SubjectState::new(key, owner, choices, masks, LOADED)),
+                );
             }
+        } else {
+            // Nothing is confirmed yet: fail closed until the store is.
+            registry.publish_no_subject();
         }
         Ok(registry)
+    }
+
+    /// The shared store's view, if the store is shared.
+    #[inline]
+    pub(crate) fn fleet(&self) -> Option<&FleetView> {
+        match &self.backend {
+            Backend::Shared(view) => Some(view),
+            Backend::Local(_) => None,
+        }
+    }
+
+    /// Whether a shared store's view is stale (never for a local store).
+    #[inline]
+    pub(crate) fn is_stale(&self) -> bool {
+        self.fleet().is_some_and(FleetView::is_stale)
+    }
+
+    /// The categories that require consent.
+    #[inline]
+    pub(crate) fn required(&self) -> u64 {
+        self.required
+    }
+
+    /// Categories records without a subject may be kept in now.
+    #[inline(always)]
+    pub(crate) fn no_subject_mask(&self) -> u64 {
+        self.no_subject_mask.load(Ordering::Relaxed)
+    }
+
+    /// Categories in which records without a subject carry hashed values.
+    #[inline]
+    pub(crate) fn no_subject_identified(&self) -> u64 {
+        self.no_subject_identified.load(Ordering::Relaxed)
+    }
+
+    /// The consent mask of a subject not in memory: the policy's default
+    /// with a local store (which holds every subject with choices), the
+    /// fail-closed default with a shared one (its choices are unknown).
+    #[inline]
+    pub(crate) fn absent_mask(&self) -> u64 {
+        if self.shared {
+            self.no_subject_mask() & !self.required
+        } else {
+            self.no_subject_mask()
+        }
+    }
+
+    /// Why a record of `category` was refused by consent, with a shared
+    /// store: `unconfirmed` when the store could not confirm the choices
+    /// (the view is stale, the subject's choices are still loading, or a
+    /// subject named by id is not in the cache), `consent` otherwise.
+    /// Called only on the refused path.
+    #[cold]
+    pub(crate) fn refusal(
+        &self,
+        state: Option<&SubjectState>,
+        named: bool,
+        category: Category,
+    ) -> DropCause {
+        if self.required & category.mask() == 0 {
+            return DropCause::Consent;
+        }
+        let unconfirmed = self.is_stale()
+            || match state {
+                Some(s) => s.unconfirmed(),
+                None => named,
+            };
+        if unconfirmed {
+            DropCause::Unconfirmed
+        } else {
+            DropCause::Consent
+        }
+    }
+
+    /// Sets the masks of records without a subject for the view's state.
+    pub(crate) fn publish_no_subject(&self) {
+        let stale = self.is_stale();
+        let mut mask = self.policy.no_subject_mask(self.do_not_track);
+        let mut identified = self
+            .policy
+            .identified(Choices::default(), self.do_not_track);
+        if stale {
+            mask &= !self.required;
+            identified = 0;
+        }
+        self.no_subject_identified
+            .store(identified, Ordering::SeqCst);
+        self.no_subject_mask.store(mask, Ordering::SeqCst);
     }
 
     /// The pseudonymous key of a raw subject id.
@@ -100,12 +247,11 @@ impl ConsentRegistry {
         SubjectKey(self.subject_key.digest(id.as_bytes()))
     }
 
-    /// The current effective mask of a subject (policy defaults when unknown).
+    /// The current effective mask of a subject (see [`absent_mask`]
+    /// (Self::absent_mask) when it is not in memory).
     #[inline]
     pub(crate) fn mask_of(&self, key: SubjectKey) -> u64 {
-        self.with_state(key, |s| {
-            s.map_or(self.no_subject_mask, SubjectState::allowed)
-        })
+        self.with_state(key, |s| s.map_or(self.absent_mask(), SubjectState::allowed))
     }
 
     /// Runs `f` with the subject's state, if it is in memory.
@@ -119,15 +265,36 @@ impl ConsentRegistry {
         f(map.get(&key).map(|s| &**s))
     }
 
-    /// Whether a record of `category` about `key`, captured at consent
-    /// `version`, may still be exported (see [`SubjectState::still_allows`]).
-    pub(crate) fn still_allows(&self, key: SubjectKey, category: Category, version: u64) -> bool {
+    /// Whether a record of `category` about `key` (none: a record without
+    /// a subject), captured at consent `version`, may still be exported,
+    /// and if not, why (see [`SubjectState::still_allows`]). While a shared
+    /// store's view is stale, no record of a category that requires consent
+    /// may.
+    pub(crate) fn export_check(
+        &self,
+        key: Option<SubjectKey>,
+        category: Category,
+        version: u64,
+    ) -> Result<(), DropCause> {
+        let required = self.required & category.mask() != 0;
+        if required && self.is_stale() {
+            return Err(DropCause::Unconfirmed);
+        }
+        let Some(key) = key else {
+            return Ok(());
+        };
         if self.policy.keep_on_revoke_set().contains(category) {
-            return true;
+            return Ok(());
         }
         self.with_state(key, |s| match s {
-            Some(s) => s.still_allows(category, version),
-            None => self.no_subject_mask & category.mask() != 0,
+            Some(s) if s.still_allows(category, version) => Ok(()),
+            Some(s) if required && s.unconfirmed() => Err(DropCause::Unconfirmed),
+            Some(_) => Err(DropCause::Revoked),
+            // Not in memory: with a shared store, evicted from the cache
+            // (its choices are not known here any more).
+            None if self.shared && required => Err(DropCause::Unconfirmed),
+            None if self.no_subject_mask() & category.mask() != 0 => Ok(()),
+            None => Err(DropCause::Revoked),
         })
     }
 
@@ -139,17 +306,112 @@ impl ConsentRegistry {
         )
     }
 
-    fn state_for(&self, key: SubjectKey) -> Arc<SubjectState> {
+    /// The masks a subject gets now: from its choices, or fail-closed
+    /// (exempt categories only, anonymously) while its choices are
+    /// unconfirmed or the shared view is stale.
+    fn masks_now(&self, choices: Choices, unconfirmed: bool) -> (u64, u64) {
+        let (allowed, identified) = self.masks(choices);
+        if unconfirmed || self.is_stale() {
+            (allowed & !self.required, 0)
+        } else {
+            (allowed, identified)
+        }
+    }
+
+    /// Sets `state`'s masks from `choices` (the caller holds its choices
+    /// lock, so two publications cannot interleave). A publication that
+    /// removes categories is a revocation: it gets the next sequence
+    /// number, which records captured before it are compared against.
+    /// Returns the categories removed.
+    pub(crate) fn publish(&self, state: &SubjectState, choices: Choices) -> u64 {
+        let before = state.allowed();
+        let masks = self.masks_now(choices, state.unconfirmed());
+        let removed = before & !masks.0;
+        let revoked =
+            (removed != 0).then(|| (removed, self.revisions.fetch_add(1, Ordering::SeqCst) + 1));
+        state.apply(masks, revoked);
+        removed
+    }
+
+    /// The subject's state, created if it is not in memory: with the
+    /// policy's default (a local store) or unconfirmed (a shared store,
+    /// which is then asked for it; the cache makes room first if it is
+    /// full).
+    pub(crate) fn state_for(&self, key: SubjectKey) -> Arc<SubjectState> {
+        if let Some(state) = self.map.pin().get(&key) {
+            if let Some(view) = self.fleet() {
+                state.last_used.store(view.now_millis(), Ordering::Relaxed);
+            }
+            return Arc::clone(state);
+        }
+        if let Some(view) = self.fleet()
+            && self.map.len() >= view.capacity()
+        {
+            self.make_room(view);
+        }
         let map = self.map.pin();
-        map.get_or_insert_with(key, || {
-            Arc::new(SubjectState::new(
-                key,
-                self.owner,
-                Choices::default(),
-                self.masks(Choices::default()),
-            ))
-        })
-        .clone()
+        let state = map
+            .get_or_insert_with(key, || {
+                let load = if self.shared { UNLOADED } else { LOADED };
+                let masks = self.masks_now(Choices::default(), self.shared);
+                Arc::new(SubjectState::new(
+                    key,
+                    self.owner,
+                    Choices::default(),
+                    masks,
+                    load,
+                ))
+            })
+            .clone();
+        drop(map);
+        if let Some(view) = self.fleet() {
+            state.last_used.store(view.now_millis(), Ordering::Relaxed);
+        }
+        self.request_load(&state);
+        state
+    }
+
+    /// Asks the shared store for `state`'s choices if nobody has yet.
+    pub(crate) fn request_load(&self, state: &SubjectState) {
+        if let Some(view) = self.fleet()
+            && state
+                .load
+                .compare_exchange(UNLOADED, LOADING, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            view.store().request_load(state.key);
+        }
+    }
+
+    /// Lets go of subjects without an open scope until an eighth of the
+    /// cache is free (so a full cache is swept once per eighth of its
+    /// size, not on every miss): first those not seen for `keep_idle`,
+    /// whose records have left the pipeline; at twice its size, any. The
+    /// buffered records of a subject let go are dropped as `unconfirmed`
+    /// (whether it revoked since is not known here any more).
+    fn make_room(&self, view: &FleetView) {
+        let capacity = view.capacity();
+        let target = capacity - capacity / 8;
+        let now = view.now_millis();
+        let keep = u64::try_from(view.keep_idle.as_millis()).unwrap_or(u64::MAX);
+        let full = self.map.len() >= capacity.saturating_mul(2);
+        let candidates: Vec<Arc<SubjectState>> = self
+            .map
+            .pin()
+            .iter()
+            .filter(|(_, s)| {
+                s.active.load(Ordering::SeqCst) == 0
+                    && (full || now.saturating_sub(s.last_used.load(Ordering::Relaxed)) >= keep)
+            })
+            .map(|(_, s)| Arc::clone(s))
+            .take(capacity / 8 + 1)
+            .collect();
+        for state in candidates {
+            if self.map.len() < target {
+                break;
+            }
+            evict_if_idle(&self.map, &state, true);
+        }
     }
 
     /// A counted handle to a subject's state, for a subject scope.
@@ -162,15 +424,22 @@ impl ConsentRegistry {
                 std::thread::yield_now();
                 continue;
             }
-            self.coverage.observe(key, state.allowed());
+            // An unconfirmed subject is counted once its choices arrive.
+            if !state.unconfirmed() {
+                self.coverage.observe(key, state.allowed());
+            }
             return SubjectHandle::adopt(state, Arc::downgrade(&self.map));
         }
     }
 
     /// Removes subjects with no recorded choice and no open scope (closing
     /// a subject's last scope already does; this catches the few a
-    /// concurrent consent change kept).
+    /// concurrent consent change kept). A shared store's cache keeps them
+    /// until it is full.
     pub(crate) fn evict_idle(&self) {
+        if self.shared {
+            return;
+        }
         let candidates: Vec<Arc<SubjectState>> = self
             .map
             .pin()
@@ -179,8 +448,26 @@ impl ConsentRegistry {
             .map(|(_, s)| Arc::clone(s))
             .collect();
         for state in candidates {
-            release_if_idle(&self.map, &state);
+            evict_if_idle(&self.map, &state, false);
         }
+    }
+
+    /// Sets every subject's masks again (after the shared view turned
+    /// stale or fresh); gives the subjects that lost categories.
+    pub(crate) fn publish_all(&self) -> Vec<SubjectKey> {
+        self.publish_no_subject();
+        let states: Vec<Arc<SubjectState>> =
+            self.map.pin().iter().map(|(_, s)| Arc::clone(s)).collect();
+        let mut narrowed = Vec::new();
+        for state in states {
+            let Ok(choices) = state.choices.lock() else {
+                continue;
+            };
+            if self.publish(&state, *choices) != 0 {
+                narrowed.push(state.key);
+            }
+        }
+        narrowed
     }
 
     /// Number of subjects held in memory.
@@ -188,8 +475,12 @@ impl ConsentRegistry {
         self.map.len()
     }
 
-    pub(crate) fn change(
+    /// Changes a subject's choices in a local store: a revocation applies
+    /// at once (and even if it cannot be saved), a grant once it is saved.
+    /// Gives the audit entries.
+    pub(crate) fn change_local(
         &self,
+        store: &dyn ConsentStore,
         key: SubjectKey,
         categories: CategorySet,
         change: Change,
@@ -208,70 +499,65 @@ impl ConsentRegistry {
                 continue;
             }
             let old = *choices;
-            let new = match change {
-                Change::Grant => Choices {
-                    granted: CategorySet::from_bits(old.granted.bits() | categories.bits()),
-                    denied: CategorySet::from_bits(old.denied.bits() & !categories.bits()),
-                },
-                Change::Deny => Choices {
-                    granted: CategorySet::from_bits(old.granted.bits() & !categories.bits()),
-                    denied: CategorySet::from_bits(old.denied.bits() | categories.bits()),
-                },
-            };
-            let apply = |c: Choices| {
-                let before = state.allowed();
-                let after = self.policy.effective(c, self.do_not_track);
-                let identified = self.policy.identified(c, self.do_not_track);
-                // A change that removes categories is a revocation: it gets
-                // the next sequence number, which records captured before
-                // it are compared against.
-                let removed = before & !after;
-                let revoked = (removed != 0)
-                    .then(|| (removed, self.revisions.fetch_add(1, Ordering::SeqCst) + 1));
-                state.apply((after, identified), revoked);
-            };
+            let new = change.applied_to(old, categories);
             // A revocation takes effect even if it cannot be persisted; a
             // grant only once it is persisted.
             let saved = match change {
                 Change::Deny => {
                     *choices = new;
-                    apply(new);
-                    self.store.save(key, new)
+                    self.publish(&state, new);
+                    store.save(key, new)
                 }
                 Change::Grant => {
-                    self.store.save(key, new)?;
+                    store.save(key, new)?;
                     *choices = new;
-                    apply(new);
+                    self.publish(&state, new);
                     Ok(())
                 }
             };
-            let time = SystemTime::now();
-            let mut changes = Vec::new();
-            for category in categories.iter() {
-                let before = self.policy.state(old, category);
-                let after = self.policy.state(new, category);
-                if before == after {
-                    continue;
-                }
-                match change {
-                    Change::Grant => self.counts.granted(category),
-                    Change::Deny => self.counts.revoked(category),
-                }
-                let entry = ConsentChange {
-                    subject: key,
-                    category,
-                    old: before,
-                    new: after,
-                    source: source.clone(),
-                    policy_version: self.policy.policy_version(),
-                    time,
-                };
-                self.audit.push(entry.clone());
-                changes.push(entry);
-            }
+            let changes = self.audit_changes(key, old, new, categories, change, source);
             saved?;
             return Ok(changes);
         }
+    }
+
+    /// The audit entries of a change of `key`'s choices from `old` to
+    /// `new` in `categories` (one per category whose state changed),
+    /// recorded in the trail and counted.
+    pub(crate) fn audit_changes(
+        &self,
+        key: SubjectKey,
+        old: Choices,
+        new: Choices,
+        categories: CategorySet,
+        change: Change,
+        source: &ConsentSource,
+    ) -> Vec<ConsentChange> {
+        let time = SystemTime::now();
+        let mut changes = Vec::new();
+        for category in categories.iter() {
+            let before = self.policy.state(old, category);
+            let after = self.policy.state(new, category);
+            if before == after {
+                continue;
+            }
+            match change {
+                Change::Grant => self.counts.granted(category),
+                Change::Deny => self.counts.revoked(category),
+            }
+            let entry = ConsentChange {
+                subject: key,
+                category,
+                old: before,
+                new: after,
+                source: source.clone(),
+                policy_version: self.policy.policy_version(),
+                time,
+            };
+            self.audit.push(entry.clone());
+            changes.push(entry);
+        }
+        changes
     }
 
     /// A subject's recorded choices.

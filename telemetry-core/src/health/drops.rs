@@ -27,6 +27,11 @@ pub enum DropCause {
     Revoked,
     /// Telemetry is disabled (`OTEL_SDK_DISABLED=true`) or shut down.
     Disabled,
+    /// A category that requires consent, refused because a shared consent
+    /// store could not confirm the subject's choices: they were still
+    /// loading, or this process's view of the store was stale (older than
+    /// `max_staleness`). Exempt categories are not affected.
+    Unconfirmed,
     /// Not a record: a hashed value left out of a record that is anonymous
     /// because only its category's exemption admitted it. Counted per
     /// value; the record itself is kept. Exported as
@@ -36,7 +41,7 @@ pub enum DropCause {
 
 impl DropCause {
     /// Every cause.
-    pub const ALL: [DropCause; 9] = [
+    pub const ALL: [DropCause; 10] = [
         DropCause::Consent,
         DropCause::Sampling,
         DropCause::RateLimit,
@@ -45,6 +50,7 @@ impl DropCause {
         DropCause::Limits,
         DropCause::Revoked,
         DropCause::Disabled,
+        DropCause::Unconfirmed,
         DropCause::Anonymized,
     ];
 
@@ -59,6 +65,7 @@ impl DropCause {
             DropCause::Limits => "limits",
             DropCause::Revoked => "revoked",
             DropCause::Disabled => "disabled",
+            DropCause::Unconfirmed => "unconfirmed",
             DropCause::Anonymized => "anonymized",
         }
     }

@@ -214,6 +214,67 @@ impl Inner {
                 allowing,
             ));
         }
+        if let Some(view) = self.consent().fleet() {
+            out.extend(self.fleet_metrics(view, now, start));
+        }
+        out
+    }
+
+    /// How this process's view of a shared consent store is doing: stale
+    /// or not, its age, the revocations waiting to be committed and the
+    /// subjects cached. Alert on `telemetry.consent.stale` > 0.
+    fn fleet_metrics(
+        &self,
+        view: &crate::consent::view::FleetView,
+        now: SystemTime,
+        start: SystemTime,
+    ) -> Vec<MetricData> {
+        let freshness = view.freshness();
+        let gauge =
+            |n: &'static str, d: &'static str, unit: &'static str, value: Number| MetricData {
+                name: Cow::Borrowed(n),
+                description: Cow::Borrowed(d),
+                unit: Cow::Borrowed(unit),
+                category: Category::TELEMETRY,
+                points: MetricPoints::Gauge {
+                    points: vec![NumberPoint {
+                        attributes: Vec::new(),
+                        start,
+                        time: now,
+                        value,
+                    }],
+                },
+            };
+        let int = |n: usize| Number::I64(i64::try_from(n).unwrap_or(i64::MAX));
+        let mut out = vec![
+            gauge(
+                "telemetry.consent.stale",
+                "1 while this process's view of the shared consent store is older than max_staleness \
+                 (categories that require consent are refused), else 0.",
+                "1",
+                Number::I64(i64::from(freshness.stale)),
+            ),
+            gauge(
+                "telemetry.consent.pending_revocations",
+                "Revocations in force here that the shared consent store has not taken yet.",
+                "{revocation}",
+                int(view.pending()),
+            ),
+            gauge(
+                "telemetry.consent.cached_subjects",
+                "Subjects whose consent this process holds in memory.",
+                "{subject}",
+                int(self.consent().len()),
+            ),
+        ];
+        if let Some(age) = freshness.age {
+            out.push(gauge(
+                "telemetry.consent.view_age",
+                "Time since the shared consent store last confirmed this process's view.",
+                "s",
+                Number::F64(age.as_secs_f64()),
+            ));
+        }
         out
     }
 }

@@ -29,23 +29,21 @@ pub(super) struct Held {
     logs: Vec<LogRecord>,
     log_versions: Vec<u64>,
     /// New control records (audit entries, deletion requests).
-    pub(super) control: Vec<LogRecord>,
+    pub(super) control: Vec<super::Control>,
     pub(super) last_flush: Instant,
     capacity: usize,
 }
 
-/// Whether a captured record may still be exported under its subject's
-/// consent now (and was not captured before a revocation of its category).
-fn still_allowed(
+/// Whether a captured record may still be exported under consent now (its
+/// subject's, captured before no revocation of its category; and, with a
+/// shared store, a view that is current), or why not.
+fn export_check(
     host: &dyn Host,
     subject: Option<SubjectKey>,
     record: &impl Categorised,
     version: u64,
-) -> bool {
-    match subject {
-        None => true,
-        Some(key) => host.still_allows(key, record.category(), version),
-    }
+) -> Result<(), DropCause> {
+    host.export_check(subject, record.category(), version)
 }
 
 /// What the consent re-check needs of a record.
@@ -64,7 +62,7 @@ impl Categorised for LogRecord {
 }
 
 /// Keeps the records (and their versions) that consent still allows;
-/// counts the others as revoked. Returns how many were dropped.
+/// counts the others by cause. Returns how many were dropped.
 fn retain_allowed<R: Categorised>(
     host: &dyn Host,
     records: &mut Vec<R>,
@@ -74,20 +72,25 @@ fn retain_allowed<R: Categorised>(
     let mut keep = Vec::with_capacity(records.len());
     for (i, r) in records.iter().enumerate() {
         let version = versions.get(i).copied().unwrap_or(0);
-        keep.push(still_allowed(host, subject(r), r, version));
+        keep.push(export_check(host, subject(r), r, version));
     }
     let mut dropped = 0u64;
     let mut flags = keep.iter();
-    records.retain(|r| {
-        let kept = flags.next().copied().unwrap_or(false);
-        if !kept {
+    records.retain(|r| match flags.next() {
+        Some(Ok(())) => true,
+        Some(Err(cause)) => {
+            host.count_drop(*cause, r.category(), 1);
+            dropped += 1;
+            false
+        }
+        None => {
             host.count_drop(DropCause::Revoked, r.category(), 1);
             dropped += 1;
+            false
         }
-        kept
     });
     let mut flags = keep.iter();
-    versions.retain(|_| flags.next().copied().unwrap_or(false));
+    versions.retain(|_| flags.next().is_some_and(Result::is_ok));
     dropped
 }
 
@@ -120,10 +123,8 @@ impl Held {
                 break;
             };
             let category = record.category();
-            if let Some(key) = record.subject()
-                && !host.still_allows(key, category, version)
-            {
-                host.count_drop(DropCause::Revoked, category, 1);
+            if let Err(cause) = host.export_check(record.subject(), category, version) {
+                host.count_drop(cause, category, 1);
                 continue;
             }
             match record {
@@ -225,6 +226,16 @@ impl RevocationLog {
             recent.pop_front();
         }
         recent.push_back((revision, subject));
+    }
+
+    /// Logs a change that concerns every subject (a shared store's view
+    /// turned stale): every batch taken before it is filtered again.
+    pub(super) fn record_all(&self) {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        self.revision.fetch_add(1, Ordering::SeqCst);
+        // An empty log with a newer revision reaches back nowhere: every
+        // batch is stale.
+        recent.clear();
     }
 
     /// The number of the latest revocation.

@@ -20,7 +20,7 @@ mod held;
 mod requests;
 mod worker;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -47,9 +47,18 @@ const MAX_CONTROL: usize = 65_536;
 pub(crate) trait Host: Send + Sync + 'static {
     /// The instance's pipeline.
     fn pipeline(&self) -> &Pipeline;
-    /// Whether a record of `category` about `subject`, captured at consent
-    /// `version`, may still be exported.
-    fn still_allows(&self, subject: SubjectKey, category: Category, version: u64) -> bool;
+    /// Whether a record of `category` about `subject` (none: without a
+    /// subject), captured at consent `version`, may still be exported, or
+    /// the cause to count it under.
+    fn export_check(
+        &self,
+        subject: Option<SubjectKey>,
+        category: Category,
+        version: u64,
+    ) -> Result<(), DropCause>;
+    /// A deletion request from a shared store's outbox (`outbox`) reached
+    /// every exporter.
+    fn delivered(&self, outbox: u64);
     /// Counts `n` records dropped for `cause`.
     fn count_drop(&self, cause: DropCause, category: Category, n: u64);
     /// The resource every batch comes from.
@@ -83,12 +92,39 @@ pub(crate) struct Queued {
     pub(crate) version: u64,
 }
 
+/// A control record (audit entry, deletion request) and, for a deletion
+/// request from a shared store's outbox, the receipt that reports it
+/// delivered once every exporter took it.
+#[derive(Clone)]
+pub(crate) struct Control {
+    pub(crate) record: LogRecord,
+    receipt: Option<Arc<Receipt>>,
+}
+
+/// Counts the exporters that still have to take an outbox entry.
+struct Receipt {
+    outbox: u64,
+    remaining: AtomicUsize,
+}
+
+impl Control {
+    /// One exporter took it: the last one reports the outbox entry
+    /// delivered.
+    fn taken(&self, host: &dyn Host) {
+        if let Some(r) = &self.receipt
+            && r.remaining.fetch_sub(1, Ordering::AcqRel) == 1
+        {
+            host.delivered(r.outbox);
+        }
+    }
+}
+
 /// The exporters and what each still owes: only the worker locks this.
 struct Exporters {
     list: Vec<Box<dyn Exporter>>,
     /// Control records an exporter failed to take, per exporter, oldest
     /// first; sent again before anything else in the next round.
-    pending_control: Vec<Vec<LogRecord>>,
+    pending_control: Vec<Vec<Control>>,
     shut_down: bool,
 }
 
@@ -101,6 +137,8 @@ pub(crate) struct Pipeline {
     /// only after it let go of the instance.
     requests: Arc<Requests>,
     config: PipelineConfig,
+    /// How many exporters there are (fixed at build).
+    exporter_count: usize,
     worker: OnceLock<Thread>,
     notified: AtomicBool,
     stopping: AtomicBool,
@@ -110,6 +148,7 @@ pub(crate) struct Pipeline {
 impl Pipeline {
     pub(crate) fn new(config: PipelineConfig, exporters: Vec<Box<dyn Exporter>>) -> Self {
         let pending_control = exporters.iter().map(|_| Vec::new()).collect();
+        let exporter_count = exporters.len();
         Pipeline {
             queue: ArrayQueue::new(config.queue_capacity),
             held: Mutex::new(Held::new(config.queue_capacity)),
@@ -121,6 +160,7 @@ impl Pipeline {
             }),
             requests: Arc::new(Requests::default()),
             config,
+            exporter_count,
             worker: OnceLock::new(),
             notified: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
@@ -174,9 +214,40 @@ impl Pipeline {
     /// Queues a control record (audit entry, deletion request): never lost
     /// to a full data queue, and kept until every exporter took it.
     pub(crate) fn push_control(&self, host: &impl Host, record: LogRecord) {
+        self.push_control_entry(
+            host,
+            Control {
+                record,
+                receipt: None,
+            },
+        );
+    }
+
+    /// Like [`push_control`](Self::push_control) for a deletion request
+    /// kept in a shared store's outbox as entry `outbox`: the host hears
+    /// when every exporter took it (at once if there is no exporter).
+    pub(crate) fn push_outbox(&self, host: &impl Host, record: LogRecord, outbox: u64) {
+        if self.exporter_count == 0 {
+            host.delivered(outbox);
+            return;
+        }
+        let receipt = Arc::new(Receipt {
+            outbox,
+            remaining: AtomicUsize::new(self.exporter_count),
+        });
+        self.push_control_entry(
+            host,
+            Control {
+                record,
+                receipt: Some(receipt),
+            },
+        );
+    }
+
+    fn push_control_entry(&self, host: &impl Host, control: Control) {
         let mut held = self.lock_held();
         if held.control.len() < MAX_CONTROL {
-            held.control.push(record);
+            held.control.push(control);
         } else {
             drop(held);
             host.count_drop(DropCause::QueueFull, Category::TELEMETRY, 1);
@@ -190,6 +261,14 @@ impl Pipeline {
     pub(crate) fn purge(&self, host: &impl Host, subject: SubjectKey) -> u64 {
         let mut held = self.lock_held();
         self.revocations.record(subject);
+        held.purge(host)
+    }
+
+    /// Like [`purge`](Self::purge) after a change that concerns every
+    /// subject (a shared store's view turned stale).
+    pub(crate) fn purge_all(&self, host: &impl Host) -> u64 {
+        let mut held = self.lock_held();
+        self.revocations.record_all();
         held.purge(host)
     }
 

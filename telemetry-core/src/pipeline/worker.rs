@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::held::Outgoing;
-use super::{Exporters, Host, MAX_CONTROL, Pipeline, ShutdownReport};
+use super::{Control, Exporters, Host, MAX_CONTROL, Pipeline, ShutdownReport};
 use crate::category::Category;
 use crate::export::LogRecord;
 use crate::export::MetricData;
@@ -289,7 +289,7 @@ fn deliver(
 fn deliver_control(
     host: &dyn Host,
     exporters: &mut Exporters,
-    control: Vec<LogRecord>,
+    control: Vec<Control>,
     deadline: Instant,
     totals: &mut Totals,
 ) {
@@ -304,10 +304,15 @@ fn deliver_control(
         if pending.is_empty() {
             continue;
         }
-        let batch = Batch::new(host.resource(), host.categories(), &[], pending, &[])
+        let records: Vec<LogRecord> = pending.iter().map(|c| c.record.clone()).collect();
+        let batch = Batch::new(host.resource(), host.categories(), &[], &records, &[])
             .with_deadline(deadline);
         match guarded(|| exporter.export(&batch)) {
-            Ok(()) => pending.clear(),
+            Ok(()) => {
+                for c in pending.drain(..) {
+                    c.taken(host);
+                }
+            }
             Err(e) => {
                 let excess = pending.len().saturating_sub(MAX_CONTROL);
                 if excess > 0 {

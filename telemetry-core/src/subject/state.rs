@@ -2,7 +2,7 @@
 //! state whose atomic consent mask the hot path reads.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::category::CategorySet;
@@ -63,7 +63,28 @@ pub(crate) struct SubjectState {
     pub(crate) active: AtomicUsize,
     /// Set while the state is being removed from the registry.
     pub(crate) evicted: AtomicBool,
+    /// With a shared store: the change that last wrote `choices`
+    /// (`ChangeId`), so older news is ignored.
+    pub(crate) change: AtomicU64,
+    /// With a shared store: whether `choices` are known ([`LOADED`]), not
+    /// yet asked for ([`UNLOADED`]) or being loaded ([`LOADING`]).
+    pub(crate) load: AtomicU8,
+    /// With a shared store: when the subject was last seen (milliseconds
+    /// on the view's clock), so the cache lets go of idle subjects first.
+    pub(crate) last_used: AtomicU64,
+    /// Whether the state leaves memory as soon as it has no open scope and
+    /// no recorded choice (a local store, which holds every subject with
+    /// choices anyway). A shared store's cache keeps states until it is
+    /// full, so a subject seen again is not loaded again.
+    pub(crate) transient: bool,
 }
+
+/// [`SubjectState::load`]: the choices are known.
+pub(crate) const LOADED: u8 = 0;
+/// [`SubjectState::load`]: the choices are unknown and not asked for.
+pub(crate) const UNLOADED: u8 = 1;
+/// [`SubjectState::load`]: the choices are being loaded.
+pub(crate) const LOADING: u8 = 2;
 
 impl SubjectState {
     pub(crate) fn new(
@@ -71,6 +92,7 @@ impl SubjectState {
         owner: u64,
         choices: Choices,
         (allowed, identified): (u64, u64),
+        load: u8,
     ) -> Self {
         SubjectState {
             hot: Hot {
@@ -84,7 +106,18 @@ impl SubjectState {
             revoked_at: Mutex::new(Vec::new()),
             active: AtomicUsize::new(0),
             evicted: AtomicBool::new(false),
+            change: AtomicU64::new(0),
+            load: AtomicU8::new(load),
+            last_used: AtomicU64::new(0),
+            // Only a local store's states start out loaded.
+            transient: load == LOADED,
         }
+    }
+
+    /// Whether the subject's choices are still unknown (shared store).
+    #[inline]
+    pub(crate) fn unconfirmed(&self) -> bool {
+        self.load.load(Ordering::Acquire) != LOADED
     }
 
     /// The consent mask and the version to remember for a record captured
@@ -160,15 +193,29 @@ impl fmt::Debug for SubjectState {
 /// The subjects held in memory, by key.
 pub(crate) type SubjectMap = papaya::HashMap<SubjectKey, Arc<SubjectState>>;
 
-/// Removes `state` from `map` if it has no open scope and no recorded
-/// choice (the same protocol as `ConsentRegistry::evict_idle`).
+/// Removes `state` from `map` if it belongs to a local store's registry
+/// and has no open scope and no recorded choice (the same protocol as
+/// `ConsentRegistry::evict_idle`).
 pub(crate) fn release_if_idle(map: &SubjectMap, state: &Arc<SubjectState>) {
     // A consent change in progress holds the lock: leave it to the sweep.
+    if !state.transient {
+        return;
+    }
+    evict_if_idle(map, state, false);
+}
+
+/// Removes `state` from `map` if it has no open scope, and (unless
+/// `with_choices`) no recorded choice. Returns whether it was removed.
+pub(crate) fn evict_if_idle(
+    map: &SubjectMap,
+    state: &Arc<SubjectState>,
+    with_choices: bool,
+) -> bool {
     let Ok(choices) = state.choices.try_lock() else {
-        return;
+        return false;
     };
-    if !choices.is_empty() || state.active.load(Ordering::SeqCst) != 0 {
-        return;
+    if (!with_choices && !choices.is_empty()) || state.active.load(Ordering::SeqCst) != 0 {
+        return false;
     }
     state.evicted.store(true, Ordering::SeqCst);
     if state.active.load(Ordering::SeqCst) == 0 {
@@ -176,7 +223,9 @@ pub(crate) fn release_if_idle(map: &SubjectMap, state: &Arc<SubjectState>) {
         if map.get(&state.key).is_some_and(|s| Arc::ptr_eq(s, state)) {
             map.remove(&state.key);
         }
+        true
     } else {
         state.evicted.store(false, Ordering::SeqCst);
+        false
     }
 }

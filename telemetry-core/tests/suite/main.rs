@@ -11,6 +11,7 @@ mod async_scopes;
 mod concurrency;
 mod config_errors;
 mod consent;
+mod fleet;
 mod gate;
 mod metrics;
 mod pipeline;

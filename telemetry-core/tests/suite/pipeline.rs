@@ -370,13 +370,13 @@ fn revoke_grant_flush_and_shutdown_never_wait_for_a_hung_export() {
     let t2 = t.clone();
     let revoked = returns_while_hung(move || t2.consent().revoke("ann", Category::BUSINESS));
     assert!(
-        matches!(revoked, Some(Ok(()))),
+        matches!(revoked, Some(Ok(_))),
         "revoke waited for the export"
     );
     let t2 = t.clone();
     let granted = returns_while_hung(move || t2.consent().grant("bea", Category::BUSINESS));
     assert!(
-        matches!(granted, Some(Ok(()))),
+        matches!(granted, Some(Ok(_))),
         "grant waited for the export"
     );
     let t2 = t.clone();

@@ -1,4 +1,10 @@
-//! An in-memory exporter for tests (cargo feature `testing`).
+//! In-memory parts for tests (cargo feature `testing`): an exporter that
+//! keeps what it is given, and a shared consent store several telemetry
+//! instances in one process can share.
+
+mod shared_store;
+
+pub use shared_store::{AuditRow, SharedMemoryStore};
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
