@@ -1,7 +1,12 @@
-//! Helpers for the cross-crate integration tests in `tests/tests/`: a real
-//! OpenTelemetry collector (rotel, installed from PyPI by
-//! `tests/collector/install.sh`) started on 127.0.0.1 for a test, and a tiny
-//! HTTP client for posting OTLP requests to it.
+//! Helpers for the cross-crate integration tests in `tests/tests/` and the
+//! other crates' tests: a real OpenTelemetry collector (rotel, installed
+//! from PyPI by `tests/collector/install.sh`) started on 127.0.0.1 for a
+//! test, a tiny HTTP client for posting OTLP requests to it, a real
+//! PostgreSQL server ([`postgres`]) and a TCP proxy that can be cut
+//! ([`proxy`]).
+
+pub mod postgres;
+pub mod proxy;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -378,8 +378,13 @@ impl ConsentRegistry {
                 .load
                 .compare_exchange(UNLOADED, LOADING, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
+            && !view.store().request_load(state.key)
         {
-            view.store().request_load(state.key);
+            // Not taken: asked for again at the next sighting.
+            let _ =
+                state
+                    .load
+                    .compare_exchange(LOADING, UNLOADED, Ordering::AcqRel, Ordering::Acquire);
         }
     }
 

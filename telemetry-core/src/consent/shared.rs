@@ -142,9 +142,10 @@ pub trait SharedConsentStore: Send + Sync + 'static {
     fn start(&self, feed: Feed) -> Result<(), ConsentError>;
 
     /// Asks for a subject's choices, answered through [`Feed::loaded`].
-    /// Must not block; a request it cannot take may be dropped (the subject
-    /// stays fail-closed and is asked for again at its next sighting).
-    fn request_load(&self, subject: SubjectKey);
+    /// Must not block. Returns `false` if it cannot take the request (its
+    /// queue is full): the subject stays fail-closed and is asked for
+    /// again at its next sighting.
+    fn request_load(&self, subject: SubjectKey) -> bool;
 
     /// Loads a subject's choices now, within `timeout`.
     fn load(&self, subject: SubjectKey, timeout: Duration) -> Result<Stored, ConsentError>;

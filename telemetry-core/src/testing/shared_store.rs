@@ -257,9 +257,10 @@ impl SharedConsentStore for SharedMemoryStore {
             .map_err(|e| ConsentError::new(format!("cannot start the feed thread: {e}")))
     }
 
-    fn request_load(&self, subject: SubjectKey) {
+    fn request_load(&self, subject: SubjectKey) -> bool {
         lock(&self.replica.loads).push(subject);
         self.db.changed.notify_all();
+        true
     }
 
     fn load(&self, subject: SubjectKey, _timeout: Duration) -> Result<Stored, ConsentError> {
