@@ -302,8 +302,8 @@ impl Shared {
 
 /// A consent store on PostgreSQL shared by the replicas of a service (see
 /// the [crate documentation](crate)). Give one to each telemetry instance:
-/// [`TelemetryBuilder::shared_consent_store`]
-/// (telemetry_core::TelemetryBuilder::shared_consent_store). Clones are
+/// [`TelemetryBuilder::shared_consent_store`](telemetry_core::TelemetryBuilder::shared_consent_store).
+/// Clones are
 /// the same store (keep one to read its [`status`](Self::status)).
 #[derive(Clone)]
 pub struct PostgresConsentStore {
