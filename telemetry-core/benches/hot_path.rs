@@ -271,6 +271,56 @@ fn consent_denied(c: &mut Criterion, t: &Telemetry) {
     g.finish();
 }
 
+/// The consent check for a subject whose choices are cached, with a
+/// local store and with a shared store (the in-memory stand-in for the
+/// PostgreSQL one: the record path never calls the store for a cached
+/// subject, so which shared store it is does not matter), against the
+/// atomic-load floor. `denied`: the subject never granted BUSINESS, a
+/// typed event of it is refused; `enabled_*`: the check alone.
+fn shared_store(c: &mut Criterion) {
+    let build = |shared: bool| {
+        let b = Telemetry::builder()
+            .service("bench", "1")
+            .env(Environment::from_pairs::<&str, &str>([]))
+            .consent(
+                ConsentPolicy::opt_in()
+                    .require(Category::BUSINESS)
+                    .require(Category::INTERACTION),
+            )
+            .hash_key(KeyId(1), b"0123456789abcdef0123456789abcdef");
+        let b = if shared {
+            b.shared_consent_store(testing::SharedMemoryStore::new())
+        } else {
+            b
+        };
+        let t = b.build().unwrap();
+        t.consent()
+            .grant("bench-user", Category::INTERACTION)
+            .unwrap();
+        t.consent()
+            .prefetch_within("bench-user", Duration::from_secs(1))
+            .unwrap();
+        assert!(t.consent().prefetch("bench-user"), "not cached");
+        t
+    };
+    let mut g = c.benchmark_group("shared_store");
+    for (name, shared) in [("local", false), ("shared", true)] {
+        let t = build(shared);
+        let _scope = t.subject("bench-user");
+        assert!(!t.enabled(Category::BUSINESS) && t.enabled(Category::INTERACTION));
+        g.bench_function(format!("{name}_denied_event"), |b| {
+            b.iter(|| t.emit(black_box(&PURCHASE)))
+        });
+        g.bench_function(format!("{name}_enabled_denied"), |b| {
+            b.iter(|| t.enabled(black_box(Category::BUSINESS)))
+        });
+        g.bench_function(format!("{name}_enabled_admitted"), |b| {
+            b.iter(|| t.enabled(black_box(Category::INTERACTION)))
+        });
+    }
+    g.finish();
+}
+
 fn sampled_out_span(c: &mut Criterion, t: &Telemetry) {
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
         .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff)
@@ -615,6 +665,24 @@ fn print_table(since: SystemTime, acc: &Accounting) {
             Target::Info,
         ),
         row(
+            "denied event, cached subject, local store",
+            ("shared_store", "local_denied_event"),
+            atomic,
+            Target::Ratio(DENIED_TARGET),
+        ),
+        row(
+            "denied event, cached subject, shared store",
+            ("shared_store", "shared_denied_event"),
+            atomic,
+            Target::Ratio(DENIED_TARGET),
+        ),
+        row(
+            "consent check (enabled), shared store",
+            ("shared_store", "shared_enabled_denied"),
+            Some(("same, local store", "shared_store", "local_enabled_denied")),
+            Target::Info,
+        ),
+        row(
             "sampled-out span",
             ("sampled_out_span", "ours"),
             Some((
@@ -757,6 +825,7 @@ fn main() {
     let mut acc = Accounting::default();
 
     consent_denied(&mut c, &t);
+    shared_store(&mut c);
     sampled_out_span(&mut c, &t);
     recorded_span(&mut c, &t, &exporter, &mut acc);
     recorded_event(&mut c, &t, &exporter, &mut acc);

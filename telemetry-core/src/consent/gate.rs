@@ -29,7 +29,7 @@ use crate::category::{Category, CategorySet};
 use crate::export::Severity;
 use crate::health::drops::DropCause;
 use crate::instance::Inner;
-use crate::subject::context::{Context, fast_withheld, with_fast_subject};
+use crate::subject::context::{Context, fast_subject, fast_withheld, with_fast_subject};
 use crate::subject::{SubjectKey, SubjectState};
 use crate::trace::{SpanContext, SpanDecision, TraceId, ids_from, next_random};
 
@@ -116,9 +116,10 @@ impl Inner {
     /// path, one thread-local read and the subject's masks.
     #[inline(always)]
     pub(crate) fn admit_current(&self, category: Category) -> Result<Consented, DropCause> {
-        with_fast_subject(self.id(), |s, withheld| {
-            self.decide(s, None, withheld, category)
-        })
+        // SAFETY: `decide` only reads the state and returns; it never
+        // touches the current context.
+        let (state, withheld) = unsafe { fast_subject(self.id()) };
+        self.decide(state, None, withheld, category)
     }
 
     /// [`admit`](Self::admit) for an explicit subject id: its pseudonymous
@@ -295,6 +296,21 @@ impl Inner {
         CategorySet::from_bits(mask)
     }
 
+    /// Counts a refusal by consent with a shared store, where the cause
+    /// may be that the choices are unconfirmed. Out of line, so that the
+    /// decision inlined into every record path stays small.
+    #[cold]
+    #[inline(never)]
+    fn refuse_shared(
+        &self,
+        state: Option<&SubjectState>,
+        named: bool,
+        category: Category,
+    ) -> DropCause {
+        let cause = self.consent().refusal(state, named, category);
+        self.refuse(cause, category)
+    }
+
     /// Counts a refusal.
     #[inline(always)]
     fn refuse(&self, cause: DropCause, category: Category) -> DropCause {
@@ -321,12 +337,10 @@ impl Inner {
         };
         // Consent first: the denied path then needs no second load.
         if mask & !withheld & category.mask() == 0 {
-            let cause = if mask & category.mask() != 0 || !self.consent().shared {
-                DropCause::Consent
-            } else {
-                self.consent().refusal(state, key.is_some(), category)
-            };
-            return Err(self.refuse(cause, category));
+            if self.consent().shared && mask & category.mask() == 0 {
+                return Err(self.refuse_shared(state, key.is_some(), category));
+            }
+            return Err(self.refuse(DropCause::Consent, category));
         }
         if let Err(cause) = self.check_enabled() {
             return Err(self.refuse(cause, category));

@@ -199,11 +199,17 @@ impl<'t> Consent<'t> {
     /// a request starts). Until they arrive the subject's records are
     /// fail-closed: exempt categories only, anonymously. Does nothing with
     /// a local store, which holds every subject.
-    pub fn prefetch(&self, subject: &str) {
-        if self.inner.consent().shared {
-            let key = self.inner.consent().key_of(subject);
-            self.inner.consent().state_for(key);
+    ///
+    /// Returns whether the choices are known already (always `true` with a
+    /// local store): a request handler that must not lose its first
+    /// records waits with [`prefetch_within`](Self::prefetch_within) only
+    /// when this says `false`. Never blocks.
+    pub fn prefetch(&self, subject: &str) -> bool {
+        if !self.inner.consent().shared {
+            return true;
         }
+        let key = self.inner.consent().key_of(subject);
+        !self.inner.consent().state_for(key).unconfirmed()
     }
 
     /// Like [`prefetch`](Self::prefetch), but waits (at most `timeout`)

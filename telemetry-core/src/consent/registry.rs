@@ -203,7 +203,7 @@ impl ConsentRegistry {
     /// (the view is stale, the subject's choices are still loading, or a
     /// subject named by id is not in the cache), `consent` otherwise.
     /// Called only on the refused path.
-    #[cold]
+    #[inline]
     pub(crate) fn refusal(
         &self,
         state: Option<&SubjectState>,

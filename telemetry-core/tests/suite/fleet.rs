@@ -201,9 +201,19 @@ fn prefetch_loads_before_the_first_record() {
     let a = replica(SharedMemoryStore::new());
     a.t.consent().grant("fay", Category::BUSINESS).unwrap();
     let b = replica(a.store.replica());
+    b.store.hold_loads(true);
+    // Not known yet: prefetch says so (and asks for a load) without
+    // blocking, so a request handler knows when to wait.
+    assert!(!b.t.consent().prefetch("fay"));
+    assert!(!b.t.consent().prefetch("fay"));
+    b.store.hold_loads(false);
     b.t.consent()
         .prefetch_within("fay", Duration::from_secs(1))
         .unwrap();
+    assert!(b.t.consent().prefetch("fay"), "loaded, but not known");
+    // A local store holds every subject.
+    let local = builder().consent(policy()).build().unwrap();
+    assert!(local.consent().prefetch("fay"));
     business(&b, "fay");
     b.t.force_flush().unwrap();
     assert_eq!(b.exp.events_named("shop.order_placed").len(), 1);
