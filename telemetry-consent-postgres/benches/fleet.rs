@@ -146,9 +146,7 @@ fn propagation(pg: &Postgres) {
     for s in &subjects {
         writer.consent().grant(s, Category::BUSINESS).unwrap();
     }
-    let mut followers: Vec<_> = (0..3)
-        .map(|_| child("follower", &pg.url, ""))
-        .collect();
+    let mut followers: Vec<_> = (0..3).map(|_| child("follower", &pg.url, "")).collect();
     let mut outputs: Vec<BufReader<std::process::ChildStdout>> = followers
         .iter_mut()
         .map(|c| BufReader::new(c.stdout.take().unwrap()))

@@ -53,6 +53,7 @@
 //! [`shared_consent_store`]: telemetry_core::TelemetryBuilder::shared_consent_store
 //! [`Consent::wait_applied`]: telemetry_core::consent::Consent::wait_applied
 
+mod blocking;
 mod feed;
 mod loader;
 mod rows;
@@ -187,9 +188,12 @@ impl PostgresConsentStoreBuilder {
             load_queue: self.load_queue,
             outbox_lease: self.outbox_lease,
         };
-        let mut client = settings.connect()?;
         let default_name = settings.replica.clone().unwrap_or_else(generated_name);
-        schema::migrate(&mut client, &settings, &default_name)?;
+        let client = blocking::off_runtime(|| {
+            let mut client = settings.connect()?;
+            schema::migrate(&mut client, &settings, &default_name)?;
+            Ok(client)
+        })?;
         Ok(PostgresConsentStore {
             shared: Arc::new(Shared {
                 settings,
@@ -249,6 +253,23 @@ impl Counters {
     }
 }
 
+/// The call connection is closed off any runtime: the last handle to a
+/// store may go away inside async code (see `blocking.rs`).
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let conn = self
+            .conn
+            .get_mut()
+            .map_or_else(|p| p.into_inner().take(), Option::take);
+        if let Some(conn) = conn {
+            let _ = blocking::off_runtime(move || {
+                drop(conn);
+                Ok(())
+            });
+        }
+    }
+}
+
 impl Shared {
     /// This replica's name.
     pub(crate) fn replica(&self) -> &str {
@@ -263,7 +284,15 @@ impl Shared {
     /// checks one idle for more than 5 s first (the server may have
     /// restarted). A failure drops the connection; the next call connects
     /// again.
-    fn with_conn<T>(
+    fn with_conn<T: Send>(
+        &self,
+        doing: &str,
+        f: impl FnOnce(&mut Client) -> Result<T, Failure> + Send,
+    ) -> Result<T, ConsentError> {
+        blocking::off_runtime(|| self.with_conn_here(doing, f))
+    }
+
+    fn with_conn_here<T>(
         &self,
         doing: &str,
         f: impl FnOnce(&mut Client) -> Result<T, Failure>,
@@ -373,10 +402,9 @@ impl PostgresConsentStore {
             last_error: s.last_error.lock().ok().and_then(|e| e.clone()),
         }
     }
-}
 
-impl SharedConsentStore for PostgresConsentStore {
-    fn start(&self, feed: Feed) -> Result<(), ConsentError> {
+    /// [`SharedConsentStore::start`], on a thread outside any runtime.
+    fn start_here(&self, feed: Feed) -> Result<(), ConsentError> {
         let shared = &self.shared;
         let name = shared
             .settings
@@ -415,6 +443,12 @@ impl SharedConsentStore for PostgresConsentStore {
             .spawn(move || loader::run(&s, &feed, &rx))
             .map_err(|e| ConsentError::new(format!("cannot start the loader thread: {e}")))?;
         Ok(())
+    }
+}
+
+impl SharedConsentStore for PostgresConsentStore {
+    fn start(&self, feed: Feed) -> Result<(), ConsentError> {
+        blocking::off_runtime(|| self.start_here(feed))
     }
 
     fn request_load(&self, subject: SubjectKey) -> bool {

@@ -146,8 +146,8 @@ impl Settings {
             format!(
                 "{doing} at {server}: the role `{user}` lacks a permission ({detail}); the store \
                  needs CREATE on the database to create its schema `{schema}` the first time, then \
-                 USAGE on the schema and SELECT, INSERT, UPDATE, DELETE on its tables (or run it \
-                 once as the schema's owner)"
+                 USAGE on the schema, SELECT, INSERT, UPDATE, DELETE on its tables and USAGE on its \
+                 sequences (or run it once as the schema's owner)"
             )
         } else if *code == SqlState::INVALID_PASSWORD
             || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION

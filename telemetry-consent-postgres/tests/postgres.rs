@@ -369,6 +369,36 @@ fn a_database_outage_fails_closed_keeps_revocations_and_recovers() {
     assert_eq!(denied, (1u64 << Category::INTERACTION.bit()).to_string());
 }
 
+/// The synchronous client drives a runtime of its own, which tokio forbids
+/// on a thread already running one: building, changing consent, waiting
+/// and dropping the last handle from async code (an `async fn main`, a
+/// handler) must neither panic nor fail.
+#[test]
+fn the_store_works_from_inside_an_async_runtime() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let a = replica("in_runtime");
+        let b = replica("in_runtime");
+        let receipt = a.t.consent().grant("rita", Category::BUSINESS).unwrap();
+        a.t.consent()
+            .wait_applied(&receipt, Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(
+            b.t.consent().state("rita", Category::BUSINESS),
+            ConsentState::Granted
+        );
+        b.t.consent()
+            .prefetch_within("sam", Duration::from_secs(2))
+            .unwrap();
+        a.t.consent().revoke("rita", Category::BUSINESS).unwrap();
+        drop(a);
+        drop(b);
+    });
+}
+
 #[test]
 fn malformed_rows_from_the_database_are_counted_not_fatal() {
     let a = replica("t_malformed");
