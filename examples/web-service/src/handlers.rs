@@ -1,6 +1,8 @@
 //! The HTTP handlers of both roles, and the instrumented work they do.
 
-use axum::extract::{Path, State};
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -44,45 +46,84 @@ fn category(telemetry: &Telemetry, name: &str) -> Result<Category, Failure> {
         })
 }
 
+/// The query of the consent endpoints: `?wait=1` answers only once every
+/// live replica sharing the consent store has applied the change (for
+/// confirming an erasure to the person), or `504` after [`WAIT_LIMIT`].
+#[derive(Debug, Default, Deserialize)]
+pub struct ChangeQuery {
+    /// `1` or `true` to wait for every live replica.
+    #[serde(default)]
+    pub wait: Option<String>,
+}
+
+impl ChangeQuery {
+    fn waits(&self) -> bool {
+        matches!(self.wait.as_deref(), Some("1" | "true"))
+    }
+}
+
+/// How long `?wait=1` waits for the other replicas.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(5);
+
 /// `POST /consent/{category}`: the caller grants consent for a category.
 pub async fn grant(
     State(app): State<App>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
+    Query(query): Query<ChangeQuery>,
 ) -> Result<Json<Value>, Failure> {
-    set_consent(&app, &caller, name, true).await
+    set_consent(&app, &caller, name, true, query.waits()).await
 }
 
 /// `DELETE /consent/{category}`: the caller revokes consent; what is still
-/// buffered about them in that category is purged.
+/// buffered about them in that category is purged, here and (as they apply
+/// the change) on every replica sharing the consent store.
 pub async fn revoke(
     State(app): State<App>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
+    Query(query): Query<ChangeQuery>,
 ) -> Result<Json<Value>, Failure> {
-    set_consent(&app, &caller, name, false).await
+    set_consent(&app, &caller, name, false, query.waits()).await
 }
 
 /// Grants or revokes on a blocking thread: a change may write the consent
 /// store (a file, a database) and a revocation waits for buffered records
 /// to be purged and for an export in flight, none of which may hold up a
-/// runtime worker.
+/// runtime worker. Answers the change's number in the shared store
+/// (`null` with a local one) and, with `wait`, how many live replicas
+/// applied it.
 async fn set_consent(
     app: &App,
     caller: &Caller,
     name: String,
     allow: bool,
+    wait: bool,
 ) -> Result<Json<Value>, Failure> {
     let user = user(caller)?;
     let c = category(&app.telemetry, &name)?;
     let telemetry = app.telemetry.clone();
     let result = tokio::task::spawn_blocking(move || {
         let consent = telemetry.consent();
-        if allow {
+        let receipt = if allow {
             consent.grant(user, c)
         } else {
             consent.revoke(user, c)
-        }
+        };
+        let receipt =
+            receipt.map_err(|e| failure(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        let replicas = if wait {
+            let ack = consent.wait_applied(&receipt, WAIT_LIMIT).map_err(|e| {
+                failure(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!("the change is committed, but not every replica confirmed it: {e}"),
+                )
+            })?;
+            Some(ack.replicas)
+        } else {
+            None
+        };
+        Ok((receipt.change().map(|id| id.0), replicas))
     })
     .await
     .map_err(|_| {
@@ -91,23 +132,37 @@ async fn set_consent(
             "the consent change did not complete",
         )
     })?;
-    result.map_err(|e| failure(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let (change, replicas) = result?;
     tracing::info!(category = %name, allowed = allow, "consent changed");
-    Ok(Json(json!({ "category": name, "allowed": allow })))
+    Ok(Json(
+        json!({ "category": name, "allowed": allow, "change": change, "replicas": replicas }),
+    ))
 }
 
-/// `GET /consent`: what the caller allows here.
+/// `GET /consent`: what this replica records for the caller now (the
+/// middleware has loaded their choices from a shared store; if that failed,
+/// only the exempt categories are listed: the replica fails closed).
 pub async fn consent(
     State(app): State<App>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, Failure> {
     let user = user(&caller)?;
-    let names = app.telemetry.categories();
-    let allowed: Vec<String> = Category::BUILTIN
-        .iter()
-        .filter(|c| **c != Category::TELEMETRY && app.telemetry.consent().allows(user, **c))
-        .map(|c| names.name(*c).into_owned())
-        .collect();
+    let telemetry = app.telemetry.clone();
+    let allowed = tokio::task::spawn_blocking(move || {
+        let names = telemetry.categories();
+        Category::BUILTIN
+            .iter()
+            .filter(|c| **c != Category::TELEMETRY && telemetry.consent().allows(user, **c))
+            .map(|c| names.name(*c).into_owned())
+            .collect::<Vec<String>>()
+    })
+    .await
+    .map_err(|_| {
+        failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the consent lookup did not complete",
+        )
+    })?;
     Ok(Json(json!({ "allowed": allowed })))
 }
 
@@ -255,9 +310,19 @@ async fn reserve_stock(telemetry: &Telemetry, sku: &str, quantity: u64) -> bool 
     reserved
 }
 
-/// `GET /healthz`.
-pub async fn healthz() -> &'static str {
-    "ok"
+/// `GET /healthz`: `200 ok`, or `503` while this replica's view of a
+/// shared consent store is stale (it refuses consent-requiring data until
+/// the store answers again), so that a load balancer sends customers to
+/// the replicas that can record for them.
+pub async fn healthz(State(app): State<App>) -> (StatusCode, &'static str) {
+    if app.telemetry.consent().freshness().stale {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "consent view stale: the consent store has not answered within max-staleness",
+        )
+    } else {
+        (StatusCode::OK, "ok")
+    }
 }
 
 #[cfg(test)]
@@ -313,13 +378,23 @@ mod tests {
             downstream: None,
         };
         let bob = Extension(Caller::User("bob"));
-        let Json(granted) = grant(State(app.clone()), bob.clone(), Path("business".to_owned()))
-            .await
-            .unwrap();
+        let Json(granted) = grant(
+            State(app.clone()),
+            bob.clone(),
+            Path("business".to_owned()),
+            Query(ChangeQuery::default()),
+        )
+        .await
+        .unwrap();
         assert_eq!(granted["allowed"], true);
-        let Json(revoked) = revoke(State(app.clone()), bob, Path("interaction".to_owned()))
-            .await
-            .unwrap();
+        let Json(revoked) = revoke(
+            State(app.clone()),
+            bob,
+            Path("interaction".to_owned()),
+            Query(ChangeQuery::default()),
+        )
+        .await
+        .unwrap();
         assert_eq!(revoked["allowed"], false);
         assert!(app.telemetry.consent().allows("bob", Category::BUSINESS));
         assert!(!app.telemetry.consent().allows("bob", Category::INTERACTION));

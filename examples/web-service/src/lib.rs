@@ -10,6 +10,7 @@
 //! collector over OTLP, with the process's resource metrics. See the README.
 
 pub mod auth;
+pub mod consent_store;
 pub mod downstream;
 pub mod events;
 pub mod handlers;

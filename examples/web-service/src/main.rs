@@ -1,4 +1,9 @@
-//! `web-service --name frontend --listen 127.0.0.1:3000 --downstream http://127.0.0.1:3001`
+//! `web-service --name frontend --listen 127.0.0.1:3000 --downstream http://127.0.0.1:3001
+//! [--consent-store memory|postgres://…] [--max-staleness-ms 2000]`
+//!
+//! The consent store is in memory by default (one instance); replicas
+//! share a PostgreSQL database (`--consent-store`, or the
+//! `CONSENT_STORE_URL` variable). The connection string is never printed.
 //!
 //! Prints `listening on <address>` once it accepts connections; stops on
 //! Ctrl-C or SIGTERM, flushing its telemetry. Secrets come from the
@@ -9,6 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use web_service_example::auth::Auth;
+use web_service_example::consent_store::StoreChoice;
 use web_service_example::secrets::{HashKey, ServiceToken};
 use web_service_example::{App, downstream::Downstream, router, setup};
 
@@ -16,13 +22,19 @@ struct Args {
     name: String,
     listen: String,
     downstream: Option<String>,
+    consent_store: Option<String>,
+    max_staleness: Duration,
 }
+
+const USAGE: &str = "use --name NAME --listen ADDR [--downstream URL] [--consent-store memory|postgres://...] [--max-staleness-ms MS]";
 
 fn args() -> Result<Args, String> {
     let mut args = Args {
         name: "frontend".into(),
         listen: "127.0.0.1:3000".into(),
         downstream: None,
+        consent_store: None,
+        max_staleness: Duration::from_secs(2),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -31,11 +43,16 @@ fn args() -> Result<Args, String> {
             "--name" => args.name = value()?,
             "--listen" => args.listen = value()?,
             "--downstream" => args.downstream = Some(value()?),
-            other => {
-                return Err(format!(
-                    "unknown argument {other:?}; use --name NAME --listen ADDR [--downstream URL]"
-                ));
+            // The value may hold a password: errors below never repeat it.
+            "--consent-store" => args.consent_store = Some(value()?),
+            "--max-staleness-ms" => {
+                let v = value()?;
+                let ms: u64 = v.parse().map_err(|_| {
+                    format!("--max-staleness-ms {v:?}: give a whole number of milliseconds (at least 100)")
+                })?;
+                args.max_staleness = Duration::from_millis(ms);
             }
+            other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
     }
     Ok(args)
@@ -84,7 +101,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .downstream
         .map(|base| Downstream::new(base, &service_token))
         .transpose()?;
-    let instrumentation = setup::install(&args.name, &hash_key)?;
+    let store = StoreChoice::from_flag_or_env(args.consent_store.as_deref())?;
+    eprintln!("{}", store.describe());
+    let instrumentation = setup::install(&args.name, &hash_key, &store, args.max_staleness)?;
     let app = App {
         telemetry: instrumentation.telemetry.clone(),
         auth: Auth::new(&service_token),

@@ -25,6 +25,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
@@ -94,6 +95,15 @@ where
             // Unauthenticated: no subject, whatever ran on this thread before.
             None => Context::empty(),
         };
+        // With a shared consent store, a customer whose choices this
+        // replica has not cached yet is fail-closed until they load: wait
+        // for them (briefly, off the runtime's threads) so that the
+        // request's own records are not lost. Cached customers, and every
+        // customer with a local store, pass straight through.
+        let prefetch = caller
+            .subject()
+            .filter(|user| !t.consent().prefetch(user))
+            .map(|user| (t.clone(), user.to_owned()));
         let incoming = t.extract_headers(request.headers());
         let incoming = if caller.is_service() {
             incoming
@@ -124,6 +134,17 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let future = ctx.wrap(inner.call(request));
         Box::pin(async move {
+            if let Some((t, user)) = prefetch {
+                let loaded = tokio::task::spawn_blocking(move || {
+                    t.consent().prefetch_within(&user, PREFETCH_WAIT)
+                })
+                .await;
+                if !matches!(loaded, Ok(Ok(()))) {
+                    // Recorded anyway: consent-requiring data of this
+                    // request is refused (fail closed), the rest flows.
+                    tracing::warn!("consent choices not loaded in time");
+                }
+            }
             let response = future.await?;
             let status = response.status();
             span.set_attribute("http.response.status_code", u64::from(status.as_u16()));
@@ -134,6 +155,11 @@ where
         })
     }
 }
+
+/// How long a request waits for its customer's consent choices to load
+/// from a shared store (a cache miss costs well under a millisecond while
+/// the database answers).
+const PREFETCH_WAIT: Duration = Duration::from_millis(250);
 
 /// The methods OpenTelemetry's HTTP conventions know by name.
 const KNOWN_METHODS: [&str; 9] = [

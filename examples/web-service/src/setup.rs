@@ -11,6 +11,7 @@ use tracing::Level;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::prelude::*;
 
+use crate::consent_store::StoreChoice;
 use crate::secrets::HashKey;
 
 /// What runs for the life of the process.
@@ -25,13 +26,18 @@ pub struct Instrumentation {
 /// `hash_key` for pseudonyms and hashed fields (every instance needs the
 /// same key for a customer to have the same pseudonym in all of them).
 /// The OTLP endpoint comes from `OTEL_EXPORTER_OTLP_ENDPOINT` (default
-/// `http://localhost:4318`, HTTP/protobuf).
+/// `http://localhost:4318`, HTTP/protobuf). Consent is kept in `store`
+/// (see [`StoreChoice`]); with a shared store, `max_staleness` bounds how
+/// old this replica's view of it may get.
 pub fn install(
     service: &str,
     hash_key: &HashKey,
+    store: &StoreChoice,
+    max_staleness: Duration,
 ) -> Result<Instrumentation, Box<dyn std::error::Error>> {
     let exporter = OtlpExporter::builder().build()?;
-    let telemetry = Telemetry::builder()
+    let builder = store.configure(Telemetry::builder(), max_staleness)?;
+    let telemetry = builder
         .service(service, env!("CARGO_PKG_VERSION"))
         .consent(
             ConsentPolicy::opt_in()
