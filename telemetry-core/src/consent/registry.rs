@@ -247,8 +247,8 @@ impl ConsentRegistry {
         SubjectKey(self.subject_key.digest(id.as_bytes()))
     }
 
-    /// The current effective mask of a subject (see [`absent_mask`]
-    /// (Self::absent_mask) when it is not in memory).
+    /// The current effective mask of a subject (see
+    /// [`absent_mask`](Self::absent_mask) when it is not in memory).
     #[inline]
     pub(crate) fn mask_of(&self, key: SubjectKey) -> u64 {
         self.with_state(key, |s| s.map_or(self.absent_mask(), SubjectState::allowed))

@@ -130,8 +130,7 @@ pub struct FleetAck {
 /// in `telemetry-consent-postgres`.
 ///
 /// The pipeline calls it from the threads that change consent and from its
-/// own threads, never from the record path: [`request_load`]
-/// (Self::request_load) is the only call made while recording, and it must
+/// own threads, never from the record path: [`request_load`](Self::request_load) is the only call made while recording, and it must
 /// not block.
 pub trait SharedConsentStore: Send + Sync + 'static {
     /// Connects and starts following changes. Called once by

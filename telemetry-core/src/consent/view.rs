@@ -86,8 +86,8 @@ impl FleetView {
         self.capacity
     }
 
-    /// Milliseconds on the view's clock (for [`SubjectState::last_used`]
-    /// (crate::subject::SubjectState::last_used)).
+    /// Milliseconds on the view's clock (for
+    /// [`SubjectState::last_used`](crate::subject::SubjectState::last_used)).
     pub(crate) fn now_millis(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
