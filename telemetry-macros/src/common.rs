@@ -59,7 +59,19 @@ pub(crate) fn category(expr: &Expr, krate: &Path) -> Result<TokenStream, syn::Er
             if name.chars().any(|c| c.is_ascii_lowercase()) {
                 return Err(syn::Error::new_spanned(
                     ident,
-                    format!("unknown category `{name}`: use {CATEGORIES}"),
+                    format!(
+                        "unknown category `{name}`{}: use {CATEGORIES}",
+                        crate::errors::did_you_mean(
+                            &name,
+                            &[
+                                "performance",
+                                "errors",
+                                "interaction",
+                                "resource",
+                                "business"
+                            ]
+                        )
+                    ),
                 ));
             }
         }

@@ -58,3 +58,56 @@ pub(crate) fn skip_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<(
     }
     Ok(())
 }
+
+/// `" (did you mean `x`?)"` for the candidate closest to a misspelled
+/// `word` (at most two edits away, or a third of its length), else `""`.
+pub(crate) fn did_you_mean(word: &str, candidates: &[&str]) -> String {
+    let limit = (word.chars().count() / 3).max(2);
+    candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map_or_else(String::new, |(_, c)| format!(" (did you mean `{c}`?)"))
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                diagonal
+            } else {
+                1 + diagonal.min(above).min(row[j])
+            };
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_are_close_or_absent() {
+        let keys = [
+            "name", "category", "fields", "err", "ret", "subject", "crate",
+        ];
+        assert_eq!(
+            did_you_mean("catgory", &keys),
+            " (did you mean `category`?)"
+        );
+        assert_eq!(did_you_mean("feilds", &keys), " (did you mean `fields`?)");
+        assert_eq!(did_you_mean("subjet", &keys), " (did you mean `subject`?)");
+        assert_eq!(did_you_mean("sampler", &keys), "");
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}

@@ -3,11 +3,12 @@
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Expr, Fields, Lit, LitStr, Path, Type};
 
 use crate::common::{self, CLASSES, Class};
-use crate::errors::{Errors, set_once, skip_value};
+use crate::errors::{Errors, did_you_mean, set_once, skip_value};
 
 struct Container {
     /// A `default` was given (even an invalid one): no unclassified-field errors.
@@ -77,7 +78,13 @@ fn parse_container(input: &DeriveInput, errors: &mut Errors) -> Container {
                     let ident: syn::Ident = meta.value()?.parse()?;
                     match Class::parse(&ident) {
                         Some(class) => set_once(errors, &mut c.default, class, &meta.path, "default"),
-                        None => errors.at(&ident, format!("unknown class `{ident}`: use {CLASSES}")),
+                        None => errors.at(
+                            &ident,
+                            format!(
+                                "unknown class `{ident}`{}: use {CLASSES}",
+                                did_you_mean(&ident.to_string(), &["public", "hash", "redact", "skip"])
+                            ),
+                        ),
                     }
                 }
                 "crate" => {
@@ -88,7 +95,13 @@ fn parse_container(input: &DeriveInput, errors: &mut Errors) -> Container {
                     }
                 }
                 _ => {
-                    errors.at(&meta.path, "unknown attribute: use `name`, `category`, `version`, `default` or `crate`");
+                    errors.at(
+                        &meta.path,
+                        format!(
+                            "unknown attribute{}: use `name`, `category`, `version`, `default` or `crate`",
+                            did_you_mean(&key, &["name", "category", "version", "default", "crate"])
+                        ),
+                    );
                     skip_value(&meta)?;
                 }
             }
@@ -136,7 +149,10 @@ fn parse_field<'a>(field: &'a syn::Field, errors: &mut Errors) -> Option<Field<'
                     _ => {
                         errors.at(
                             &meta.path,
-                            format!("unknown field attribute: use {CLASSES}, `subject`, `rename` or `label`"),
+                            format!(
+                                "unknown field attribute{}: use {CLASSES}, `subject`, `rename` or `label`",
+                                did_you_mean(other, &["public", "hash", "redact", "skip", "subject", "rename", "label"])
+                            ),
                         );
                         invalid = true;
                         skip_value(&meta)?;
@@ -254,7 +270,31 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
     let name = container
         .name
         .as_ref()
-        .map_or_else(|| to_snake(&ident.to_string()), LitStr::value);
+        .map_or_else(|| to_snake(&ident.unraw().to_string()), LitStr::value);
+    // Exported field names are unique (a rename may collide with another
+    // field, or two renames with each other).
+    let mut exported: Vec<(String, &syn::Ident)> = Vec::new();
+    for f in &fields {
+        if matches!(f.role, Some(Role::Subject)) {
+            continue;
+        }
+        let fname = exported_name(f);
+        if let Some((_, first)) = exported.iter().find(|(n, _)| *n == fname) {
+            let at: &dyn quote::ToTokens = match &f.rename {
+                Some(r) => r,
+                None => f.ident,
+            };
+            errors.at(
+                at,
+                format!(
+                    "two fields are exported as `{fname}` (`{first}` and `{}`): give one of them another `rename`",
+                    f.ident
+                ),
+            );
+        } else {
+            exported.push((fname, f.ident));
+        }
+    }
     let category = common::category_or(
         container.category.as_ref(),
         &krate,
@@ -278,16 +318,15 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
             Some(Role::Subject) => continue,
             None => container.default.unwrap_or(Class::Skip),
         };
-        let fname = f
-            .rename
-            .as_ref()
-            .map_or_else(|| f.ident.to_string(), LitStr::value);
+        let fname = exported_name(f);
         let fident = f.ident;
         let ty = f.ty;
         let class_tokens = class.tokens(&krate);
         let index = schema_fields.len();
+        // A redacted or skipped value is never read, so its type needs no
+        // `TelemetryValue`.
         let field_type = match class {
-            Class::Skip => quote!(#krate::__private::FieldType::Opaque),
+            Class::Skip | Class::Redact => quote!(#krate::__private::FieldType::Opaque),
             _ => quote_spanned!(ty.span()=> <#ty as #krate::__private::TelemetryValue>::TYPE),
         };
         schema_fields.push(quote! {
@@ -397,11 +436,31 @@ fn stub_impl(input: &DeriveInput, krate: &Path) -> TokenStream {
     }
 }
 
+/// The name a field is exported under: its `rename`, else its name
+/// without a raw identifier's `r#`.
+fn exported_name(f: &Field<'_>) -> String {
+    f.rename
+        .as_ref()
+        .map_or_else(|| f.ident.unraw().to_string(), LitStr::value)
+}
+
+/// `HTTPRequestDone` → `http_request_done`, `OrderV2Placed` →
+/// `order_v2_placed`: a word starts at an upper-case letter that follows a
+/// lower-case letter or a digit, or that ends a run of capitals followed by
+/// a lower-case letter.
 fn to_snake(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
     let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
+    for (i, &c) in chars.iter().enumerate() {
         if c.is_uppercase() {
-            if i > 0 {
+            let prev = i.checked_sub(1).and_then(|p| chars.get(p));
+            let next = chars.get(i + 1);
+            let starts_word = match prev {
+                None | Some('_') => false,
+                Some(p) if p.is_lowercase() || p.is_ascii_digit() => true,
+                Some(p) => p.is_uppercase() && next.is_some_and(|n| n.is_lowercase()),
+            };
+            if starts_word {
                 out.push('_');
             }
             out.extend(c.to_lowercase());
@@ -410,4 +469,25 @@ fn to_snake(name: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::to_snake;
+
+    #[test]
+    fn default_event_names_are_proper_snake_case() {
+        for (from, to) in [
+            ("OrderPlaced", "order_placed"),
+            ("HTTPRequestDone", "http_request_done"),
+            ("RequestHTTP", "request_http"),
+            ("OrderV2Placed", "order_v2_placed"),
+            ("IOError", "io_error"),
+            ("A", "a"),
+            ("already_snake", "already_snake"),
+            ("Mixed_Case", "mixed_case"),
+        ] {
+            assert_eq!(to_snake(from), to, "{from}");
+        }
+    }
 }

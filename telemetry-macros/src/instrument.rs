@@ -4,10 +4,11 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
+use syn::ext::IdentExt;
 use syn::{Expr, FnArg, Ident, ItemFn, LitStr, Pat, Path, ReturnType, Type};
 
 use crate::common::{self, CLASSES, Class};
-use crate::errors::{Errors, set_once, skip_value};
+use crate::errors::{Errors, did_you_mean, set_once, skip_value};
 
 #[derive(Default)]
 pub(crate) struct Args {
@@ -66,7 +67,13 @@ pub(crate) fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
                             None => {
                                 errors.at(
                                     &class_ident,
-                                    format!("unknown class `{class_ident}`: use {CLASSES}"),
+                                    format!(
+                                        "unknown class `{class_ident}`{}: use {CLASSES}",
+                                        did_you_mean(
+                                            &class_ident.to_string(),
+                                            &["public", "hash", "redact", "skip"]
+                                        )
+                                    ),
                                 );
                                 Class::Public
                             }
@@ -149,7 +156,13 @@ pub(crate) fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
             _ => {
                 errors.at(
                     &meta.path,
-                    "unknown argument: use `name`, `category`, `fields(..)`, `err`, `ret`, `subject` or `crate`",
+                    format!(
+                        "unknown argument{}: use `name`, `category`, `fields(..)`, `err`, `ret`, `subject` or `crate`",
+                        did_you_mean(
+                            &key,
+                            &["name", "category", "fields", "err", "ret", "subject", "crate"]
+                        )
+                    ),
                 );
                 skip_value(&meta)?;
             }
@@ -236,6 +249,24 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     if let Some(c) = &func.sig.constness {
         errors.at(c, "#[instrument_event] cannot go on a `const fn`: recording telemetry is not a compile-time operation");
     }
+    if let ReturnType::Type(_, ty) = &func.sig.output
+        && let Type::Never(never) = &**ty
+    {
+        errors.at(
+            never,
+            "#[instrument_event] cannot go on a function that never returns (`-> !`): its call has no end to measure; instrument the functions it calls, or return a value",
+        );
+    }
+    if let Some(attr) = func
+        .attrs
+        .iter()
+        .find(|a| a.path().is_ident("track_caller"))
+    {
+        errors.at(
+            attr,
+            "#[instrument_event] cannot keep #[track_caller]: the body runs inside the instrumentation, so `Location::caller()` would name it; take the caller's location as an argument (`#[track_caller]` on a thin wrapper that passes `Location::caller()` in), or leave the function uninstrumented",
+        );
+    }
     let krate = common::krate(parsed.krate.clone());
     // Arguments by name.
     let mut arg_names: Vec<&Ident> = Vec::new();
@@ -290,7 +321,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let name = parsed
         .name
         .as_ref()
-        .map_or_else(|| func.sig.ident.to_string(), LitStr::value);
+        .map_or_else(|| func.sig.ident.unraw().to_string(), LitStr::value);
     let calls_metric = format!("{name}.calls");
     let duration_metric = format!("{name}.duration");
     let description = common::doc(&func.attrs);
@@ -308,7 +339,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                 _ => None,
             });
             let field_type = field_type(ty, &krate);
-            let fname = ident.to_string();
+            let fname = ident.unraw().to_string();
             let class_tokens = class.tokens(&krate);
             quote!(#krate::__private::FieldSchema { name: #fname, ty: #field_type, class: #class_tokens })
         })
@@ -330,7 +361,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let subject_name = match &parsed.subject {
         Some(s) => {
-            let s = s.to_string();
+            let s = s.unraw().to_string();
             quote!(::core::option::Option::Some(#s))
         }
         None => quote!(::core::option::Option::None),
@@ -347,7 +378,14 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             // A redacted argument is never read.
             Class::Redact => quote!(__telemetry_call.redacted(#i);),
             Class::Skip => quote!(),
-            _ => quote::quote_spanned!(ident.span()=> __telemetry_call.field(#i, &#ident);),
+            // Only the argument carries its own span (for errors about its
+            // type): the generated names keep the macro's, so that they
+            // resolve when the argument comes from a `macro_rules!`
+            // expansion with hygiene of its own.
+            _ => {
+                let arg = quote::quote_spanned!(ident.span()=> &#ident);
+                quote!(__telemetry_call.field(#i, #arg);)
+            }
         });
     let record_fields = quote! {
         if let ::core::option::Option::Some(__telemetry_call) = &mut __telemetry_call
@@ -461,9 +499,14 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             None => quote!(),
             _ => quote!(),
         };
+        // The body's statements go into the async block itself: a block
+        // in tail position there (a one-line body) would trip
+        // `unused_braces`.
+        let stmts = &block.stmts;
+        let future = quote!(async move { #fake_return #(#stmts)* });
         quote! {
             #prelude
-            let __telemetry_future = async move { #fake_return #block };
+            let __telemetry_future = #future;
             #await_instrumented
         }
     } else if returns_impl_future(&sig.output) {
@@ -486,7 +529,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         quote! {
             #prelude
             #[allow(clippy::redundant_closure_call, unused_mut)]
-            let mut __telemetry_body = #closure;
+            let mut __telemetry_body = #krate::__private::once(#closure);
             match __telemetry_call {
                 // Denied: a check and a branch, then the function as written.
                 ::core::option::Option::None => __telemetry_body(),

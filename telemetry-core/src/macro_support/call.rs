@@ -165,6 +165,32 @@ pub struct Call {
     span: Span,
     context: Option<Context>,
     start: u64,
+    /// Set by [`finish`](Self::finish); a call dropped without it panicked
+    /// or was cancelled.
+    finished: bool,
+}
+
+/// A call that ends without [`Call::finish`] is an outcome too: a panic
+/// unwinding through the function, or its future dropped before it
+/// completed (cancellation). Both end the span with an error status and
+/// count in the call counter under their own `outcome`; a panic also
+/// records an `exception` event of type `panic` (never the panic's
+/// message: it can carry personal data).
+impl Drop for Call {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let outcome = if std::thread::panicking() {
+            Outcome::Panic
+        } else {
+            Outcome::Cancelled
+        };
+        if matches!(outcome, Outcome::Panic) {
+            self.panic_event();
+        }
+        self.finish_outcome(outcome);
+    }
 }
 
 impl Call {
@@ -192,6 +218,7 @@ impl Call {
             span,
             context,
             start,
+            finished: false,
         }
     }
 
@@ -268,6 +295,16 @@ impl Call {
     }
 
     fn error_event<E>(&self, message: Option<(FieldClass, &dyn std::fmt::Display)>) {
+        self.exception(std::any::type_name::<E>(), message);
+    }
+
+    /// The `exception` event of a panic: its type only.
+    #[cold]
+    fn panic_event(&self) {
+        self.exception("panic", None);
+    }
+
+    fn exception(&self, ty: &'static str, message: Option<(FieldClass, &dyn std::fmt::Display)>) {
         let t = &*self.telemetry;
         let ctx = self.context.clone();
         let _g = ctx.map(Context::attach);
@@ -275,7 +312,7 @@ impl Call {
         let mut event = t
             .event("exception", Category::ERRORS)
             .severity(Severity::Error)
-            .public("exception.type", std::any::type_name::<E>())
+            .public("exception.type", ty)
             .public("code.function", self.site.schema.name);
         if let Some((class, message)) = message {
             event = event.identifying_with("exception.message", class, || message.to_string());
@@ -287,6 +324,7 @@ impl Call {
     /// and, for a recorded span, the duration histogram get the outcome.
     #[inline]
     pub fn finish(mut self, outcome: Outcome) {
+        self.finished = true;
         self.finish_outcome(outcome);
     }
 
@@ -297,19 +335,22 @@ impl Call {
             return;
         };
         let _g = self.context.clone().map(Context::attach);
-        let attrs: &[(&'static str, Value<'_>)] = match outcome {
-            Outcome::Ok => &[],
-            Outcome::Err(ty) => &[
-                ("outcome", Value::Str("error")),
-                ("error.type", Value::Str(ty)),
-            ],
+        let error_type = match outcome {
+            Outcome::Ok => "",
+            Outcome::Err(ty) => ty,
+            Outcome::Panic => "panic",
+            Outcome::Cancelled => "cancelled",
         };
+        let attrs: &[(&'static str, Value<'_>)] = &[
+            ("outcome", Value::Str(outcome.name())),
+            ("error.type", Value::Str(error_type)),
+        ];
         match outcome {
             Outcome::Ok => metrics.ok.add(1),
-            Outcome::Err(ty) => {
+            _ => {
                 metrics.calls.add(1, attrs);
                 if !self.span.has_error_status() {
-                    self.span.set_error_description(ty);
+                    self.span.set_error_description(error_type);
                 }
             }
         }
@@ -319,7 +360,7 @@ impl Call {
                 Outcome::Ok => metrics
                     .duration
                     .record(secs, &[("outcome", Value::Str("ok"))]),
-                Outcome::Err(_) => metrics.duration.record(secs, attrs),
+                _ => metrics.duration.record(secs, attrs),
             }
         }
     }

@@ -10,6 +10,22 @@ pub enum Outcome {
     Ok,
     /// An `Err` of this type.
     Err(&'static str),
+    /// The call panicked (the instrumentation saw it unwind).
+    Panic,
+    /// The call's future was dropped before it completed.
+    Cancelled,
+}
+
+impl Outcome {
+    /// The `outcome` attribute of the call metrics.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Err(_) => "error",
+            Outcome::Panic => "panic",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
 }
 
 /// The outcome of a `Result` return value. Generated code calls

@@ -462,3 +462,145 @@ fn the_catalogue_lists_events_and_functions() {
     let json = catalogue.to_json();
     assert!(json.contains("\"name\": \"macro.lookup\""), "{json}");
 }
+
+struct Doc {
+    title: String,
+}
+
+impl Doc {
+    /// A `&mut` return: the body is a `FnOnce` closure.
+    #[instrument_event(name = "macro.title_mut")]
+    fn title_mut(&mut self) -> &mut String {
+        &mut self.title
+    }
+}
+
+#[instrument_event(fields(r#type, r#match))]
+fn r#raw_kind(r#type: &str, r#match: u64) -> usize {
+    r#type.len() + usize::try_from(r#match).unwrap_or(0)
+}
+
+macro_rules! instrumented_in_a_macro {
+    ($name:ident, $arg:ident) => {
+        #[instrument_event(name = "macro.from_macro_rules", fields($arg))]
+        fn $name($arg: u64) -> u64 {
+            $arg * 2
+        }
+    };
+}
+
+instrumented_in_a_macro!(doubled, amount);
+
+#[test]
+fn forms_that_once_failed_record_their_calls() {
+    let t = t();
+    let mut d = Doc {
+        title: "draft".into(),
+    };
+    d.title_mut().push_str(" 2");
+    assert_eq!(d.title, "draft 2");
+    assert_eq!(r#raw_kind("ab", 3), 5);
+    assert_eq!(doubled(21), 42);
+    t.force_flush().unwrap();
+    let spans = exporter().spans();
+    let span = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no span {name}"))
+            .clone()
+    };
+    span("macro.title_mut");
+    // Raw identifiers are exported without `r#`, as the function's name.
+    let raw = span("raw_kind");
+    assert!(has_attr(&raw.attributes, "type"), "{:?}", raw.attributes);
+    assert!(has_attr(&raw.attributes, "match"));
+    assert!(!raw.attributes.iter().any(|a| a.key.starts_with("r#")));
+    // An argument named inside a macro_rules! expansion is recorded.
+    let from_macro = span("macro.from_macro_rules");
+    assert!(
+        from_macro
+            .attributes
+            .iter()
+            .any(|a| a.key == "amount" && a.value == AttrValue::U64(21)),
+        "{:?}",
+        from_macro.attributes
+    );
+}
+
+#[instrument_event(name = "macro.panics")]
+fn panics(who: &str) -> u32 {
+    panic!("cannot serve {who}@example.com")
+}
+
+#[instrument_event(name = "macro.slow")]
+async fn slow() -> u32 {
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    1
+}
+
+#[tokio::test]
+async fn panics_and_cancellations_are_outcomes_of_their_own() {
+    let t = t();
+    let caught = std::panic::catch_unwind(|| panics("macro-pia"));
+    assert!(caught.is_err());
+    // The future is dropped at the timeout: cancelled.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(20), slow())
+            .await
+            .is_err()
+    );
+    t.force_flush().unwrap();
+    let spans = exporter().spans();
+    let status = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no span {name}"))
+            .status
+            .clone()
+    };
+    assert_eq!(
+        status("macro.panics"),
+        SpanStatus::Error {
+            description: "panic".into()
+        }
+    );
+    assert_eq!(
+        status("macro.slow"),
+        SpanStatus::Error {
+            description: "cancelled".into()
+        }
+    );
+    let panic_event = exporter()
+        .events_named("exception")
+        .into_iter()
+        .find(|e| {
+            e.attributes
+                .iter()
+                .any(|a| a.key == "code.function" && a.value.render() == "macro.panics")
+        })
+        .expect("the panic's exception event");
+    assert!(
+        panic_event
+            .attributes
+            .iter()
+            .any(|a| a.key == "exception.type" && a.value.render() == "panic")
+    );
+    assert!(
+        !exporter().exported_json().contains("example.com"),
+        "the panic message is not exported"
+    );
+    assert_eq!(
+        exporter().sum_value("macro.panics.calls", &[("outcome", "panic")]),
+        Some(1)
+    );
+    assert_eq!(
+        exporter().sum_value("macro.slow.calls", &[("outcome", "cancelled")]),
+        Some(1)
+    );
+    assert!(
+        exporter().last_metric("macro.slow.duration").is_some(),
+        "a cancelled call's duration is recorded"
+    );
+}
