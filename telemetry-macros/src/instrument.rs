@@ -485,7 +485,19 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                 }
             }
     };
-    let body = if sig.asyncness.is_some() {
+    let body = if let Some((leading, pin, inner)) = boxed_async_body(&func) {
+        // The shape `#[async_trait]` gives an `async fn`: a body that
+        // returns `Box::pin(async move { .. })`. The call is the inner
+        // future, so it is instrumented (the call starts at its first poll).
+        quote! {
+            #(#leading)*
+            #pin(async move {
+                #prelude
+                let __telemetry_future = #inner;
+                #await_instrumented
+            })
+        }
+    } else if sig.asyncness.is_some() {
         // async fn: the body becomes an async block run inside the call's
         // span; a fake return edge keeps inference on the declared type.
         let fake_return = match output_ty {
@@ -552,6 +564,32 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         #vis #sig {
             #body
         }
+    }
+}
+
+/// For a function that is not `async` but whose body ends in
+/// `Box::pin(async move { .. })` (what `#[async_trait]` makes of an `async
+/// fn`): the statements before it, the `Box::pin` path, and the async block.
+fn boxed_async_body(func: &ItemFn) -> Option<(&[syn::Stmt], &Expr, &syn::ExprAsync)> {
+    if func.sig.asyncness.is_some() {
+        return None;
+    }
+    let (last, leading) = func.block.stmts.split_last()?;
+    let syn::Stmt::Expr(Expr::Call(call), None) = last else {
+        return None;
+    };
+    let Expr::Path(path) = &*call.func else {
+        return None;
+    };
+    let mut segments = path.path.segments.iter().rev();
+    let is_box_pin = segments.next().is_some_and(|s| s.ident == "pin")
+        && segments.next().is_some_and(|s| s.ident == "Box");
+    if !is_box_pin || call.args.len() != 1 {
+        return None;
+    }
+    match call.args.first() {
+        Some(Expr::Async(inner)) if inner.capture.is_some() => Some((leading, &call.func, inner)),
+        _ => None,
     }
 }
 

@@ -604,3 +604,62 @@ async fn panics_and_cancellations_are_outcomes_of_their_own() {
         "a cancelled call's duration is recorded"
     );
 }
+
+#[async_trait::async_trait]
+trait Store {
+    async fn fetch(&self, id: u64) -> Result<u64, PaymentDeclined>;
+}
+
+struct Db;
+
+#[instrument_event(name = "macro.store_child")]
+async fn store_child() {
+    tokio::time::sleep(Duration::from_millis(5)).await;
+}
+
+#[async_trait::async_trait]
+impl Store for Db {
+    #[instrument_event(name = "macro.async_trait_fetch", fields(id), err)]
+    async fn fetch(&self, id: u64) -> Result<u64, PaymentDeclined> {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        store_child().await;
+        if id == 0 {
+            Err(PaymentDeclined)
+        } else {
+            Ok(id)
+        }
+    }
+}
+
+#[tokio::test]
+async fn async_trait_methods_are_measured_to_completion_with_their_children() {
+    let t = t();
+    assert_eq!(Db.fetch(7).await.unwrap(), 7);
+    assert!(Db.fetch(0).await.is_err());
+    t.force_flush().unwrap();
+    let spans = exporter().spans();
+    let fetches: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "macro.async_trait_fetch")
+        .collect();
+    assert_eq!(fetches.len(), 2);
+    for f in &fetches {
+        // The whole call, not only building the boxed future.
+        let took = f.end.duration_since(f.start).unwrap_or_default();
+        assert!(took >= Duration::from_millis(20), "span of {took:?}");
+        let child = spans
+            .iter()
+            .find(|c| c.name == "macro.store_child" && c.parent_span_id == Some(f.span_id))
+            .expect("the child span is attached to the call");
+        assert_eq!(child.trace_id, f.trace_id);
+    }
+    assert!(
+        fetches
+            .iter()
+            .any(|f| matches!(f.status, SpanStatus::Error { .. }))
+    );
+    assert_eq!(
+        exporter().sum_value("macro.async_trait_fetch.calls", &[("outcome", "error")]),
+        Some(1)
+    );
+}
