@@ -3,7 +3,7 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use syn::{Expr, Ident, Path};
+use syn::{Expr, Ident, Path, Type};
 
 /// A field's privacy class, as written in an attribute.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -126,4 +126,43 @@ pub(crate) fn doc(attrs: &[syn::Attribute]) -> String {
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The catalogue type of an argument or redacted field, from its syntax
+/// (`opaque` when unknown): no trait bound on the type is needed.
+pub(crate) fn field_type(ty: Option<&Type>, krate: &Path) -> TokenStream {
+    let mut ty = ty;
+    loop {
+        match ty {
+            Some(Type::Reference(r)) => ty = Some(&r.elem),
+            Some(Type::Paren(p)) => ty = Some(&p.elem),
+            Some(Type::Path(p)) => {
+                let Some(last) = p.path.segments.last() else {
+                    break;
+                };
+                if last.ident == "Option" || last.ident == "Box" || last.ident == "Arc" {
+                    if let syn::PathArguments::AngleBracketed(a) = &last.arguments
+                        && let Some(syn::GenericArgument::Type(inner)) = a.args.first()
+                    {
+                        ty = Some(inner);
+                        continue;
+                    }
+                    break;
+                }
+                let kind = match last.ident.to_string().as_str() {
+                    "u8" | "u16" | "u32" | "u64" | "usize" => quote!(UInt),
+                    "i8" | "i16" | "i32" | "i64" | "isize" => quote!(Int),
+                    "f32" | "f64" => quote!(Float),
+                    "bool" => quote!(Bool),
+                    "str" | "String" | "Cow" => quote!(String),
+                    "Duration" => quote!(Duration),
+                    "SystemTime" => quote!(Timestamp),
+                    _ => break,
+                };
+                return quote!(#krate::__private::FieldType::#kind);
+            }
+            _ => break,
+        }
+    }
+    quote!(#krate::__private::FieldType::Opaque)
 }

@@ -324,9 +324,10 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
         let class_tokens = class.tokens(&krate);
         let index = schema_fields.len();
         // A redacted or skipped value is never read, so its type needs no
-        // `TelemetryValue`.
+        // `TelemetryValue`: a redacted one is described from its syntax.
         let field_type = match class {
-            Class::Skip | Class::Redact => quote!(#krate::__private::FieldType::Opaque),
+            Class::Skip => quote!(#krate::__private::FieldType::Opaque),
+            Class::Redact => common::field_type(Some(ty), &krate),
             _ => quote_spanned!(ty.span()=> <#ty as #krate::__private::TelemetryValue>::TYPE),
         };
         schema_fields.push(quote! {

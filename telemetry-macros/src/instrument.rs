@@ -338,7 +338,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                 },
                 _ => None,
             });
-            let field_type = field_type(ty, &krate);
+            let field_type = common::field_type(ty, &krate);
             let fname = ident.unraw().to_string();
             let class_tokens = class.tokens(&krate);
             quote!(#krate::__private::FieldSchema { name: #fname, ty: #field_type, class: #class_tokens })
@@ -591,44 +591,6 @@ fn boxed_async_body(func: &ItemFn) -> Option<(&[syn::Stmt], &Expr, &syn::ExprAsy
         Some(Expr::Async(inner)) if inner.capture.is_some() => Some((leading, &call.func, inner)),
         _ => None,
     }
-}
-
-/// The catalogue type of an argument, from its syntax (`opaque` when unknown).
-fn field_type(ty: Option<&Type>, krate: &Path) -> TokenStream {
-    let mut ty = ty;
-    loop {
-        match ty {
-            Some(Type::Reference(r)) => ty = Some(&r.elem),
-            Some(Type::Paren(p)) => ty = Some(&p.elem),
-            Some(Type::Path(p)) => {
-                let Some(last) = p.path.segments.last() else {
-                    break;
-                };
-                if last.ident == "Option" || last.ident == "Box" || last.ident == "Arc" {
-                    if let syn::PathArguments::AngleBracketed(a) = &last.arguments
-                        && let Some(syn::GenericArgument::Type(inner)) = a.args.first()
-                    {
-                        ty = Some(inner);
-                        continue;
-                    }
-                    break;
-                }
-                let kind = match last.ident.to_string().as_str() {
-                    "u8" | "u16" | "u32" | "u64" | "usize" => quote!(UInt),
-                    "i8" | "i16" | "i32" | "i64" | "isize" => quote!(Int),
-                    "f32" | "f64" => quote!(Float),
-                    "bool" => quote!(Bool),
-                    "str" | "String" | "Cow" => quote!(String),
-                    "Duration" => quote!(Duration),
-                    "SystemTime" => quote!(Timestamp),
-                    _ => break,
-                };
-                return quote!(#krate::__private::FieldType::#kind);
-            }
-            _ => break,
-        }
-    }
-    quote!(#krate::__private::FieldType::Opaque)
 }
 
 fn hint(args: &[&Ident]) -> String {

@@ -137,19 +137,14 @@ impl TelemetryBuilder {
             );
         }
         if keys.is_empty()
-            && let Some(schema) = self.events.iter().find(|e| e.needs_hash_key())
+            && let Some(what) = first_hashed(&self.events)
         {
-            let field = schema
-                .fields
-                .iter()
-                .find(|f| f.class == crate::privacy::FieldClass::Hashed)
-                .map_or("?", |f| f.name);
             return invalid(
                 ConfigErrorKind::MissingHashKey,
                 format!(
-                    "event `{}` hashes field `{field}`, but no hash key is configured; add \
-                     .hash_key(KeyId(1), key) with 32 random bytes from your secret store",
-                    schema.name
+                    "{what}, but no hash key is configured, so its values could only be \
+                     redacted; add .hash_key(KeyId(1), key) with 32 random bytes from your secret \
+                     store"
                 ),
             );
         }
@@ -334,4 +329,55 @@ fn reserved_name_problem(name: &str) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// The first event or instrumented function that hashes a value, among
+/// those declared with `event_schema` and every one the catalogue holds
+/// (each `#[derive(TelemetryEvent)]` and `#[instrument_event]` linked into
+/// the program), described for an error message.
+fn first_hashed(declared: &[&'static crate::event::schema::EventSchema]) -> Option<String> {
+    use crate::catalogue::CatalogueItem;
+    use crate::privacy::FieldClass;
+    let hashed = |fields: &[crate::event::schema::FieldSchema]| {
+        fields
+            .iter()
+            .find(|f| f.class == FieldClass::Hashed)
+            .map(|f| f.name)
+    };
+    for schema in declared {
+        if let Some(field) = hashed(schema.fields) {
+            return Some(format!("event `{}` hashes field `{field}`", schema.name));
+        }
+    }
+    for item in inventory::iter::<CatalogueItem> {
+        match item {
+            CatalogueItem::Event { schema, source } => {
+                if let Some(field) = hashed(schema.fields) {
+                    return Some(format!(
+                        "event `{}` ({}:{}) hashes field `{field}`",
+                        schema.name, source.file, source.line
+                    ));
+                }
+            }
+            CatalogueItem::Function { schema, source } => {
+                let what = hashed(schema.fields)
+                    .map(|f| format!("argument `{f}`"))
+                    .or_else(|| {
+                        (schema.records_error_message == Some(FieldClass::Hashed))
+                            .then(|| "its error message".to_owned())
+                    })
+                    .or_else(|| {
+                        (schema.records_return == Some(FieldClass::Hashed))
+                            .then(|| "its return value".to_owned())
+                    });
+                if let Some(what) = what {
+                    return Some(format!(
+                        "#[instrument_event] function `{}` ({}:{}) hashes {what}",
+                        schema.name, source.file, source.line
+                    ));
+                }
+            }
+        }
+    }
+    None
 }

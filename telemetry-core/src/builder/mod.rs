@@ -218,7 +218,9 @@ impl TelemetryBuilder {
     }
 
     /// Declares an event type, so that configuration problems with it (a
-    /// hashed field and no hash key) are reported at build time.
+    /// hashed field and no hash key) are reported at build time. Derived
+    /// events and instrumented functions are checked without it (they are
+    /// in the catalogue); declare hand-written `TelemetryEvent` impls.
     pub fn event_schema(mut self, schema: &'static EventSchema) -> Self {
         self.events.push(schema);
         self

@@ -663,3 +663,33 @@ async fn async_trait_methods_are_measured_to_completion_with_their_children() {
         Some(1)
     );
 }
+
+#[test]
+fn a_program_that_hashes_values_cannot_build_an_instance_without_a_hash_key() {
+    // This test binary links events and functions with hashed fields
+    // (`Purchase`, `macro.place_order`): without a key they could only be
+    // redacted, so building fails and names one of them.
+    let e = Telemetry::builder()
+        .service("no-key", "1")
+        .env(Environment::from_pairs::<&str, &str>([]))
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), ConfigErrorKind::MissingHashKey);
+    let text = e.to_string();
+    assert!(
+        text.contains("hashes") && text.contains("hash_key"),
+        "{text}"
+    );
+    assert!(
+        [
+            "macro.purchase_completed",
+            "macro.place_order",
+            "macro.charge",
+            "macro.lookup"
+        ]
+        .iter()
+        .any(|n| text.contains(n)),
+        "{text}"
+    );
+    assert!(text.contains(".rs:"), "names where it is defined: {text}");
+}
