@@ -154,6 +154,6 @@ pub use subject::context::{Context, ContextGuard, SuppressGuard};
 pub use subject::future::{FutureExt, WithContext};
 pub use telemetry::{DefaultGuard, Telemetry};
 #[cfg(feature = "macros")]
-pub use telemetry_macros::{TelemetryEvent, instrument_event};
+pub use telemetry_macros::{TelemetryEvent, TelemetryValue, instrument_event};
 pub use trace::span::{Entered, Span};
 pub use value::{FieldType, TelemetryValue, Value};

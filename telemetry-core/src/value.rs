@@ -65,16 +65,28 @@ pub enum Value<'a> {
     Duration(Duration),
     /// A point in time.
     Timestamp(SystemTime),
+    /// A 128-bit signed integer (exported as an integer when it fits in 64
+    /// bits, else as its decimal text).
+    I128(i128),
+    /// A 128-bit unsigned integer (as [`I128`](Self::I128)).
+    U128(u128),
+    /// A character (exported as a one-character string).
+    Char(char),
+    /// Bytes (exported as lower-case hex text).
+    Bytes(&'a [u8]),
     /// No value (an `Option` that is `None`).
     Absent,
 }
 
 /// A type that can be captured as a field value.
 ///
-/// Implemented for integers, floats, `bool`, strings (`&str`, `String`,
-/// `Cow<str>`), `Option<T>`, `Duration`, `SystemTime` and references to
-/// those. Implement it for your own types (an enum of currencies, an id
-/// newtype) to use them as event fields:
+/// Implemented for integers (128-bit ones too), floats, `bool`, `char`,
+/// strings (`&str`, `String`, `Cow<str>`), bytes (`[u8]`, `[u8; N]`,
+/// `Vec<u8>`: exported as hex), `Option<T>`, `Duration`, `SystemTime`
+/// (`chrono::DateTime` and `time::OffsetDateTime` with the features of those
+/// names), and references and boxes of those; `#[derive(TelemetryValue)]`
+/// implements it for a newtype or an enum of unit variants. Implement it
+/// by hand for other types of your own to use them as event fields:
 ///
 /// ```
 /// use telemetry_core::{FieldType, TelemetryValue, Value};
@@ -86,6 +98,10 @@ pub enum Value<'a> {
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be recorded as a field value: it does not implement `TelemetryValue`",
+    note = "for a newtype or an enum of unit variants, add #[derive(TelemetryValue)]; else implement `TelemetryValue` by hand, or classify the field `redact` or `skip` (their values are never read)"
+)]
 pub trait TelemetryValue {
     /// The field type this value has.
     const TYPE: FieldType;
@@ -121,6 +137,81 @@ impl TelemetryValue for usize {
     #[inline]
     fn to_value(&self) -> Value<'_> {
         Value::U64(*self as u64)
+    }
+}
+
+impl TelemetryValue for i128 {
+    const TYPE: FieldType = FieldType::Int;
+    #[inline]
+    fn to_value(&self) -> Value<'_> {
+        Value::I128(*self)
+    }
+}
+
+impl TelemetryValue for u128 {
+    const TYPE: FieldType = FieldType::UInt;
+    #[inline]
+    fn to_value(&self) -> Value<'_> {
+        Value::U128(*self)
+    }
+}
+
+impl TelemetryValue for char {
+    const TYPE: FieldType = FieldType::String;
+    #[inline]
+    fn to_value(&self) -> Value<'_> {
+        Value::Char(*self)
+    }
+}
+
+impl TelemetryValue for [u8] {
+    const TYPE: FieldType = FieldType::String;
+    #[inline]
+    fn to_value(&self) -> Value<'_> {
+        Value::Bytes(self)
+    }
+}
+
+impl<const N: usize> TelemetryValue for [u8; N] {
+    const TYPE: FieldType = FieldType::String;
+    #[inline]
+    fn to_value(&self) -> Value<'_> {
+        Value::Bytes(self)
+    }
+}
+
+impl TelemetryValue for Vec<u8> {
+    const TYPE: FieldType = FieldType::String;
+    #[inline]
+    fn to_value(&self) -> Value<'_> {
+        Value::Bytes(self)
+    }
+}
+
+#[cfg(feature = "chrono")]
+impl<Tz: chrono::TimeZone> TelemetryValue for chrono::DateTime<Tz> {
+    const TYPE: FieldType = FieldType::Timestamp;
+    #[inline]
+    fn to_value(&self) -> Value<'_> {
+        Value::Timestamp(SystemTime::from(self.clone()))
+    }
+}
+
+#[cfg(feature = "time")]
+impl TelemetryValue for time::OffsetDateTime {
+    const TYPE: FieldType = FieldType::Timestamp;
+    #[inline]
+    fn to_value(&self) -> Value<'_> {
+        Value::Timestamp(SystemTime::from(*self))
+    }
+}
+
+#[cfg(feature = "time")]
+impl TelemetryValue for time::UtcDateTime {
+    const TYPE: FieldType = FieldType::Timestamp;
+    #[inline]
+    fn to_value(&self) -> Value<'_> {
+        Value::Timestamp(SystemTime::from(*self))
     }
 }
 
@@ -370,6 +461,29 @@ pub(crate) fn own_public(value: Value<'_>, max_len: usize) -> Option<(AttrValue,
         }
         Value::Duration(d) => AttrValue::U64(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
         Value::Timestamp(t) => AttrValue::U64(unix_nanos(t)),
+        Value::I128(v) => match i64::try_from(v) {
+            Ok(v) => AttrValue::I64(v),
+            Err(_) => AttrValue::Str(Cow::Owned(v.to_string())),
+        },
+        Value::U128(v) => match u64::try_from(v) {
+            Ok(v) => AttrValue::U64(v),
+            Err(_) => AttrValue::Str(Cow::Owned(v.to_string())),
+        },
+        Value::Char(c) => AttrValue::Str(Cow::Owned(c.to_string())),
+        Value::Bytes(b) => {
+            // Two hex digits a byte, cut at the string limit.
+            let keep = b.len().min(max_len / 2);
+            let mut hex = String::with_capacity(keep * 2 + TRUNCATED.len());
+            for byte in b.iter().take(keep) {
+                hex.push(char::from(HEX[usize::from(byte >> 4)]));
+                hex.push(char::from(HEX[usize::from(byte & 0xf)]));
+            }
+            let cut = keep < b.len();
+            if cut {
+                hex.push_str(TRUNCATED);
+            }
+            return Some((AttrValue::Str(Cow::Owned(hex)), cut));
+        }
         Value::Absent => return None,
     };
     Some((v, false))
@@ -399,6 +513,50 @@ pub fn unix_nanos(t: SystemTime) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wide_integers_characters_and_bytes() {
+        assert_eq!(7i128.to_value(), Value::I128(7));
+        assert_eq!(<u128 as TelemetryValue>::TYPE, FieldType::UInt);
+        let own = |v| own_public(v, 8);
+        assert_eq!(own(Value::I128(-7)), Some((AttrValue::I64(-7), false)));
+        assert_eq!(
+            own(Value::U128(u128::MAX)),
+            Some((AttrValue::Str(Cow::Owned(u128::MAX.to_string())), false))
+        );
+        assert_eq!(
+            own('é'.to_value()),
+            Some((AttrValue::Str(Cow::Owned("é".into())), false))
+        );
+        assert_eq!(
+            own([0xde_u8, 0xad].to_value()),
+            Some((AttrValue::Str(Cow::Owned("dead".into())), false))
+        );
+        // Bytes past the string limit (8 here: 4 bytes) are cut and marked.
+        let (long, cut) = own(vec![0u8; 10].to_value()).unwrap();
+        assert!(cut);
+        assert_eq!(long.render(), format!("00000000{TRUNCATED}"));
+    }
+
+    #[cfg(feature = "time")]
+    #[test]
+    fn time_types_are_timestamps() {
+        let t = time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(5);
+        assert_eq!(
+            t.to_value(),
+            Value::Timestamp(SystemTime::UNIX_EPOCH + Duration::from_secs(5))
+        );
+    }
+
+    #[cfg(feature = "chrono")]
+    #[test]
+    fn chrono_types_are_timestamps() {
+        let t = chrono::DateTime::<chrono::Utc>::from_timestamp(5, 0).unwrap();
+        assert_eq!(
+            t.to_value(),
+            Value::Timestamp(SystemTime::UNIX_EPOCH + Duration::from_secs(5))
+        );
+    }
 
     #[test]
     fn builtin_values() {

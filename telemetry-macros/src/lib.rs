@@ -1,6 +1,7 @@
 //! # telemetry-macros
 //!
-//! `#[instrument_event]` and `#[derive(TelemetryEvent)]` for
+//! `#[instrument_event]`, `#[derive(TelemetryEvent)]` and
+//! `#[derive(TelemetryValue)]` for
 //! [`telemetry-core`](https://docs.rs/telemetry-core). Use them through
 //! `telemetry-core`, which re-exports both (cargo feature `macros`, on by
 //! default); the generated code refers to `::telemetry_core` (override with
@@ -29,6 +30,7 @@ mod common;
 mod errors;
 mod event;
 mod instrument;
+mod value;
 
 use proc_macro::TokenStream;
 
@@ -47,6 +49,19 @@ use proc_macro::TokenStream;
 pub fn derive_telemetry_event(input: TokenStream) -> TokenStream {
     match syn::parse::<syn::DeriveInput>(input) {
         Ok(input) => event::expand(input).into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+/// Derives `TelemetryValue`, so a type of your own can be an event field or
+/// a recorded argument: a newtype (`struct UserId(u64)`, or one named
+/// field) records the value it wraps, with its type; an enum of unit
+/// variants records the variant's name as a string. `#[telemetry(crate =
+/// "..")]` as for the other derive.
+#[proc_macro_derive(TelemetryValue, attributes(telemetry))]
+pub fn derive_telemetry_value(input: TokenStream) -> TokenStream {
+    match syn::parse::<syn::DeriveInput>(input) {
+        Ok(input) => value::expand(input).into(),
         Err(e) => e.to_compile_error().into(),
     }
 }

@@ -201,6 +201,10 @@ fn value_matches(stored: &AttrValue, v: Value<'_>, max_len: usize) -> bool {
         (AttrValue::F64(a), Value::F64(b)) => a.to_bits() == b.to_bits(),
         (AttrValue::U64(a), Value::Duration(d)) => u128::from(*a) == d.as_nanos(),
         (AttrValue::U64(a), Value::Timestamp(t)) => *a == crate::value::unix_nanos(t),
+        // Rare as metric attributes: compared through their stored form.
+        (_, Value::I128(_) | Value::U128(_) | Value::Char(_) | Value::Bytes(_)) => {
+            crate::value::own_public(v, max_len).is_some_and(|(owned, _)| owned == *stored)
+        }
         _ => false,
     }
 }
@@ -254,6 +258,10 @@ fn hash_attrs(
             Value::F64(f) => mix(mix(h, 5), f.to_bits()),
             Value::Duration(d) => mix(mix(h, 4), u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
             Value::Timestamp(t) => mix(mix(h, 4), crate::value::unix_nanos(*t)),
+            Value::I128(i) => mix(mix(mix(h, 7), *i as u64), (*i >> 64) as u64),
+            Value::U128(u) => mix(mix(mix(h, 8), *u as u64), (*u >> 64) as u64),
+            Value::Char(c) => mix(mix(h, 9), u64::from(u32::from(*c))),
+            Value::Bytes(b) => hash_bytes(mix(h, 10), b),
             Value::Absent => mix(h, 6),
         };
         total = total.wrapping_add(h);

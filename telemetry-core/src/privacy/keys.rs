@@ -48,8 +48,28 @@ impl HashKey {
     /// The keyed hash of a field value (`None` for an absent value).
     pub(crate) fn hash_value(&self, value: Value<'_>) -> Option<[u8; 16]> {
         let mut buf = [0u8; 17];
+        // Equal values hash alike whatever their Rust type: a 128-bit
+        // integer that fits in 64 bits as that integer, a character as its
+        // one-character string, bytes as a string of the same bytes.
+        let value = match value {
+            Value::I128(v) => i64::try_from(v).map_or(value, Value::I64),
+            Value::U128(v) => u64::try_from(v).map_or(value, Value::U64),
+            other => other,
+        };
         let bytes: &[u8] = match value {
             Value::Str(s) => return Some(self.digest(s.as_bytes())),
+            Value::Bytes(b) => return Some(self.digest(b)),
+            Value::Char(c) => return Some(self.digest(c.encode_utf8(&mut buf).as_bytes())),
+            Value::I128(v) => {
+                buf[0] = 7;
+                buf[1..17].copy_from_slice(&v.to_le_bytes());
+                &buf[..17]
+            }
+            Value::U128(v) => {
+                buf[0] = 8;
+                buf[1..17].copy_from_slice(&v.to_le_bytes());
+                &buf[..17]
+            }
             Value::Absent => return None,
             Value::Bool(v) => {
                 buf[0] = 1;
@@ -127,5 +147,22 @@ impl KeyRing {
             }
             None => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_values_of_different_types_hash_alike() {
+        let key = HashKey::derive(KeyId(1), &[7u8; 32], "test");
+        let h = |v| key.hash_value(v).unwrap();
+        assert_eq!(h(Value::I128(42)), h(Value::I64(42)));
+        assert_eq!(h(Value::U128(42)), h(Value::U64(42)));
+        assert_eq!(h(Value::Char('é')), h(Value::Str("é")));
+        assert_eq!(h(Value::Bytes(b"ab")), h(Value::Str("ab")));
+        assert_ne!(h(Value::U128(u128::MAX)), h(Value::I128(-1)));
+        assert_ne!(h(Value::U128(u128::MAX)), h(Value::U64(u64::MAX)));
     }
 }

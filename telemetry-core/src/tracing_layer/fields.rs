@@ -132,6 +132,18 @@ impl<S: Sink> Visit for Capture<'_, S> {
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.put(field, Value::Bool(value));
     }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.put(field, Value::I128(value));
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.put(field, Value::U128(value));
+    }
+
+    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
+        self.put(field, Value::Bytes(value));
+    }
 }
 
 /// Span fields become span attributes; `otel.kind` and `otel.status_code`

@@ -693,3 +693,66 @@ fn a_program_that_hashes_values_cannot_build_an_instance_without_a_hash_key() {
     );
     assert!(text.contains(".rs:"), "names where it is defined: {text}");
 }
+
+#[derive(TelemetryValue)]
+struct AccountId(u128);
+
+#[derive(TelemetryValue)]
+enum Tier {
+    Gold,
+}
+
+#[derive(TelemetryEvent)]
+#[telemetry(name = "macro.value_types", category = performance)]
+struct ValueTypes<'a> {
+    #[telemetry(public)]
+    account: AccountId,
+    #[telemetry(public)]
+    small: i128,
+    #[telemetry(public)]
+    tier: Tier,
+    #[telemetry(public)]
+    grade: char,
+    #[telemetry(public)]
+    digest: &'a [u8],
+}
+
+#[test]
+fn new_value_types_are_exported_as_their_values() {
+    let t = t();
+    t.emit(&ValueTypes {
+        account: AccountId(u128::MAX),
+        small: -3,
+        tier: Tier::Gold,
+        grade: 'A',
+        digest: &[0xca, 0xfe],
+    });
+    t.force_flush().unwrap();
+    let e = exporter()
+        .events_named("macro.value_types")
+        .pop()
+        .expect("the event");
+    let attr = |k: &str| {
+        e.attributes
+            .iter()
+            .find(|a| a.key == k)
+            .map(|a| a.value.clone())
+    };
+    assert_eq!(
+        attr("account").map(|v| v.render().into_owned()),
+        Some(u128::MAX.to_string())
+    );
+    assert_eq!(attr("small"), Some(AttrValue::I64(-3)));
+    assert_eq!(
+        attr("tier").map(|v| v.render().into_owned()),
+        Some("Gold".into())
+    );
+    assert_eq!(
+        attr("grade").map(|v| v.render().into_owned()),
+        Some("A".into())
+    );
+    assert_eq!(
+        attr("digest").map(|v| v.render().into_owned()),
+        Some("cafe".into())
+    );
+}
