@@ -113,6 +113,7 @@ mod clock;
 mod error;
 pub mod event;
 pub mod metrics;
+pub mod panic_hook;
 pub mod trace;
 mod value;
 

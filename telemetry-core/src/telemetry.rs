@@ -147,7 +147,6 @@ impl Telemetry {
 
     /// A handle for the library's own use (a collector thread building
     /// instruments): it does not keep the instance running.
-    #[cfg(feature = "process-metrics")]
     pub(crate) fn internal(inner: Arc<Inner>) -> Telemetry {
         Telemetry { inner, _life: None }
     }
