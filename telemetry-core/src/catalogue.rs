@@ -47,6 +47,9 @@ pub struct FunctionSchema {
     /// How the error's message is recorded too (`err(message = class)`),
     /// in records that may identify their subject only.
     pub records_error_message: Option<crate::privacy::FieldClass>,
+    /// Whether an error event carries the stack frames of the function's
+    /// own crate (`err(backtrace)`).
+    pub records_backtrace: bool,
     /// The return value's class, if recorded (`ret = ..`).
     pub records_return: Option<crate::privacy::FieldClass>,
     /// The argument whose value opens the subject scope, if any.
@@ -259,6 +262,12 @@ impl Catalogue {
                         None => String::new(),
                     }
                 );
+                if schema.records_backtrace {
+                    let _ = writeln!(
+                        out,
+                        "\nerrors carry the stack frames of the service's own crate"
+                    );
+                }
             }
             if let Some(class) = schema.records_return {
                 let _ = writeln!(

@@ -17,6 +17,8 @@ pub(crate) struct Args {
     fields: Vec<(Ident, Class)>,
     /// `err`: `Some(None)`; `err(message = class)`: `Some(Some(class))`.
     err: Option<Option<Class>>,
+    /// `err(backtrace)`.
+    backtrace: bool,
     err_span: Option<Span>,
     ret: Option<Class>,
     subject: Option<Ident>,
@@ -96,10 +98,14 @@ pub(crate) fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
                 let mut message = None;
                 if meta.input.peek(syn::token::Paren) {
                     meta.parse_nested_meta(|inner| {
+                        if inner.path.is_ident("backtrace") {
+                            args.backtrace = true;
+                            return Ok(());
+                        }
                         if !inner.path.is_ident("message") {
                             errors.at(
                                 &inner.path,
-                                "unknown `err` option: `err` records the error type, `err(message = public)` also its message",
+                                "unknown `err` option: `err` records the error type, `err(message = public)` also its message, `err(backtrace)` the stack frames of this crate",
                             );
                             return skip_value(&inner);
                         }
@@ -345,6 +351,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         })
         .collect();
     let records_errors = parsed.err.is_some();
+    let records_backtrace = parsed.backtrace;
     let records_message = match parsed.err {
         Some(Some(c)) => {
             let c = c.tokens(&krate);
@@ -437,11 +444,12 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             fields: &[#(#field_schemas),*],
             records_errors: #records_errors,
             records_error_message: #records_message,
+            records_backtrace: #records_backtrace,
             records_return: #records_return,
             subject: #subject_name,
             metrics: &[#calls_metric, #duration_metric],
         };
-        static __TELEMETRY_CALLSITE: #krate::__private::Callsite = #krate::__private::Callsite::new(&__TELEMETRY_SCHEMA);
+        static __TELEMETRY_CALLSITE: #krate::__private::Callsite = #krate::__private::Callsite::new(&__TELEMETRY_SCHEMA, ::core::module_path!());
         #krate::__private::inventory::submit! {
             #krate::__private::CatalogueItem::Function {
                 schema: &__TELEMETRY_SCHEMA,

@@ -50,21 +50,25 @@ impl std::ops::Deref for CallMetricsRef<'_> {
 /// One instrumented function: its schema and lazily built instruments.
 pub struct Callsite {
     schema: &'static FunctionSchema,
+    /// The function's module path (its crate is the first segment).
+    module: &'static str,
     metrics: OnceLock<(u64, Option<CallMetrics>)>,
     calls_name: &'static str,
     duration_name: &'static str,
 }
 
 impl Callsite {
-    /// A callsite for `schema`; `metrics` holds the names of its call
-    /// counter and duration histogram.
-    pub const fn new(schema: &'static FunctionSchema) -> Self {
+    /// A callsite for `schema`, a function in module `module`; the
+    /// schema's `metrics` holds the names of its call counter and duration
+    /// histogram.
+    pub const fn new(schema: &'static FunctionSchema, module: &'static str) -> Self {
         let (calls_name, duration_name) = match schema.metrics {
             [calls, duration, ..] => (*calls, *duration),
             _ => ("", ""),
         };
         Callsite {
             schema,
+            module,
             metrics: OnceLock::new(),
             calls_name,
             duration_name,
@@ -317,6 +321,15 @@ impl Call {
         if let Some((class, message)) = message {
             event = event.identifying_with("exception.message", class, || message.to_string());
         }
+        if self.site.schema.records_backtrace && t.enabled(Category::ERRORS) {
+            let krate = self
+                .site
+                .module
+                .split("::")
+                .next()
+                .unwrap_or(self.site.module);
+            event = event.public("exception.stacktrace", own_frames(krate));
+        }
         event.emit();
     }
 
@@ -372,4 +385,60 @@ pub enum CallEntered {
     Span(Entered),
     /// The call's subject and span are current.
     Context(ContextGuard),
+}
+
+/// The stack frames of crate `krate`, innermost first, one a line:
+/// `symbol (src/file.rs:line)`. Frames of the standard library, of
+/// dependencies and of this library are left out, and so is everything
+/// before `src/` in a path (a home directory, a build machine's layout).
+fn own_frames(krate: &str) -> String {
+    let trace = std::backtrace::Backtrace::force_capture().to_string();
+    let prefix = format!("{krate}::");
+    let mut out = String::new();
+    let mut lines = trace.lines().peekable();
+    while let Some(line) = lines.next() {
+        // `  12: symbol` then, if known, `             at path:line:col`.
+        let symbol = line
+            .trim_start()
+            .split_once(": ")
+            .map(|(n, sym)| (n, sym.trim()))
+            .filter(|(n, _)| n.chars().all(|c| c.is_ascii_digit()))
+            .map(|(_, sym)| sym);
+        let Some(symbol) = symbol else {
+            continue;
+        };
+        let location = lines
+            .peek()
+            .and_then(|l| l.trim_start().strip_prefix("at "))
+            .map(str::to_owned);
+        if location.is_some() {
+            lines.next();
+        }
+        if !symbol.starts_with(&prefix) {
+            continue;
+        }
+        let symbol = symbol.rsplit_once("::h").map_or(symbol, |(s, hash)| {
+            if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) {
+                s
+            } else {
+                symbol
+            }
+        });
+        out.push_str(symbol);
+        if let Some(location) = location {
+            // From the crate's own source folder on, else the file name.
+            let short = ["src/", "tests/", "examples/", "benches/"]
+                .iter()
+                .filter_map(|dir| location.rfind(dir))
+                .max()
+                .and_then(|i| location.get(i..))
+                .or_else(|| location.rsplit('/').next())
+                .unwrap_or(&location);
+            out.push_str(" (");
+            out.push_str(short);
+            out.push(')');
+        }
+        out.push('\n');
+    }
+    out
 }

@@ -756,3 +756,45 @@ fn new_value_types_are_exported_as_their_values() {
         Some("cafe".into())
     );
 }
+
+#[instrument_event(name = "macro.with_backtrace", err(backtrace))]
+fn with_backtrace() -> Result<(), PaymentDeclined> {
+    Err(PaymentDeclined)
+}
+
+#[test]
+fn err_backtrace_records_the_services_own_frames_only() {
+    let t = t();
+    assert!(with_backtrace().is_err());
+    t.force_flush().unwrap();
+    let e = exporter()
+        .events_named("exception")
+        .into_iter()
+        .find(|e| {
+            e.attributes
+                .iter()
+                .any(|a| a.key == "code.function" && a.value.render() == "macro.with_backtrace")
+        })
+        .expect("the error event");
+    let trace = e
+        .attributes
+        .iter()
+        .find(|a| a.key == "exception.stacktrace")
+        .map(|a| a.value.render().into_owned())
+        .expect("a stack trace");
+    assert!(trace.contains("behaviour::with_backtrace"), "{trace}");
+    assert!(
+        trace.contains("src/") || trace.contains("tests/"),
+        "{trace}"
+    );
+    for line in trace.lines() {
+        assert!(
+            line.starts_with("behaviour::"),
+            "a frame of another crate: {line}"
+        );
+    }
+    assert!(
+        !trace.contains("/root/") && !trace.contains("/home/"),
+        "{trace}"
+    );
+}

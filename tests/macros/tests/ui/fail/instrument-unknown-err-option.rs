@@ -1,6 +1,6 @@
 use telemetry_core::instrument_event;
 
-#[instrument_event(err(backtrace))]
+#[instrument_event(err(stack))]
 fn f() -> Result<(), String> {
     Ok(())
 }
