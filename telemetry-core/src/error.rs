@@ -36,6 +36,9 @@ pub enum ConfigErrorKind {
     InvalidResource,
     /// A `tracing` route or field rule is malformed or contradicts another.
     InvalidRoute,
+    /// Two instrumented functions share a name (so their spans and metrics
+    /// would be mixed up).
+    DuplicateName,
 }
 
 /// An invalid configuration, reported when the pipeline or an instrument is

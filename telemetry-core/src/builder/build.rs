@@ -136,6 +136,9 @@ impl TelemetryBuilder {
                 ),
             );
         }
+        if let Some(message) = duplicate_function_names() {
+            return invalid(ConfigErrorKind::DuplicateName, message);
+        }
         if keys.is_empty()
             && let Some(what) = first_hashed(&self.events)
         {
@@ -378,6 +381,29 @@ fn first_hashed(declared: &[&'static crate::event::schema::EventSchema]) -> Opti
                 }
             }
         }
+    }
+    None
+}
+
+/// Two `#[instrument_event]` functions under one name (two methods named
+/// `get` in different types, say) would share their spans' name and their
+/// metrics: reported with both places, so one gets a `name = ".."`.
+fn duplicate_function_names() -> Option<String> {
+    use crate::catalogue::CatalogueItem;
+    let mut seen: Vec<(&'static str, crate::catalogue::SourceLocation)> = Vec::new();
+    for item in inventory::iter::<CatalogueItem> {
+        let CatalogueItem::Function { schema, source } = item else {
+            continue;
+        };
+        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == schema.name) {
+            return Some(format!(
+                "two #[instrument_event] functions are named `{}` ({}:{} and {}:{}), so their \
+                 spans and metrics would be mixed up; give one of them its own name, like \
+                 #[instrument_event(name = \"folder.get\")]",
+                schema.name, first.file, first.line, source.file, source.line
+            ));
+        }
+        seen.push((schema.name, *source));
     }
     None
 }
