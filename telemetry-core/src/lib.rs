@@ -153,6 +153,7 @@ pub use privacy::{FieldClass, KeyId, Limits};
 pub use sampler::Sampler;
 pub use subject::context::{Context, ContextGuard, SuppressGuard};
 pub use subject::future::{FutureExt, WithContext};
+pub use subject::id::SubjectId;
 pub use telemetry::{DefaultGuard, Telemetry};
 #[cfg(feature = "macros")]
 pub use telemetry_macros::{TelemetryEvent, TelemetryValue, instrument_event};

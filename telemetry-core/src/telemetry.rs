@@ -371,12 +371,12 @@ impl Telemetry {
     /// the sampler keeps it. The event's fields are read only after both
     /// said yes, and only as their classes allow.
     #[inline]
-    pub fn emit<E: TelemetryEvent + ?Sized>(&self, event: &E) {
+    pub fn emit<E: TelemetryEvent>(&self, event: &E) {
         crate::event::builder::emit(&self.inner, event, default_severity(E::SCHEMA.category));
     }
 
     /// Records a typed event with an explicit severity.
-    pub fn emit_with_severity<E: TelemetryEvent + ?Sized>(&self, event: &E, severity: Severity) {
+    pub fn emit_with_severity<E: TelemetryEvent>(&self, event: &E, severity: Severity) {
         crate::event::builder::emit(&self.inner, event, severity);
     }
 

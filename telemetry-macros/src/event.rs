@@ -352,15 +352,26 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
     let subject_fn = match subject {
         Some(s) => {
             let ty = fields.iter().find(|f| f.ident == s).map(|f| f.ty);
-            let call = match ty {
-                Some(ty) => {
-                    quote_spanned!(ty.span()=> #krate::__private::subject_id::<#ty>(&self.#s))
-                }
-                None => quote!(#krate::__private::subject_id(&self.#s)),
+            let (text, with) = match ty {
+                Some(ty) => (
+                    quote_spanned!(ty.span()=> #krate::__private::subject_text::<#ty>(&self.#s)),
+                    quote_spanned!(ty.span()=> #krate::__private::with_subject_id::<#ty, __TelemetryR, _>(&self.#s, |__telemetry_id| __telemetry_f(::core::option::Option::Some(__telemetry_id)))),
+                ),
+                None => (
+                    quote!(#krate::__private::subject_text(&self.#s)),
+                    quote!(#krate::__private::with_subject_id(&self.#s, |__telemetry_id| __telemetry_f(::core::option::Option::Some(__telemetry_id)))),
+                ),
             };
             quote! {
                 fn subject(&self) -> ::core::option::Option<&str> {
-                    ::core::option::Option::Some(#call)
+                    #text
+                }
+
+                fn with_subject<__TelemetryR>(
+                    &self,
+                    __telemetry_f: impl ::core::ops::FnOnce(::core::option::Option<&str>) -> __TelemetryR,
+                ) -> __TelemetryR {
+                    #with
                 }
             }
         }

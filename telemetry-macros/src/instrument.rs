@@ -373,9 +373,13 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
         None => quote!(::core::option::Option::None),
     };
-    let subject_arg = match &parsed.subject {
-        Some(s) => quote!(::core::option::Option::Some(#krate::__private::subject_id(&#s))),
-        None => quote!(::core::option::Option::None),
+    let enter = match &parsed.subject {
+        Some(s) => quote! {
+            #krate::__private::with_subject_id(&#s, |__telemetry_id| {
+                __TELEMETRY_CALLSITE.enter(::core::option::Option::Some(__telemetry_id))
+            })
+        },
+        None => quote!(__TELEMETRY_CALLSITE.enter(::core::option::Option::None)),
     };
     let record_fields = parsed
         .fields
@@ -463,7 +467,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         // Consent (and the sampler) first; arguments are read only for a
         // recorded span.
         #[allow(unused_mut)]
-        let mut __telemetry_call = __TELEMETRY_CALLSITE.enter(#subject_arg);
+        let mut __telemetry_call = #enter;
         #record_fields
     };
     let ItemFn {

@@ -71,9 +71,14 @@ impl FieldVisitor for Capture<'_> {
 }
 
 /// Records a typed event (see [`Telemetry::emit`](crate::Telemetry::emit)).
-pub(crate) fn emit<E: TelemetryEvent + ?Sized>(inner: &Inner, event: &E, severity: Severity) {
+pub(crate) fn emit<E: TelemetryEvent>(inner: &Inner, event: &E, severity: Severity) {
+    event.with_subject(|id| emit_for(inner, event, severity, id));
+}
+
+#[inline(always)]
+fn emit_for<E: TelemetryEvent>(inner: &Inner, event: &E, severity: Severity, id: Option<&str>) {
     let schema = E::SCHEMA;
-    let who = match event.subject() {
+    let who = match id {
         Some(id) => Who::Id(id),
         None => Who::Current,
     };

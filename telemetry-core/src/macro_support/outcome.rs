@@ -80,10 +80,17 @@ impl<T: TelemetryValue, E> RetValue for Result<T, E> {
     }
 }
 
-/// The subject id of a `subject = arg` argument.
+/// The text of a derived event's subject field, if it is stored as text.
 #[inline]
-pub fn subject_id<S: AsRef<str> + ?Sized>(s: &S) -> &str {
-    s.as_ref()
+pub fn subject_text<S: crate::SubjectId + ?Sized>(s: &S) -> Option<&str> {
+    s.as_text()
+}
+
+/// Calls `f` with the text of a subject id (`subject = arg`, a derived
+/// event's subject field).
+#[inline]
+pub fn with_subject_id<S: crate::SubjectId + ?Sized, R, F: FnOnce(&str) -> R>(s: &S, f: F) -> R {
+    s.with_text(f)
 }
 
 /// Compile-time check that `err` is used on a function returning `Result`.

@@ -5,6 +5,7 @@
 
 pub(crate) mod context;
 pub(crate) mod future;
+pub(crate) mod id;
 pub(crate) mod state;
 
 pub(crate) use crate::export::SubjectKey;

@@ -798,3 +798,45 @@ fn err_backtrace_records_the_services_own_frames_only() {
         "{trace}"
     );
 }
+
+#[derive(TelemetryEvent)]
+#[telemetry(name = "macro.numeric_subject", category = business)]
+struct NumericSubject {
+    #[telemetry(subject)]
+    user: u64,
+    #[telemetry(public)]
+    plan: &'static str,
+}
+
+#[instrument_event(name = "macro.numeric_subject_call", category = business, subject = user)]
+fn numeric_subject_call(user: u64) -> u64 {
+    user
+}
+
+#[test]
+fn integer_subject_ids_are_the_same_subject_as_their_digits() {
+    let t = t();
+    t.consent().grant("4242", Category::BUSINESS).unwrap();
+    t.emit(&NumericSubject {
+        user: 4242,
+        plan: "pro",
+    });
+    t.emit(&NumericSubject {
+        user: 4243,
+        plan: "free",
+    }); // no consent: dropped
+    assert_eq!(numeric_subject_call(4242), 4242);
+    assert_eq!(numeric_subject_call(4243), 4243);
+    t.force_flush().unwrap();
+    let key = t.consent().subject_key("4242");
+    let events = exporter().events_named("macro.numeric_subject");
+    assert_eq!(events.len(), 1, "only the consented subject");
+    assert_eq!(events[0].subject, Some(key));
+    let calls: Vec<_> = exporter()
+        .spans()
+        .into_iter()
+        .filter(|s| s.name == "macro.numeric_subject_call")
+        .collect();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].subject, Some(key));
+}

@@ -1,10 +1,14 @@
 use telemetry_core::TelemetryEvent;
 
+struct Session {
+    _started: f64,
+}
+
 #[derive(TelemetryEvent)]
 #[telemetry(category = business)]
 struct E {
     #[telemetry(subject)]
-    user_id: u64,
+    session: Session,
 }
 
 fn main() {}
