@@ -71,6 +71,7 @@ impl FieldVisitor for Capture<'_> {
 }
 
 /// Records a typed event (see [`Telemetry::emit`](crate::Telemetry::emit)).
+#[inline(always)]
 pub(crate) fn emit<E: TelemetryEvent>(inner: &Inner, event: &E, severity: Severity) {
     event.with_subject(|id| emit_for(inner, event, severity, id));
 }
