@@ -91,8 +91,9 @@ pub trait TelemetryEvent {
 
     /// Calls `f` with the subject's id as text: what the pipeline uses.
     /// The default hands over [`subject`](Self::subject); the derive
-    /// implements it for a subject field of any [`SubjectId`]
-    /// (crate::SubjectId) type, formatting an integer id on the stack.
+    /// implements it for a subject field of any
+    /// [`SubjectId`](crate::SubjectId) type, formatting an integer id on
+    /// the stack.
     fn with_subject<R>(&self, f: impl FnOnce(Option<&str>) -> R) -> R
     where
         Self: Sized,
