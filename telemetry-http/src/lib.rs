@@ -31,7 +31,12 @@
 //!
 //! ## Crate features
 //!
-//! None.
+//! - `server`: [`server::ServerLayer`], the tower middleware for axum that
+//!   puts each request in its subject's scope and trace, names its span
+//!   after the route template and records `http.server.request.duration`.
+
+#[cfg(feature = "server")]
+pub mod server;
 
 use http::{HeaderMap, HeaderValue};
 use telemetry_core::propagation::{Extractor, Incoming, Injector};

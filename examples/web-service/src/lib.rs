@@ -40,7 +40,7 @@ pub struct App {
 /// [`MatchedPath`](axum::extract::MatchedPath) of the route (which names
 /// the server span) and also the requests that match no route.
 pub fn router(app: App) -> Router {
-    let layer = middleware::TelemetryLayer::new(app.telemetry.clone(), app.auth.clone());
+    let layer = middleware::layer(&app.telemetry, app.auth.clone());
     Router::new()
         .route("/checkout", post(handlers::checkout))
         .route("/reserve", post(handlers::reserve))
