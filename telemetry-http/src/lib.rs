@@ -35,6 +35,8 @@
 //!   puts each request in its subject's scope and trace, names its span
 //!   after the route template and records `http.server.request.duration`.
 
+pub mod client;
+pub mod conventions;
 #[cfg(feature = "server")]
 pub mod server;
 

@@ -47,12 +47,13 @@ use std::time::{Duration, Instant};
 
 use axum::extract::MatchedPath;
 use http::request::Parts;
-use http::{Method, Request, Response};
+use http::{Request, Response};
 use telemetry_core::Histogram;
 use telemetry_core::{Category, Context, SpanKind, Telemetry, Value};
 use tower::{Layer, Service};
 
 use crate::HeaderPropagation;
+use crate::conventions::{method_name, span_name};
 
 /// Who sent a request, as the service's authentication tells.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -270,46 +271,5 @@ where
             }
             Ok(response)
         })
-    }
-}
-
-/// The methods OpenTelemetry's HTTP conventions know by name.
-const KNOWN_METHODS: [&str; 9] = [
-    "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE",
-];
-
-/// The method as recorded: a known method, or `_OTHER` (a client chooses
-/// the method, so its text is not recorded as is).
-pub fn method_name(method: &Method) -> &'static str {
-    KNOWN_METHODS
-        .into_iter()
-        .find(|known| *known == method.as_str())
-        .unwrap_or("_OTHER")
-}
-
-/// `{method} {route}`, or `{method}` for a request that matched no route
-/// (`HTTP` standing for a method that is not known).
-pub fn span_name(method: &'static str, route: Option<&str>) -> String {
-    let method = if method == "_OTHER" { "HTTP" } else { method };
-    match route {
-        Some(route) => format!("{method} {route}"),
-        None => method.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn span_names_follow_the_http_conventions() {
-        assert_eq!(
-            span_name(method_name(&Method::POST), Some("/consent/{category}")),
-            "POST /consent/{category}"
-        );
-        assert_eq!(span_name(method_name(&Method::GET), None), "GET");
-        let custom = Method::from_bytes(b"PURGE").unwrap_or(Method::GET);
-        assert_eq!(method_name(&custom), "_OTHER");
-        assert_eq!(span_name(method_name(&custom), None), "HTTP");
     }
 }

@@ -14,8 +14,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use telemetry_core::{Category, SpanKind, Telemetry};
-use telemetry_http::HeaderPropagation;
+use telemetry_core::Telemetry;
+use telemetry_http::client::HttpClientTelemetry;
 
 use crate::auth::SUBJECT_USER_HEADER;
 use crate::secrets::ServiceToken;
@@ -24,9 +24,13 @@ use crate::secrets::ServiceToken;
 #[derive(Clone)]
 pub struct Downstream {
     base: String,
+    /// The server's host and port, for the call telemetry.
+    host: String,
+    port: u16,
     /// `Bearer <service token>`, marked sensitive.
     credential: HeaderValue,
     client: Client<HttpConnector, Full<Bytes>>,
+    calls: HttpClientTelemetry,
 }
 
 /// By hand: the credential never shows.
@@ -52,15 +56,30 @@ impl std::error::Error for DownstreamError {}
 
 impl Downstream {
     /// A client for the service at `base` (`http://host:port`) that
-    /// authenticates with `token`.
-    pub fn new(base: impl Into<String>, token: &ServiceToken) -> Result<Self, DownstreamError> {
+    /// authenticates with `token`; its calls are measured in `telemetry`.
+    pub fn new(
+        base: impl Into<String>,
+        token: &ServiceToken,
+        telemetry: &Telemetry,
+    ) -> Result<Self, DownstreamError> {
         let mut credential = HeaderValue::try_from(format!("Bearer {}", token.as_str()))
             .map_err(|_| DownstreamError("the service token is not a valid header value".into()))?;
         credential.set_sensitive(true);
+        let base = base.into().trim_end_matches('/').to_owned();
+        let uri: http::Uri = base.parse().map_err(|_| {
+            DownstreamError(format!(
+                "{base:?} is not a URL; give the downstream service as http://host:port"
+            ))
+        })?;
+        let host = uri.host().unwrap_or("localhost").to_owned();
+        let port = uri.port_u16().unwrap_or(80);
         Ok(Downstream {
-            base: base.into().trim_end_matches('/').to_owned(),
+            base,
+            host,
+            port,
             credential,
             client: Client::builder(TokioExecutor::new()).build_http(),
+            calls: HttpClientTelemetry::new(telemetry),
         })
     }
 
@@ -69,14 +88,10 @@ impl Downstream {
     /// client span. Returns the status and the body.
     pub async fn post(
         &self,
-        telemetry: &Telemetry,
         path: &'static str,
         on_behalf_of: Option<&str>,
         body: &serde_json::Value,
     ) -> Result<(u16, serde_json::Value), DownstreamError> {
-        let mut span = telemetry.span_with(Category::PERFORMANCE, || format!("POST {path}").into());
-        span.set_kind(SpanKind::Client);
-        span.set_attribute("server.address", self.base.as_str());
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(format!("{}{path}", self.base))
@@ -90,11 +105,14 @@ impl Downstream {
                 .map_err(|_| DownstreamError("the user name is not a valid header value".into()))?;
             headers.insert(SUBJECT_USER_HEADER, user);
         }
-        {
-            // The client span is the remote parent of the downstream's span.
-            let _entered = span.enter();
-            telemetry.inject_headers(request.headers_mut());
-        }
+        // A client span, the trace and the user's consent in the headers.
+        let call = self.calls.start(
+            &Method::POST,
+            path,
+            &self.host,
+            self.port,
+            request.headers_mut(),
+        );
         let result = async {
             let response = self
                 .client
@@ -113,13 +131,8 @@ impl Downstream {
         }
         .await;
         match &result {
-            Ok((status, _)) => {
-                span.set_attribute("http.response.status_code", u64::from(*status));
-                if *status >= 500 {
-                    span.set_error_description(format!("HTTP {status}"));
-                }
-            }
-            Err(e) => span.set_error(e),
+            Ok((status, _)) => call.finish(*status),
+            Err(_) => call.fail("request_failed"),
         }
         result
     }

@@ -206,7 +206,7 @@ pub async fn checkout(
             "this instance has no --downstream inventory service",
         ));
     };
-    let reserved = reserve_remote(&app, downstream, user, &order.sku, order.quantity)
+    let reserved = reserve_remote(downstream, user, &order.sku, order.quantity)
         .await
         .map_err(|e| failure(StatusCode::BAD_GATEWAY, e.to_string()))?;
     if !reserved {
@@ -229,7 +229,6 @@ pub async fn checkout(
 /// Asks the inventory service to reserve stock for `user`.
 #[instrument_event(name = "shop.reserve_remote", category = performance, fields(sku, quantity))]
 async fn reserve_remote(
-    app: &App,
     downstream: &crate::downstream::Downstream,
     user: &str,
     sku: &str,
@@ -237,7 +236,6 @@ async fn reserve_remote(
 ) -> Result<bool, crate::downstream::DownstreamError> {
     let (status, body) = downstream
         .post(
-            &app.telemetry,
             "/reserve",
             Some(user),
             &json!({ "sku": sku, "quantity": quantity }),

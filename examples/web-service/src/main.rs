@@ -97,13 +97,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     {
         eprintln!("{warning}");
     }
-    let downstream = args
-        .downstream
-        .map(|base| Downstream::new(base, &service_token))
-        .transpose()?;
     let store = StoreChoice::from_flag_or_env(args.consent_store.as_deref())?;
     eprintln!("{}", store.describe());
     let instrumentation = setup::install(&args.name, &hash_key, &store, args.max_staleness)?;
+    let downstream = args
+        .downstream
+        .map(|base| Downstream::new(base, &service_token, &instrumentation.telemetry))
+        .transpose()?;
     let app = App {
         telemetry: instrumentation.telemetry.clone(),
         auth: Auth::new(&service_token),

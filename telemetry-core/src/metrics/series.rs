@@ -163,16 +163,18 @@ impl Series {
             let Some(i) = key_index(declared, k) else {
                 continue;
             };
-            n += 1;
             let stored = self
                 .slots
                 .get(i)
                 .and_then(|p| p.checked_sub(1))
                 .and_then(|p| self.attrs.get(usize::from(p)));
             match stored {
+                // An absent value is not stored: the series has none either.
+                None if matches!(v, Value::Absent) => continue,
                 Some(a) if value_matches(&a.value, *v, max_len) => {}
                 _ => return false,
             }
+            n += 1;
         }
         n == self.attrs.len()
     }
@@ -593,6 +595,26 @@ mod tests {
         };
         assert_eq!(points.len(), 1);
         assert_eq!(points[0].value, Number::I64(5));
+    }
+
+    #[test]
+    fn absent_and_wide_values_find_their_series_again() {
+        let t = table(Kind::Counter, 10);
+        for attrs in [
+            [("a", Value::Absent), ("b", Value::U64(1))],
+            [("a", Value::Absent), ("b", Value::U64(1))],
+            [("a", Value::U128(u128::MAX)), ("b", Value::Char('x'))],
+            [("a", Value::U128(u128::MAX)), ("b", Value::Char('x'))],
+            [("a", Value::Bytes(b"ab")), ("b", Value::I128(-1))],
+            [("a", Value::Bytes(b"ab")), ("b", Value::I128(-1))],
+        ] {
+            t.with_series(&attrs, |f| {
+                if let Found::Series(s) = f {
+                    s.add_u64(1)
+                }
+            });
+        }
+        assert_eq!(t.len(), 3, "one series per attribute set");
     }
 
     #[test]
