@@ -148,7 +148,7 @@ pub use event::schema::TelemetryEvent;
 pub use export::records::{Severity, SpanKind};
 pub use health::{DropCause, DropCounts};
 pub use metrics::instrument::{Counter, FloatCounter, Gauge, Histogram, UpDownCounter};
-pub use pipeline::ShutdownReport;
+pub use pipeline::{ShutdownReport, TelemetryStats};
 pub use privacy::{FieldClass, KeyId, Limits};
 pub use sampler::Sampler;
 pub use subject::context::{Context, ContextGuard, SuppressGuard};

@@ -342,6 +342,18 @@ impl Telemetry {
         self.inner.pipeline().queue_len()
     }
 
+    /// The pipeline's counts now: queued, exported, failed exports and
+    /// drops by cause, for a health or debug endpoint.
+    pub fn stats(&self) -> crate::pipeline::TelemetryStats {
+        let pipeline = self.inner.pipeline();
+        crate::pipeline::TelemetryStats {
+            queued: pipeline.queue_len(),
+            exported: pipeline.stats.exported.load(Ordering::Relaxed),
+            export_errors: pipeline.stats.errors.load(Ordering::Relaxed),
+            dropped: self.drops(),
+        }
+    }
+
     /// The resource records are attributed to.
     pub fn resource(&self) -> &Resource {
         self.inner.resource()

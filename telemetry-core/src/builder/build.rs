@@ -274,7 +274,11 @@ impl TelemetryBuilder {
             drops: DropCounters::new(id),
             clock: Clock::new(),
             consent,
-            pipeline: Pipeline::new(self.pipeline, exporters),
+            pipeline: Pipeline::new(
+                self.pipeline,
+                exporters,
+                crate::pipeline::ExportStats::new(self.export_warnings.0, self.export_warnings.1),
+            ),
             metrics: MetricRegistry::default(),
             resource: Resource::new(
                 &service,

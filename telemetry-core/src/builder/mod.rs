@@ -45,6 +45,8 @@ pub struct TelemetryBuilder {
     categories: Vec<(Category, String)>,
     events: Vec<&'static EventSchema>,
     pipeline: PipelineConfig,
+    /// Where export-failure warnings go (`None`: off) and how often.
+    export_warnings: (Option<crate::pipeline::WarningSink>, Duration),
     audit_capacity: usize,
     coverage_period: Duration,
     env: Environment,
@@ -109,6 +111,10 @@ impl TelemetryBuilder {
                 metric_interval: Duration::from_secs(10),
                 export_timeout: Duration::from_secs(10),
             },
+            export_warnings: (
+                Some(crate::pipeline::stderr_sink()),
+                Duration::from_secs(60),
+            ),
             audit_capacity: 10_000,
             coverage_period: Duration::from_secs(3600),
             env: Environment::process(),
@@ -269,6 +275,27 @@ impl TelemetryBuilder {
     /// [`Telemetry::force_flush`](crate::Telemetry::force_flush) waits at most.
     pub fn export_timeout(mut self, timeout: Duration) -> Self {
         self.pipeline.export_timeout = timeout;
+        self
+    }
+
+    /// Where the warning about failed exports goes: by default a line on
+    /// stderr, at most once a minute, with how many failures it stands
+    /// for. It is never recorded as telemetry (a failing export must not
+    /// feed itself). `sink` gets each line; use it to route the warning to
+    /// the service's own logger.
+    pub fn export_warnings(
+        mut self,
+        sink: impl Fn(&str) + Send + Sync + 'static,
+        every: Duration,
+    ) -> Self {
+        self.export_warnings = (Some(std::sync::Arc::new(sink)), every);
+        self
+    }
+
+    /// No warning about failed exports (they are still counted, in
+    /// [`Telemetry::stats`](crate::Telemetry::stats) and the drop metrics).
+    pub fn quiet_export_failures(mut self) -> Self {
+        self.export_warnings.0 = None;
         self
     }
 

@@ -18,6 +18,7 @@
 
 mod held;
 mod requests;
+mod stats;
 mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -37,6 +38,8 @@ use crate::subject::SubjectKey;
 use held::{Held, RevocationLog};
 use requests::Requests;
 pub use requests::ShutdownReport;
+pub use stats::TelemetryStats;
+pub(crate) use stats::{ExportStats, WarningSink, stderr_sink};
 
 /// Most control records (audit entries, deletion requests) held for
 /// delivery, per exporter: kept across failed exports until delivered.
@@ -143,10 +146,16 @@ pub(crate) struct Pipeline {
     notified: AtomicBool,
     stopping: AtomicBool,
     join: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Export counts and failure warnings.
+    pub(crate) stats: ExportStats,
 }
 
 impl Pipeline {
-    pub(crate) fn new(config: PipelineConfig, exporters: Vec<Box<dyn Exporter>>) -> Self {
+    pub(crate) fn new(
+        config: PipelineConfig,
+        exporters: Vec<Box<dyn Exporter>>,
+        stats: ExportStats,
+    ) -> Self {
         let pending_control = exporters.iter().map(|_| Vec::new()).collect();
         let exporter_count = exporters.len();
         Pipeline {
@@ -165,6 +174,7 @@ impl Pipeline {
             notified: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             join: Mutex::new(None),
+            stats,
         }
     }
 

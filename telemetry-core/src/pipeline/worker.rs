@@ -225,10 +225,17 @@ fn round(
                         )
                     });
                 }
+                let lost = if spans { outgoing.spans.len() } else { 0 }
+                    + if logs { outgoing.logs.len() } else { 0 };
+                pipeline.stats.failed(&e, lost as u64);
                 totals.errors.push(e);
             }
         }
         totals.exported += count;
+        pipeline
+            .stats
+            .exported
+            .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
         totals.failed += failed_spans + failed_logs;
         metrics.clear();
         if Instant::now() >= deadline {

@@ -145,6 +145,55 @@ fn exporter_failures_drop_the_batch_and_count_it() {
 }
 
 #[test]
+fn failed_exports_warn_at_a_bounded_rate_and_show_in_stats() {
+    let exp = InMemoryExporter::new();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = {
+        let lines = lines.clone();
+        move |l: &str| lines.lock().unwrap().push(l.to_owned())
+    };
+    let t = builder()
+        .consent(policy())
+        .exporter(exp.clone())
+        .export_warnings(sink, Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    t.event("perf.op", Category::PERFORMANCE).emit();
+    t.force_flush().unwrap();
+    let before = t.stats();
+    assert_eq!((before.exported, before.export_errors), (1, 0));
+    exp.set_failing(true);
+    for round in 0..3 {
+        for _ in 0..2 {
+            t.event("perf.op", Category::PERFORMANCE).emit();
+        }
+        assert!(t.force_flush().is_err(), "round {round}");
+    }
+    let lines = lines.lock().unwrap().clone();
+    assert_eq!(lines.len(), 1, "one warning per interval: {lines:?}");
+    assert!(lines[0].contains("export failed") && lines[0].contains("2 records dropped"));
+    let stats = t.stats();
+    assert_eq!(stats.export_errors, 3);
+    assert_eq!(stats.queued, 0);
+    assert_eq!(
+        stats
+            .dropped
+            .get(DropCause::ExporterFailure, Category::PERFORMANCE),
+        6
+    );
+    // None of it went through the pipeline as telemetry.
+    exp.set_failing(false);
+    t.force_flush().unwrap();
+    assert!(exp.logs().iter().all(|l| !l.event_name.contains("export")));
+    let quiet = builder()
+        .consent(policy())
+        .quiet_export_failures()
+        .build()
+        .unwrap();
+    assert_eq!(quiet.stats().export_errors, 0);
+}
+
+#[test]
 fn limits_truncate_strings_and_cap_attributes() {
     let exp = InMemoryExporter::new();
     let t = builder()
