@@ -27,7 +27,7 @@ use super::TelemetryBuilder;
 
 impl TelemetryBuilder {
     /// Validates the configuration and starts the pipeline.
-    pub fn build(self) -> Result<Telemetry, ConfigError> {
+    pub fn build(mut self) -> Result<Telemetry, ConfigError> {
         let invalid = |kind, msg: String| Err(ConfigError::new(kind, msg));
         let (service_name, resource_attrs) = self.resource_settings()?;
         let version = self
@@ -104,6 +104,16 @@ impl TelemetryBuilder {
             known = known.with(*category);
         }
         self.policy.validate(&names)?;
+        if !self.sampler_set
+            && let Some(p) = self.sampler_from_env()?
+        {
+            self.sampler = self.sampler.default_probability(p);
+        }
+        if !self.metric_interval_set
+            && let Some(interval) = self.metric_interval_from_env()?
+        {
+            self.pipeline.metric_interval = interval;
+        }
         let sampler = self.sampler.compile(&names)?;
         // Keys.
         let mut keys = Vec::new();

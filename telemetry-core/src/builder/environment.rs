@@ -1,6 +1,8 @@
 //! The environment the builder reads (`OTEL_SERVICE_NAME`,
-//! `OTEL_RESOURCE_ATTRIBUTES`, `DO_NOT_TRACK`, `OTEL_SDK_DISABLED`), from
-//! the process or, in tests, from given pairs.
+//! `OTEL_RESOURCE_ATTRIBUTES`, `DO_NOT_TRACK`, `OTEL_SDK_DISABLED`,
+//! `OTEL_TRACES_SAMPLER` with `OTEL_TRACES_SAMPLER_ARG`,
+//! `OTEL_METRIC_EXPORT_INTERVAL`), from the process or, in tests, from
+//! given pairs.
 
 use crate::error::{ConfigError, ConfigErrorKind};
 
@@ -121,5 +123,69 @@ impl TelemetryBuilder {
             attrs.push((k.clone(), v.clone()));
         }
         Ok((service, attrs))
+    }
+}
+
+impl TelemetryBuilder {
+    /// The default sampling probability `OTEL_TRACES_SAMPLER` (and
+    /// `OTEL_TRACES_SAMPLER_ARG`) ask for, if set. The `parentbased_`
+    /// forms mean the same here: a child always follows its parent's
+    /// decision.
+    pub(super) fn sampler_from_env(&self) -> Result<Option<f64>, ConfigError> {
+        let Some(name) = self.env.get("OTEL_TRACES_SAMPLER") else {
+            return Ok(None);
+        };
+        let name = name.trim().to_ascii_lowercase();
+        let invalid = |message: String| {
+            Err(ConfigError::new(
+                ConfigErrorKind::InvalidProbability,
+                message,
+            ))
+        };
+        match name.as_str() {
+            "" => Ok(None),
+            "always_on" | "parentbased_always_on" => Ok(Some(1.0)),
+            "always_off" | "parentbased_always_off" => Ok(Some(0.0)),
+            "traceidratio" | "parentbased_traceidratio" => {
+                match self
+                    .env
+                    .get("OTEL_TRACES_SAMPLER_ARG")
+                    .map(|a| a.trim().to_owned())
+                {
+                    None => Ok(Some(1.0)),
+                    Some(arg) if arg.is_empty() => Ok(Some(1.0)),
+                    Some(arg) => match arg.parse::<f64>() {
+                        Ok(p) if (0.0..=1.0).contains(&p) => Ok(Some(p)),
+                        _ => invalid(format!(
+                            "OTEL_TRACES_SAMPLER_ARG is `{arg}`; give the probability as a number from 0 to 1, like 0.25"
+                        )),
+                    },
+                }
+            }
+            other => invalid(format!(
+                "OTEL_TRACES_SAMPLER is `{other}`, which this library does not offer; use always_on, always_off, traceidratio or their parentbased_ forms (with OTEL_TRACES_SAMPLER_ARG for the ratio)"
+            )),
+        }
+    }
+
+    /// The metric interval `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds)
+    /// asks for, if set.
+    pub(super) fn metric_interval_from_env(
+        &self,
+    ) -> Result<Option<std::time::Duration>, ConfigError> {
+        let Some(value) = self.env.get("OTEL_METRIC_EXPORT_INTERVAL") else {
+            return Ok(None);
+        };
+        match value.trim().parse::<u64>() {
+            Ok(ms) if ms > 0 => Ok(Some(std::time::Duration::from_millis(ms))),
+            _ if value.trim().is_empty() => Ok(None),
+            _ => Err(ConfigError::new(
+                ConfigErrorKind::InvalidLimit,
+                format!(
+                    "OTEL_METRIC_EXPORT_INTERVAL is `{}`; give the interval in milliseconds, a whole number above 0, like 60000",
+                    value.trim()
+                ),
+            )),
+        }
     }
 }

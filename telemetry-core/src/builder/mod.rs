@@ -45,6 +45,10 @@ pub struct TelemetryBuilder {
     categories: Vec<(Category, String)>,
     events: Vec<&'static EventSchema>,
     pipeline: PipelineConfig,
+    /// Whether code set the sampler or the metric interval (they then win
+    /// over `OTEL_TRACES_SAMPLER` and `OTEL_METRIC_EXPORT_INTERVAL`).
+    sampler_set: bool,
+    metric_interval_set: bool,
     /// Where export-failure warnings go (`None`: off) and how often.
     export_warnings: (Option<crate::pipeline::WarningSink>, Duration),
     audit_capacity: usize,
@@ -111,6 +115,8 @@ impl TelemetryBuilder {
                 metric_interval: Duration::from_secs(10),
                 export_timeout: Duration::from_secs(10),
             },
+            sampler_set: false,
+            metric_interval_set: false,
             export_warnings: (
                 Some(crate::pipeline::stderr_sink()),
                 Duration::from_secs(60),
@@ -189,9 +195,12 @@ impl TelemetryBuilder {
         self
     }
 
-    /// The sampler.
+    /// The sampler (default: keep everything, or what
+    /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` say; a sampler
+    /// set here wins over them).
     pub fn sampler(mut self, sampler: Sampler) -> Self {
         self.sampler = sampler;
+        self.sampler_set = true;
         self
     }
 
@@ -264,9 +273,12 @@ impl TelemetryBuilder {
         self
     }
 
-    /// How often metrics are collected and exported (default 10 s).
+    /// How often metrics are collected and exported (default 10 s, or
+    /// `OTEL_METRIC_EXPORT_INTERVAL` milliseconds; an interval set here
+    /// wins over it).
     pub fn metric_interval(mut self, interval: Duration) -> Self {
         self.pipeline.metric_interval = interval;
+        self.metric_interval_set = true;
         self
     }
 

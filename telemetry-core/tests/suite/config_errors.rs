@@ -283,3 +283,89 @@ fn otel_service_name_and_resource_attributes_override_code_unless_code_wins() {
         "{e}"
     );
 }
+
+#[test]
+fn the_otel_sampler_and_metric_interval_variables_apply_unless_code_says_otherwise() {
+    use telemetry_core::testing::InMemoryExporter;
+    let env = |pairs: &[(&str, &str)]| Environment::from_pairs(pairs.iter().copied());
+    // Always off from the environment: spans are sampled out.
+    let exp = InMemoryExporter::new();
+    let t = Telemetry::builder()
+        .service("s", "1")
+        .hash_key(KeyId(1), KEY)
+        .env(env(&[
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0"),
+        ]))
+        .exporter(exp.clone())
+        .build()
+        .unwrap();
+    drop(t.span("op", Category::PERFORMANCE));
+    t.force_flush().unwrap();
+    assert!(exp.spans().is_empty());
+    assert_eq!(t.drops().get(DropCause::Sampling, Category::PERFORMANCE), 1);
+    // A sampler set in code wins.
+    let exp = InMemoryExporter::new();
+    let t = Telemetry::builder()
+        .service("s", "1")
+        .hash_key(KeyId(1), KEY)
+        .env(env(&[("OTEL_TRACES_SAMPLER", "always_off")]))
+        .sampler(Sampler::always())
+        .exporter(exp.clone())
+        .build()
+        .unwrap();
+    drop(t.span("op", Category::PERFORMANCE));
+    t.force_flush().unwrap();
+    assert_eq!(exp.spans().len(), 1);
+    // Bad values are build errors that name the variable.
+    for (pairs, needle) in [
+        (
+            vec![("OTEL_TRACES_SAMPLER", "jaeger_remote")],
+            "OTEL_TRACES_SAMPLER is `jaeger_remote`",
+        ),
+        (
+            vec![
+                ("OTEL_TRACES_SAMPLER", "traceidratio"),
+                ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+            ],
+            "OTEL_TRACES_SAMPLER_ARG is `1.5`",
+        ),
+        (
+            vec![("OTEL_METRIC_EXPORT_INTERVAL", "soon")],
+            "OTEL_METRIC_EXPORT_INTERVAL is `soon`",
+        ),
+        (
+            vec![("OTEL_METRIC_EXPORT_INTERVAL", "0")],
+            "OTEL_METRIC_EXPORT_INTERVAL is `0`",
+        ),
+    ] {
+        let e = Telemetry::builder()
+            .service("s", "1")
+            .hash_key(KeyId(1), KEY)
+            .env(env(&pairs))
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains(needle), "{e}");
+    }
+    // A metric interval from the environment: metrics arrive without a flush.
+    let exp = InMemoryExporter::new();
+    let t = Telemetry::builder()
+        .service("s", "1")
+        .hash_key(KeyId(1), KEY)
+        .env(env(&[("OTEL_METRIC_EXPORT_INTERVAL", "50")]))
+        .exporter(exp.clone())
+        .build()
+        .unwrap();
+    t.counter("ticks", Category::PERFORMANCE)
+        .build()
+        .unwrap()
+        .add(1, &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while exp.last_metric("ticks").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no metric export within 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
