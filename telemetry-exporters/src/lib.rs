@@ -38,11 +38,15 @@
 //!   from `OTEL_EXPORTER_OTLP_CERTIFICATE`), for HTTP and gRPC.
 //! - `otel-sampler`: [`otel_sampler::ConsentSampler`], the consent-aware
 //!   sampler as an OpenTelemetry `ShouldSample`.
+//! - `console`: [`console::ConsoleExporter`], readable lines on stderr for
+//!   local development.
 //!
 //! Every record keeps its category (`telemetry.category`), its inclusion
 //! probability (`telemetry.sample.probability`) and, where it holds hashed
 //! values, the hash key id (`telemetry.hash.key_id`); see [`proto`].
 
+#[cfg(feature = "console")]
+pub mod console;
 #[cfg(feature = "file")]
 pub mod file;
 #[cfg(feature = "otel-sampler")]
