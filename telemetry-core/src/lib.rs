@@ -86,6 +86,10 @@
 //!   functions also open `tracing` spans for other layers to see.
 //! - `process-metrics`: [`process_metrics::ProcessMetrics`], a background
 //!   collector of the process's CPU, memory, thread and file-descriptor metrics.
+//! - `metrics-recorder`: `metrics_recorder::MetricsRecorder`, a recorder for
+//!   the `metrics` facade (`metrics::counter!` and friends through consent
+//!   and the exporters, names routed to categories by prefix).
+//! - `chrono`, `time`: `TelemetryValue` for their date-time types.
 //!
 //! Exporters for OTLP and files live in the `telemetry-exporters` crate; W3C
 //! propagation over `http::HeaderMap` in `telemetry-http`.
@@ -113,6 +117,8 @@ mod clock;
 mod error;
 pub mod event;
 pub mod metrics;
+#[cfg(feature = "metrics-recorder")]
+pub mod metrics_recorder;
 pub mod panic_hook;
 pub mod trace;
 mod value;

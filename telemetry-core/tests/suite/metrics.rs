@@ -339,3 +339,68 @@ fn float_counters_sum_fractions_and_ignore_what_is_not_an_amount() {
             .is_err()
     );
 }
+
+#[test]
+fn the_metrics_facade_records_through_consent_and_routes() {
+    use telemetry_core::metrics_recorder::MetricsRecorder;
+    let exp = telemetry_core::testing::InMemoryExporter::new();
+    let t = builder()
+        .consent(policy())
+        .exporter(exp.clone())
+        .build()
+        .unwrap();
+    t.consent().grant("mia", Category::BUSINESS).unwrap();
+    let recorder = MetricsRecorder::builder(&t)
+        .route("shop.orders", Category::BUSINESS)
+        .build();
+    ::metrics::with_local_recorder(&recorder, || {
+        ::metrics::describe_histogram!(
+            "http.latency",
+            ::metrics::Unit::Seconds,
+            "Request latency."
+        );
+        {
+            let _s = t.subject("mia");
+            ::metrics::counter!("shop.orders.placed", "plan" => "pro").increment(2);
+        }
+        {
+            // No consent: not counted.
+            let _s = t.subject("noah");
+            ::metrics::counter!("shop.orders.placed", "plan" => "pro").increment(5);
+        }
+        ::metrics::histogram!("http.latency", "route" => "/items/{id}").record(0.25);
+        let g = ::metrics::gauge!("pool.size");
+        g.set(10.0);
+        g.increment(2.0);
+        g.decrement(5.0);
+    });
+    t.force_flush().unwrap();
+    assert_eq!(
+        exp.sum_value("shop.orders.placed", &[("plan", "pro")]),
+        Some(2),
+        "only the consented subject's increment"
+    );
+    let placed = exp.last_metric("shop.orders.placed").unwrap();
+    assert_eq!(placed.category, Category::BUSINESS, "routed by prefix");
+    assert!(t.drops().get(DropCause::Consent, Category::BUSINESS) >= 1);
+    let latency = exp.last_metric("http.latency").unwrap();
+    assert_eq!(
+        (latency.unit.as_ref(), latency.category),
+        ("s", Category::PERFORMANCE)
+    );
+    let MetricPoints::Histogram { points, .. } = &latency.points else {
+        panic!("{latency:?}")
+    };
+    assert_eq!(points[0].count, 1);
+    assert!(
+        points[0]
+            .attributes
+            .iter()
+            .any(|a| a.key == "route" && a.value.render() == "/items/{id}")
+    );
+    let pool = exp.last_metric("pool.size").unwrap();
+    let MetricPoints::Gauge { points } = &pool.points else {
+        panic!("{pool:?}")
+    };
+    assert_eq!(points[0].value, Number::F64(7.0));
+}
