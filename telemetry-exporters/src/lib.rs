@@ -41,6 +41,10 @@
 //! - `console`: [`console::ConsoleExporter`], readable lines on stderr for
 //!   local development.
 //!
+//! With `otlp` or `console`, [`from_env::exporters_from_env`] builds the
+//! exporters `OTEL_TRACES_EXPORTER`, `OTEL_METRICS_EXPORTER` and
+//! `OTEL_LOGS_EXPORTER` ask for (`otlp`, `console`, `none`).
+//!
 //! Every record keeps its category (`telemetry.category`), its inclusion
 //! probability (`telemetry.sample.probability`) and, where it holds hashed
 //! values, the hash key id (`telemetry.hash.key_id`); see [`proto`].
@@ -49,6 +53,8 @@
 pub mod console;
 #[cfg(feature = "file")]
 pub mod file;
+#[cfg(any(feature = "otlp", feature = "console"))]
+pub mod from_env;
 #[cfg(feature = "otel-sampler")]
 pub mod otel_sampler;
 #[cfg(feature = "otlp")]
