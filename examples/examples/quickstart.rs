@@ -33,6 +33,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     let key = std::env::var("TELEMETRY_HASH_KEY")
         .unwrap_or_else(|_| "quickstart demo key, not a secret!".into());
 
+    // Files of earlier runs in the same directory: the summary leaves them out.
+    let earlier: Vec<PathBuf> = Signal::ALL
+        .iter()
+        .flat_map(|signal| files(&out, *signal).unwrap_or_default())
+        .collect();
+
     let telemetry = Telemetry::builder()
         .service("checkout", env!("CARGO_PKG_VERSION"))
         .environment("demo")
@@ -56,12 +62,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         eprintln!("shutdown incomplete: {report:?}");
     }
     let drops = telemetry.drops();
-    summarize(&out, &telemetry, &drops)
+    summarize(&out, &earlier, &telemetry, &drops)
 }
 
-/// Reads the files back and prints what was written.
+/// Reads this run's files back (not those in `earlier`) and prints what
+/// was written.
 fn summarize(
     out: &std::path::Path,
+    earlier: &[PathBuf],
     telemetry: &Telemetry,
     drops: &DropCounts,
 ) -> Result<(), Box<dyn Error>> {
@@ -83,6 +91,9 @@ fn summarize(
         };
     for signal in Signal::ALL {
         for path in files(out, signal)? {
+            if earlier.contains(&path) {
+                continue;
+            }
             file_count += 1;
             for line in read_lines(&path)?.lines {
                 match parse_line(&line)? {
@@ -133,6 +144,12 @@ fn summarize(
         "telemetry written to {} ({file_count} files)",
         out.display()
     );
+    if !earlier.is_empty() {
+        println!(
+            "({} files of earlier runs in that directory are not counted)",
+            earlier.len()
+        );
+    }
     if telemetry.consent().do_not_track() {
         println!("DO_NOT_TRACK is set: every category that requires consent is denied");
     }

@@ -131,3 +131,28 @@ fn quickstart_writes_valid_files_and_honours_do_not_track() {
         "{cats:?}"
     );
 }
+
+/// The summary's "records written" part of the quickstart's output.
+fn written(stdout: &str) -> String {
+    stdout
+        .split("records written, by signal and category:")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn a_second_run_into_the_same_directory_counts_only_its_own_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = run_quickstart(dir.path(), false);
+    let second = run_quickstart(dir.path(), false);
+    assert!(first.contains("(3 files)"), "{first}");
+    assert!(second.contains("(3 files)"), "{second}");
+    assert!(
+        second.contains("(3 files of earlier runs in that directory are not counted)"),
+        "{second}"
+    );
+    assert!(!written(&first).is_empty());
+    assert_eq!(written(&first), written(&second), "the same run twice");
+}
