@@ -79,7 +79,7 @@
 //!
 //! - `macros` (default): `#[instrument_event]` and `#[derive(TelemetryEvent)]`,
 //!   re-exported from `telemetry-macros`.
-//! - `testing`: the [`testing::InMemoryExporter`], for unit tests.
+//! - `testing`: the `testing::InMemoryExporter`, for unit tests.
 //! - `tracing`: [`tracing_layer::TracingLayer`], a `tracing-subscriber`
 //!   layer that records the service's `tracing` spans and events under the
 //!   same consent, sampling and privacy rules; `#[instrument_event]`
@@ -118,6 +118,7 @@ mod error;
 pub mod event;
 pub mod metrics;
 #[cfg(feature = "metrics-recorder")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics-recorder")))]
 pub mod metrics_recorder;
 pub mod panic_hook;
 pub mod trace;
@@ -131,11 +132,14 @@ mod health;
 #[doc(hidden)]
 pub mod fuzzing;
 #[cfg(feature = "process-metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "process-metrics")))]
 pub mod process_metrics;
 pub mod propagation;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 #[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub mod tracing_layer;
 
 // What generated code calls.
@@ -162,6 +166,7 @@ pub use subject::future::{FutureExt, WithContext};
 pub use subject::id::SubjectId;
 pub use telemetry::{DefaultGuard, Telemetry};
 #[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use telemetry_macros::{TelemetryEvent, TelemetryValue, instrument_event};
 pub use trace::span::{Entered, Span};
 pub use value::{FieldType, TelemetryValue, Value};

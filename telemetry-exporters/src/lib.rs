@@ -36,9 +36,9 @@
 //!   owns: works whether or not the service runs tokio).
 //! - `otlp-tls`: `https://` endpoints (rustls, webpki roots, and a private CA
 //!   from `OTEL_EXPORTER_OTLP_CERTIFICATE`), for HTTP and gRPC.
-//! - `otel-sampler`: [`otel_sampler::ConsentSampler`], the consent-aware
+//! - `otel-sampler`: `otel_sampler::ConsentSampler`, the consent-aware
 //!   sampler as an OpenTelemetry `ShouldSample`.
-//! - `console`: [`console::ConsoleExporter`], readable lines on stderr for
+//! - `console`: `console::ConsoleExporter`, readable lines on stderr for
 //!   local development.
 //!
 //! With `otlp` or `console`, [`from_env::exporters_from_env`] builds the
@@ -48,23 +48,32 @@
 //! Every record keeps its category (`telemetry.category`), its inclusion
 //! probability (`telemetry.sample.probability`) and, where it holds hashed
 //! values, the hash key id (`telemetry.hash.key_id`); see [`proto`].
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "console")]
+#[cfg_attr(docsrs, doc(cfg(feature = "console")))]
 pub mod console;
 #[cfg(feature = "file")]
+#[cfg_attr(docsrs, doc(cfg(feature = "file")))]
 pub mod file;
 #[cfg(any(feature = "otlp", feature = "console"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "otlp", feature = "console"))))]
 pub mod from_env;
 #[cfg(feature = "otel-sampler")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel-sampler")))]
 pub mod otel_sampler;
 #[cfg(feature = "otlp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
 pub mod otlp;
 #[cfg(any(feature = "file", feature = "otlp"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "file", feature = "otlp"))))]
 pub mod otlp_json;
 #[cfg(any(feature = "file", feature = "otlp"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "file", feature = "otlp"))))]
 pub mod proto;
 
 /// The OTLP message types the exporters produce (re-exported so readers of
 /// the files need no extra dependency).
 #[cfg(any(feature = "file", feature = "otlp"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "file", feature = "otlp"))))]
 pub use opentelemetry_proto;

@@ -34,10 +34,12 @@
 //! - `server`: [`server::ServerLayer`], the tower middleware for axum that
 //!   puts each request in its subject's scope and trace, names its span
 //!   after the route template and records `http.server.request.duration`.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod client;
 pub mod conventions;
 #[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub mod server;
 
 use http::{HeaderMap, HeaderValue};
