@@ -3,6 +3,7 @@
 //! `42` and `"42"` are the same subject with the same pseudonym.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// A subject id: what `#[telemetry(subject)]` fields and `subject = arg`
 /// arguments may be. Implemented for strings and integers; implement it for
@@ -34,62 +35,41 @@ pub trait SubjectId {
     }
 }
 
-impl SubjectId for str {
-    #[inline]
-    fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
-        f(self)
-    }
-    #[inline]
-    fn as_text(&self) -> Option<&str> {
-        Some(self)
-    }
+/// Ids stored as text.
+macro_rules! text_id {
+    ($($t:ty),*) => {$(
+        impl SubjectId for $t {
+            #[inline]
+            fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+                f(self)
+            }
+            #[inline]
+            fn as_text(&self) -> Option<&str> {
+                Some(self)
+            }
+        }
+    )*};
 }
+text_id!(str, String, Cow<'_, str>);
 
-impl SubjectId for String {
-    #[inline]
-    fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
-        f(self)
-    }
-    #[inline]
-    fn as_text(&self) -> Option<&str> {
-        Some(self)
-    }
+/// References and smart pointers to an id.
+macro_rules! pointer_id {
+    ($($p:ident),*) => {$(
+        impl<T: SubjectId + ?Sized> SubjectId for $p<T> {
+            #[inline]
+            fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+                (**self).with_text(f)
+            }
+            #[inline]
+            fn as_text(&self) -> Option<&str> {
+                (**self).as_text()
+            }
+        }
+    )*};
 }
-
-impl SubjectId for Cow<'_, str> {
-    #[inline]
-    fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
-        f(self)
-    }
-    #[inline]
-    fn as_text(&self) -> Option<&str> {
-        Some(self)
-    }
-}
+pointer_id!(Box, Arc);
 
 impl<T: SubjectId + ?Sized> SubjectId for &T {
-    #[inline]
-    fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
-        (**self).with_text(f)
-    }
-    #[inline]
-    fn as_text(&self) -> Option<&str> {
-        (**self).as_text()
-    }
-}
-
-impl<T: SubjectId + ?Sized> SubjectId for Box<T> {
-    #[inline]
-    fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
-        (**self).with_text(f)
-    }
-    #[inline]
-    fn as_text(&self) -> Option<&str> {
-        (**self).as_text()
-    }
-}
-
-impl<T: SubjectId + ?Sized> SubjectId for std::sync::Arc<T> {
     #[inline]
     fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
         (**self).with_text(f)
