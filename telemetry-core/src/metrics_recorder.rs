@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 
 use crate::category::Category;
-use crate::metrics::instrument::{BoundCounter, BoundGauge, BoundHistogram, MetricAttributes};
+use crate::metrics::instrument::{BoundCounter, BoundGauge, BoundHistogram, InstrumentBuilder};
 use crate::telemetry::Telemetry;
 use crate::value::Value;
 
@@ -126,6 +126,22 @@ impl MetricsRecorder {
             })
             .unwrap_or_default()
     }
+}
+
+/// Gives `builder` the unit and description described for `name` and
+/// declares the label keys as attributes.
+fn declare<'t, K>(
+    recorder: &MetricsRecorder,
+    builder: InstrumentBuilder<'t, K>,
+    name: &str,
+    labels: &[(&'static str, String)],
+) -> InstrumentBuilder<'t, K> {
+    let (unit, description) = recorder.description_of(name);
+    labels
+        .iter()
+        .fold(builder.unit(unit).description(description), |b, (k, _)| {
+            b.attribute(k)
+        })
 }
 
 /// The UCUM unit OpenTelemetry uses for a `metrics` unit.
@@ -254,20 +270,11 @@ impl Recorder for MetricsRecorder {
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
         let name = key.name().to_owned();
         let labels = labels(key);
-        let (unit, description) = self.description_of(&name);
-        let mut builder = self
-            .telemetry
-            .counter(name.clone(), self.category(&name))
-            .unit(unit)
-            .description(description);
-        for (k, _) in &labels {
-            builder = builder.attribute(k);
-        }
-        match builder.build() {
+        let builder = self.telemetry.counter(name.clone(), self.category(&name));
+        match declare(self, builder, &name, &labels).build() {
             Ok(counter) => {
-                let attrs: Vec<(&'static str, Value<'_>)> = attributes(&labels);
-                let bound = counter.bind(&attrs as &MetricAttributes<'_>);
-                Counter::from_arc(Arc::new(CounterHandle(bound)))
+                let attrs = attributes(&labels);
+                Counter::from_arc(Arc::new(CounterHandle(counter.bind(&attrs))))
             }
             Err(_) => Counter::noop(),
         }
@@ -276,16 +283,8 @@ impl Recorder for MetricsRecorder {
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
         let name = key.name().to_owned();
         let labels = labels(key);
-        let (unit, description) = self.description_of(&name);
-        let mut builder = self
-            .telemetry
-            .gauge(name.clone(), self.category(&name))
-            .unit(unit)
-            .description(description);
-        for (k, _) in &labels {
-            builder = builder.attribute(k);
-        }
-        match builder.build() {
+        let builder = self.telemetry.gauge(name.clone(), self.category(&name));
+        match declare(self, builder, &name, &labels).build() {
             Ok(gauge) => {
                 let attrs = attributes(&labels);
                 Gauge::from_arc(Arc::new(GaugeHandle {
@@ -300,16 +299,8 @@ impl Recorder for MetricsRecorder {
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
         let name = key.name().to_owned();
         let labels = labels(key);
-        let (unit, description) = self.description_of(&name);
-        let mut builder = self
-            .telemetry
-            .histogram(name.clone(), self.category(&name))
-            .unit(unit)
-            .description(description);
-        for (k, _) in &labels {
-            builder = builder.attribute(k);
-        }
-        match builder.build() {
+        let builder = self.telemetry.histogram(name.clone(), self.category(&name));
+        match declare(self, builder, &name, &labels).build() {
             Ok(histogram) => {
                 let attrs = attributes(&labels);
                 Histogram::from_arc(Arc::new(HistogramHandle(histogram.bind(&attrs))))

@@ -24,12 +24,7 @@ use http::{HeaderMap, Method};
 use telemetry_core::{Category, Histogram, Span, SpanKind, Telemetry, Value};
 
 use crate::HeaderPropagation;
-use crate::conventions::method_name;
-
-/// OpenTelemetry's default bucket bounds for HTTP durations, in seconds.
-const DURATION_BOUNDS: [f64; 14] = [
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-];
+use crate::conventions::{DURATION_BOUNDS, method_name, span_name};
 
 /// Measures a service's outgoing calls; build it once (it holds the
 /// duration histogram) and [`start`](Self::start) each call.
@@ -76,8 +71,7 @@ impl HttpClientTelemetry {
         let t = &self.telemetry;
         let method = method_name(method);
         let mut span = t.span_with(Category::PERFORMANCE, || {
-            let m = if method == "_OTHER" { "HTTP" } else { method };
-            format!("{m} {template}").into()
+            span_name(method, Some(template)).into()
         });
         span.set_kind(SpanKind::Client);
         if span.is_recording() {

@@ -27,6 +27,12 @@ pub fn span_name(method: &'static str, route: Option<&str>) -> String {
     }
 }
 
+/// OpenTelemetry's default bucket bounds for HTTP durations, in seconds
+/// (`http.server.request.duration`, `http.client.request.duration`).
+pub const DURATION_BOUNDS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,7 +53,7 @@ use telemetry_core::{Category, Context, SpanKind, Telemetry, Value};
 use tower::{Layer, Service};
 
 use crate::HeaderPropagation;
-use crate::conventions::{method_name, span_name};
+use crate::conventions::{DURATION_BOUNDS, method_name, span_name};
 
 /// Who sent a request, as the service's authentication tells.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -90,11 +90,6 @@ impl Identity {
 }
 
 type IdentifyFn = dyn Fn(&mut Parts) -> Identity + Send + Sync;
-
-/// OpenTelemetry's default bucket bounds for HTTP durations, in seconds.
-const DURATION_BOUNDS: [f64; 14] = [
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-];
 
 /// The tower layer (see the [module](self)).
 #[derive(Clone)]
