@@ -31,10 +31,45 @@ pub struct SourceLocation {
     pub line: u32,
 }
 
+/// The counter of calls every instrumented function records into, with
+/// the attributes `function` (its name), `module` (its Rust module path),
+/// `outcome` (`ok`, `error`, `panic`, `cancelled`) and `error.type`. One
+/// family for every function, so one dashboard and one alert rule cover
+/// them all (filtered by the `function` attribute).
+pub const FUNCTION_CALLS: &str = "function.calls";
+
+/// The histogram of call durations (seconds) every instrumented function
+/// records into, with the attributes `function`, `module` and `outcome`.
+/// Its bucket bounds are [`FUNCTION_DURATION_BOUNDS`].
+pub const FUNCTION_DURATION: &str = "function.duration";
+
+/// The bucket bounds of [`FUNCTION_DURATION`], in seconds (OpenTelemetry's
+/// HTTP defaults). A latency objective's threshold is one of them.
+pub const FUNCTION_DURATION_BOUNDS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A service-level objective of an instrumented function, declared with
+/// `#[instrument_event(objective(success = 99.9, latency_ms = 250,
+/// latency_percentile = 99))]`. Alert rules and dashboards are generated
+/// from it.
+#[derive(Copy, Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Objective {
+    /// The percentage of calls that must succeed (outcome `ok`), e.g. `99.9`.
+    pub success: Option<f64>,
+    /// The latency threshold in milliseconds: one of the bounds of
+    /// [`FUNCTION_DURATION_BOUNDS`] (in milliseconds), e.g. `250`.
+    pub latency_ms: Option<f64>,
+    /// The percentage of calls that must finish within `latency_ms`, e.g. `99`.
+    pub latency_percentile: Option<f64>,
+}
+
 /// An instrumented function, as the catalogue lists it.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq, serde::Serialize)]
 pub struct FunctionSchema {
-    /// Span and metric name prefix, e.g. `checkout.place_order`.
+    /// The span name and the value of the `function` attribute of its
+    /// metrics ([`FUNCTION_CALLS`], [`FUNCTION_DURATION`]), e.g.
+    /// `checkout.place_order`.
     pub name: &'static str,
     /// Category whose consent and sampling apply.
     pub category: Category,
@@ -54,8 +89,8 @@ pub struct FunctionSchema {
     pub records_return: Option<crate::privacy::FieldClass>,
     /// The argument whose value opens the subject scope, if any.
     pub subject: Option<&'static str>,
-    /// Metrics produced: `<name>.calls` and `<name>.duration`.
-    pub metrics: &'static [&'static str],
+    /// The function's objective, if declared.
+    pub objective: Option<Objective>,
 }
 
 /// One registered item.
@@ -239,14 +274,20 @@ impl Catalogue {
             );
             let _ = writeln!(
                 out,
-                "\nmetrics: {}",
-                schema
-                    .metrics
-                    .iter()
-                    .map(|m| format!("`{m}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "\nmetrics: `{FUNCTION_CALLS}`, `{FUNCTION_DURATION}` (`function` = `{}`)",
+                schema.name
             );
+            if let Some(o) = schema.objective {
+                let mut parts = Vec::new();
+                if let Some(s) = o.success {
+                    parts.push(format!("{s} % of calls succeed"));
+                }
+                if let Some(ms) = o.latency_ms {
+                    let p = o.latency_percentile.unwrap_or(99.0);
+                    parts.push(format!("{p} % of calls finish within {ms} ms"));
+                }
+                let _ = writeln!(out, "\nobjective: {}", parts.join("; "));
+            }
             if let Some(s) = schema.subject {
                 let _ = writeln!(out, "\nsubject scope from argument `{s}`");
             }

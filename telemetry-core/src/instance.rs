@@ -206,6 +206,12 @@ impl Inner {
         out.extend(self.own_metrics());
         out
     }
+
+    pub(crate) fn metrics_snapshot(&self) -> Vec<MetricData> {
+        let mut out = self.metrics.snapshot();
+        out.extend(self.own_metrics());
+        out
+    }
 }
 
 impl crate::pipeline::Host for Inner {

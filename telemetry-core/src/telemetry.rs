@@ -337,6 +337,16 @@ impl Telemetry {
         self.inner.drops().snapshot()
     }
 
+    /// Every cumulative metric as it is now, the library's own included,
+    /// for a pull exporter such as a Prometheus endpoint. It only reads:
+    /// call it on every scrape, from any thread, while the push exporters
+    /// go on. Instruments with delta temporality are left out (reading them
+    /// would reset them under the push exporters); only values that consent
+    /// admitted were ever recorded, so nothing here needs filtering again.
+    pub fn metrics_snapshot(&self) -> Vec<crate::export::MetricData> {
+        self.inner.metrics_snapshot()
+    }
+
     /// Records waiting in the export queue.
     pub fn queued(&self) -> usize {
         self.inner.pipeline().queue_len()

@@ -40,6 +40,9 @@
 //!   sampler as an OpenTelemetry `ShouldSample`.
 //! - `console`: `console::ConsoleExporter`, readable lines on stderr for
 //!   local development.
+//! - `prometheus`: `prometheus::PrometheusExporter`, a `/metrics` endpoint
+//!   (Prometheus text format and OpenMetrics with exemplars) on its own
+//!   listener or in the service's router.
 //!
 //! With `otlp` or `console`, [`from_env::exporters_from_env`] builds the
 //! exporters `OTEL_TRACES_EXPORTER`, `OTEL_METRICS_EXPORTER` and
@@ -68,6 +71,9 @@ pub mod otlp;
 #[cfg(any(feature = "file", feature = "otlp"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "file", feature = "otlp"))))]
 pub mod otlp_json;
+#[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+pub mod prometheus;
 #[cfg(any(feature = "file", feature = "otlp"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "file", feature = "otlp"))))]
 pub mod proto;

@@ -11,8 +11,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord as PLogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, Gauge as PGauge, Histogram as PHistogram, HistogramDataPoint, Metric,
-    NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum as PSum, metric, number_data_point,
+    AggregationTemporality, Exemplar as PExemplar, Gauge as PGauge, Histogram as PHistogram,
+    HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum as PSum,
+    exemplar, metric, number_data_point,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource as PResource;
 use opentelemetry_proto::tonic::trace::v1::{
@@ -244,6 +245,19 @@ fn point_attributes(attrs: &[Attribute], category: &str) -> Vec<KeyValue> {
     out
 }
 
+/// Exemplars as OTLP exemplars (the trace and span they link to).
+fn exemplars(all: &[telemetry_core::export::Exemplar]) -> Vec<PExemplar> {
+    all.iter()
+        .map(|e| PExemplar {
+            time_unix_nano: nanos(e.time),
+            value: Some(exemplar::Value::AsDouble(e.value)),
+            trace_id: e.trace_id.to_bytes().to_vec(),
+            span_id: e.span_id.to_bytes().to_vec(),
+            ..Default::default()
+        })
+        .collect()
+}
+
 fn number_point(p: &NumberPoint, category: &str) -> NumberDataPoint {
     NumberDataPoint {
         attributes: point_attributes(&p.attributes, category),
@@ -253,6 +267,7 @@ fn number_point(p: &NumberPoint, category: &str) -> NumberDataPoint {
             Number::I64(i) => number_data_point::Value::AsInt(i),
             Number::F64(f) => number_data_point::Value::AsDouble(f),
         }),
+        exemplars: exemplars(&p.exemplars),
         ..Default::default()
     }
 }
@@ -289,6 +304,7 @@ pub fn metric(m: &MetricData, names: &CategoryNames) -> Metric {
                     explicit_bounds: p.bounds.to_vec(),
                     min: p.min,
                     max: p.max,
+                    exemplars: exemplars(&p.exemplars),
                     ..Default::default()
                 })
                 .collect(),

@@ -139,6 +139,7 @@ fn number_points(b: &mut Bytes<'_>) -> Vec<NumberPoint> {
             } else {
                 Number::I64(b.u64() as i64)
             },
+            exemplars: Vec::new(),
         })
         .collect()
 }
@@ -173,6 +174,7 @@ fn metric(b: &mut Bytes<'_>) -> MetricData {
                             max: opt(b, |b| b.f64(true)),
                             bucket_counts: (0..=bounds.len()).map(|_| b.u64()).collect(),
                             bounds,
+                            exemplars: Vec::new(),
                         }
                     })
                     .collect(),

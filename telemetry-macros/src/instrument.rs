@@ -23,6 +23,114 @@ pub(crate) struct Args {
     ret: Option<Class>,
     subject: Option<Ident>,
     krate: Option<Path>,
+    objective: Option<Objective>,
+}
+
+/// `objective(success = .., latency_ms = .., latency_percentile = ..)`.
+#[derive(Default)]
+struct Objective {
+    success: Option<f64>,
+    latency_ms: Option<f64>,
+    latency_percentile: Option<f64>,
+}
+
+/// The latency thresholds an objective may use: the bounds of the
+/// duration histogram, in milliseconds (`FUNCTION_DURATION_BOUNDS`).
+const LATENCY_BOUNDS_MS: [f64; 14] = [
+    0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
+];
+
+/// A number literal (`99`, `99.9`) as `f64`.
+fn parse_number(input: syn::parse::ParseStream<'_>) -> syn::Result<(f64, Span)> {
+    let lit: syn::Lit = input.parse()?;
+    let value = match &lit {
+        syn::Lit::Int(i) => i.base10_parse::<f64>(),
+        syn::Lit::Float(f) => f.base10_parse::<f64>(),
+        _ => Err(syn::Error::new(
+            lit.span(),
+            "expected a number, like `99.9`",
+        )),
+    }?;
+    Ok((value, lit.span()))
+}
+
+fn parse_objective(
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    errors: &mut Errors,
+) -> syn::Result<Objective> {
+    let mut o = Objective::default();
+    let keys = ["success", "latency_ms", "latency_percentile"];
+    meta.parse_nested_meta(|inner| {
+        let key = inner
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        if !keys.contains(&key.as_str()) {
+            errors.at(
+                &inner.path,
+                format!(
+                    "unknown objective{}: use `success = 99.9` (percent of calls that succeed), \
+                     `latency_ms = 250` and `latency_percentile = 99` (percent of calls within it)",
+                    did_you_mean(&key, &keys)
+                ),
+            );
+            return skip_value(&inner);
+        }
+        let (value, span) = parse_number(inner.value()?)?;
+        let percent = |errors: &mut Errors| {
+            if !(value > 0.0 && value < 100.0) {
+                errors.at_span(
+                    span,
+                    format!("`{key}` is a percentage above 0 and below 100, like 99.9"),
+                );
+            }
+        };
+        match key.as_str() {
+            "success" => {
+                percent(errors);
+                o.success = Some(value);
+            }
+            "latency_percentile" => {
+                percent(errors);
+                o.latency_percentile = Some(value);
+            }
+            _ => {
+                if !LATENCY_BOUNDS_MS.contains(&value) {
+                    errors.at_span(
+                        span,
+                        format!(
+                            "`latency_ms` must be a bucket bound of the duration histogram, so \
+                             the objective can be measured exactly: one of {}",
+                            LATENCY_BOUNDS_MS
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    );
+                }
+                o.latency_ms = Some(value);
+            }
+        }
+        Ok(())
+    })?;
+    if o.success.is_none() && o.latency_ms.is_none() {
+        errors.at(
+            &meta.path,
+            "an objective needs `success = ..` or `latency_ms = ..`, like `objective(success = 99.9, latency_ms = 250)`",
+        );
+    }
+    if o.latency_percentile.is_some() && o.latency_ms.is_none() {
+        errors.at(
+            &meta.path,
+            "`latency_percentile` needs `latency_ms`: the share of calls faster than what?",
+        );
+    }
+    if o.latency_ms.is_some() && o.latency_percentile.is_none() {
+        o.latency_percentile = Some(99.0);
+    }
+    Ok(o)
 }
 
 pub(crate) fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
@@ -150,6 +258,10 @@ pub(crate) fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
                 let ident: Ident = meta.value()?.parse()?;
                 set_once(errors, &mut args.subject, ident, &meta.path, "subject");
             }
+            "objective" => {
+                let o = parse_objective(&meta, errors)?;
+                set_once(errors, &mut args.objective, o, &meta.path, "objective");
+            }
             "crate" => {
                 let lit: LitStr = meta.value()?.parse()?;
                 match lit.parse::<Path>() {
@@ -163,10 +275,10 @@ pub(crate) fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
                 errors.at(
                     &meta.path,
                     format!(
-                        "unknown argument{}: use `name`, `category`, `fields(..)`, `err`, `ret`, `subject` or `crate`",
+                        "unknown argument{}: use `name`, `category`, `fields(..)`, `err`, `ret`, `subject`, `objective(..)` or `crate`",
                         did_you_mean(
                             &key,
-                            &["name", "category", "fields", "err", "ret", "subject", "crate"]
+                            &["name", "category", "fields", "err", "ret", "subject", "objective", "crate"]
                         )
                     ),
                 );
@@ -328,8 +440,6 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         .name
         .as_ref()
         .map_or_else(|| func.sig.ident.unraw().to_string(), LitStr::value);
-    let calls_metric = format!("{name}.calls");
-    let duration_metric = format!("{name}.duration");
     let description = common::doc(&func.attrs);
     // A static inside the function cannot name `Self` or the generics of an
     // enclosing impl, so argument types are described from their syntax.
@@ -363,6 +473,22 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Some(c) => {
             let c = c.tokens(&krate);
             quote!(::core::option::Option::Some(#c))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let objective = match &parsed.objective {
+        Some(o) => {
+            let opt = |v: Option<f64>| match v {
+                Some(v) => quote!(::core::option::Option::Some(#v)),
+                None => quote!(::core::option::Option::None),
+            };
+            let (success, latency_ms, percentile) =
+                (opt(o.success), opt(o.latency_ms), opt(o.latency_percentile));
+            quote!(::core::option::Option::Some(#krate::__private::Objective {
+                success: #success,
+                latency_ms: #latency_ms,
+                latency_percentile: #percentile,
+            }))
         }
         None => quote!(::core::option::Option::None),
     };
@@ -451,7 +577,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             records_backtrace: #records_backtrace,
             records_return: #records_return,
             subject: #subject_name,
-            metrics: &[#calls_metric, #duration_metric],
+            objective: #objective,
         };
         static __TELEMETRY_CALLSITE: #krate::__private::Callsite = #krate::__private::Callsite::new(&__TELEMETRY_SCHEMA, ::core::module_path!());
         #krate::__private::inventory::submit! {

@@ -8,6 +8,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use telemetry_core::{Category, Telemetry, instrument_event};
+use telemetry_exporters::prometheus::PrometheusExporter;
 
 use crate::App;
 use crate::auth::Caller;
@@ -192,7 +193,11 @@ impl std::fmt::Debug for Order {
 
 /// `POST /checkout` (frontend): reserves stock downstream, prices and
 /// places the order.
-#[instrument_event(name = "shop.checkout", category = performance)]
+#[instrument_event(
+    name = "shop.checkout",
+    category = performance,
+    objective(success = 99.5, latency_ms = 250, latency_percentile = 99)
+)]
 pub async fn checkout(
     State(app): State<App>,
     Extension(caller): Extension<Caller>,
@@ -422,4 +427,22 @@ mod tests {
         let pretty = format!("{order:#?}");
         assert!(!pretty.contains("someone@example.com"), "{pretty}");
     }
+}
+
+/// `GET /metrics`: the service's metrics for Prometheus (OpenMetrics with
+/// exemplars when the scraper asks for it, else the text format). Mounted
+/// outside the telemetry middleware: a scrape is not a request of the
+/// service's users.
+pub async fn metrics(
+    State(app): State<App>,
+    headers: axum::http::HeaderMap,
+) -> impl axum::response::IntoResponse {
+    let accept = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let scrape = PrometheusExporter::new(&app.telemetry).scrape(accept);
+    (
+        [(axum::http::header::CONTENT_TYPE, scrape.content_type)],
+        scrape.body,
+    )
 }

@@ -51,5 +51,6 @@ pub fn router(app: App) -> Router {
         .route("/consent", get(handlers::consent))
         .route("/healthz", get(handlers::healthz))
         .layer(layer)
+        .route("/metrics", get(handlers::metrics))
         .with_state(app)
 }

@@ -94,6 +94,7 @@ impl AuditTrail {
 pub(crate) struct ConsentCounts {
     grants: [AtomicU64; Category::COUNT],
     revocations: [AtomicU64; Category::COUNT],
+    deletions: [AtomicU64; Category::COUNT],
 }
 
 impl ConsentCounts {
@@ -101,7 +102,28 @@ impl ConsentCounts {
         ConsentCounts {
             grants: std::array::from_fn(|_| AtomicU64::new(0)),
             revocations: std::array::from_fn(|_| AtomicU64::new(0)),
+            deletions: std::array::from_fn(|_| AtomicU64::new(0)),
         }
+    }
+
+    /// A deletion request was issued for `categories`.
+    pub(crate) fn deletion_requested(&self, categories: crate::category::CategorySet) {
+        for c in categories.iter() {
+            if let Some(n) = self.deletions.get(c.bit() as usize) {
+                n.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Deletion requests issued so far, per category with a non-zero count.
+    pub(crate) fn deletions(&self) -> Vec<(Category, u64)> {
+        (0..Category::COUNT)
+            .filter_map(|i| {
+                let n = self.deletions.get(i)?.load(Ordering::Relaxed);
+                let c = Category::from_bit(i as u8)?;
+                (n > 0).then_some((c, n))
+            })
+            .collect()
     }
 
     pub(crate) fn granted(&self, category: Category) {

@@ -178,6 +178,7 @@ impl<'t> Consent<'t> {
         }
         self.export_audit(&outcome.changes);
         if !deleted.is_empty() {
+            registry.counts.deletion_requested(deleted);
             let record = deletion_record(
                 key,
                 &self.category_names(deleted),

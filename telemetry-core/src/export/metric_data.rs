@@ -6,6 +6,24 @@ use std::time::SystemTime;
 
 use crate::category::Category;
 use crate::export::Attribute;
+use crate::trace::{SpanId, TraceId};
+
+/// A measurement taken inside a sampled span, kept with the point so a
+/// dashboard can go from a latency spike or an error count to a trace
+/// (OpenMetrics and OTLP exemplars). The library records them for the
+/// calls of instrumented functions; it carries no attribute of its own
+/// (nothing beyond the point's attributes and the trace it links to).
+#[derive(Copy, Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Exemplar {
+    /// The measured value (for a counter, the increment).
+    pub value: f64,
+    /// When it was measured.
+    pub time: SystemTime,
+    /// The trace it was measured in.
+    pub trace_id: TraceId,
+    /// The span it was measured in.
+    pub span_id: SpanId,
+}
 
 /// Whether sums and histograms report totals since start or since the last export.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default, serde::Serialize)]
@@ -37,6 +55,8 @@ pub struct NumberPoint {
     pub time: SystemTime,
     /// The value.
     pub value: Number,
+    /// The latest exemplar, if any (see [`Exemplar`]).
+    pub exemplars: Vec<Exemplar>,
 }
 
 /// One data point of a histogram with explicit bucket boundaries.
@@ -60,6 +80,8 @@ pub struct HistogramPoint {
     pub bounds: Arc<[f64]>,
     /// Counts per bucket: `bounds.len() + 1` entries.
     pub bucket_counts: Vec<u64>,
+    /// The latest exemplar, if any (see [`Exemplar`]).
+    pub exemplars: Vec<Exemplar>,
 }
 
 /// The data of one metric.

@@ -19,7 +19,9 @@ pub use crate::category::CategoryNames;
 
 pub use crate::value::{AttrValue, REDACTED, TRUNCATED, unix_nanos};
 pub use error::{ExportError, ExportErrorKind};
-pub use metric_data::{HistogramPoint, MetricData, MetricPoints, Number, NumberPoint, Temporality};
+pub use metric_data::{
+    Exemplar, HistogramPoint, MetricData, MetricPoints, Number, NumberPoint, Temporality,
+};
 pub use records::{
     Attribute, LogRecord, Record, SpanEvent, SpanRecord, SpanStatus, SubjectKey, TraceLink,
 };

@@ -23,6 +23,7 @@ impl Inner {
             start,
             time: now,
             value: Number::I64(i64::try_from(v).unwrap_or(i64::MAX)),
+            exemplars: Vec::new(),
         };
         let sum = |n: &'static str,
                    d: &'static str,
@@ -140,6 +141,36 @@ impl Inner {
                 revocations,
             ));
         }
+        let deletions: Vec<_> = self
+            .consent()
+            .counts
+            .deletions()
+            .into_iter()
+            .map(|(c, n)| {
+                point(
+                    vec![Attribute::new(crate::export::keys::CATEGORY, name(c))],
+                    n,
+                )
+            })
+            .collect();
+        if !deletions.is_empty() {
+            out.push(sum(
+                "telemetry.consent.deletion_requests",
+                "Deletion requests issued (one per revocation that asks downstream stores to delete), per category. Identifies no subject.",
+                "{request}",
+                deletions,
+            ));
+        }
+        // Always present, so an alert on its increase has a series to read.
+        out.push(sum(
+            "telemetry.export.failures",
+            "Export attempts that failed (each drops or defers its batch).",
+            "{failure}",
+            vec![point(
+                Vec::new(),
+                self.pipeline().stats.errors.load(Ordering::Relaxed),
+            )],
+        ));
         // Process-wide counts, reported by the installed instance (or by
         // every instance when none is installed).
         let process_wide = match crate::Telemetry::global() {
@@ -190,6 +221,7 @@ impl Inner {
                 start: period_start,
                 time: now,
                 value: Number::I64(i64::try_from(n).unwrap_or(i64::MAX)),
+                exemplars: Vec::new(),
             };
             out.push(gauge(
                 "telemetry.consent.subjects_seen",
@@ -242,6 +274,7 @@ impl Inner {
                         start,
                         time: now,
                         value,
+                        exemplars: Vec::new(),
                     }],
                 },
             };

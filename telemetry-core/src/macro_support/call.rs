@@ -5,12 +5,14 @@
 use std::future::Future;
 use std::sync::OnceLock;
 
-use crate::catalogue::FunctionSchema;
+use crate::catalogue::{
+    FUNCTION_CALLS, FUNCTION_DURATION, FUNCTION_DURATION_BOUNDS, FunctionSchema,
+};
 use crate::category::Category;
 use crate::consent::gate::Who;
-use crate::export::Severity;
-use crate::metrics::BoundCounter;
+use crate::export::{Exemplar, Severity};
 use crate::metrics::instrument::{Counter, Histogram};
+use crate::metrics::{BoundCounter, BoundHistogram};
 use crate::privacy::FieldClass;
 use crate::subject::context::{Context, ContextGuard};
 use crate::subject::future::WithContext;
@@ -20,15 +22,11 @@ use crate::value::{TelemetryValue, Value};
 
 use super::outcome::{Outcome, RetValue};
 
-/// Duration histogram bounds, in seconds (OpenTelemetry's HTTP defaults).
-const DURATION_BOUNDS: [f64; 14] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-
 struct CallMetrics {
     calls: Counter,
     ok: BoundCounter,
     duration: Histogram,
+    ok_duration: BoundHistogram,
 }
 
 /// A function's instruments: cached, or built for this call.
@@ -53,25 +51,15 @@ pub struct Callsite {
     /// The function's module path (its crate is the first segment).
     module: &'static str,
     metrics: OnceLock<(u64, Option<CallMetrics>)>,
-    calls_name: &'static str,
-    duration_name: &'static str,
 }
 
 impl Callsite {
-    /// A callsite for `schema`, a function in module `module`; the
-    /// schema's `metrics` holds the names of its call counter and duration
-    /// histogram.
+    /// A callsite for `schema`, a function in module `module`.
     pub const fn new(schema: &'static FunctionSchema, module: &'static str) -> Self {
-        let (calls_name, duration_name) = match schema.metrics {
-            [calls, duration, ..] => (*calls, *duration),
-            _ => ("", ""),
-        };
         Callsite {
             schema,
             module,
             metrics: OnceLock::new(),
-            calls_name,
-            duration_name,
         }
     }
 
@@ -90,30 +78,42 @@ impl Callsite {
         }
     }
 
+    /// The shared family instruments (one per category), and this
+    /// function's series of successful calls bound in them.
     fn build_metrics(&self, t: &Telemetry) -> Option<CallMetrics> {
         let category = self.schema.category;
         let calls = t
-            .counter(self.calls_name, category)
+            .counter(FUNCTION_CALLS, category)
             .unit("{call}")
-            .description("Calls of an instrumented function, by outcome.")
+            .description("Calls of instrumented functions, by function and outcome.")
+            .attribute("function")
+            .attribute("module")
             .attribute("outcome")
             .attribute("error.type")
             .build()
             .ok()?;
         let duration = t
-            .histogram(self.duration_name, category)
+            .histogram(FUNCTION_DURATION, category)
             .unit("s")
-            .description("Duration of recorded (sampled) calls of an instrumented function.")
-            .boundaries(DURATION_BOUNDS.to_vec())
+            .description("Duration of recorded (sampled) calls of instrumented functions.")
+            .boundaries(FUNCTION_DURATION_BOUNDS.to_vec())
+            .attribute("function")
+            .attribute("module")
             .attribute("outcome")
-            .attribute("error.type")
             .build()
             .ok()?;
-        let ok = calls.bind(&[("outcome", Value::Str("ok"))]);
+        let ok_attrs = [
+            ("function", Value::Str(self.schema.name)),
+            ("module", Value::Str(self.module)),
+            ("outcome", Value::Str("ok")),
+        ];
+        let ok = calls.bind(&ok_attrs);
+        let ok_duration = duration.bind(&ok_attrs);
         Some(CallMetrics {
             calls,
             ok,
             duration,
+            ok_duration,
         })
     }
 
@@ -354,26 +354,57 @@ impl Call {
             Outcome::Panic => "panic",
             Outcome::Cancelled => "cancelled",
         };
-        let attrs: &[(&'static str, Value<'_>)] = &[
-            ("outcome", Value::Str(outcome.name())),
+        let schema = self.site.schema;
+        let function = ("function", Value::Str(schema.name));
+        let module = ("module", Value::Str(self.site.module));
+        let outcome_attr = ("outcome", Value::Str(outcome.name()));
+        let attrs = [
+            function,
+            module,
+            outcome_attr,
             ("error.type", Value::Str(error_type)),
         ];
+        // A recorded call links its measurements to its trace (exemplars);
+        // a sampled-out one only counts, without a clock read.
+        let recorded = self.span.context().filter(|_| self.span.is_recording());
+        let Some(span) = recorded else {
+            match outcome {
+                Outcome::Ok => metrics.ok.add(1),
+                _ => {
+                    metrics.calls.add(1, &attrs);
+                    if !self.span.has_error_status() {
+                        self.span.set_error_description(error_type);
+                    }
+                }
+            }
+            return;
+        };
+        let clock = t.inner.clock();
+        let now = clock.mono();
+        let secs = now.saturating_sub(self.start) as f64 / 1e9;
+        let exemplar = |value: f64| Exemplar {
+            value,
+            time: clock.to_system(now),
+            trace_id: span.trace_id,
+            span_id: span.span_id,
+        };
         match outcome {
-            Outcome::Ok => metrics.ok.add(1),
+            Outcome::Ok => {
+                metrics.ok.add_with_exemplar(1, exemplar(1.0));
+                metrics
+                    .ok_duration
+                    .record_with_exemplar(secs, exemplar(secs));
+            }
             _ => {
-                metrics.calls.add(1, attrs);
+                metrics.calls.add_exemplar(1, &attrs, exemplar(1.0));
                 if !self.span.has_error_status() {
                     self.span.set_error_description(error_type);
                 }
-            }
-        }
-        if self.span.is_recording() {
-            let secs = t.inner.clock().mono().saturating_sub(self.start) as f64 / 1e9;
-            match outcome {
-                Outcome::Ok => metrics
-                    .duration
-                    .record(secs, &[("outcome", Value::Str("ok"))]),
-                _ => metrics.duration.record(secs, attrs),
+                metrics.duration.record_exemplar(
+                    secs,
+                    &[function, module, outcome_attr],
+                    exemplar(secs),
+                );
             }
         }
     }

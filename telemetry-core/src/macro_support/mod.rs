@@ -18,7 +18,7 @@ pub use inventory;
 /// The mirror span macro, reached through `__private` like everything else
 /// generated code names.
 pub use crate::__telemetry_mirror_span as mirror_span;
-pub use crate::catalogue::{CatalogueItem, FunctionSchema, SourceLocation};
+pub use crate::catalogue::{CatalogueItem, FunctionSchema, Objective, SourceLocation};
 pub use crate::category::Category;
 pub use crate::event::schema::{EventSchema, FieldSchema, FieldVisitor, TelemetryEvent};
 pub use crate::privacy::FieldClass;

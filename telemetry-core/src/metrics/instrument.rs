@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::category::Category;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::event::{EventSchema, FieldSchema};
-use crate::export::Temporality;
+use crate::export::{Exemplar, Temporality};
 use crate::health::drops::DropCause;
 use crate::instance::Inner;
 use crate::metrics::registry::InstrumentCore;
@@ -250,6 +250,15 @@ macro_rules! instrument {
             /// the instrument's category in the current context.
             #[inline]
             pub fn $method(&self, $v: $t, attributes: &MetricAttributes<'_>) {
+                let bounds = &self.core.table.bounds;
+                self.with_checked_series(attributes, |s| $apply(s, $v, bounds));
+            }
+
+            /// Runs `apply` on the series of `attributes` (the overflow
+            /// series past the limit, counted), if consent allows the
+            /// instrument's category in the current context.
+            #[inline]
+            fn with_checked_series(&self, attributes: &MetricAttributes<'_>, apply: impl FnOnce(&Series)) {
                 let inner: &Inner = &self.inner;
                 let category = self.category;
                 if inner.check(category).is_err() {
@@ -259,11 +268,6 @@ macro_rules! instrument {
                 if table.has_undeclared(attributes) {
                     inner.drops().count(DropCause::Limits, category, 1);
                 }
-                let apply = |s: &Series| {
-                    let bounds = &table.bounds;
-                    let _ = bounds;
-                    $apply(s, $v, bounds)
-                };
                 table.with_series(attributes, |found| match found {
                     Found::Series(s) => apply(s),
                     Found::Overflow => {
@@ -355,3 +359,60 @@ instrument!(
     /// A distribution in explicit buckets (latency, payload size).
     Histogram, BoundHistogram, Histogram, record(value: f64) => |s: &Series, v, b: &[f64]| s.record_f64(v, b)
 );
+
+impl BoundCounter {
+    /// Adds `value` and offers `exemplar` as the series' latest, if
+    /// consent allows (instrumented functions' sampled calls).
+    #[inline]
+    pub(crate) fn add_with_exemplar(&self, value: u64, exemplar: Exemplar) {
+        if self.inner.check(self.category).is_err() {
+            return;
+        }
+        self.series.add_u64(value);
+        self.series.offer_exemplar(exemplar);
+    }
+}
+
+impl BoundHistogram {
+    /// Records `value` and offers `exemplar` as the series' latest, if
+    /// consent allows.
+    #[inline]
+    pub(crate) fn record_with_exemplar(&self, value: f64, exemplar: Exemplar) {
+        if self.inner.check(self.category).is_err() {
+            return;
+        }
+        self.series.record_f64(value, &self.core.table.bounds);
+        self.series.offer_exemplar(exemplar);
+    }
+}
+
+impl Counter {
+    /// [`add`](Self::add), offering `exemplar` as the series' latest.
+    pub(crate) fn add_exemplar(
+        &self,
+        value: u64,
+        attributes: &MetricAttributes<'_>,
+        exemplar: Exemplar,
+    ) {
+        self.with_checked_series(attributes, |s| {
+            s.add_u64(value);
+            s.offer_exemplar(exemplar);
+        });
+    }
+}
+
+impl Histogram {
+    /// [`record`](Self::record), offering `exemplar` as the series' latest.
+    pub(crate) fn record_exemplar(
+        &self,
+        value: f64,
+        attributes: &MetricAttributes<'_>,
+        exemplar: Exemplar,
+    ) {
+        let bounds = &self.core.table.bounds;
+        self.with_checked_series(attributes, |s| {
+            s.record_f64(value, bounds);
+            s.offer_exemplar(exemplar);
+        });
+    }
+}

@@ -47,21 +47,34 @@ impl MetricRegistry {
                 "metric registry lock poisoned",
             )
         })?;
-        if let Some(existing) = all.iter().find(|c| c.name == core.name) {
-            if existing.table.kind == core.table.kind
-                && existing.category == core.category
+        // One name is one metric: an instrument of the same name in another
+        // category is another part of the same family (its own consent
+        // check), so kind, unit and attributes must agree.
+        let same_family = |existing: &InstrumentCore| {
+            existing.table.kind == core.table.kind
                 && existing.table.declared == core.table.declared
-            {
-                return Ok(existing.clone());
-            }
+                && existing.unit == core.unit
+        };
+        if let Some(existing) = all
+            .iter()
+            .find(|c| c.name == core.name && c.category == core.category)
+            && same_family(existing)
+        {
+            return Ok(existing.clone());
+        }
+        if let Some(existing) = all.iter().find(|c| c.name == core.name)
+            && !(same_family(existing) && existing.category != core.category)
+        {
             return Err(ConfigError::new(
                 ConfigErrorKind::InvalidMetric,
                 format!(
-                    "metric `{}` already exists as a {} in category `{}` with attributes {:?}; \
-                     a metric name must always mean the same instrument: rename one of them",
+                    "metric `{}` already exists as a {} in `{}` with unit `{}` and attributes {:?}; \
+                     a metric name must always mean the same kind of instrument, unit and \
+                     attributes (in any category): rename one of them",
                     core.name,
                     existing.table.kind.name(),
                     existing.category,
+                    existing.unit,
                     existing.table.declared
                 ),
             ));
@@ -77,5 +90,20 @@ impl MetricRegistry {
             Err(_) => return Vec::new(),
         };
         all.iter().filter_map(|c| c.collect()).collect()
+    }
+
+    /// Every cumulative instrument as it is now; reads only, so a pull
+    /// exporter can call it at any time. Delta instruments are left out:
+    /// reading them resets them, and their data belongs to the push
+    /// exporters.
+    pub(crate) fn snapshot(&self) -> Vec<MetricData> {
+        let all = match self.instruments.lock() {
+            Ok(all) => all.clone(),
+            Err(_) => return Vec::new(),
+        };
+        all.iter()
+            .filter(|c| !c.table.is_delta())
+            .filter_map(|c| c.collect())
+            .collect()
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use crate::export::Attribute;
-use crate::export::{HistogramPoint, MetricPoints, Number, NumberPoint, Temporality};
+use crate::export::{Exemplar, HistogramPoint, MetricPoints, Number, NumberPoint, Temporality};
 use crate::value::{AttrValue, TRUNCATED, Value};
 
 /// The kind of aggregation an instrument does.
@@ -93,11 +93,31 @@ pub(crate) struct Series {
     /// For each declared key: 1 + its position in `attrs`, or 0 if absent.
     slots: Box<[u8]>,
     pub(crate) cells: Cells,
+    /// The latest exemplar offered (instrumented functions' calls only).
+    exemplar: Mutex<Option<Exemplar>>,
     /// The next series whose attribute hash collides with this one.
     next: OnceLock<Arc<Series>>,
 }
 
 impl Series {
+    /// Keeps `exemplar` as the series' latest, unless another thread is
+    /// storing one right now (never waits).
+    #[inline]
+    pub(crate) fn offer_exemplar(&self, exemplar: Exemplar) {
+        if let Ok(mut slot) = self.exemplar.try_lock() {
+            *slot = Some(exemplar);
+        }
+    }
+
+    /// The latest exemplar (taken, for delta temporality).
+    fn exemplars(&self, take: bool) -> Vec<Exemplar> {
+        match self.exemplar.lock() {
+            Ok(mut slot) if take => slot.take().into_iter().collect(),
+            Ok(slot) => slot.iter().copied().collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
     #[inline]
     pub(crate) fn add_u64(&self, v: u64) {
         if let Cells::Sum(c) = &self.cells {
@@ -319,6 +339,7 @@ impl SeriesTable {
                 attrs: vec![Attribute::new(OVERFLOW_KEY, true)],
                 slots: Box::new([]),
                 cells: Cells::new(kind, nb),
+                exemplar: Mutex::new(None),
                 next: OnceLock::new(),
             }),
             declared,
@@ -352,6 +373,7 @@ impl SeriesTable {
             attrs: owned,
             slots,
             cells: Cells::new(self.kind, nb),
+            exemplar: Mutex::new(None),
             next: OnceLock::new(),
         })
     }
@@ -422,6 +444,11 @@ impl SeriesTable {
         self.overflow.clone()
     }
 
+    /// Whether the table reports deltas (reading it resets it).
+    pub(crate) fn is_delta(&self) -> bool {
+        self.temporality == Temporality::Delta
+    }
+
     /// Number of series (without the overflow series).
     pub(crate) fn len(&self) -> usize {
         self.count.load(Ordering::Relaxed)
@@ -473,6 +500,7 @@ impl SeriesTable {
                         start,
                         time: now,
                         value,
+                        exemplars: s.exemplars(delta),
                     });
                 }
                 Cells::FloatSum(c) => {
@@ -490,6 +518,7 @@ impl SeriesTable {
                         start,
                         time: now,
                         value: Number::F64(value),
+                        exemplars: s.exemplars(delta),
                     });
                 }
                 Cells::Gauge { bits, set } => {
@@ -500,6 +529,7 @@ impl SeriesTable {
                             start,
                             time: now,
                             value,
+                            exemplars: Vec::new(),
                         });
                     }
                 }
@@ -528,6 +558,7 @@ impl SeriesTable {
                         max: (count > 0).then_some(max),
                         bounds: self.bounds.clone(),
                         bucket_counts: h.buckets.iter().map(|b| take(b, 0)).collect(),
+                        exemplars: s.exemplars(delta),
                     });
                 }
             }

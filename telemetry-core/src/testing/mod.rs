@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::export::Resource;
 use crate::export::{Batch, Exporter};
 use crate::export::{ExportError, ExportErrorKind};
+use crate::export::{HistogramPoint, MetricData, MetricPoints, Number};
 use crate::export::{LogRecord, SpanRecord};
-use crate::export::{MetricData, MetricPoints, Number};
 
 #[derive(Default)]
 struct Store {
@@ -89,24 +89,41 @@ impl InMemoryExporter {
     }
 
     /// The latest integer value of the sum `name` for the series whose
-    /// attributes include all of `attrs` (rendered as strings).
+    /// attributes include all of `attrs` (rendered as strings). A family
+    /// recorded in several categories (like `function.calls`) is searched
+    /// in all of them.
     pub fn sum_value(&self, name: &str, attrs: &[(&str, &str)]) -> Option<i64> {
-        let m = self.last_metric(name)?;
-        let MetricPoints::Sum { points, .. } = m.points else {
-            return None;
-        };
-        points
+        let s = self.lock();
+        s.metrics
             .iter()
-            .find(|p| {
-                attrs.iter().all(|(k, v)| {
-                    p.attributes
-                        .iter()
-                        .any(|a| a.key == *k && a.value.render() == *v)
-                })
+            .rev()
+            .filter(|m| m.name == name)
+            .find_map(|m| match &m.points {
+                MetricPoints::Sum { points, .. } => points
+                    .iter()
+                    .find(|p| has_all(&p.attributes, attrs))
+                    .and_then(|p| match p.value {
+                        Number::I64(v) => Some(v),
+                        Number::F64(_) => None,
+                    }),
+                _ => None,
             })
-            .and_then(|p| match p.value {
-                Number::I64(v) => Some(v),
-                Number::F64(_) => None,
+    }
+
+    /// The latest point of the histogram `name` for the series whose
+    /// attributes include all of `attrs`.
+    pub fn histogram_point(&self, name: &str, attrs: &[(&str, &str)]) -> Option<HistogramPoint> {
+        let s = self.lock();
+        s.metrics
+            .iter()
+            .rev()
+            .filter(|m| m.name == name)
+            .find_map(|m| match &m.points {
+                MetricPoints::Histogram { points, .. } => points
+                    .iter()
+                    .find(|p| has_all(&p.attributes, attrs))
+                    .cloned(),
+                _ => None,
             })
     }
 
@@ -183,4 +200,14 @@ impl Exporter for InMemoryExporter {
         self.lock().shut_down = true;
         Ok(())
     }
+}
+
+/// Whether `attributes` include every `(key, value)` of `wanted` (values
+/// rendered as strings).
+fn has_all(attributes: &[crate::export::Attribute], wanted: &[(&str, &str)]) -> bool {
+    wanted.iter().all(|(k, v)| {
+        attributes
+            .iter()
+            .any(|a| a.key == *k && a.value.render() == *v)
+    })
 }

@@ -203,6 +203,22 @@ fn invalid_instruments_are_rejected() {
     );
     let e = t.gauge("same", Category::PERFORMANCE).build().unwrap_err();
     assert!(e.to_string().contains("already exists as a counter"), "{e}");
+    // One name in another category is another part of the same family
+    // (its own consent check): allowed when kind, unit and attributes agree.
+    let business = t.counter("same", Category::BUSINESS).build().unwrap();
+    assert_eq!(business.name(), "same");
+    let e = t
+        .counter("same", Category::ERRORS)
+        .unit("ms")
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().contains("with unit ``"), "{e}");
+    let e = t
+        .counter("same", Category::ERRORS)
+        .attribute("route")
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().contains("already exists"), "{e}");
 }
 
 #[test]

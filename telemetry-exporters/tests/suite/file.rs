@@ -661,6 +661,7 @@ fn direct_metrics_encoding_matches_opentelemetry_proto() {
         start: at(0),
         time: at(60),
         value,
+        exemplars: Vec::new(),
     };
     let tagged = vec![
         Attribute::new("currency", "EUR \"quoted\""),
@@ -722,6 +723,7 @@ fn direct_metrics_encoding_matches_opentelemetry_proto() {
                         max: Some(10.0),
                         bounds: std::sync::Arc::from([1.0, 5.0, 1e300]),
                         bucket_counts: vec![1, 1, 1, 0],
+                        exemplars: Vec::new(),
                     },
                     HistogramPoint {
                         attributes: own_category,
@@ -733,6 +735,7 @@ fn direct_metrics_encoding_matches_opentelemetry_proto() {
                         max: None,
                         bounds: std::sync::Arc::from([]),
                         bucket_counts: vec![0],
+                        exemplars: Vec::new(),
                     },
                 ],
             },

@@ -91,6 +91,7 @@ fn records(v: f64) -> (Vec<SpanRecord>, Vec<LogRecord>, Vec<MetricData>) {
                 start: at(0),
                 time: at(1),
                 value: Number::F64(v),
+                exemplars: Vec::new(),
             }];
             if gauge {
                 MetricPoints::Gauge { points }
@@ -120,6 +121,7 @@ fn records(v: f64) -> (Vec<SpanRecord>, Vec<LogRecord>, Vec<MetricData>) {
                 max: Some(v),
                 bounds: Arc::from([v]),
                 bucket_counts: vec![1, 0],
+                exemplars: Vec::new(),
             }],
         },
     };

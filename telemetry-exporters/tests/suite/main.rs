@@ -7,3 +7,4 @@ mod file;
 mod file_fidelity;
 mod file_reader;
 mod otel_sampler;
+mod prometheus;

@@ -200,7 +200,7 @@ fn consent_denied_or_sampled_out_calls_record_nothing_and_read_no_argument() {
             .all(|s| s.name != "macro.denied" && s.name != "macro.sampled_out")
     );
     assert_eq!(
-        exporter().sum_value("macro.denied.calls", &[]),
+        exporter().sum_value("function.calls", &[("function", "macro.denied")]),
         None,
         "no metric for a denied call"
     );
@@ -282,16 +282,22 @@ fn errors_are_recorded_with_their_type_on_span_event_and_metrics() {
         .unwrap();
     assert!(!has_attr(&with_msg.attributes, "exception.message"));
     assert_eq!(
-        exporter().sum_value("macro.place_order.calls", &[("outcome", "ok")]),
+        exporter().sum_value(
+            "function.calls",
+            &[("function", "macro.place_order"), ("outcome", "ok")]
+        ),
         Some(1)
     );
     assert_eq!(
-        exporter().sum_value("macro.place_order.calls", &[("outcome", "error")]),
+        exporter().sum_value(
+            "function.calls",
+            &[("function", "macro.place_order"), ("outcome", "error")]
+        ),
         Some(1)
     );
     assert!(
         exporter()
-            .last_metric("macro.place_order.duration")
+            .histogram_point("function.duration", &[("function", "macro.place_order")])
             .is_some()
     );
     assert!(!exporter().exported_json().contains("macro-carol"));
@@ -450,10 +456,7 @@ fn the_catalogue_lists_events_and_functions() {
     let f = catalogue.function("macro.place_order").unwrap();
     assert_eq!(f.description, "Places an order.");
     assert!(f.records_errors);
-    assert_eq!(
-        f.metrics,
-        &["macro.place_order.calls", "macro.place_order.duration"]
-    );
+    assert_eq!(f.objective, None);
     assert_eq!(f.fields[0].ty, FieldType::String);
     assert_eq!(f.fields[1].ty, FieldType::UInt);
     let md = catalogue.to_markdown();
@@ -592,15 +595,23 @@ async fn panics_and_cancellations_are_outcomes_of_their_own() {
         "the panic message is not exported"
     );
     assert_eq!(
-        exporter().sum_value("macro.panics.calls", &[("outcome", "panic")]),
+        exporter().sum_value(
+            "function.calls",
+            &[("function", "macro.panics"), ("outcome", "panic")]
+        ),
         Some(1)
     );
     assert_eq!(
-        exporter().sum_value("macro.slow.calls", &[("outcome", "cancelled")]),
+        exporter().sum_value(
+            "function.calls",
+            &[("function", "macro.slow"), ("outcome", "cancelled")]
+        ),
         Some(1)
     );
     assert!(
-        exporter().last_metric("macro.slow.duration").is_some(),
+        exporter()
+            .histogram_point("function.duration", &[("function", "macro.slow")])
+            .is_some(),
         "a cancelled call's duration is recorded"
     );
 }
@@ -659,7 +670,13 @@ async fn async_trait_methods_are_measured_to_completion_with_their_children() {
             .any(|f| matches!(f.status, SpanStatus::Error { .. }))
     );
     assert_eq!(
-        exporter().sum_value("macro.async_trait_fetch.calls", &[("outcome", "error")]),
+        exporter().sum_value(
+            "function.calls",
+            &[
+                ("function", "macro.async_trait_fetch"),
+                ("outcome", "error")
+            ]
+        ),
         Some(1)
     );
 }
@@ -839,4 +856,96 @@ fn integer_subject_ids_are_the_same_subject_as_their_digits() {
         .collect();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].subject, Some(key));
+}
+
+/// Looks a price up, with an objective.
+#[instrument_event(
+    name = "macro.with_objective",
+    category = performance,
+    objective(success = 99.9, latency_ms = 250, latency_percentile = 95)
+)]
+fn with_objective(fail: bool) -> Result<u32, PaymentDeclined> {
+    if fail { Err(PaymentDeclined) } else { Ok(7) }
+}
+
+/// Only a success objective.
+#[instrument_event(name = "macro.latency_default", objective(latency_ms = 100))]
+fn latency_default() {}
+
+#[test]
+fn every_function_records_into_one_family_with_exemplars_and_objectives() {
+    let t = t();
+    assert!(with_objective(false).is_ok());
+    assert!(with_objective(true).is_err());
+    latency_default();
+    t.force_flush().unwrap();
+    let catalogue = Catalogue::collect();
+    let f = catalogue.function("macro.with_objective").unwrap();
+    let objective = f.objective.expect("declared objective");
+    assert_eq!(objective.success, Some(99.9));
+    assert_eq!(objective.latency_ms, Some(250.0));
+    assert_eq!(objective.latency_percentile, Some(95.0));
+    // latency_percentile defaults to 99 with a latency threshold.
+    let d = catalogue
+        .function("macro.latency_default")
+        .unwrap()
+        .objective
+        .unwrap();
+    assert_eq!(
+        (d.success, d.latency_ms, d.latency_percentile),
+        (None, Some(100.0), Some(99.0))
+    );
+    assert!(
+        catalogue
+            .to_markdown()
+            .contains("objective: 99.9 % of calls succeed; 95 % of calls finish within 250 ms")
+    );
+    // One family, told apart by the `function` and `module` attributes.
+    let module = module_path!();
+    assert_eq!(
+        exporter().sum_value(
+            "function.calls",
+            &[
+                ("function", "macro.with_objective"),
+                ("module", module),
+                ("outcome", "ok")
+            ]
+        ),
+        Some(1)
+    );
+    assert_eq!(
+        exporter().sum_value(
+            "function.calls",
+            &[
+                ("function", "macro.with_objective"),
+                ("outcome", "error"),
+                ("error.type", std::any::type_name::<PaymentDeclined>())
+            ]
+        ),
+        Some(1)
+    );
+    // The duration's exemplar links to the call's recorded span.
+    let spans: Vec<_> = exporter()
+        .spans()
+        .into_iter()
+        .filter(|s| s.name == "macro.with_objective")
+        .collect();
+    assert_eq!(spans.len(), 2);
+    for outcome in ["ok", "error"] {
+        let point = exporter()
+            .histogram_point(
+                "function.duration",
+                &[("function", "macro.with_objective"), ("outcome", outcome)],
+            )
+            .expect("a duration point");
+        assert_eq!(point.exemplars.len(), 1, "{outcome}");
+        let e = point.exemplars[0];
+        assert!(
+            spans
+                .iter()
+                .any(|s| s.trace_id == e.trace_id && s.span_id == e.span_id),
+            "the exemplar names a span that was exported"
+        );
+        assert!(e.value >= 0.0 && e.value <= point.sum);
+    }
 }

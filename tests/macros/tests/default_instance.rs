@@ -55,11 +55,17 @@ fn each_test_records_into_its_own_instance() {
     assert_eq!(calls(&b_exp), 2);
     // The call counter of each instance counts its own calls.
     assert_eq!(
-        a_exp.sum_value("default.work.calls", &[("outcome", "ok")]),
+        a_exp.sum_value(
+            "function.calls",
+            &[("function", "default.work"), ("outcome", "ok")]
+        ),
         Some(2)
     );
     assert_eq!(
-        b_exp.sum_value("default.work.calls", &[("outcome", "ok")]),
+        b_exp.sum_value(
+            "function.calls",
+            &[("function", "default.work"), ("outcome", "ok")]
+        ),
         Some(2)
     );
 }
