@@ -11,6 +11,9 @@ step() { printf '\n==> %s\n' "$*"; }
 step "install the test collector (rotel, from PyPI, into tests/.venv)"
 bash tests/collector/install.sh >/dev/null
 
+step "install Prometheus, promtool and Alertmanager (Debian packages, if missing)"
+bash tests/prometheus/install.sh >/dev/null
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -21,7 +21,7 @@
 //! ```text
 //! span   checkout.place_order 12.4ms ok trace=4bf9…4736 span=00f0…02b7 category=performance total_cents=1299
 //! event  checkout.purchase_completed info category=business subject=6f1c… email=#9a3e… card_last4=[REDACTED]
-//! metric checkout.place_order.calls{outcome=ok} 3
+//! metric function.calls{function=checkout.place_order,module=shop::checkout,outcome=ok} 3
 //! ```
 
 use std::io::Write;

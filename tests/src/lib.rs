@@ -2,10 +2,12 @@
 //! other crates' tests: a real OpenTelemetry collector (rotel, installed
 //! from PyPI by `tests/collector/install.sh`) started on 127.0.0.1 for a
 //! test, a tiny HTTP client for posting OTLP requests to it, a real
-//! PostgreSQL server ([`postgres`]) and a TCP proxy that can be cut
-//! ([`proxy`]).
+//! PostgreSQL server ([`postgres`]), a real Prometheus and Alertmanager
+//! with a webhook receiver and promtool ([`prometheus`]) and a TCP proxy
+//! that can be cut ([`proxy`]).
 
 pub mod postgres;
+pub mod prometheus;
 pub mod proxy;
 
 use std::io::{Read, Write};

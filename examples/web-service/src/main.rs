@@ -1,6 +1,10 @@
 //! `web-service --name frontend --listen 127.0.0.1:3000 --downstream http://127.0.0.1:3001
 //! [--consent-store memory|postgres://…] [--max-staleness-ms 2000]`
 //!
+//! `web-service --write-monitoring DIR` writes the Prometheus alert rules,
+//! their promtool tests and the Grafana dashboards generated from the
+//! service's catalogue into `DIR`, and exits.
+//!
 //! The consent store is in memory by default (one instance); replicas
 //! share a PostgreSQL database (`--consent-store`, or the
 //! `CONSENT_STORE_URL` variable). The connection string is never printed.
@@ -19,6 +23,7 @@ use web_service_example::secrets::{HashKey, ServiceToken};
 use web_service_example::{App, downstream::Downstream, router, setup};
 
 struct Args {
+    write_monitoring: Option<String>,
     name: String,
     listen: String,
     downstream: Option<String>,
@@ -26,10 +31,11 @@ struct Args {
     max_staleness: Duration,
 }
 
-const USAGE: &str = "use --name NAME --listen ADDR [--downstream URL] [--consent-store memory|postgres://...] [--max-staleness-ms MS]";
+const USAGE: &str = "use --name NAME --listen ADDR [--downstream URL] [--consent-store memory|postgres://...] [--max-staleness-ms MS], or --write-monitoring DIR";
 
 fn args() -> Result<Args, String> {
     let mut args = Args {
+        write_monitoring: None,
         name: "frontend".into(),
         listen: "127.0.0.1:3000".into(),
         downstream: None,
@@ -40,6 +46,7 @@ fn args() -> Result<Args, String> {
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
+            "--write-monitoring" => args.write_monitoring = Some(value()?),
             "--name" => args.name = value()?,
             "--listen" => args.listen = value()?,
             "--downstream" => args.downstream = Some(value()?),
@@ -89,6 +96,23 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = args()?;
+    if let Some(dir) = &args.write_monitoring {
+        let functions = telemetry_dashboards::FunctionInfo::from_catalogue(
+            &telemetry_core::catalogue::Catalogue::collect(),
+        );
+        let written = telemetry_dashboards::write_dir(
+            &functions,
+            &telemetry_dashboards::Options::default(),
+            dir.as_ref(),
+        )
+        .map_err(|e| format!("cannot write the monitoring files into {dir}: {e}"))?;
+        println!("{}", written.rules.display());
+        println!("{}", written.rule_tests.display());
+        for d in &written.dashboards {
+            println!("{}", d.display());
+        }
+        return Ok(());
+    }
     let hash_key = HashKey::from_env()?;
     let service_token = ServiceToken::from_env()?;
     for warning in [hash_key.warning(), service_token.warning()]

@@ -42,24 +42,40 @@ impl Format {
     }
 }
 
-/// One sample line: the name suffix, the labels, the value and, in
-/// OpenMetrics, its exemplar.
+/// A sample's value.
+#[derive(Copy, Clone)]
+enum SampleValue {
+    Int(i64),
+    Count(u64),
+    Float(f64),
+}
+
+/// One sample line: the name suffix, the series' labels (an index into
+/// the family's label sets, written once per series, not per bucket), the
+/// bucket bound, the value and, in OpenMetrics, its exemplar.
 struct Sample {
     suffix: &'static str,
-    labels: String,
-    value: String,
+    labels: usize,
+    le: Option<f64>,
+    value: SampleValue,
     exemplar: Option<Exemplar>,
 }
 
 /// One family: everything written under one `# TYPE`.
-struct Family {
+struct Family<'a> {
     kind: FamilyKind,
-    help: String,
+    help: &'a str,
+    /// `k="v",…` of each series, without braces.
+    label_sets: Vec<String>,
     samples: Vec<Sample>,
 }
 
 /// A label value, escaped (`\`, `"` and newlines).
 fn escape_value(v: &str, out: &mut String) {
+    if !v.contains(['\\', '"', '\n']) {
+        out.push_str(v);
+        return;
+    }
     for c in v.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -71,65 +87,57 @@ fn escape_value(v: &str, out: &mut String) {
 }
 
 /// HELP text, escaped (`\` and newlines).
-fn escape_help(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('\n', "\\n")
+fn write_help(v: &str, out: &mut String) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
 }
 
-fn number(v: f64) -> String {
+fn write_number(v: f64, out: &mut String) {
     if v.is_nan() {
-        "NaN".to_owned()
+        out.push_str("NaN");
     } else if v == f64::INFINITY {
-        "+Inf".to_owned()
+        out.push_str("+Inf");
     } else if v == f64::NEG_INFINITY {
-        "-Inf".to_owned()
+        out.push_str("-Inf");
     } else {
-        format!("{v}")
+        let _ = write!(out, "{v}");
     }
 }
 
-/// `{k="v",…}` from the point's attributes, plus `telemetry_category`
-/// when the point names none (as the OTLP exporter does), plus `extra`.
-fn labels(attributes: &[Attribute], category: &str, extra: Option<(&str, &str)>) -> String {
-    let mut pairs: Vec<(String, String)> = attributes
-        .iter()
-        .map(|a| (label(&a.key), a.value.render().into_owned()))
-        .collect();
-    if !attributes.iter().any(|a| a.key == keys::CATEGORY) {
-        pairs.push((label(keys::CATEGORY), category.to_owned()));
-    }
-    // Two keys that sanitize to one name: the first wins.
-    let mut seen = std::collections::HashSet::new();
-    pairs.retain(|(k, _)| seen.insert(k.clone()));
-    let mut out = String::from("{");
-    let mut first = true;
-    for (k, v) in pairs
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .chain(extra)
-    {
-        if !first {
+/// Writes `k="v",…` for the point's attributes, plus `telemetry_category`
+/// when the point names none (as the OTLP exporter does). Keys are
+/// sanitized; of two keys that sanitize to one name, the first is kept.
+fn write_labels<'k>(attributes: &'k [Attribute], category: &str, out: &mut String) {
+    let mut written: Vec<std::borrow::Cow<'k, str>> = Vec::with_capacity(attributes.len() + 1);
+    let mut pair = |key: std::borrow::Cow<'k, str>, value: &str, out: &mut String| {
+        if written.iter().any(|k| *k == key) {
+            return;
+        }
+        if !written.is_empty() {
             out.push(',');
         }
-        first = false;
-        out.push_str(k);
+        out.push_str(&key);
         out.push_str("=\"");
-        escape_value(v, &mut out);
+        escape_value(value, out);
         out.push('"');
+        written.push(key);
+    };
+    for a in attributes {
+        pair(label(&a.key), &a.value.render(), out);
     }
-    out.push('}');
-    out
-}
-
-fn number_value(n: Number) -> String {
-    match n {
-        Number::I64(i) => i.to_string(),
-        Number::F64(f) => number(f),
+    if !attributes.iter().any(|a| a.key == keys::CATEGORY) {
+        pair(label(keys::CATEGORY), category, out);
     }
 }
 
 /// Adds `m` to its family (a family already holding another kind keeps
 /// it; the metric is left out).
-fn add(families: &mut BTreeMap<String, Family>, m: &MetricData, names: &CategoryNames) {
+fn add<'a>(families: &mut BTreeMap<String, Family<'a>>, m: &'a MetricData, names: &CategoryNames) {
     let category = names.name(m.category);
     let kind = match &m.points {
         MetricPoints::Sum {
@@ -141,57 +149,68 @@ fn add(families: &mut BTreeMap<String, Family>, m: &MetricData, names: &Category
     let name = family(&m.name, &m.unit, kind);
     let entry = families.entry(name).or_insert_with(|| Family {
         kind,
-        help: escape_help(&m.description),
+        help: &m.description,
+        label_sets: Vec::new(),
         samples: Vec::new(),
     });
     if entry.kind != kind {
         return;
     }
+    let label_set = |attributes: &[Attribute], entry: &mut Family<'a>| {
+        let mut set = String::with_capacity(64);
+        write_labels(attributes, &category, &mut set);
+        entry.label_sets.push(set);
+        entry.label_sets.len() - 1
+    };
     match &m.points {
         MetricPoints::Sum { points, .. } | MetricPoints::Gauge { points } => {
             for p in points {
+                let labels = label_set(&p.attributes, entry);
                 entry.samples.push(Sample {
                     suffix: if kind == FamilyKind::Counter {
                         "_total"
                     } else {
                         ""
                     },
-                    labels: labels(&p.attributes, &category, None),
-                    value: number_value(p.value),
+                    labels,
+                    le: None,
+                    value: match p.value {
+                        Number::I64(i) => SampleValue::Int(i),
+                        Number::F64(f) => SampleValue::Float(f),
+                    },
                     exemplar: p.exemplars.last().copied(),
                 });
             }
         }
         MetricPoints::Histogram { points, .. } => {
             for p in points {
+                let labels = label_set(&p.attributes, entry);
                 // The exemplar goes on the bucket its value fell into.
                 let exemplar = p.exemplars.last().copied();
                 let home = exemplar.map(|e| p.bounds.partition_point(|b| *b < e.value));
                 let mut cumulative = 0u64;
                 for (i, count) in p.bucket_counts.iter().enumerate() {
                     cumulative = cumulative.saturating_add(*count);
-                    let le = p
-                        .bounds
-                        .get(i)
-                        .map_or_else(|| "+Inf".to_owned(), |b| number(*b));
                     entry.samples.push(Sample {
                         suffix: "_bucket",
-                        labels: labels(&p.attributes, &category, Some(("le", &le))),
-                        value: cumulative.to_string(),
+                        labels,
+                        le: Some(p.bounds.get(i).copied().unwrap_or(f64::INFINITY)),
+                        value: SampleValue::Count(cumulative),
                         exemplar: exemplar.filter(|_| home == Some(i)),
                     });
                 }
-                let plain = labels(&p.attributes, &category, None);
                 entry.samples.push(Sample {
                     suffix: "_sum",
-                    labels: plain.clone(),
-                    value: number(p.sum),
+                    labels,
+                    le: None,
+                    value: SampleValue::Float(p.sum),
                     exemplar: None,
                 });
                 entry.samples.push(Sample {
                     suffix: "_count",
-                    labels: plain,
-                    value: p.count.to_string(),
+                    labels,
+                    le: None,
+                    value: SampleValue::Count(p.count),
                     exemplar: None,
                 });
             }
@@ -199,13 +218,52 @@ fn add(families: &mut BTreeMap<String, Family>, m: &MetricData, names: &Category
     }
 }
 
-fn seconds(t: SystemTime) -> String {
+fn write_seconds(t: SystemTime, out: &mut String) {
     let nanos = unix_nanos(t);
-    format!(
+    let _ = write!(
+        out,
         "{}.{:03}",
         nanos / 1_000_000_000,
         (nanos % 1_000_000_000) / 1_000_000
-    )
+    );
+}
+
+/// Writes one sample line.
+fn write_sample(name: &str, f: &Family<'_>, s: &Sample, format: Format, out: &mut String) {
+    out.push_str(name);
+    out.push_str(s.suffix);
+    out.push('{');
+    let set = f.label_sets.get(s.labels).map_or("", String::as_str);
+    out.push_str(set);
+    if let Some(le) = s.le {
+        if !set.is_empty() {
+            out.push(',');
+        }
+        out.push_str("le=\"");
+        write_number(le, out);
+        out.push('"');
+    }
+    out.push_str("} ");
+    match s.value {
+        SampleValue::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        SampleValue::Count(c) => {
+            let _ = write!(out, "{c}");
+        }
+        SampleValue::Float(v) => write_number(v, out),
+    }
+    if let (Format::OpenMetrics, Some(e)) = (format, s.exemplar) {
+        let _ = write!(
+            out,
+            " # {{trace_id=\"{}\",span_id=\"{}\"}} ",
+            e.trace_id, e.span_id
+        );
+        write_number(e.value, out);
+        out.push(' ');
+        write_seconds(e.time, out);
+    }
+    out.push('\n');
 }
 
 /// Writes `metrics` and the resource's `target_info` in `format`.
@@ -219,34 +277,29 @@ pub(crate) fn render(
     for m in metrics {
         add(&mut families, m, names);
     }
-    let mut out = String::with_capacity(256 + metrics.len() * 256);
-    // The resource, as OpenTelemetry's `target_info`.
-    let info = resource
-        .attributes()
-        .iter()
-        .map(|a| (label(&a.key), a.value.render().into_owned()))
-        .collect::<Vec<_>>();
-    let _ = writeln!(out, "# HELP target_info Target metadata");
-    let _ = writeln!(
-        out,
-        "# TYPE target_info {}",
-        match format {
-            Format::Text => "gauge",
-            Format::OpenMetrics => "info",
-        }
+    let mut out = String::with_capacity(
+        256 + families
+            .values()
+            .map(|f| f.samples.len() * 96)
+            .sum::<usize>(),
     );
-    let mut info_labels = String::from("{");
-    for (i, (k, v)) in info.iter().enumerate() {
+    // The resource, as OpenTelemetry's `target_info`.
+    out.push_str("# HELP target_info Target metadata\n# TYPE target_info ");
+    out.push_str(match format {
+        Format::Text => "gauge",
+        Format::OpenMetrics => "info",
+    });
+    out.push_str("\ntarget_info{");
+    for (i, a) in resource.attributes().iter().enumerate() {
         if i > 0 {
-            info_labels.push(',');
+            out.push(',');
         }
-        info_labels.push_str(k);
-        info_labels.push_str("=\"");
-        escape_value(v, &mut info_labels);
-        info_labels.push('"');
+        out.push_str(&label(&a.key));
+        out.push_str("=\"");
+        escape_value(&a.value.render(), &mut out);
+        out.push('"');
     }
-    info_labels.push('}');
-    let _ = writeln!(out, "target_info{info_labels} 1");
+    out.push_str("} 1\n");
     for (name, f) in &families {
         if f.samples.is_empty() {
             continue;
@@ -257,25 +310,15 @@ pub(crate) fn render(
             FamilyKind::Histogram => "histogram",
         };
         // The text format names a counter family with its `_total`.
-        let declared = match (format, f.kind) {
-            (Format::Text, FamilyKind::Counter) => format!("{name}_total"),
-            _ => name.clone(),
+        let total = match (format, f.kind) {
+            (Format::Text, FamilyKind::Counter) => "_total",
+            _ => "",
         };
-        let _ = writeln!(out, "# HELP {declared} {}", f.help);
-        let _ = writeln!(out, "# TYPE {declared} {type_name}");
+        let _ = write!(out, "# HELP {name}{total} ");
+        write_help(f.help, &mut out);
+        let _ = writeln!(out, "\n# TYPE {name}{total} {type_name}");
         for s in &f.samples {
-            let _ = write!(out, "{name}{}{} {}", s.suffix, s.labels, s.value);
-            if let (Format::OpenMetrics, Some(e)) = (format, s.exemplar) {
-                let _ = write!(
-                    out,
-                    " # {{trace_id=\"{}\",span_id=\"{}\"}} {} {}",
-                    e.trace_id,
-                    e.span_id,
-                    number(e.value),
-                    seconds(e.time)
-                );
-            }
-            out.push('\n');
+            write_sample(name, f, s, format, &mut out);
         }
     }
     if format == Format::OpenMetrics {

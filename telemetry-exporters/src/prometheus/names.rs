@@ -35,9 +35,18 @@ pub(crate) fn sanitize(name: &str, colons: bool) -> String {
     out
 }
 
-/// A label name: like a metric name without `:`.
-pub(crate) fn label(key: &str) -> String {
-    sanitize(key, false)
+/// A label name: like a metric name without `:` (borrowed when the key
+/// is one already, as most are).
+pub(crate) fn label(key: &str) -> std::borrow::Cow<'_, str> {
+    let valid = !key.is_empty()
+        && !key.starts_with(|c: char| c.is_ascii_digit())
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !key.contains("__");
+    if valid {
+        std::borrow::Cow::Borrowed(key)
+    } else {
+        std::borrow::Cow::Owned(sanitize(key, false))
+    }
 }
 
 /// The unit as a name suffix (empty for none or an annotation only).

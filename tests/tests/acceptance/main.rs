@@ -1,9 +1,11 @@
 //! Cross-crate acceptance tests against real parts (the OpenTelemetry
 //! collector rotel started on 127.0.0.1, real TLS, real files, the
-//! quickstart run as a process), in one test binary (one link step).
+//! quickstart run as a process, Prometheus and Alertmanager), in one test
+//! binary (one link step).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod file_replay;
 mod otlp;
 mod otlp_tls;
+mod prometheus_harness;
 mod quickstart;
