@@ -257,8 +257,9 @@ async fn reserve_remote(
         .unwrap_or(false))
 }
 
-/// The price of `quantity` of `sku`, in cents.
-#[instrument_event(name = "shop.price", category = performance, fields(sku, quantity))]
+/// The price of `quantity` of `sku`, in cents (business data: recorded
+/// only for customers who allow it).
+#[instrument_event(name = "shop.price", category = business, fields(sku, quantity))]
 fn price(sku: &str, quantity: u64) -> u64 {
     let unit = 100 + sku.bytes().map(u64::from).sum::<u64>() % 900;
     unit * quantity
@@ -326,6 +327,24 @@ pub async fn healthz(State(app): State<App>) -> (StatusCode, &'static str) {
     } else {
         (StatusCode::OK, "ok")
     }
+}
+
+/// `GET /metrics`: the service's metrics for Prometheus (OpenMetrics with
+/// exemplars when the scraper asks for it, else the text format). Mounted
+/// outside the telemetry middleware: a scrape is not a request of the
+/// service's users.
+pub async fn metrics(
+    State(app): State<App>,
+    headers: axum::http::HeaderMap,
+) -> impl axum::response::IntoResponse {
+    let accept = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let scrape = PrometheusExporter::new(&app.telemetry).scrape(accept);
+    (
+        [(axum::http::header::CONTENT_TYPE, scrape.content_type)],
+        scrape.body,
+    )
 }
 
 #[cfg(test)]
@@ -427,22 +446,4 @@ mod tests {
         let pretty = format!("{order:#?}");
         assert!(!pretty.contains("someone@example.com"), "{pretty}");
     }
-}
-
-/// `GET /metrics`: the service's metrics for Prometheus (OpenMetrics with
-/// exemplars when the scraper asks for it, else the text format). Mounted
-/// outside the telemetry middleware: a scrape is not a request of the
-/// service's users.
-pub async fn metrics(
-    State(app): State<App>,
-    headers: axum::http::HeaderMap,
-) -> impl axum::response::IntoResponse {
-    let accept = headers
-        .get(axum::http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok());
-    let scrape = PrometheusExporter::new(&app.telemetry).scrape(accept);
-    (
-        [(axum::http::header::CONTENT_TYPE, scrape.content_type)],
-        scrape.body,
-    )
 }

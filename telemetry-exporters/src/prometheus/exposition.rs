@@ -115,7 +115,7 @@ fn write_number(v: f64, out: &mut String) {
 fn write_labels<'k>(attributes: &'k [Attribute], category: &str, out: &mut String) {
     let mut written: Vec<std::borrow::Cow<'k, str>> = Vec::with_capacity(attributes.len() + 1);
     let mut pair = |key: std::borrow::Cow<'k, str>, value: &str, out: &mut String| {
-        if written.iter().any(|k| *k == key) {
+        if written.contains(&key) {
             return;
         }
         if !written.is_empty() {
