@@ -203,13 +203,13 @@ impl Inner {
     /// Collects every instrument plus the library's own metrics.
     pub(crate) fn collect_metrics(&self) -> Vec<MetricData> {
         let mut out = self.metrics.collect();
-        out.extend(self.own_metrics());
+        out.extend(self.own_metrics(false));
         out
     }
 
     pub(crate) fn metrics_snapshot(&self) -> Vec<MetricData> {
         let mut out = self.metrics.snapshot();
-        out.extend(self.own_metrics());
+        out.extend(self.own_metrics(true));
         out
     }
 }

@@ -14,7 +14,10 @@ use crate::instance::Inner;
 use crate::value::AttrValue;
 
 impl Inner {
-    pub(crate) fn own_metrics(&self) -> Vec<MetricData> {
+    /// The library's own metrics. `for_scrape`: a pull exporter reads them,
+    /// so counters an alert watches are there from the start (at 0); a push
+    /// export leaves zero counts out, so an idle instance sends nothing.
+    pub(crate) fn own_metrics(&self, for_scrape: bool) -> Vec<MetricData> {
         let now = SystemTime::now();
         let start = now - Duration::from_nanos(self.clock().mono());
         let name = |c: Category| AttrValue::from(self.names().name(c).into_owned());
@@ -161,16 +164,15 @@ impl Inner {
                 deletions,
             ));
         }
-        // Always present, so an alert on its increase has a series to read.
-        out.push(sum(
-            "telemetry.export.failures",
-            "Export attempts that failed (each drops or defers its batch).",
-            "{failure}",
-            vec![point(
-                Vec::new(),
-                self.pipeline().stats.errors.load(Ordering::Relaxed),
-            )],
-        ));
+        let failures = self.pipeline().stats.errors.load(Ordering::Relaxed);
+        if failures > 0 || for_scrape {
+            out.push(sum(
+                "telemetry.export.failures",
+                "Export attempts that failed (each drops or defers its batch).",
+                "{failure}",
+                vec![point(Vec::new(), failures)],
+            ));
+        }
         // Process-wide counts, reported by the installed instance (or by
         // every instance when none is installed).
         let process_wide = match crate::Telemetry::global() {
