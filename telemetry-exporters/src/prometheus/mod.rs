@@ -19,7 +19,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use telemetry_exporters::prometheus::PrometheusExporter;
 //!
-//! let telemetry = telemetry_core::Telemetry::builder("checkout").build()?;
+//! let telemetry = telemetry_core::Telemetry::builder().service("checkout", "1.0.0").build()?;
 //! let prometheus = PrometheusExporter::new(&telemetry);
 //! // Its own listener, 127.0.0.1:9464 unless OTEL_EXPORTER_PROMETHEUS_HOST
 //! // or OTEL_EXPORTER_PROMETHEUS_PORT say otherwise; stops when dropped.
