@@ -88,5 +88,9 @@ pub fn resource(
     environment: Option<&str>,
     extra: &[(String, String)],
 ) -> Resource {
-    Resource::new(service, version, environment, extra)
+    let extra: Vec<(String, crate::value::AttrValue)> = extra
+        .iter()
+        .map(|(k, v)| (k.clone(), crate::value::AttrValue::from(v.clone())))
+        .collect();
+    Resource::new(service, version, environment, &extra)
 }

@@ -38,6 +38,9 @@ pub(crate) struct Inner {
     known: CategorySet,
     pipeline_config: crate::pipeline::PipelineConfig,
     rejected_headers: crate::health::rejections::Rejections,
+    /// Where a span with no library parent looks for one (see
+    /// `TelemetryBuilder::external_parent`).
+    external_parent: Option<fn() -> Option<crate::trace::SpanContext>>,
 }
 
 /// The parts of an instance, as the builder assembles them.
@@ -57,6 +60,7 @@ pub(crate) struct Parts {
     pub(crate) known: CategorySet,
     pub(crate) pipeline_config: crate::pipeline::PipelineConfig,
     pub(crate) rejected_headers: crate::health::rejections::Rejections,
+    pub(crate) external_parent: Option<fn() -> Option<crate::trace::SpanContext>>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -84,6 +88,7 @@ impl Inner {
             known,
             pipeline_config,
             rejected_headers,
+            external_parent,
         } = parts;
         Inner {
             id,
@@ -101,7 +106,15 @@ impl Inner {
             known,
             pipeline_config,
             rejected_headers,
+            external_parent,
         }
+    }
+
+    /// The parent a span with no library parent takes from another
+    /// tracing system, if one is configured and has a current span.
+    #[inline]
+    pub(crate) fn external_parent(&self) -> Option<crate::trace::SpanContext> {
+        self.external_parent.and_then(|f| f())
     }
 
     /// This instance's number (subject states and drop shards belong to one).

@@ -160,7 +160,7 @@ pub use health::{DropCause, DropCounts};
 pub use metrics::instrument::{Counter, FloatCounter, Gauge, Histogram, UpDownCounter};
 pub use pipeline::{ShutdownReport, TelemetryStats};
 pub use privacy::{FieldClass, KeyId, Limits};
-pub use sampler::Sampler;
+pub use sampler::{Sampler, TraceIdRule};
 pub use subject::context::{Context, ContextGuard, SuppressGuard};
 pub use subject::future::{FutureExt, WithContext};
 pub use subject::id::SubjectId;

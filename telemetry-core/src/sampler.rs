@@ -25,6 +25,26 @@ pub struct Sampler {
     rates: Vec<(Category, f64)>,
     limits: Vec<(Category, u32)>,
     keep_errors: bool,
+    rule: TraceIdRule,
+}
+
+/// How a trace id and a probability decide whether a trace is kept. Every
+/// process that uses the same rule and probability keeps the same traces;
+/// two rules agree only by chance.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum TraceIdRule {
+    /// OpenTelemetry's consistent probability sampling (the default): keep
+    /// when the trace id's low 56 bits reach the rejection threshold
+    /// 2⁵⁶·(1 − p). A service with a higher probability keeps every trace
+    /// one with a lower probability keeps. Samplers that apply this
+    /// threshold rule to the same 56 bits agree with it.
+    #[default]
+    Consistent,
+    /// As the OpenTelemetry Rust SDK's `TraceIdRatioBased` (0.33) decides:
+    /// keep when the low 64 bits, shifted right by one, are below p·2⁶³.
+    /// Choose it when OpenTelemetry SDKs in the same traces sample with
+    /// that sampler, so both keep the same traces.
+    OtelRustSdk,
 }
 
 impl Default for Sampler {
@@ -42,6 +62,7 @@ impl Sampler {
             rates: Vec::new(),
             limits: Vec::new(),
             keep_errors: true,
+            rule: TraceIdRule::Consistent,
         }
     }
 
@@ -79,6 +100,27 @@ impl Sampler {
     pub fn keep_errors(mut self) -> Self {
         self.keep_errors = true;
         self
+    }
+
+    /// Which rule turns a trace id and a probability into a decision
+    /// (default [`TraceIdRule::Consistent`]).
+    pub fn trace_id_rule(mut self, rule: TraceIdRule) -> Self {
+        self.rule = rule;
+        self
+    }
+
+    /// Whether a trace with id `trace_id` and no sampled parent is kept for
+    /// `category` (the probability of the category, or the default, under
+    /// the configured rule): the decision every process with this sampler
+    /// makes, for analysis and for checking agreement with other samplers.
+    pub fn samples_trace(&self, category: Category, trace_id: TraceId) -> bool {
+        let p = self
+            .rates
+            .iter()
+            .rev()
+            .find(|(c, _)| *c == category)
+            .map_or(self.default, |(_, p)| *p);
+        decide(self.rule, bound(self.rule, p), trace_id)
     }
 
     /// Sample error records like any other.
@@ -146,7 +188,8 @@ impl Sampler {
         // Telemetry's own records are never sampled.
         probability[Category::TELEMETRY.bit() as usize] = 1.0;
         Ok(CompiledSampler {
-            threshold: probability.map(threshold),
+            threshold: probability.map(|p| bound(self.rule, p)),
+            rule: self.rule,
             probability,
             limits,
             keep_errors: self.keep_errors,
@@ -166,9 +209,36 @@ fn threshold(p: f64) -> u64 {
     }
 }
 
+/// The bound `rule` compares a trace id with for probability `p`
+/// (`u64::MAX`: keep all).
+fn bound(rule: TraceIdRule, p: f64) -> u64 {
+    match rule {
+        TraceIdRule::Consistent => threshold(p),
+        TraceIdRule::OtelRustSdk if p >= 1.0 => u64::MAX,
+        // As the SDK computes it: `(prob.max(0.0) * (1u64 << 63) as f64) as u64`.
+        TraceIdRule::OtelRustSdk => (p.max(0.0) * (1u64 << 63) as f64) as u64,
+    }
+}
+
+/// Whether `rule` keeps `trace` under `bound`.
+#[inline]
+fn decide(rule: TraceIdRule, bound: u64, trace: TraceId) -> bool {
+    if bound == u64::MAX {
+        return true;
+    }
+    match rule {
+        // OpenTelemetry's consistent probability sampling: keep when the
+        // trace's 56 random bits reach the rejection threshold 2^56 (1 - p),
+        // so every service with the same or a higher probability keeps it.
+        TraceIdRule::Consistent => ((trace.0 as u64) & ((1 << 56) - 1)) >= (1u64 << 56) - bound,
+        TraceIdRule::OtelRustSdk => ((trace.0 as u64) >> 1) < bound,
+    }
+}
+
 pub(crate) struct CompiledSampler {
     probability: [f64; Category::COUNT],
     threshold: [u64; Category::COUNT],
+    rule: TraceIdRule,
     limits: Vec<Option<RateLimiter>>,
     pub(crate) keep_errors: bool,
 }
@@ -183,18 +253,20 @@ impl CompiledSampler {
     /// in every process for the same trace id).
     #[inline]
     pub(crate) fn sample_trace(&self, category: Category, trace: TraceId) -> bool {
-        // OpenTelemetry's consistent probability sampling: keep when the
-        // trace's 56 random bits reach the rejection threshold 2^56 (1 - p),
-        // so every service with the same or a higher probability keeps it.
-        let t = self.threshold[category.bit() as usize];
-        t == u64::MAX || ((trace.0 as u64) & ((1 << 56) - 1)) >= (1u64 << 56) - t
+        decide(self.rule, self.threshold[category.bit() as usize], trace)
     }
 
     /// Whether a record outside any trace is kept.
     #[inline]
     pub(crate) fn sample_random(&self, category: Category) -> bool {
         let t = self.threshold[category.bit() as usize];
-        t == u64::MAX || (crate::trace::next_random() >> 8) < t
+        if t == u64::MAX {
+            return true;
+        }
+        match self.rule {
+            TraceIdRule::Consistent => (crate::trace::next_random() >> 8) < t,
+            TraceIdRule::OtelRustSdk => (crate::trace::next_random() >> 1) < t,
+        }
     }
 
     /// Whether the category's rate limit lets one more record through.

@@ -40,6 +40,9 @@
 //!   sampler as an OpenTelemetry `ShouldSample`.
 //! - `console`: `console::ConsoleExporter`, readable lines on stderr for
 //!   local development.
+//! - `otel-bridge`: `otel_bridge`, one trace with the OpenTelemetry SDK in
+//!   the same process (library spans join the current SDK span and the
+//!   other way round).
 //! - `prometheus`: `prometheus::PrometheusExporter`, a `/metrics` endpoint
 //!   (Prometheus text format and OpenMetrics with exemplars) on its own
 //!   listener or in the service's router.
@@ -62,6 +65,9 @@ pub mod file;
 #[cfg(any(feature = "otlp", feature = "console"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "otlp", feature = "console"))))]
 pub mod from_env;
+#[cfg(feature = "otel-bridge")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel-bridge")))]
+pub mod otel_bridge;
 #[cfg(feature = "otel-sampler")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otel-sampler")))]
 pub mod otel_sampler;

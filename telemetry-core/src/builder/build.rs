@@ -300,6 +300,7 @@ impl TelemetryBuilder {
             known,
             pipeline_config: self.pipeline,
             rejected_headers: Default::default(),
+            external_parent: self.external_parent,
         }));
         Pipeline::start(&inner).map_err(|e| {
             ConfigError::new(

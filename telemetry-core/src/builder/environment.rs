@@ -5,6 +5,7 @@
 //! given pairs.
 
 use crate::error::{ConfigError, ConfigErrorKind};
+use crate::value::AttrValue;
 
 use super::TelemetryBuilder;
 
@@ -63,7 +64,7 @@ impl Environment {
 }
 
 /// The service name and resource attributes after the environment is applied.
-type ResourceSettings = (Option<String>, Vec<(String, String)>);
+type ResourceSettings = (Option<String>, Vec<(String, AttrValue)>);
 
 impl TelemetryBuilder {
     /// The service name and resource attributes after applying
@@ -75,7 +76,7 @@ impl TelemetryBuilder {
                 match pair.split_once('=') {
                     Some((k, v)) if !k.trim().is_empty() => from_env.push((
                         k.trim().to_owned(),
-                        v.trim().replace("%20", " ").replace("%2C", ","),
+                        AttrValue::from(v.trim().replace("%20", " ").replace("%2C", ",")),
                     )),
                     _ => {
                         return Err(ConfigError::new(
@@ -96,8 +97,8 @@ impl TelemetryBuilder {
             .or_else(|| {
                 from_env
                     .iter()
-                    .find(|(k, v)| k == "service.name" && !v.trim().is_empty())
-                    .map(|(_, v)| v.clone())
+                    .find(|(k, v)| k == "service.name" && !v.render().trim().is_empty())
+                    .map(|(_, v)| v.render().into_owned())
             });
         let code_service = self
             .service
@@ -109,7 +110,7 @@ impl TelemetryBuilder {
         } else {
             env_service.or(code_service)
         };
-        let mut attrs: Vec<(String, String)> = Vec::new();
+        let mut attrs: Vec<(String, AttrValue)> = Vec::new();
         let (first, second) = if self.resource_code_wins {
             (&from_env, &self.resource)
         } else {
@@ -121,6 +122,24 @@ impl TelemetryBuilder {
             }
             attrs.retain(|(ek, _)| ek != k);
             attrs.push((k.clone(), v.clone()));
+        }
+        let mut detected = Vec::new();
+        if self.detect_host {
+            if let Some(name) = super::detect::host_name() {
+                detected.push(("host.name", AttrValue::from(name)));
+            }
+            detected.push(("host.arch", AttrValue::from(super::detect::host_arch())));
+        }
+        if self.detect_container
+            && let Some(id) = super::detect::container_id()
+        {
+            detected.push(("container.id", AttrValue::from(id)));
+        }
+        for (k, v) in detected {
+            // What code or the environment set wins over what is detected.
+            if !attrs.iter().any(|(ek, _)| ek == k) {
+                attrs.push((k.to_owned(), v));
+            }
         }
         Ok((service, attrs))
     }

@@ -2,6 +2,7 @@
 //! ([`environment`]) and validated when the instance is built ([`build`]).
 
 mod build;
+mod detect;
 mod environment;
 
 use std::time::Duration;
@@ -13,6 +14,8 @@ use crate::export::Exporter;
 use crate::pipeline::PipelineConfig;
 use crate::privacy::{KeyId, Limits};
 use crate::sampler::Sampler;
+use crate::trace::SpanContext;
+use crate::value::AttrValue;
 
 pub use environment::Environment;
 
@@ -31,7 +34,9 @@ pub use environment::Environment;
 pub struct TelemetryBuilder {
     service: Option<(String, String)>,
     environment: Option<String>,
-    resource: Vec<(String, String)>,
+    resource: Vec<(String, AttrValue)>,
+    detect_host: bool,
+    detect_container: bool,
     policy: ConsentPolicy,
     sampler: Sampler,
     keys: Vec<(KeyId, Vec<u8>)>,
@@ -57,6 +62,7 @@ pub struct TelemetryBuilder {
     honor_dnt: bool,
     honor_sdk_disabled: bool,
     resource_code_wins: bool,
+    external_parent: Option<fn() -> Option<SpanContext>>,
 }
 
 impl std::fmt::Debug for TelemetryBuilder {
@@ -96,6 +102,8 @@ impl TelemetryBuilder {
             service: None,
             environment: None,
             resource: Vec::new(),
+            detect_host: false,
+            detect_container: false,
             policy: ConsentPolicy::default(),
             sampler: Sampler::default(),
             keys: Vec::new(),
@@ -123,6 +131,7 @@ impl TelemetryBuilder {
             ),
             audit_capacity: 10_000,
             coverage_period: Duration::from_secs(3600),
+            external_parent: None,
             env: Environment::process(),
             honor_dnt: true,
             honor_sdk_disabled: true,
@@ -144,7 +153,33 @@ impl TelemetryBuilder {
 
     /// Another resource attribute (semantic-convention key), e.g. `("cloud.region", "eu-west-1")`.
     pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.resource
+            .push((key.into(), AttrValue::from(value.into())));
+        self
+    }
+
+    /// A resource attribute of any OpenTelemetry scalar type: an integer, a
+    /// float, a boolean or text, e.g. `("host.cpu.count", 8_i64)`. Exported
+    /// with its type (an OTLP int, double or bool), not as text.
+    pub fn resource_value(mut self, key: impl Into<String>, value: impl Into<AttrValue>) -> Self {
         self.resource.push((key.into(), value.into()));
+        self
+    }
+
+    /// Adds `host.name` (the kernel's host name) and `host.arch` (`amd64`,
+    /// `arm64`, …) to the resource, unless they are set otherwise.
+    pub fn detect_host(mut self) -> Self {
+        self.detect_host = true;
+        self
+    }
+
+    /// Adds `container.id` to the resource when the process runs in a
+    /// container (Docker, containerd, CRI-O, Podman; read from
+    /// `/proc/self/cgroup` and `/proc/self/mountinfo`), unless it is set
+    /// otherwise. Outside a container, or where those files say nothing
+    /// recognisable, nothing is added.
+    pub fn detect_container(mut self) -> Self {
+        self.detect_container = true;
         self
     }
 
@@ -192,6 +227,16 @@ impl TelemetryBuilder {
     /// `unconfirmed`).
     pub fn consent_cache(mut self, subjects: usize) -> Self {
         self.consent_cache = subjects;
+        self
+    }
+
+    /// Where a span that has no library parent looks for one: another
+    /// tracing system's current span on this thread (the OpenTelemetry
+    /// bridge, `telemetry_exporters::otel_bridge::join_otel_traces`, sets
+    /// it). Called only when a span would otherwise start a new trace; the
+    /// span then joins that trace as a child and follows its sampled flag.
+    pub fn external_parent(mut self, parent: fn() -> Option<SpanContext>) -> Self {
+        self.external_parent = Some(parent);
         self
     }
 

@@ -199,7 +199,7 @@ impl Inner {
         let Ok(consented) = self.admit(category, Who::Current) else {
             return SpanAdmission::Off;
         };
-        let parent = parent();
+        let parent = parent().or_else(|| self.external_parent());
         // One draw of the generator gives both ids (see `ids_from`).
         let (new_trace, span_id) = ids_from(next_random());
         let trace_id = parent.map_or(new_trace, |p| p.trace_id);

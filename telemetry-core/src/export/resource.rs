@@ -20,7 +20,7 @@ impl Resource {
         service: &str,
         version: &str,
         environment: Option<&str>,
-        extra: &[(String, String)],
+        extra: &[(String, AttrValue)],
     ) -> Self {
         let instance = format!("{}", crate::trace::TraceId::random());
         let mut attributes = vec![
@@ -44,7 +44,7 @@ impl Resource {
         }
         for (k, v) in extra {
             attributes.retain(|a| a.key != k.as_str());
-            attributes.push(Attribute::new(k.clone(), AttrValue::from(v.clone())));
+            attributes.push(Attribute::new(k.clone(), v.clone()));
         }
         Resource { attributes }
     }

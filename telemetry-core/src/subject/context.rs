@@ -238,6 +238,14 @@ pub(crate) fn swap_span(span: Option<SpanContext>) -> Option<SpanContext> {
     FAST_SPAN.try_with(|f| f.replace(span)).unwrap_or(None)
 }
 
+impl SpanContext {
+    /// The span current on this thread, if any (one thread-local load).
+    #[inline]
+    pub fn current() -> Option<SpanContext> {
+        fast_span()
+    }
+}
+
 impl Context {
     /// The current thread's context.
     pub fn current() -> Context {

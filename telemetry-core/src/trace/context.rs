@@ -22,6 +22,21 @@ pub struct SpanContext {
     pub remote: bool,
 }
 
+impl SpanContext {
+    /// A span context with these ids and flags, its probability unknown
+    /// (1.0, as for a remote parent): for bridges from other tracing
+    /// systems.
+    pub fn new(trace_id: TraceId, span_id: SpanId, sampled: bool, remote: bool) -> SpanContext {
+        SpanContext {
+            trace_id,
+            span_id,
+            sampled,
+            probability: 1.0,
+            remote,
+        }
+    }
+}
+
 /// Why a `traceparent` header could not be parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceparentError(&'static str);

@@ -364,3 +364,41 @@ fn resource_attributes_follow_semantic_conventions() {
     );
     assert!(matches!(r.get("service.instance.id"), Some(AttrValue::Str(s)) if s.len() == 32));
 }
+
+#[test]
+fn resource_attributes_keep_their_type_and_the_host_is_detected() {
+    let t = builder()
+        .resource_value("host.cpu.count", 8_i64)
+        .resource_value("sampling.ratio", 0.25)
+        .resource_value("feature.canary", true)
+        .resource_value("host.name", "set-in-code")
+        .detect_host()
+        .detect_container()
+        .build()
+        .unwrap();
+    let r = t.resource();
+    assert_eq!(r.get("host.cpu.count"), Some(&AttrValue::I64(8)));
+    assert_eq!(r.get("sampling.ratio"), Some(&AttrValue::F64(0.25)));
+    assert_eq!(r.get("feature.canary"), Some(&AttrValue::Bool(true)));
+    // Code wins over detection; the architecture is detected.
+    assert_eq!(r.get("host.name"), Some(&AttrValue::from("set-in-code")));
+    let arch = r.get("host.arch").expect("host.arch").render().into_owned();
+    assert!(!arch.is_empty());
+    if cfg!(target_arch = "x86_64") {
+        assert_eq!(arch, "amd64");
+    }
+    // Without detection, nothing of the host is added.
+    let plain = builder().build().unwrap();
+    assert!(plain.resource().get("host.arch").is_none());
+    assert!(plain.resource().get("container.id").is_none());
+    let detected = builder().detect_host().build().unwrap();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok();
+    if let Some(kernel) = kernel {
+        assert_eq!(
+            detected.resource().get("host.name"),
+            Some(&AttrValue::from(kernel))
+        );
+    }
+}

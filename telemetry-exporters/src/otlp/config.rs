@@ -73,7 +73,27 @@ pub(crate) struct CodeSettings {
     pub(crate) timeout: Option<Duration>,
     pub(crate) compression: Option<Compression>,
     pub(crate) certificate: Option<Vec<u8>>,
+    pub(crate) client_identity: Option<ClientIdentity>,
     pub(crate) code_wins: bool,
+}
+
+/// A client certificate (chain) and its private key, PEM, for mutual TLS.
+/// `Debug` shows their sizes only: the key is a secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// The certificate chain, PEM.
+    pub cert_pem: Vec<u8>,
+    /// The private key, PEM.
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIdentity")
+            .field("cert_pem", &self.cert_pem.len())
+            .field("key_pem", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Header names with their values hidden: header values are credentials
@@ -98,6 +118,7 @@ impl std::fmt::Debug for CodeSettings {
             .field("timeout", &self.timeout)
             .field("compression", &self.compression)
             .field("certificate", &self.certificate.as_ref().map(Vec::len))
+            .field("client_identity", &self.client_identity)
             .field("code_wins", &self.code_wins)
             .finish()
     }
@@ -112,6 +133,7 @@ impl std::fmt::Debug for SignalConfig {
             .field("timeout", &self.timeout)
             .field("compression", &self.compression)
             .field("ca_pem", &self.ca_pem.as_ref().map(Vec::len))
+            .field("client_identity", &self.client_identity)
             .finish()
     }
 }
@@ -132,6 +154,8 @@ pub struct SignalConfig {
     pub compression: Compression,
     /// PEM certificates of the CA to trust for https (besides the webpki roots).
     pub ca_pem: Option<Vec<u8>>,
+    /// The client certificate and key presented for mutual TLS.
+    pub client_identity: Option<ClientIdentity>,
 }
 
 pub(crate) const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
@@ -372,6 +396,37 @@ fn resolve_signal(
         (Some(pem), None) => Some(pem.clone()),
         (None, None) => None,
     };
+    let read = |name: &str, path: &str| {
+        std::fs::read(path.trim()).map_err(|e| {
+            invalid(format!(
+                "{name} is `{path}`, which cannot be read ({e}); give the path of a PEM file"
+            ))
+        })
+    };
+    let client_identity = match (
+        &code.client_identity,
+        from_env("CLIENT_CERTIFICATE"),
+        from_env("CLIENT_KEY"),
+    ) {
+        (Some(id), _, _) if code_wins => Some(id.clone()),
+        (_, Some((cert_name, cert)), Some((key_name, key))) => Some(ClientIdentity {
+            cert_pem: read(&cert_name, &cert)?,
+            key_pem: read(&key_name, &key)?,
+        }),
+        (_, Some((name, _)), None) => {
+            return Err(invalid(format!(
+                "{name} is set but no client key is: set OTEL_EXPORTER_OTLP_CLIENT_KEY to the \
+                 PEM file of its private key (mutual TLS needs both)"
+            )));
+        }
+        (_, None, Some((name, _))) => {
+            return Err(invalid(format!(
+                "{name} is set but no client certificate is: set \
+                 OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE to its PEM file (mutual TLS needs both)"
+            )));
+        }
+        (id, None, None) => id.clone(),
+    };
     Ok(SignalConfig {
         url,
         protocol,
@@ -379,6 +434,7 @@ fn resolve_signal(
         timeout,
         compression,
         ca_pem: certificate,
+        client_identity,
     })
 }
 

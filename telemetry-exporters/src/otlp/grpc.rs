@@ -157,6 +157,12 @@ fn channel_for(cfg: &SignalConfig) -> Result<Channel, tonic::transport::Error> {
         if let Some(pem) = &cfg.ca_pem {
             tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
         }
+        if let Some(id) = &cfg.client_identity {
+            tls = tls.identity(tonic::transport::Identity::from_pem(
+                &id.cert_pem,
+                &id.key_pem,
+            ));
+        }
         endpoint.tls_config(tls)?
     } else {
         endpoint

@@ -40,7 +40,7 @@ use prost::Message;
 use telemetry_core::export::{Batch, ExportError, ExportErrorKind, Exporter, Signal};
 use telemetry_core::{ConfigError, Environment};
 
-pub use config::{Compression, Protocol, SignalConfig, signal_path};
+pub use config::{ClientIdentity, Compression, Protocol, SignalConfig, signal_path};
 
 use crate::proto;
 
@@ -90,6 +90,24 @@ impl OtlpExporterBuilder {
     /// (like `OTEL_EXPORTER_OTLP_CERTIFICATE`, which names a file).
     pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.code.certificate = Some(pem.into());
+        self
+    }
+
+    /// The client certificate (chain) and private key, PEM, presented to
+    /// a collector that requires mutual TLS (like
+    /// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` and
+    /// `OTEL_EXPORTER_OTLP_CLIENT_KEY`, which name files; the
+    /// `_TRACES_`/`_METRICS_`/`_LOGS_` forms set one signal's). Needs the
+    /// feature `otlp-tls`.
+    pub fn client_certificate_pem(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.code.client_identity = Some(config::ClientIdentity {
+            cert_pem: cert_pem.into(),
+            key_pem: key_pem.into(),
+        });
         self
     }
 

@@ -22,27 +22,37 @@ impl Transport {
         let agent = |cfg: &SignalConfig| -> Result<ureq::Agent, telemetry_core::ConfigError> {
             let builder = ureq::Agent::config_builder().http_status_as_error(false);
             #[cfg(feature = "otlp-tls")]
-            let builder = match &cfg.ca_pem {
-                Some(pem) => {
-                    let certs = ureq::tls::parse_pem(pem)
+            let builder = if cfg.ca_pem.is_some() || cfg.client_identity.is_some() {
+                let invalid = |what: &str, e: ureq::Error| {
+                    telemetry_core::ConfigError::new(
+                        telemetry_core::ConfigErrorKind::Exporter,
+                        format!("the {what} for {} is not valid PEM: {e}", cfg.url),
+                    )
+                };
+                let certificates = |pem: &[u8], what: &str| {
+                    ureq::tls::parse_pem(pem)
                         .filter_map(|item| match item {
                             Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
                             Ok(_) => None,
                             Err(e) => Some(Err(e)),
                         })
                         .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| {
-                            telemetry_core::ConfigError::new(
-                                telemetry_core::ConfigErrorKind::Exporter,
-                                format!("the CA certificate for {} is not valid PEM: {e}", cfg.url),
-                            )
-                        })?;
-                    let tls = ureq::tls::TlsConfig::builder()
-                        .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
-                        .build();
-                    builder.tls_config(tls)
+                        .map_err(|e| invalid(what, e))
+                };
+                let mut tls = ureq::tls::TlsConfig::builder();
+                if let Some(pem) = &cfg.ca_pem {
+                    let certs = certificates(pem, "CA certificate")?;
+                    tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
                 }
-                None => builder,
+                if let Some(id) = &cfg.client_identity {
+                    let chain = certificates(&id.cert_pem, "client certificate")?;
+                    let key = ureq::tls::PrivateKey::from_pem(&id.key_pem)
+                        .map_err(|e| invalid("client key", e))?;
+                    tls = tls.client_cert(Some(ureq::tls::ClientCert::new_with_certs(&chain, key)));
+                }
+                builder.tls_config(tls.build())
+            } else {
+                builder
             };
             #[cfg(not(feature = "otlp-tls"))]
             let _ = cfg;

@@ -6,5 +6,6 @@
 mod file;
 mod file_fidelity;
 mod file_reader;
+mod otel_bridge;
 mod otel_sampler;
 mod prometheus;

@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod file_replay;
+mod otel_bridge;
 mod otlp;
+mod otlp_mtls;
 mod otlp_tls;
 mod prometheus_harness;
 mod quickstart;
