@@ -338,6 +338,9 @@ fn returns_impl_future(ret: &ReturnType) -> bool {
 }
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    if let Ok(block) = syn::parse2::<syn::ItemImpl>(item.clone()) {
+        return crate::impl_block::expand(args, block);
+    }
     let mut errors = Errors::default();
     let parsed = parse_args(args, &mut errors);
     let func: ItemFn = match syn::parse2(item.clone()) {

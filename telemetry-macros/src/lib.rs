@@ -29,6 +29,7 @@
 mod common;
 mod errors;
 mod event;
+mod impl_block;
 mod instrument;
 mod value;
 
@@ -74,7 +75,23 @@ pub fn derive_telemetry_value(input: TokenStream) -> TokenStream {
 /// (default `performance`), `fields(arg, other = hash, ..)` (arguments are
 /// recorded only when listed; `public` unless a class is given), `err` or
 /// `err(message)`, `ret` or `ret = hash`, `subject = arg` (opens the consent
-/// scope from an argument), `crate = ".."`.
+/// scope from an argument), `objective(success = 99.9, latency_ms = 250,
+/// latency_percentile = 99)`, `crate = ".."`.
+///
+/// On an `impl` block (no arguments), it names the instrumented methods
+/// inside it `Type::method` (unless they give a `name`):
+///
+/// ```
+/// # use telemetry_core::instrument_event;
+/// struct Document;
+/// #[instrument_event]
+/// impl Document {
+///     /// Recorded as `Document::get`.
+///     #[instrument_event]
+///     fn get(&self) -> u32 { 7 }
+/// }
+/// # assert_eq!(Document.get(), 7);
+/// ```
 ///
 /// When consent is denied or the call is sampled out, the function runs
 /// with no span, no clock read and no argument read.

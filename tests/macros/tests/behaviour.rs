@@ -949,3 +949,64 @@ fn every_function_records_into_one_family_with_exemplars_and_objectives() {
         assert!(e.value >= 0.0 && e.value <= point.sum);
     }
 }
+
+struct Document;
+struct Folder;
+
+#[instrument_event]
+impl Document {
+    /// Gets a document.
+    #[instrument_event]
+    fn get(&self) -> u32 {
+        1
+    }
+
+    /// Named by its own attribute.
+    #[instrument_event(name = "macro.document_put", fields(n))]
+    fn put(&self, n: u32) -> u32 {
+        n
+    }
+
+    /// Not instrumented.
+    fn plain(&self) -> u32 {
+        3
+    }
+}
+
+#[instrument_event]
+impl Folder {
+    /// Gets a folder.
+    #[telemetry_core::instrument_event(category = performance)]
+    fn get(&self) -> u32 {
+        2
+    }
+}
+
+#[test]
+fn methods_in_an_annotated_impl_are_named_type_method() {
+    let t = t();
+    assert_eq!(
+        Document.get() + Folder.get() + Document.put(4) + Document.plain(),
+        10
+    );
+    t.force_flush().unwrap();
+    let names: Vec<String> = exporter()
+        .spans()
+        .into_iter()
+        .map(|s| s.name.into_owned())
+        .collect();
+    for name in ["Document::get", "Folder::get", "macro.document_put"] {
+        assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+    }
+    let catalogue = Catalogue::collect();
+    assert!(catalogue.function("Document::get").is_some());
+    assert!(catalogue.function("Folder::get").is_some());
+    assert!(catalogue.function("get").is_none());
+    assert_eq!(
+        exporter().sum_value(
+            "function.calls",
+            &[("function", "Folder::get"), ("outcome", "ok")]
+        ),
+        Some(1)
+    );
+}
