@@ -169,4 +169,6 @@ pub use telemetry::{DefaultGuard, Telemetry};
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use telemetry_macros::{TelemetryEvent, TelemetryValue, instrument_event};
 pub use trace::span::{Entered, Span};
-pub use value::{FieldType, TelemetryValue, Value};
+pub use value::{
+    FieldType, ListElement, ListRef, MAX_LIST_LEN, Seq, TelemetryValue, Value, ValueList,
+};

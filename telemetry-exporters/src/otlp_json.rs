@@ -166,6 +166,24 @@ fn value(out: &mut Vec<u8>, v: &AttrValue) {
             string(out, REDACTED);
             out.push(b'}');
         }
+        AttrValue::Array(items) => {
+            out.extend_from_slice(b"{\"arrayValue\":{\"values\":[");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                value(out, item);
+            }
+            out.extend_from_slice(b"]}}");
+        }
+        AttrValue::Map(pairs) => {
+            out.extend_from_slice(b"{\"kvlistValue\":{\"values\":[");
+            let mut first = true;
+            for (k, v) in pairs {
+                key_value(out, &mut first, k, v);
+            }
+            out.extend_from_slice(b"]}}");
+        }
     }
 }
 

@@ -8,7 +8,9 @@
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::{
+    AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList, any_value,
+};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord as PLogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1::{
     AggregationTemporality, Exemplar as PExemplar, Gauge as PGauge, Histogram as PHistogram,
@@ -56,6 +58,20 @@ pub fn any_value(value: &AttrValue) -> any_value::Value {
         AttrValue::Str(s) => V::StringValue(s.to_string()),
         AttrValue::Hashed(_) => V::StringValue(value.render().into_owned()),
         AttrValue::Redacted => V::StringValue(REDACTED.to_owned()),
+        AttrValue::Array(items) => V::ArrayValue(ArrayValue {
+            values: items
+                .iter()
+                .map(|v| AnyValue {
+                    value: Some(any_value(v)),
+                })
+                .collect(),
+        }),
+        AttrValue::Map(pairs) => V::KvlistValue(KeyValueList {
+            values: pairs
+                .iter()
+                .map(|(k, v)| kv(k.to_string(), any_value(v)))
+                .collect(),
+        }),
     }
 }
 

@@ -136,6 +136,14 @@ pub(crate) fn field_type(ty: Option<&Type>, krate: &Path) -> TokenStream {
         match ty {
             Some(Type::Reference(r)) => ty = Some(&r.elem),
             Some(Type::Paren(p)) => ty = Some(&p.elem),
+            Some(Type::Array(a)) => {
+                let bytes = matches!(&*a.elem, Type::Path(t) if t.path.is_ident("u8"));
+                return if bytes {
+                    quote!(#krate::__private::FieldType::String)
+                } else {
+                    quote!(#krate::__private::FieldType::List)
+                };
+            }
             Some(Type::Path(p)) => {
                 let Some(last) = p.path.segments.last() else {
                     break;
@@ -149,7 +157,17 @@ pub(crate) fn field_type(ty: Option<&Type>, krate: &Path) -> TokenStream {
                     }
                     break;
                 }
+                let first_arg_is_u8 = match &last.arguments {
+                    syn::PathArguments::AngleBracketed(a) => a.args.iter().any(|g| {
+                        matches!(g, syn::GenericArgument::Type(Type::Path(t)) if t.path.is_ident("u8"))
+                    }),
+                    _ => false,
+                };
                 let kind = match last.ident.to_string().as_str() {
+                    // Bytes are exported as hex text; other sequences as lists.
+                    "Vec" | "Seq" if first_arg_is_u8 => quote!(String),
+                    "Vec" | "Seq" => quote!(List),
+                    "BTreeMap" | "HashMap" => quote!(Map),
                     "u8" | "u16" | "u32" | "u64" | "usize" => quote!(UInt),
                     "i8" | "i16" | "i32" | "i64" | "isize" => quote!(Int),
                     "f32" | "f64" => quote!(Float),

@@ -224,9 +224,10 @@ fn value_matches(stored: &AttrValue, v: Value<'_>, max_len: usize) -> bool {
         (AttrValue::U64(a), Value::Duration(d)) => u128::from(*a) == d.as_nanos(),
         (AttrValue::U64(a), Value::Timestamp(t)) => *a == crate::value::unix_nanos(t),
         // Rare as metric attributes: compared through their stored form.
-        (_, Value::I128(_) | Value::U128(_) | Value::Char(_) | Value::Bytes(_)) => {
-            crate::value::own_public(v, max_len).is_some_and(|(owned, _)| owned == *stored)
-        }
+        (
+            _,
+            Value::I128(_) | Value::U128(_) | Value::Char(_) | Value::Bytes(_) | Value::List(_),
+        ) => crate::value::own_public(v, max_len).is_some_and(|(owned, _)| owned == *stored),
         _ => false,
     }
 }
@@ -285,6 +286,9 @@ fn hash_attrs(
             Value::Char(c) => mix(mix(h, 9), u64::from(u32::from(*c))),
             Value::Bytes(b) => hash_bytes(mix(h, 10), b),
             Value::Absent => mix(h, 6),
+            // Rare as metric attributes: told apart by length, then
+            // compared through their stored form.
+            Value::List(l) => mix(mix(h, 11), l.0.len() as u64),
         };
         total = total.wrapping_add(h);
     }

@@ -71,6 +71,24 @@ impl HashKey {
                 &buf[..17]
             }
             Value::Absent => return None,
+            // A list or map: one digest over its elements' digests (and a
+            // map's keys, length-prefixed), so equal lists hash alike and
+            // no element is readable from the digest.
+            Value::List(l) => {
+                let mut h = blake3::Hasher::new_keyed(&self.key);
+                h.update(if l.0.is_map() { b"map" } else { b"list" });
+                l.0.each(&mut |key, v| {
+                    if let Some(k) = key {
+                        h.update(&(k.len() as u64).to_le_bytes());
+                        h.update(k.as_bytes());
+                    }
+                    h.update(&self.hash_value(v).unwrap_or([0; 16]));
+                    true
+                });
+                let mut out = [0u8; 16];
+                out.copy_from_slice(&h.finalize().as_bytes()[..16]);
+                return Some(out);
+            }
             Value::Bool(v) => {
                 buf[0] = 1;
                 buf[1] = u8::from(v);

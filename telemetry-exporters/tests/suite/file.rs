@@ -770,3 +770,69 @@ impl TelemetryEvent for Plain {
         v.field(0, Duration::from_millis(5).to_value());
     }
 }
+
+#[test]
+fn lists_and_maps_are_otlp_arrays_and_key_value_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = builder()
+        .exporter(FileExporter::builder(dir.path()).build().unwrap())
+        .build()
+        .unwrap();
+    let tags = vec!["red".to_owned(), "large".to_owned()];
+    let mut plan = std::collections::BTreeMap::new();
+    plan.insert("seats", 10u64);
+    plan.insert("tier", 2u64);
+    let ids = [42u64, 7];
+    // Hashed values travel only in records that may identify their subject.
+    t.consent().grant("ann", Category::PERFORMANCE).unwrap();
+    let _ann = t.subject("ann");
+    t.event("e", Category::PERFORMANCE)
+        .public("tags", &tags)
+        .public("plan", &plan)
+        .public("ids", Seq(&ids[..]))
+        .hashed("emails", vec!["a@example.com", "b@example.com"])
+        .emit();
+    drop(_ann);
+    t.shutdown(Duration::from_secs(5));
+    let lines: Vec<String> = files(dir.path(), Signal::Logs)
+        .unwrap()
+        .iter()
+        .flat_map(|f| read_lines(f).unwrap().lines)
+        .collect();
+    let ExportRequest::Logs(logs) = parse_line(&lines[0]).unwrap() else {
+        panic!()
+    };
+    let record = &logs.resource_logs[0].scope_logs[0].log_records[0];
+    let Some(any_value::Value::ArrayValue(a)) = attr(&record.attributes, "tags") else {
+        panic!("{:?}", record.attributes)
+    };
+    let tags_back: Vec<_> = a
+        .values
+        .iter()
+        .map(|v| match &v.value {
+            Some(any_value::Value::StringValue(s)) => s.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(tags_back, tags);
+    let Some(any_value::Value::KvlistValue(kv)) = attr(&record.attributes, "plan") else {
+        panic!()
+    };
+    assert_eq!(kv.values.len(), 2);
+    assert_eq!(kv.values[0].key, "seats");
+    assert_eq!(
+        kv.values[0].value.as_ref().and_then(|v| v.value.clone()),
+        Some(any_value::Value::IntValue(10))
+    );
+    let Some(any_value::Value::ArrayValue(ids_back)) = attr(&record.attributes, "ids") else {
+        panic!()
+    };
+    assert_eq!(ids_back.values.len(), 2);
+    // A hashed list is one digest: no element leaves the process.
+    let Some(any_value::Value::StringValue(digest)) = attr(&record.attributes, "emails") else {
+        panic!()
+    };
+    assert_eq!(digest.len(), 32);
+    let all = lines.join("\n");
+    assert!(!all.contains("example.com"), "{all}");
+}

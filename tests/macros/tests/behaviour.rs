@@ -1010,3 +1010,77 @@ fn methods_in_an_annotated_impl_are_named_type_method() {
         Some(1)
     );
 }
+
+/// Tags an order.
+#[instrument_event(name = "macro.tag_order", fields(tags, sizes, attrs))]
+fn tag_order(
+    tags: &Vec<String>,
+    sizes: [u32; 2],
+    attrs: std::collections::BTreeMap<String, i64>,
+) -> usize {
+    tags.len() + sizes.len() + attrs.len()
+}
+
+/// An event with a list and a map.
+#[derive(TelemetryEvent)]
+#[telemetry(name = "macro.tagged", category = performance)]
+struct Tagged {
+    #[telemetry(public)]
+    tags: Vec<String>,
+    #[telemetry(public)]
+    counts: std::collections::HashMap<String, u64>,
+    #[telemetry(redact)]
+    secrets: Vec<String>,
+}
+
+#[test]
+fn sequences_and_maps_are_recorded_as_lists_and_maps() {
+    let t = t();
+    let mut attrs = std::collections::BTreeMap::new();
+    attrs.insert("priority".to_owned(), 2i64);
+    assert_eq!(tag_order(&vec!["gift".to_owned()], [1, 2], attrs), 4);
+    t.emit(&Tagged {
+        tags: vec!["a".into(), "b".into()],
+        counts: [("x".to_owned(), 1u64)].into_iter().collect(),
+        secrets: vec!["hunter2".into()],
+    });
+    t.force_flush().unwrap();
+    let span = exporter()
+        .spans()
+        .into_iter()
+        .find(|s| s.name == "macro.tag_order")
+        .unwrap();
+    let get =
+        |attrs: &[Attribute], k: &str| attrs.iter().find(|a| a.key == k).map(|a| a.value.clone());
+    assert_eq!(
+        get(&span.attributes, "tags"),
+        Some(AttrValue::Array(vec![AttrValue::from("gift")]))
+    );
+    assert_eq!(
+        get(&span.attributes, "sizes"),
+        Some(AttrValue::Array(vec![AttrValue::U64(1), AttrValue::U64(2)]))
+    );
+    assert_eq!(
+        get(&span.attributes, "attrs"),
+        Some(AttrValue::Map(vec![("priority".into(), AttrValue::I64(2))]))
+    );
+    let event = exporter().events_named("macro.tagged").pop().unwrap();
+    assert_eq!(
+        get(&event.attributes, "tags"),
+        Some(AttrValue::Array(vec![
+            AttrValue::from("a"),
+            AttrValue::from("b")
+        ]))
+    );
+    assert_eq!(get(&event.attributes, "secrets"), Some(AttrValue::Redacted));
+    assert!(!exporter().exported_json().contains("hunter2"));
+    let catalogue = Catalogue::collect();
+    let f = catalogue.function("macro.tag_order").unwrap();
+    assert_eq!(
+        f.fields.iter().map(|f| f.ty).collect::<Vec<_>>(),
+        [FieldType::List, FieldType::List, FieldType::Map]
+    );
+    let e = catalogue.event("macro.tagged").unwrap();
+    assert_eq!(e.fields[0].ty, FieldType::List);
+    assert_eq!(e.fields[1].ty, FieldType::Map);
+}

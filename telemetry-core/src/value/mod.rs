@@ -2,9 +2,13 @@
 //! the [`TelemetryValue`] trait that turns a type into one, and the owned
 //! [`AttrValue`] that a record keeps after privacy transforms.
 
+mod list;
+
 use std::borrow::Cow;
 use std::fmt;
 use std::time::{Duration, SystemTime};
+
+pub use list::{ListElement, ListRef, MAX_LIST_LEN, Seq, ValueList};
 
 /// The type of a field, as the catalogue and exporters describe it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -24,6 +28,10 @@ pub enum FieldType {
     Duration,
     /// A point in time, exported in nanoseconds since the Unix epoch.
     Timestamp,
+    /// A sequence (an OTLP array).
+    List,
+    /// A map with text keys (an OTLP key-value list).
+    Map,
     /// Not described: a skipped field, or an argument whose type the
     /// catalogue cannot name.
     Opaque,
@@ -40,6 +48,8 @@ impl FieldType {
             FieldType::String => "string",
             FieldType::Duration => "duration",
             FieldType::Timestamp => "timestamp",
+            FieldType::List => "list",
+            FieldType::Map => "map",
             FieldType::Opaque => "opaque",
         }
     }
@@ -74,6 +84,8 @@ pub enum Value<'a> {
     Char(char),
     /// Bytes (exported as lower-case hex text).
     Bytes(&'a [u8]),
+    /// A sequence or map (see [`ValueList`]).
+    List(ListRef<'a>),
     /// No value (an `Option` that is `None`).
     Absent,
 }
@@ -82,7 +94,8 @@ pub enum Value<'a> {
 ///
 /// Implemented for integers (128-bit ones too), floats, `bool`, `char`,
 /// strings (`&str`, `String`, `Cow<str>`), bytes (`[u8]`, `[u8; N]`,
-/// `Vec<u8>`: exported as hex), `Option<T>`, `Duration`, `SystemTime`
+/// `Vec<u8>`: exported as hex), sequences and maps (see [`ValueList`]),
+/// `Option<T>`, `Duration`, `SystemTime`
 /// (`chrono::DateTime` and `time::OffsetDateTime` with the features of those
 /// names), and references and boxes of those; `#[derive(TelemetryValue)]`
 /// implements it for a newtype or an enum of unit variants. Implement it
@@ -100,7 +113,7 @@ pub enum Value<'a> {
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be recorded as a field value: it does not implement `TelemetryValue`",
-    note = "for a newtype or an enum of unit variants, add #[derive(TelemetryValue)]; else implement `TelemetryValue` by hand, or classify the field `redact` or `skip` (their values are never read)"
+    note = "for a newtype or an enum of unit variants, add #[derive(TelemetryValue)]; for a slice, record `telemetry_core::Seq(slice)`; else implement `TelemetryValue` by hand, or classify the field `redact` or `skip` (their values are never read)"
 )]
 pub trait TelemetryValue {
     /// The field type this value has.
@@ -353,6 +366,10 @@ pub enum AttrValue {
     Hashed(#[serde(serialize_with = "serialize_hex")] [u8; 16]),
     /// The value was redacted; only the field name is kept.
     Redacted,
+    /// A sequence of public values (an OTLP array).
+    Array(Vec<AttrValue>),
+    /// Public values by text key (an OTLP key-value list).
+    Map(Vec<(Cow<'static, str>, AttrValue)>),
 }
 
 fn serialize_hex<S: serde::Serializer>(digest: &[u8; 16], s: S) -> Result<S::Ok, S::Error> {
@@ -383,6 +400,17 @@ impl AttrValue {
             AttrValue::Str(v) => Cow::Borrowed(v),
             AttrValue::Hashed(d) => Cow::Owned(hex16(d)),
             AttrValue::Redacted => Cow::Borrowed(REDACTED),
+            AttrValue::Array(items) => {
+                let items: Vec<Cow<'_, str>> = items.iter().map(AttrValue::render).collect();
+                Cow::Owned(format!("[{}]", items.join(", ")))
+            }
+            AttrValue::Map(pairs) => {
+                let pairs: Vec<String> = pairs
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {}", v.render()))
+                    .collect();
+                Cow::Owned(format!("{{{}}}", pairs.join(", ")))
+            }
         }
     }
 
@@ -391,6 +419,8 @@ impl AttrValue {
         match self {
             AttrValue::Str(s) => s.len(),
             AttrValue::Hashed(_) => 16,
+            AttrValue::Array(items) => items.iter().map(AttrValue::approx_size).sum(),
+            AttrValue::Map(pairs) => pairs.iter().map(|(k, v)| k.len() + v.approx_size()).sum(),
             _ => 8,
         }
     }
@@ -406,6 +436,11 @@ impl fmt::Debug for AttrValue {
             AttrValue::Str(v) => write!(f, "{v:?}"),
             AttrValue::Hashed(d) => write!(f, "hashed:{}", hex16(d)),
             AttrValue::Redacted => f.write_str(REDACTED),
+            AttrValue::Array(items) => f.debug_list().entries(items).finish(),
+            AttrValue::Map(pairs) => f
+                .debug_map()
+                .entries(pairs.iter().map(|(k, v)| (k, v)))
+                .finish(),
         }
     }
 }
@@ -484,6 +519,7 @@ pub(crate) fn own_public(value: Value<'_>, max_len: usize) -> Option<(AttrValue,
             }
             return Some((AttrValue::Str(Cow::Owned(hex)), cut));
         }
+        Value::List(l) => return Some(list::own_list(l, max_len)),
         Value::Absent => return None,
     };
     Some((v, false))
