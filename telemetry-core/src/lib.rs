@@ -79,6 +79,11 @@
 //!
 //! - `macros` (default): `#[instrument_event]` and `#[derive(TelemetryEvent)]`,
 //!   re-exported from `telemetry-macros`.
+//! - `instrument` (default): `#[instrument_event]` records. A library
+//!   that depends on this crate with `default-features = false, features =
+//!   ["macros"]` compiles its instrumentation out (each function exactly as
+//!   written) unless the application enables `instrument`, as fastrace's
+//!   `enable` works.
 //! - `testing`: the `testing::InMemoryExporter`, for unit tests.
 //! - `tracing`: [`tracing_layer::TracingLayer`], a `tracing-subscriber`
 //!   layer that records the service's `tracing` spans and events under the

@@ -337,6 +337,12 @@ fn returns_impl_future(ret: &ReturnType) -> bool {
     }
 }
 
+/// [`expand`] when instrumentation is compiled in (the `instrument`
+/// feature); else the item exactly as written.
+pub(crate) fn expand_if(enabled: bool, args: TokenStream, item: TokenStream) -> TokenStream {
+    if enabled { expand(args, item) } else { item }
+}
+
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     if let Ok(block) = syn::parse2::<syn::ItemImpl>(item.clone()) {
         return crate::impl_block::expand(args, block);
@@ -745,5 +751,39 @@ fn hint(args: &[&Ident]) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiled_out_the_function_is_left_exactly_as_written() {
+        let item = quote! {
+            /// Doc.
+            async fn place_order(customer: &str, total: u64) -> Result<u64, Error> {
+                Ok(total)
+            }
+        };
+        let args = quote!(
+            name = "checkout.place_order",
+            fields(customer = hash, total),
+            err
+        );
+        let out = expand_if(false, args.clone(), item.clone());
+        assert_eq!(
+            out.to_string(),
+            item.to_string(),
+            "no generated code at all"
+        );
+        let block = quote!(impl Document { #[instrument_event] fn get(&self) {} });
+        assert_eq!(
+            expand_if(false, TokenStream::new(), block.clone()).to_string(),
+            block.to_string()
+        );
+        // Compiled in, the same function gets its callsite and span.
+        let on = expand_if(true, args, item).to_string();
+        assert!(on.contains("__TELEMETRY_CALLSITE"), "{on}");
     }
 }
