@@ -346,6 +346,29 @@ impl Daemon {
     fn port_taken(&self) -> bool {
         self.log().contains("address already in use")
     }
+
+    /// Spawns the daemon and waits until `http://127.0.0.1:<port>/-/ready`
+    /// answers 200. The error says whether another port is worth a try
+    /// (this one was taken meanwhile).
+    fn start_ready(
+        name: &'static str,
+        bin: &Path,
+        args: &[String],
+        dir: tempfile::TempDir,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<(Daemon, ureq::Agent), (String, bool)> {
+        let mut daemon = Daemon::spawn(name, bin, args, dir).map_err(|e| (e, false))?;
+        let agent = agent();
+        let ready = format!("http://127.0.0.1:{port}/-/ready");
+        match daemon.wait_ready(&agent, &ready, timeout) {
+            Ok(()) => Ok((daemon, agent)),
+            Err(e) => {
+                let retry = daemon.port_taken();
+                Err((e, retry))
+            }
+        }
+    }
 }
 
 impl Drop for Daemon {
@@ -582,19 +605,22 @@ impl Prometheus {
                 args.push("--enable-feature=exemplar-storage".into());
             }
             args.extend(config.extra_args.iter().cloned());
-            let mut daemon = Daemon::spawn("prometheus", &bins.prometheus, &args, dir)?;
-            let agent = agent();
-            let ready = format!("http://127.0.0.1:{port}/-/ready");
-            match daemon.wait_ready(&agent, &ready, config.start_timeout) {
-                Ok(()) => {
+            match Daemon::start_ready(
+                "prometheus",
+                &bins.prometheus,
+                &args,
+                dir,
+                port,
+                config.start_timeout,
+            ) {
+                Ok((daemon, agent)) => {
                     return Ok(Prometheus {
                         port,
                         agent,
                         daemon,
                     });
                 }
-                Err(e) => {
-                    let retry = daemon.port_taken();
+                Err((e, retry)) => {
                     last = e;
                     if !retry {
                         break;
@@ -811,19 +837,22 @@ impl Alertmanager {
                 "--cluster.listen-address=".to_owned(),
                 format!("--storage.path={}", dir.path().join("data").display()),
             ];
-            let mut daemon = Daemon::spawn("alertmanager", &bins.alertmanager, &args, dir)?;
-            let agent = agent();
-            let ready = format!("http://127.0.0.1:{port}/-/ready");
-            match daemon.wait_ready(&agent, &ready, Duration::from_secs(30)) {
-                Ok(()) => {
+            match Daemon::start_ready(
+                "alertmanager",
+                &bins.alertmanager,
+                &args,
+                dir,
+                port,
+                Duration::from_secs(30),
+            ) {
+                Ok((daemon, agent)) => {
                     return Ok(Alertmanager {
                         port,
                         agent,
                         daemon,
                     });
                 }
-                Err(e) => {
-                    let retry = daemon.port_taken();
+                Err((e, retry)) => {
                     last = e;
                     if !retry {
                         break;

@@ -93,38 +93,39 @@ impl InMemoryExporter {
     /// recorded in several categories (like `function.calls`) is searched
     /// in all of them.
     pub fn sum_value(&self, name: &str, attrs: &[(&str, &str)]) -> Option<i64> {
-        let s = self.lock();
-        s.metrics
-            .iter()
-            .rev()
-            .filter(|m| m.name == name)
-            .find_map(|m| match &m.points {
-                MetricPoints::Sum { points, .. } => points
-                    .iter()
-                    .find(|p| has_all(&p.attributes, attrs))
-                    .and_then(|p| match p.value {
-                        Number::I64(v) => Some(v),
-                        Number::F64(_) => None,
-                    }),
-                _ => None,
-            })
+        self.latest(name, |points| match points {
+            MetricPoints::Sum { points, .. } => points
+                .iter()
+                .find(|p| has_all(&p.attributes, attrs))
+                .and_then(|p| match p.value {
+                    Number::I64(v) => Some(v),
+                    Number::F64(_) => None,
+                }),
+            _ => None,
+        })
     }
 
     /// The latest point of the histogram `name` for the series whose
     /// attributes include all of `attrs`.
     pub fn histogram_point(&self, name: &str, attrs: &[(&str, &str)]) -> Option<HistogramPoint> {
+        self.latest(name, |points| match points {
+            MetricPoints::Histogram { points, .. } => points
+                .iter()
+                .find(|p| has_all(&p.attributes, attrs))
+                .cloned(),
+            _ => None,
+        })
+    }
+
+    /// What `find` finds in the most recent export of metric `name` that
+    /// has it (every category's part of a family is searched).
+    fn latest<T>(&self, name: &str, find: impl Fn(&MetricPoints) -> Option<T>) -> Option<T> {
         let s = self.lock();
         s.metrics
             .iter()
             .rev()
             .filter(|m| m.name == name)
-            .find_map(|m| match &m.points {
-                MetricPoints::Histogram { points, .. } => points
-                    .iter()
-                    .find(|p| has_all(&p.attributes, attrs))
-                    .cloned(),
-                _ => None,
-            })
+            .find_map(|m| find(&m.points))
     }
 
     /// The resource of the last batch.

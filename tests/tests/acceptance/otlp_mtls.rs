@@ -9,22 +9,16 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose,
 };
 use telemetry_core::*;
 use telemetry_exporters::otlp::{OtlpExporter, Protocol};
+
+use crate::grpc_tls_server::GrpcTlsServer;
 
 /// A CA, a server certificate for localhost and a client certificate,
 /// all as PEM files in a temporary directory.
@@ -248,67 +242,18 @@ fn a_client_certificate_without_its_key_is_a_clear_error() {
     assert!(e.contains("client key"), "{e}");
 }
 
-#[derive(Default)]
-struct CountingTraces(Arc<AtomicUsize>);
-
-#[tonic::async_trait]
-impl TraceService for CountingTraces {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let spans: usize = request
-            .into_inner()
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len())
-            .sum();
-        self.0.fetch_add(spans, Ordering::SeqCst);
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
-    }
-}
-
 #[test]
 fn grpc_with_a_client_certificate_from_code() {
     let pki = pki();
-    let received = Arc::new(AtomicUsize::new(0));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (server_cert, server_key, ca) =
-        (pki.server.0.clone(), pki.server.1.clone(), pki.ca.clone());
-    let service = CountingTraces(received.clone());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let tls = tonic::transport::ServerTlsConfig::new()
-                .identity(tonic::transport::Identity::from_pem(
-                    server_cert,
-                    server_key,
-                ))
-                .client_ca_root(tonic::transport::Certificate::from_pem(ca));
-            tonic::transport::Server::builder()
-                .tls_config(tls)
-                .unwrap()
-                .add_service(TraceServiceServer::new(service))
-                .serve_with_incoming_shutdown(
-                    tonic::transport::server::TcpIncoming::from(
-                        tokio::net::TcpListener::from_std(listener).unwrap(),
-                    ),
-                    async {
-                        let _ = stop_rx.await;
-                    },
-                )
-                .await
-                .unwrap();
-        });
-    });
+    let server = GrpcTlsServer::start(
+        tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(
+                pki.server.0.clone(),
+                pki.server.1.clone(),
+            ))
+            .client_ca_root(tonic::transport::Certificate::from_pem(pki.ca.clone())),
+    );
+    let port = server.port;
     let exporter = |with_client: bool| {
         let mut b = OtlpExporter::builder()
             .endpoint(format!("https://localhost:{port}"))
@@ -328,7 +273,7 @@ fn grpc_with_a_client_certificate_from_code() {
     t.in_span("mtls.grpc.refused", Category::PERFORMANCE, |_| {});
     let _ = t.force_flush();
     assert!(refused_stats.failed() > 0);
-    assert_eq!(received.load(Ordering::SeqCst), 0);
+    assert_eq!(server.received(), 0);
     t.shutdown(Duration::from_secs(5));
 
     let otlp = exporter(true);
@@ -339,12 +284,10 @@ fn grpc_with_a_client_certificate_from_code() {
     }
     let _ = t.force_flush();
     assert_eq!(
-        received.load(Ordering::SeqCst),
+        server.received(),
         5,
         "spans arrive over mutual TLS: {} failed",
         stats.failed()
     );
     assert!(t.shutdown(Duration::from_secs(5)).is_complete());
-    let _ = stop_tx.send(());
-    server.join().unwrap();
 }

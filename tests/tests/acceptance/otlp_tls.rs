@@ -8,18 +8,12 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
 use telemetry_core::*;
 use telemetry_exporters::otlp::{OtlpExporter, Protocol};
+
+use crate::grpc_tls_server::GrpcTlsServer;
 
 struct Certs {
     dir: tempfile::TempDir,
@@ -163,64 +157,13 @@ fn https_with_a_private_ca_from_the_environment() {
     );
 }
 
-#[derive(Default)]
-struct CountingTraces(Arc<AtomicUsize>);
-
-#[tonic::async_trait]
-impl TraceService for CountingTraces {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let spans: usize = request
-            .into_inner()
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len())
-            .sum();
-        self.0.fetch_add(spans, Ordering::SeqCst);
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
-    }
-}
-
 #[test]
 fn grpc_over_tls_with_a_private_ca() {
     let certs = certs();
-    let received = Arc::new(AtomicUsize::new(0));
-    // The server keeps the listener it was given (no free-port race).
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (identity_cert, identity_key) = (certs.cert_pem.clone(), certs.key_pem.clone());
-    let service = CountingTraces(received.clone());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let tls = tonic::transport::ServerTlsConfig::new().identity(
-                tonic::transport::Identity::from_pem(identity_cert, identity_key),
-            );
-            tonic::transport::Server::builder()
-                .tls_config(tls)
-                .unwrap()
-                .add_service(TraceServiceServer::new(service))
-                .serve_with_incoming_shutdown(
-                    tonic::transport::server::TcpIncoming::from(
-                        tokio::net::TcpListener::from_std(listener).unwrap(),
-                    ),
-                    async {
-                        let _ = stop_rx.await;
-                    },
-                )
-                .await
-                .unwrap();
-        });
-    });
+    let server = GrpcTlsServer::start(tonic::transport::ServerTlsConfig::new().identity(
+        tonic::transport::Identity::from_pem(certs.cert_pem.clone(), certs.key_pem.clone()),
+    ));
+    let port = server.port;
     let otlp = OtlpExporter::builder()
         .endpoint(format!("https://localhost:{port}"))
         .protocol(Protocol::Grpc)
@@ -236,13 +179,11 @@ fn grpc_over_tls_with_a_private_ca() {
     }
     let _ = t.force_flush();
     assert_eq!(
-        received.load(Ordering::SeqCst),
+        server.received(),
         5,
         "spans arrive over TLS: {} failed",
         stats.failed()
     );
     // Shutdown closes the exporter's connection, so the server can stop.
     assert!(t.shutdown(Duration::from_secs(5)).is_complete());
-    let _ = stop_tx.send(());
-    server.join().unwrap();
 }
