@@ -257,6 +257,25 @@ impl TelemetryBuilder {
                 );
             }
         }
+        if let Some((bit, _)) = self
+            .pipeline
+            .wait_when_full
+            .iter()
+            .enumerate()
+            .find(|(_, us)| **us > 5_000_000)
+        {
+            let name = Category::from_bit(bit as u8)
+                .map(|c| names.name(c).into_owned())
+                .unwrap_or_default();
+            return invalid(
+                ConfigErrorKind::InvalidLimit,
+                format!(
+                    "wait_when_full for category `{name}` is longer than 5 s; a recording thread \
+                     blocked that long stalls the service: use a shorter bound (50 ms is plenty \
+                     for a burst) or a larger queue_capacity"
+                ),
+            );
+        }
         let do_not_track = self.honor_dnt && self.env.flag("DO_NOT_TRACK", &["1", "true", "yes"]);
         let disabled = self.honor_sdk_disabled && self.env.flag("OTEL_SDK_DISABLED", &["true"]);
         let id = next_instance_id();

@@ -122,6 +122,7 @@ impl TelemetryBuilder {
                 flush_interval: Duration::from_secs(1),
                 metric_interval: Duration::from_secs(10),
                 export_timeout: Duration::from_secs(10),
+                wait_when_full: [0; Category::COUNT],
             },
             sampler_set: false,
             metric_interval_set: false,
@@ -302,6 +303,24 @@ impl TelemetryBuilder {
     /// records are dropped and counted with cause `queue_full`.
     pub fn queue_capacity(mut self, records: usize) -> Self {
         self.pipeline.queue_capacity = records;
+        self
+    }
+
+    /// Records of `category` wait up to `bound` for room in a full queue
+    /// instead of being dropped at once: for events a business cannot lose
+    /// (purchases, audit). The recording thread blocks at most `bound` per
+    /// record (the export worker is woken to make room); past it the
+    /// record is dropped and counted as `queue_full`, as for every other
+    /// category by default. At most 5 s.
+    pub fn wait_when_full(mut self, category: Category, bound: Duration) -> Self {
+        let micros = u32::try_from(bound.as_micros()).unwrap_or(u32::MAX);
+        if let Some(slot) = self
+            .pipeline
+            .wait_when_full
+            .get_mut(category.bit() as usize)
+        {
+            *slot = micros.max(u32::from(!bound.is_zero()));
+        }
         self
     }
 

@@ -86,6 +86,9 @@ pub(crate) struct PipelineConfig {
     /// Longest a regular export round may take, and how long
     /// `force_flush` waits by default.
     pub(crate) export_timeout: Duration,
+    /// Per category bit: how long (microseconds) a record waits for room
+    /// in a full queue before it is dropped (0: dropped at once).
+    pub(crate) wait_when_full: [u32; Category::COUNT],
 }
 
 /// A record in the queue, with the consent version its subject had when
@@ -217,7 +220,42 @@ impl Pipeline {
                     self.wake();
                 }
             }
-            Err(_) => host.count_drop(DropCause::QueueFull, category, 1),
+            Err(queued) => {
+                let wait = self
+                    .config
+                    .wait_when_full
+                    .get(category.bit() as usize)
+                    .copied()
+                    .unwrap_or(0);
+                if wait == 0 || !self.push_waiting(queued, wait) {
+                    host.count_drop(DropCause::QueueFull, category, 1);
+                }
+            }
+        }
+    }
+
+    /// The `wait_when_full` policy: wakes the worker and retries until
+    /// there is room, for at most `micros`. Never on the export worker
+    /// itself (it is the one that makes room), nor once shut down.
+    #[cold]
+    fn push_waiting(&self, mut queued: Queued, micros: u32) -> bool {
+        if self.is_shut_down() || self.on_worker() {
+            return false;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_micros(u64::from(micros));
+        let mut pause = Duration::from_micros(20);
+        loop {
+            self.notified.store(true, Ordering::Release);
+            self.wake();
+            std::thread::sleep(pause);
+            match self.queue.push(queued) {
+                Ok(()) => return true,
+                Err(back) => queued = back,
+            }
+            if self.is_shut_down() || std::time::Instant::now() >= deadline {
+                return false;
+            }
+            pause = (pause * 2).min(Duration::from_millis(1));
         }
     }
 
