@@ -44,9 +44,24 @@ impl Inner {
         };
         let mut out = Vec::new();
         let snapshot = self.drops().snapshot();
-        let drops: Vec<NumberPoint> = snapshot
+        let mut counted: Vec<(DropCause, Category, u64)> = snapshot
             .iter()
             .filter(|(cause, _, _)| *cause != DropCause::Anonymized)
+            .collect();
+        if for_scrape {
+            // The causes an operator alerts on are there from the start, at
+            // 0 for every category, so a dashboard shows 0 rather than no
+            // data and an alert's `increase` has a first sample.
+            for cause in [DropCause::QueueFull, DropCause::ExporterFailure] {
+                for cat in self.known().iter() {
+                    if !counted.iter().any(|(c, k, _)| *c == cause && *k == cat) {
+                        counted.push((cause, cat, 0));
+                    }
+                }
+            }
+        }
+        let drops: Vec<NumberPoint> = counted
+            .into_iter()
             .map(|(cause, cat, n)| {
                 point(
                     vec![

@@ -94,8 +94,16 @@ fn the_exposition_follows_the_prometheus_compatibility_rules() {
     assert!(info.contains("service_name=\"prom-test\""), "{info}");
     assert!(info.contains("service_version=\"1.2.3\""), "{info}");
     assert!(info.ends_with(" 1"));
-    // The library's own metrics are there too, under the same rules.
+    // The library's own metrics are there too, under the same rules, with
+    // the drop causes operators alert on at 0 from the first scrape.
     assert!(text.contains("# TYPE telemetry_export_failures_total counter"));
+    assert!(text.contains("telemetry_export_failures_total{telemetry_category=\"telemetry\"} 0"));
+    for cause in ["queue_full", "exporter_failure"] {
+        let zero = format!(
+            "telemetry_records_dropped_total{{cause=\"{cause}\",telemetry_category=\"business\"}} 0"
+        );
+        assert!(text.contains(&zero), "{zero} in {text}");
+    }
     assert!(!text.contains("# EOF"));
     t.shutdown(std::time::Duration::from_secs(1));
 }
