@@ -78,10 +78,22 @@ pub struct FileExporterBuilder {
     max_files: usize,
     max_total_age: Option<Duration>,
     fsync: Fsync,
+    compress_rotated: bool,
     inject_failures: Option<Arc<AtomicBool>>,
 }
 
 impl FileExporterBuilder {
+    /// Compresses each file with gzip when it is rotated (off by default):
+    /// `….jsonl` becomes `….jsonl.gz`, written beside it and renamed into
+    /// place before the plain file is removed, so a crash leaves one
+    /// complete copy or the other. [`files`] lists them and [`read_lines`]
+    /// reads them as it reads plain files; the file being written stays
+    /// plain until it is rotated.
+    pub fn compress_rotated(mut self, compress: bool) -> Self {
+        self.compress_rotated = compress;
+        self
+    }
+
     /// File name prefix (default `telemetry`): files are named
     /// `<prefix>-<signal>-<UTC time>-<seq>.jsonl`.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
@@ -185,7 +197,7 @@ impl FileExporterBuilder {
 /// Options that create a file owner-only (0600 on unix): telemetry files
 /// hold pseudonymous personal data. The mode applies when the file is
 /// created; the umask can only narrow it further.
-fn owner_only() -> OpenOptions {
+pub(crate) fn owner_only() -> OpenOptions {
     let mut options = OpenOptions::new();
     options.create(true);
     #[cfg(unix)]
@@ -295,6 +307,7 @@ impl FileExporter {
             max_files: 48,
             max_total_age: None,
             fsync: Fsync::Interval(Duration::from_secs(1)),
+            compress_rotated: false,
             inject_failures: None,
         }
     }
@@ -334,6 +347,12 @@ impl FileExporter {
         if needs_rotation {
             if let Some(f) = w.file.take() {
                 let _ = f.sync_all();
+            }
+            if config.compress_rotated
+                && let Some(old) = &w.path
+            {
+                // A failure leaves the plain file, which reads the same.
+                let _ = naming::compress(old);
             }
             stats.rotations.fetch_add(1, Ordering::Relaxed);
         }

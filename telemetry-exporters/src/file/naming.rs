@@ -42,20 +42,50 @@ pub(crate) fn file_name(prefix: &str, signal: Signal, t: SystemTime, seq: u64) -
     format!("{prefix}-{}-{}-{seq:06}.jsonl", signal.name(), timestamp(t))
 }
 
-/// The files of one signal in `dir`, oldest first.
+/// The files of one signal in `dir`, oldest first: plain (`.jsonl`) and
+/// compressed (`.jsonl.gz`). A plain file whose compressed copy is
+/// complete (a crash between the rename and the removal) is left out.
 pub fn list(dir: &Path, prefix: &str, signal: Signal) -> io::Result<Vec<PathBuf>> {
     let start = format!("{prefix}-{}-", signal.name());
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)?
+    let names: Vec<String> = fs::read_dir(dir)?
         .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&start) && n.ends_with(".jsonl"))
-        })
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with(&start) && (n.ends_with(".jsonl") || n.ends_with(".jsonl.gz")))
+        .collect();
+    let mut files: Vec<PathBuf> = names
+        .iter()
+        .filter(|n| !(n.ends_with(".jsonl") && names.contains(&format!("{n}.gz"))))
+        .map(|n| dir.join(n))
         .collect();
     files.sort();
     Ok(files)
+}
+
+/// Compresses `path` (a rotated `.jsonl` file) into `<path>.gz`: written
+/// to a temporary name, synced, renamed into place, then the plain file
+/// is removed.
+pub(crate) fn compress(path: &Path) -> io::Result<PathBuf> {
+    let mut gz_name = path.as_os_str().to_owned();
+    gz_name.push(".gz");
+    let gz = PathBuf::from(gz_name);
+    let mut tmp_name = gz.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let written = (|| {
+        let mut input = fs::File::open(path)?;
+        let out = super::owner_only().write(true).truncate(true).open(&tmp)?;
+        let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+        io::copy(&mut input, &mut encoder)?;
+        let out = encoder.finish()?;
+        out.sync_all()?;
+        fs::rename(&tmp, &gz)
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    fs::remove_file(path)?;
+    Ok(gz)
 }
 
 /// Deletes the oldest files of a signal beyond `max_files`, and those last

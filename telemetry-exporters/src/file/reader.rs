@@ -68,7 +68,11 @@ impl std::error::Error for InvalidLine {}
 /// are not valid UTF-8 (reported in [`FileLines::invalid_utf8`], never
 /// altered). Fails only if the file cannot be read.
 pub fn read_lines(path: &Path) -> io::Result<FileLines> {
-    let bytes = fs::read(path)?;
+    let bytes = if path.extension().is_some_and(|e| e == "gz") {
+        gunzip(path)?
+    } else {
+        fs::read(path)?
+    };
     let mut out = FileLines::default();
     // The last piece is what follows the last `\n`: empty when the file
     // ends with one.
@@ -87,6 +91,31 @@ pub fn read_lines(path: &Path) -> io::Result<FileLines> {
                 error,
             }),
         }
+    }
+    Ok(out)
+}
+
+/// The most a compressed file may expand to (a rotated file is at most
+/// `max_file_bytes`, 64 MiB by default): a file that expands further is
+/// refused rather than read into memory.
+const MAX_GUNZIPPED: u64 = 1 << 30;
+
+/// A `.gz` file's content, at most [`MAX_GUNZIPPED`] bytes.
+fn gunzip(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = fs::File::open(path)?;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(file)
+        .take(MAX_GUNZIPPED + 1)
+        .read_to_end(&mut out)?;
+    if out.len() as u64 > MAX_GUNZIPPED {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} expands to more than {MAX_GUNZIPPED} bytes; it is not a file this exporter wrote",
+                path.display()
+            ),
+        ));
     }
     Ok(out)
 }

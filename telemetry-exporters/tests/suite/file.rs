@@ -836,3 +836,75 @@ fn lists_and_maps_are_otlp_arrays_and_key_value_lists() {
     let all = lines.join("\n");
     assert!(!all.contains("example.com"), "{all}");
 }
+
+#[test]
+fn rotated_files_can_be_compressed_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = builder()
+        .batch_size(1)
+        .exporter(
+            FileExporter::builder(dir.path())
+                .max_file_bytes(4096)
+                .max_files(10_000)
+                .compress_rotated(true)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    for i in 0..300u64 {
+        t.event("burst", Category::PERFORMANCE)
+            .public("i", i)
+            .emit();
+        if i % 50 == 0 {
+            t.force_flush().unwrap();
+        }
+    }
+    t.shutdown(Duration::from_secs(10));
+    let listed = files(dir.path(), Signal::Logs).unwrap();
+    assert!(listed.len() > 2, "{listed:?}");
+    let (last, rotated) = listed.split_last().unwrap();
+    assert!(
+        rotated
+            .iter()
+            .all(|p| p.to_string_lossy().ends_with(".jsonl.gz")),
+        "{listed:?}"
+    );
+    assert!(
+        last.to_string_lossy().ends_with(".jsonl"),
+        "the open file stays plain"
+    );
+    let no_tmp = std::fs::read_dir(dir.path())
+        .unwrap()
+        .all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp"));
+    assert!(no_tmp);
+    // Every event reads back, from compressed and plain files alike.
+    let mut seen = std::collections::BTreeSet::new();
+    for path in &listed {
+        for line in read_lines(path).unwrap().lines {
+            let ExportRequest::Logs(logs) = parse_line(&line).unwrap() else {
+                continue;
+            };
+            for r in logs
+                .resource_logs
+                .iter()
+                .flat_map(|r| &r.scope_logs)
+                .flat_map(|s| &s.log_records)
+            {
+                if let Some(any_value::Value::IntValue(i)) = attr(&r.attributes, "i") {
+                    seen.insert(*i);
+                }
+            }
+        }
+    }
+    assert_eq!(seen.len(), 300);
+    // A plain file left beside its complete compressed copy (a crash
+    // between the rename and the removal) is not listed twice.
+    let gz = &rotated[0];
+    let plain = gz.with_extension("");
+    std::fs::write(&plain, b"{}\n").unwrap();
+    assert_eq!(files(dir.path(), Signal::Logs).unwrap().len(), listed.len());
+    // A corrupt compressed file is an error, not a panic.
+    std::fs::write(gz, b"\x1f\x8b not really gzip").unwrap();
+    assert!(read_lines(gz).is_err());
+}
