@@ -93,10 +93,14 @@ impl ConsentRegistry {
         let view = self.view()?;
         let _one_at_a_time = view.transition.lock().unwrap_or_else(|p| p.into_inner());
         let stale = view.too_old(Instant::now());
-        if view.stale.swap(stale, Ordering::SeqCst) == stale {
+        if view.stale.load(Ordering::SeqCst) == stale {
             return None;
         }
+        // Between the flag and the masks, refusals count as unconfirmed.
+        view.settling.store(true, Ordering::SeqCst);
+        view.stale.store(stale, Ordering::SeqCst);
         self.publish_all();
+        view.settling.store(false, Ordering::SeqCst);
         Some(stale)
     }
 

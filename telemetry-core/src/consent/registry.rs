@@ -213,9 +213,13 @@ impl ConsentRegistry {
         if self.required & category.mask() == 0 {
             return DropCause::Consent;
         }
-        let unconfirmed = self.is_stale()
+        // The refusal was decided on a mask read a moment ago; the state
+        // may have moved on since (its choices arrived, the view turned
+        // fresh). A subject whose confirmed choices now allow the category
+        // was refused for want of them: unconfirmed, not consent.
+        let unconfirmed = self.fleet().is_some_and(FleetView::is_unsettled)
             || match state {
-                Some(s) => s.unconfirmed(),
+                Some(s) => s.unconfirmed() || s.allowed() & category.mask() != 0,
                 None => named,
             };
         if unconfirmed {

@@ -16,6 +16,9 @@ pub(crate) struct FleetView {
     pub(crate) store: Box<dyn SharedConsentStore>,
     /// Whether the view is stale (true until first confirmed).
     pub(crate) stale: AtomicBool,
+    /// Set while the view turns stale or fresh and every mask is being
+    /// set again: a refusal then is for want of confirmed choices.
+    pub(crate) settling: AtomicBool,
     /// The last change applied.
     pub(crate) applied: AtomicU64,
     /// When the view was last confirmed current, as nanoseconds since
@@ -57,6 +60,7 @@ impl FleetView {
         FleetView {
             store,
             stale: AtomicBool::new(true),
+            settling: AtomicBool::new(false),
             applied: AtomicU64::new(0),
             confirmed_at: AtomicU64::new(0),
             epoch: Instant::now(),
@@ -76,6 +80,11 @@ impl FleetView {
     #[inline]
     pub(crate) fn is_stale(&self) -> bool {
         self.stale.load(Ordering::SeqCst)
+    }
+
+    /// Whether the view is stale, or turning stale or fresh right now.
+    pub(crate) fn is_unsettled(&self) -> bool {
+        self.settling.load(Ordering::SeqCst) || self.is_stale()
     }
 
     pub(crate) fn store(&self) -> &dyn SharedConsentStore {
