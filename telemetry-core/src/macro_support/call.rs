@@ -382,9 +382,10 @@ impl Call {
         let clock = t.inner.clock();
         let now = clock.mono();
         let secs = now.saturating_sub(self.start) as f64 / 1e9;
+        let time = clock.to_system(now);
         let exemplar = |value: f64| Exemplar {
             value,
-            time: clock.to_system(now),
+            time,
             trace_id: span.trace_id,
             span_id: span.span_id,
         };

@@ -5,10 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod file_replay;
-mod grpc_tls_server;
 mod otel_bridge;
 mod otlp;
 mod otlp_mtls;
 mod otlp_tls;
 mod prometheus_harness;
 mod quickstart;
+mod tls_servers;

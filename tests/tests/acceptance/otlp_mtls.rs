@@ -6,9 +6,7 @@
 //! handshake fails and the export is counted as failed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use rcgen::{
@@ -18,7 +16,7 @@ use rcgen::{
 use telemetry_core::*;
 use telemetry_exporters::otlp::{OtlpExporter, Protocol};
 
-use crate::grpc_tls_server::GrpcTlsServer;
+use crate::tls_servers::{self, GrpcTlsServer, Https};
 
 /// A CA, a server certificate for localhost and a client certificate,
 /// all as PEM files in a temporary directory.
@@ -110,51 +108,21 @@ print(server.server_address[1], flush=True)
 server.serve_forever()
 "#;
 
-struct Https {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Https {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn mtls_server(pki: &Pki, log: &Path) -> Https {
-    let script = pki.path("server.py");
-    std::fs::write(&script, MTLS_SERVER).unwrap();
-    let mut child = Command::new("python3")
-        .arg(&script)
-        .arg(pki.path("server.pem"))
-        .arg(pki.path("server-key.pem"))
-        .arg(pki.path("ca.pem"))
-        .arg(log)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    Https {
-        port: line.trim().parse().unwrap(),
-        child,
-    }
+    Https::start(
+        &pki.path("server.py"),
+        MTLS_SERVER,
+        &[
+            &pki.path("server.pem"),
+            &pki.path("server-key.pem"),
+            &pki.path("ca.pem"),
+            log,
+        ],
+    )
 }
 
 fn telemetry(exporter: OtlpExporter) -> Telemetry {
-    Telemetry::builder()
-        .service("mtls-test", "1")
-        .env(Environment::from_pairs::<&str, &str>([]))
-        .consent(ConsentPolicy::opt_in().exempt(Category::PERFORMANCE))
-        .flush_interval(Duration::from_secs(3600))
-        .metric_interval(Duration::from_secs(3600))
-        .exporter(exporter)
-        .build()
-        .unwrap()
+    tls_servers::telemetry("mtls-test", exporter)
 }
 
 #[test]

@@ -5,15 +5,13 @@
 //! certificate is refused.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use telemetry_core::*;
 use telemetry_exporters::otlp::{OtlpExporter, Protocol};
 
-use crate::grpc_tls_server::GrpcTlsServer;
+use crate::tls_servers::{self, GrpcTlsServer, Https};
 
 struct Certs {
     dir: tempfile::TempDir,
@@ -57,49 +55,17 @@ print(server.server_address[1], flush=True)
 server.serve_forever()
 "#;
 
-struct Https {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Https {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn https_server(certs: &Certs, log: &Path) -> Https {
-    let script = certs.dir.path().join("server.py");
-    std::fs::write(&script, HTTPS_SERVER).unwrap();
-    let mut child = Command::new("python3")
-        .arg(&script)
-        .arg(certs.dir.path().join("cert.pem"))
-        .arg(certs.dir.path().join("key.pem"))
-        .arg(log)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    Https {
-        port: line.trim().parse().unwrap(),
-        child,
-    }
+    let file = |n: &str| certs.dir.path().join(n);
+    Https::start(
+        &file("server.py"),
+        HTTPS_SERVER,
+        &[&file("cert.pem"), &file("key.pem"), log],
+    )
 }
 
 fn telemetry(exporter: OtlpExporter) -> Telemetry {
-    Telemetry::builder()
-        .service("tls-test", "1")
-        .env(Environment::from_pairs::<&str, &str>([]))
-        .consent(ConsentPolicy::opt_in().exempt(Category::PERFORMANCE))
-        .flush_interval(Duration::from_secs(3600))
-        .metric_interval(Duration::from_secs(3600))
-        .exporter(exporter)
-        .build()
-        .unwrap()
+    tls_servers::telemetry("tls-test", exporter)
 }
 
 fn record(t: &Telemetry) {

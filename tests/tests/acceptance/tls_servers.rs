@@ -1,9 +1,15 @@
-//! A real OTLP/gRPC trace server over TLS (tonic) for the TLS tests: it
-//! counts the spans it receives, keeps the listener it was given (no
-//! free-port race) and stops when dropped.
+//! The real servers of the TLS tests: an HTTPS server (a Python script on
+//! `ssl`, that is OpenSSL) and an OTLP/gRPC trace server over TLS (tonic)
+//! that counts the spans it receives, keeps the listener it was given (no
+//! free-port race) and stops when dropped; and the telemetry instance both
+//! tests export from.
 
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -11,6 +17,59 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use telemetry_core::*;
+use telemetry_exporters::otlp::OtlpExporter;
+
+/// A running Python HTTPS server, killed when dropped.
+pub struct Https {
+    child: Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl Https {
+    /// Writes `script` to `path` and runs it with `args`; the script
+    /// prints its port on its first line.
+    pub fn start(path: &Path, script: &str, args: &[&Path]) -> Https {
+        std::fs::write(path, script).unwrap();
+        let mut child = Command::new("python3")
+            .arg(path)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Https {
+            port: line.trim().parse().unwrap(),
+            child,
+        }
+    }
+}
+
+impl Drop for Https {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An instance of `service` exporting performance data to `exporter`,
+/// flushed only on demand.
+pub fn telemetry(service: &str, exporter: OtlpExporter) -> Telemetry {
+    Telemetry::builder()
+        .service(service, "1")
+        .env(Environment::from_pairs::<&str, &str>([]))
+        .consent(ConsentPolicy::opt_in().exempt(Category::PERFORMANCE))
+        .flush_interval(Duration::from_secs(3600))
+        .metric_interval(Duration::from_secs(3600))
+        .exporter(exporter)
+        .build()
+        .unwrap()
+}
 
 #[derive(Default)]
 struct CountingTraces(Arc<AtomicUsize>);
