@@ -70,7 +70,7 @@ use postgres::Client;
 use telemetry_core::ConsentError;
 use telemetry_core::consent::shared::{
     ChangeId, Committed, Feed, FleetAck, OutboxEntry, OutboxId, SharedConsentStore, StoreChange,
-    Stored,
+    Stored, StoredChange,
 };
 use telemetry_core::export::SubjectKey;
 
@@ -473,6 +473,26 @@ impl SharedConsentStore for PostgresConsentStore {
                 let found = writes::load(&mut tx, settings, &[subject])?;
                 tx.commit()?;
                 Ok(found.first().map(|(_, stored)| *stored).unwrap_or_default())
+            })
+    }
+
+    fn history(
+        &self,
+        subject: SubjectKey,
+        limit: usize,
+        timeout: Duration,
+    ) -> Result<Option<Vec<StoredChange>>, ConsentError> {
+        let settings = &self.shared.settings;
+        self.shared
+            .with_conn("cannot read a subject's consent history", |c| {
+                let mut tx = c.transaction()?;
+                tx.batch_execute(&format!(
+                    "SET LOCAL statement_timeout = {}",
+                    timeout.as_millis().max(1)
+                ))?;
+                let found = writes::history(&mut tx, settings, subject, limit)?;
+                tx.commit()?;
+                Ok(Some(found))
             })
     }
 

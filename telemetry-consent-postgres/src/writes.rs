@@ -6,8 +6,9 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use postgres::{Client, GenericClient};
+use telemetry_core::Category;
 use telemetry_core::consent::shared::{
-    ChangeId, Committed, FleetAck, OutboxEntry, OutboxId, StoreChange, Stored,
+    ChangeId, Committed, FleetAck, OutboxEntry, OutboxId, StoreChange, Stored, StoredChange,
 };
 use telemetry_core::export::SubjectKey;
 
@@ -187,6 +188,51 @@ pub(crate) fn load(
         }
     }
     Ok(out)
+}
+
+/// The subject's audit rows, the most recent `limit`, oldest first. A row
+/// naming an unknown category bit or choice is reported, never a panic.
+pub(crate) fn history(
+    client: &mut impl GenericClient,
+    settings: &Settings,
+    key: SubjectKey,
+    limit: usize,
+) -> Result<Vec<StoredChange>, Failure> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let found = client.query(
+        &format!(
+            "SELECT category_bit, old_choice, new_choice, source, policy_version, changed_at
+             FROM (SELECT * FROM {} WHERE subject_key = $1 ORDER BY id DESC LIMIT $2) recent
+             ORDER BY id",
+            settings.table("audit")
+        ),
+        &[&&key.0[..], &limit],
+    )?;
+    let choice = |name: &str| match name {
+        "granted" => Ok(Some(true)),
+        "denied" => Ok(Some(false)),
+        "none" => Ok(None),
+        _ => Err(Failure::Row("audit choice")),
+    };
+    found
+        .iter()
+        .map(|row| {
+            let bit: i16 = row.try_get(0)?;
+            let category = u8::try_from(bit)
+                .ok()
+                .and_then(Category::from_bit)
+                .ok_or(Failure::Row("audit category bit"))?;
+            let policy_version: i32 = row.try_get(4)?;
+            Ok(StoredChange {
+                category,
+                old: choice(row.try_get(1)?)?,
+                new: choice(row.try_get(2)?)?,
+                source: row.try_get::<_, String>(3)?,
+                policy_version: u32::try_from(policy_version).unwrap_or(0),
+                time: row.try_get::<_, SystemTime>(5)?,
+            })
+        })
+        .collect()
 }
 
 /// Waits until every live replica (heartbeat within `liveness`) has

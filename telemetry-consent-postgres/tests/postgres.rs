@@ -231,6 +231,47 @@ fn changes_reach_every_replica_purge_their_buffers_and_are_audited_once() {
 }
 
 #[test]
+fn a_subjects_history_comes_from_the_shared_audit_trail_of_every_replica() {
+    let a = replica("t_history");
+    let b = replica("t_history");
+    let start = SystemTime::now() - Duration::from_secs(60);
+    a.t.consent().grant("alice", Category::BUSINESS).unwrap();
+    b.t.consent()
+        .revoke_with("alice", Category::BUSINESS, ConsentSource::Operator)
+        .unwrap();
+    a.t.consent().grant("alice", Category::INTERACTION).unwrap();
+    a.t.consent().grant("bob", Category::INTERACTION).unwrap();
+    // Read on a replica that made none of alice's changes to business.
+    let history = b.t.consent().history("alice", 10).unwrap();
+    let summary: Vec<(Category, ConsentState, ConsentState, &str)> = history
+        .iter()
+        .map(|c| (c.category, c.old, c.new, c.source.as_str()))
+        .collect();
+    let none = ConsentState::NoAnswer {
+        default_granted: false,
+    };
+    assert_eq!(
+        summary,
+        [
+            (Category::BUSINESS, none, ConsentState::Granted, "user"),
+            (
+                Category::BUSINESS,
+                ConsentState::Granted,
+                ConsentState::Denied,
+                "operator"
+            ),
+            (Category::INTERACTION, none, ConsentState::Granted, "user"),
+        ]
+    );
+    let alice = a.t.consent().subject_key("alice");
+    assert!(history.iter().all(|c| c.subject == alice && c.time > start));
+    // The most recent `limit`, oldest first.
+    let last = b.t.consent().history("alice", 2).unwrap();
+    assert_eq!(last, history[1..].to_vec());
+    assert!(b.t.consent().history("carol", 10).unwrap().is_empty());
+}
+
+#[test]
 fn a_restarted_replica_keeps_every_choice_and_loads_lazily() {
     let a = replica("t_restart");
     a.t.consent()

@@ -39,6 +39,10 @@ pub enum ConfigErrorKind {
     /// Two instrumented functions share a name (so their spans and metrics
     /// would be mixed up).
     DuplicateName,
+    /// An integration is set up incompletely or inconsistently (a privacy
+    /// center without an identity hook, a client event with a field type
+    /// browsers cannot send, a malformed base path).
+    InvalidIntegration,
 }
 
 /// An invalid configuration, reported when the pipeline or an instrument is

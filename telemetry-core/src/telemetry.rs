@@ -5,7 +5,7 @@ use crate::instance::Inner;
 use std::borrow::Cow;
 
 use crate::event::builder::{EventBuilder, default_severity};
-use crate::event::schema::TelemetryEvent;
+use crate::event::schema::{EventSchema, FieldVisitor, TelemetryEvent};
 use crate::export::Severity;
 use crate::subject::context::fast_span;
 use crate::trace::span::Span;
@@ -400,6 +400,48 @@ impl Telemetry {
     /// Records a typed event with an explicit severity.
     pub fn emit_with_severity<E: TelemetryEvent>(&self, event: &E, severity: Severity) {
         crate::event::builder::emit(&self.inner, event, severity);
+    }
+
+    /// Records an event described at run time by `schema`, for events that
+    /// arrive as data (a browser's batch, a queue) rather than as a typed
+    /// value: the schema is usually a registered type's
+    /// [`TelemetryEvent::SCHEMA`]. Consent, sampling and the fields'
+    /// classes apply exactly as for [`emit`](Self::emit); `subject` is the
+    /// raw id whose consent applies (`None`: the current subject scope).
+    /// `fields` is called only if the event is admitted, and hands each
+    /// value with its index into `schema.fields`; the caller has checked
+    /// each value against the field's type.
+    ///
+    /// ```
+    /// # use telemetry_core::*;
+    /// # use telemetry_core::event::FieldVisitor;
+    /// /// A page was shown.
+    /// #[derive(TelemetryEvent)]
+    /// #[telemetry(name = "page.viewed", category = performance)]
+    /// struct PageViewed<'a> {
+    ///     #[telemetry(public)]
+    ///     page: &'a str,
+    /// }
+    ///
+    /// # let telemetry = Telemetry::builder().service("s", "1").build().unwrap();
+    /// let page = String::from("/cart"); // parsed from a request
+    /// telemetry.emit_schema(PageViewed::SCHEMA, None, |v: &mut dyn FieldVisitor| {
+    ///     v.field(0, Value::Str(&page));
+    /// });
+    /// ```
+    pub fn emit_schema(
+        &self,
+        schema: &'static EventSchema,
+        subject: Option<&str>,
+        fields: impl FnOnce(&mut dyn FieldVisitor),
+    ) {
+        crate::event::builder::emit_described(
+            &self.inner,
+            schema,
+            default_severity(schema.category),
+            subject,
+            fields,
+        );
     }
 
     /// Starts an ad-hoc event. Consent and sampling are decided here: if the

@@ -18,6 +18,16 @@ use crate::instance::Inner;
 use crate::subject::SubjectKey;
 use crate::value::AttrValue;
 
+/// The source a store recorded, back as a [`ConsentSource`].
+fn source_named(name: String) -> ConsentSource {
+    match name.as_str() {
+        "user" => ConsentSource::User,
+        "operator" => ConsentSource::Operator,
+        "import" => ConsentSource::Import,
+        _ => ConsentSource::Other(name.into()),
+    }
+}
+
 /// Grants, revokes and inspects consent. Get it from
 /// [`Telemetry::consent`](crate::Telemetry::consent); use it from any thread.
 ///
@@ -295,6 +305,59 @@ impl<'t> Consent<'t> {
         self.inner.consent().audit.snapshot()
     }
 
+    /// The subject's consent history, oldest first: at most `limit` of
+    /// the most recent changes of their recorded choices, by pseudonymous
+    /// key only (for a privacy page that shows a person what they chose
+    /// and when). From the shared store's audit trail when it keeps one
+    /// (every replica's changes, read within 2 seconds); otherwise from
+    /// this process's bounded in-memory [`audit_trail`](Self::audit_trail).
+    /// States are given under the current policy.
+    pub fn history(&self, subject: &str, limit: usize) -> Result<Vec<ConsentChange>, ConsentError> {
+        let registry = self.inner.consent();
+        let key = registry.key_of(subject);
+        if let Some(view) = registry.fleet()
+            && let Some(stored) = view.store.history(key, limit, Duration::from_secs(2))?
+        {
+            let policy = &registry.policy;
+            let state = |c: Category, choice: Option<bool>| {
+                let bit = CategorySet::from(c);
+                let choices = match choice {
+                    Some(true) => crate::subject::Choices {
+                        granted: bit,
+                        denied: CategorySet::EMPTY,
+                    },
+                    Some(false) => crate::subject::Choices {
+                        granted: CategorySet::EMPTY,
+                        denied: bit,
+                    },
+                    None => crate::subject::Choices::default(),
+                };
+                policy.state(choices, c)
+            };
+            return Ok(stored
+                .into_iter()
+                .map(|s| ConsentChange {
+                    subject: key,
+                    category: s.category,
+                    old: state(s.category, s.old),
+                    new: state(s.category, s.new),
+                    source: source_named(s.source),
+                    policy_version: s.policy_version,
+                    time: s.time,
+                })
+                .collect());
+        }
+        let mut mine: Vec<ConsentChange> = registry
+            .audit
+            .snapshot()
+            .into_iter()
+            .filter(|c| c.subject == key)
+            .collect();
+        let excess = mine.len().saturating_sub(limit);
+        mine.drain(..excess);
+        Ok(mine)
+    }
+
     /// Grants and revocations so far, per category: `(category, grants, revocations)`.
     pub fn change_counts(&self) -> Vec<(Category, u64, u64)> {
         self.inner.consent().counts.totals()
@@ -303,6 +366,12 @@ impl<'t> Consent<'t> {
     /// Consent coverage of the current period.
     pub fn coverage(&self) -> CoverageSnapshot {
         self.inner.consent().coverage.snapshot()
+    }
+
+    /// The consent policy in force: which categories are exempt, which
+    /// require consent and with which default.
+    pub fn policy(&self) -> &'t policy::ConsentPolicy {
+        &self.inner.consent().policy
     }
 
     /// Whether `DO_NOT_TRACK` is in force.

@@ -20,7 +20,7 @@ pub use audit::{ConsentChange, ConsentSource};
 pub use coverage::CoverageSnapshot;
 pub use handle::Consent;
 pub use policy::{ConsentDefault, ConsentState};
-pub use shared::{ChangeId, ChangeReceipt, FleetAck, Freshness, SharedConsentStore};
+pub use shared::{ChangeId, ChangeReceipt, FleetAck, Freshness, SharedConsentStore, StoredChange};
 pub use store::{ConsentStore, FileConsentStore, MemoryConsentStore};
 
 pub(crate) use registry::{ConsentRegistry, RegistrySettings, StoreSettings};

@@ -169,8 +169,44 @@ pub trait SharedConsentStore: Send + Sync + 'static {
     /// Reports an outbox entry delivered to every exporter.
     fn delivered(&self, _outbox: OutboxId) {}
 
+    /// The subject's audited consent changes, oldest first, at most
+    /// `limit` of the most recent, read within `timeout` (for showing a
+    /// person their history). `None` if the store keeps no audit trail it
+    /// can query: [`Consent::history`](crate::consent::Consent::history)
+    /// then falls back to this process's in-memory trail.
+    fn history(
+        &self,
+        _subject: SubjectKey,
+        _limit: usize,
+        _timeout: Duration,
+    ) -> Result<Option<Vec<StoredChange>>, ConsentError> {
+        Ok(None)
+    }
+
     /// Stops following changes (at shutdown). Must return promptly.
     fn stop(&self);
+}
+
+/// One audited change of one category, as a shared store keeps it:
+/// the recorded choice before and after (`Some(true)` granted,
+/// `Some(false)` denied, `None` no answer).
+/// [`Consent::history`](crate::consent::Consent::history) turns it into a
+/// [`ConsentChange`](crate::consent::ConsentChange) under the current
+/// policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredChange {
+    /// The category changed.
+    pub category: crate::category::Category,
+    /// The recorded choice before.
+    pub old: Option<bool>,
+    /// The recorded choice after.
+    pub new: Option<bool>,
+    /// Who made the change (`user`, `operator`, ...).
+    pub source: String,
+    /// The policy version in force.
+    pub policy_version: u32,
+    /// When it was committed.
+    pub time: SystemTime,
 }
 
 /// How fresh this process's view of a shared store is (see

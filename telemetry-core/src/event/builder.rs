@@ -78,7 +78,20 @@ pub(crate) fn emit<E: TelemetryEvent>(inner: &Inner, event: &E, severity: Severi
 
 #[inline(always)]
 fn emit_for<E: TelemetryEvent>(inner: &Inner, event: &E, severity: Severity, id: Option<&str>) {
-    let schema = E::SCHEMA;
+    emit_described(inner, E::SCHEMA, severity, id, |v| event.visit_fields(v));
+}
+
+/// Records an event of `schema` whose fields `visit` hands over, once the
+/// gate admitted it (typed events and
+/// [`Telemetry::emit_schema`](crate::Telemetry::emit_schema)).
+#[inline(always)]
+pub(crate) fn emit_described(
+    inner: &Inner,
+    schema: &'static EventSchema,
+    severity: Severity,
+    id: Option<&str>,
+    visit: impl FnOnce(&mut dyn FieldVisitor),
+) {
     let who = match id {
         Some(id) => Who::Id(id),
         None => Who::Current,
@@ -95,7 +108,7 @@ fn emit_for<E: TelemetryEvent>(inner: &Inner, event: &E, severity: Severity, id:
             admitted.consented.anonymous,
         ),
     };
-    event.visit_fields(&mut capture);
+    visit(&mut capture);
     let version = admitted.consented.version;
     let record = inner.log_record(
         admitted,
