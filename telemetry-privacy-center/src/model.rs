@@ -133,17 +133,22 @@ pub(crate) fn items_of(catalogue: &Catalogue, category: Category) -> Vec<ItemVie
             CatalogueItem::Event { schema, .. } => ItemView {
                 kind: ItemKind::Event,
                 name: schema.name.to_owned(),
-                description: schema.description.trim().to_owned(),
+                description: plain(schema.description),
                 fields: fields(schema.fields),
             },
             CatalogueItem::Function { schema, .. } => ItemView {
                 kind: ItemKind::Operation,
                 name: schema.name.to_owned(),
-                description: schema.description.trim().to_owned(),
+                description: plain(schema.description),
                 fields: fields(schema.fields),
             },
         })
         .collect()
+}
+
+/// A doc comment as plain text: its Markdown code marks dropped.
+fn plain(doc: &str) -> String {
+    doc.trim().replace('`', "")
 }
 
 /// The page for `person` (`None`: nobody signed in).

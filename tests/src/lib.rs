@@ -3,9 +3,11 @@
 //! from PyPI by `tests/collector/install.sh`) started on 127.0.0.1 for a
 //! test, a tiny HTTP client for posting OTLP requests to it, a real
 //! PostgreSQL server ([`postgres`]), a real Prometheus and Alertmanager
-//! with a webhook receiver and promtool ([`prometheus`]) and a TCP proxy
-//! that can be cut ([`proxy`]).
+//! with a webhook receiver and promtool ([`prometheus`]), a TCP proxy
+//! that can be cut ([`proxy`]) and a real headless Chromium driven over
+//! WebDriver, with axe-core for accessibility checks ([`browser`]).
 
+pub mod browser;
 pub mod postgres;
 pub mod prometheus;
 pub mod proxy;

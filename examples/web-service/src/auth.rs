@@ -88,7 +88,10 @@ impl Auth {
     /// constant time.
     pub fn caller(&self, headers: &HeaderMap) -> Caller {
         let Some(token) = bearer(headers) else {
-            return Caller::Anonymous;
+            // A browser signed in through `/login`: a user's token only.
+            return session(headers)
+                .and_then(user_for_token)
+                .map_or(Caller::Anonymous, Caller::User);
         };
         let presented = digest(token.as_bytes());
         let is_service = bool::from(digests_equal(&presented, &self.service));
@@ -148,6 +151,30 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .to_str()
         .ok()?
         .strip_prefix("Bearer ")
+}
+
+/// The cookie `/login` sets: a user's token, for browsers.
+pub const SESSION_COOKIE: &str = "session";
+
+/// Whether `token` can be a cookie value as is.
+pub fn cookie_safe(token: &str) -> bool {
+    !token.is_empty()
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'"' | b'\\'))
+}
+
+/// The `session` cookie of `headers`, if there is one.
+fn session(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == SESSION_COOKIE).then_some(value)
+        })
 }
 
 /// The user whose token is `token`. Every known token is compared, always,

@@ -31,3 +31,16 @@ pub struct ProductInterest<'a> {
     #[telemetry(public)]
     pub quantity: u64,
 }
+
+/// A person clicked a declared element of a page (interaction data: sent
+/// by the browser through the privacy center's endpoint).
+#[derive(TelemetryEvent)]
+#[telemetry(name = "shop.click", category = interaction)]
+pub struct Click<'a> {
+    /// Which element (its declared name, never its text).
+    #[telemetry(public)]
+    pub target: &'a str,
+    /// The page's template name.
+    #[telemetry(public)]
+    pub page: &'a str,
+}

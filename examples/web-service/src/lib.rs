@@ -15,6 +15,7 @@ pub mod downstream;
 pub mod events;
 pub mod handlers;
 pub mod middleware;
+pub mod privacy;
 pub mod secrets;
 pub mod setup;
 
@@ -39,9 +40,20 @@ pub struct App {
 /// routing, around each route and around the fallback: it sees the
 /// [`MatchedPath`](axum::extract::MatchedPath) of the route (which names
 /// the server span) and also the requests that match no route.
-pub fn router(app: App) -> Router {
+///
+/// The privacy center's routes (`/privacy...`) and the demo pages
+/// (`/demo`, `/login`) are inside the middleware too, so client events are
+/// recorded within their request's trace.
+pub fn router(app: App) -> Result<Router, telemetry_core::ConfigError> {
     let layer = middleware::layer(&app.telemetry, app.auth.clone());
-    Router::new()
+    let center = privacy::center(&app.telemetry)?;
+    let pages = Router::new()
+        .route("/demo", get(privacy::demo))
+        .with_state(center.clone());
+    Ok(Router::new()
+        .merge(center.router())
+        .merge(pages)
+        .route("/login", get(privacy::login_form).post(privacy::login))
         .route("/checkout", post(handlers::checkout))
         .route("/reserve", post(handlers::reserve))
         .route(
@@ -52,5 +64,5 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(handlers::healthz))
         .layer(layer)
         .route("/metrics", get(handlers::metrics))
-        .with_state(app)
+        .with_state(app))
 }

@@ -135,7 +135,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     println!("listening on {}", listener.local_addr()?);
-    axum::serve(listener, router(app))
+    axum::serve(listener, router(app)?)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     drop(instrumentation.process);
