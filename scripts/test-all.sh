@@ -14,6 +14,9 @@ bash tests/collector/install.sh >/dev/null
 step "install Prometheus, promtool and Alertmanager (Debian packages, if missing)"
 bash tests/prometheus/install.sh >/dev/null
 
+step "install Chromium, chromedriver (Debian packages) and axe-core (npm), if missing"
+bash tests/browser/install.sh >/dev/null
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

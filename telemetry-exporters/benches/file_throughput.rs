@@ -13,7 +13,15 @@
 //! share is printed. Rounds alternate between the two; medians are reported.
 //! This is a throughput measurement of an asynchronous, lossy pipeline,
 //! which criterion's per-iteration model does not fit, hence a custom harness.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+//!
+//! A second table gives the bytes on disk per event of each file format:
+//! `BYTES_EVENTS` events of the same shape written with no drops (a queue
+//! that holds them all, full batches of 512) as JSON lines and as protobuf,
+//! each plain and gzip-rotated, next to `tracing-appender`'s JSON. For the
+//! gzip-rotated series, the steady-state figure counts only the rotated
+//! (compressed) files: the file still open at the end stays plain.
+//! `FILE_BENCH_BYTES_ONLY=1` prints only that table.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::io::BufRead;
 use std::path::Path;
@@ -21,10 +29,15 @@ use std::time::{Duration, Instant};
 
 use telemetry_core::export::Signal;
 use telemetry_core::*;
-use telemetry_exporters::file::{FileExporter, Fsync, files};
+use telemetry_exporters::file::{
+    ExportRequest, FileExporter, FileFormat, Fsync, files, parse_line, read_lines, read_messages,
+};
 
 const EVENTS: u64 = 300_000;
 const ROUNDS: usize = 5;
+const BYTES_EVENTS: u64 = 100_000;
+/// The rotation size of the gzip-rotated series in the bytes table.
+const BYTES_ROTATE_AT: u64 = 1 << 20;
 
 struct Run {
     written: u64,
@@ -63,12 +76,7 @@ fn ours(dir: &Path) -> Run {
         .unwrap();
     let start = Instant::now();
     for i in 0..EVENTS {
-        t.event("checkout.step", Category::PERFORMANCE)
-            .public("step", i)
-            .public("route", "/checkout/payment")
-            .public("items", 3u64)
-            .public("ok", true)
-            .emit();
+        emit(&t, i);
     }
     let produced = start.elapsed().as_secs_f64();
     t.shutdown(Duration::from_secs(60));
@@ -95,7 +103,143 @@ fn ours(dir: &Path) -> Run {
     }
 }
 
+/// The bench's event, `i`-th of a run.
+fn emit(t: &Telemetry, i: u64) {
+    t.event("checkout.step", Category::PERFORMANCE)
+        .public("step", i)
+        .public("route", "/checkout/payment")
+        .public("items", 3u64)
+        .public("ok", true)
+        .emit();
+}
+
+/// Bytes on disk and log records of one file.
+fn file_bytes_and_records(path: &Path) -> (u64, u64) {
+    let bytes = std::fs::metadata(path).unwrap().len();
+    let requests: Vec<ExportRequest> = match FileFormat::of_path(path) {
+        Some(FileFormat::JsonLines) => read_lines(path)
+            .unwrap()
+            .lines
+            .iter()
+            .map(|l| parse_line(l).unwrap())
+            .collect(),
+        Some(FileFormat::Protobuf) => read_messages(path).unwrap().requests,
+        other => panic!("{}: {other:?}", path.display()),
+    };
+    let records = requests
+        .iter()
+        .map(|r| match r {
+            ExportRequest::Logs(l) => l
+                .resource_logs
+                .iter()
+                .flat_map(|r| &r.scope_logs)
+                .map(|s| s.log_records.len() as u64)
+                .sum(),
+            _ => 0,
+        })
+        .sum();
+    (bytes, records)
+}
+
+/// Bytes per event of one format: over every file, and over the rotated
+/// (compressed) files alone when there are some.
+struct Footprint {
+    events: u64,
+    per_event: f64,
+    rotated_per_event: Option<f64>,
+}
+
+fn footprint(dir: &Path, events: u64, format: FileFormat, gzip: bool) -> Footprint {
+    let mut builder = FileExporter::builder(dir)
+        .format(format)
+        .fsync(Fsync::Never)
+        .max_files(100_000);
+    builder = if gzip {
+        builder
+            .max_file_bytes(BYTES_ROTATE_AT)
+            .compress_rotated(true)
+    } else {
+        builder.max_file_bytes(1 << 30)
+    };
+    let t = Telemetry::builder()
+        .service("bench", "1")
+        .env(Environment::from_pairs::<&str, &str>([]))
+        .consent(ConsentPolicy::opt_in().exempt(Category::PERFORMANCE))
+        .exporter(builder.build().unwrap())
+        .queue_capacity(events as usize + 1)
+        .flush_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    for i in 0..events {
+        emit(&t, i);
+    }
+    assert!(t.shutdown(Duration::from_secs(120)).is_complete());
+    assert_eq!(t.drops().total(), 0, "{:?}", t.drops());
+    let (mut bytes, mut records, mut gz_bytes, mut gz_records) = (0, 0, 0, 0);
+    for path in files(dir, Signal::Logs).unwrap() {
+        let (b, r) = file_bytes_and_records(&path);
+        bytes += b;
+        records += r;
+        if path.extension().is_some_and(|e| e == "gz") {
+            gz_bytes += b;
+            gz_records += r;
+        }
+    }
+    assert_eq!(records, events, "every event is on disk");
+    assert_eq!(
+        bytes,
+        dir_bytes(dir),
+        "only log files (no metrics, no traces)"
+    );
+    Footprint {
+        events: records,
+        per_event: bytes as f64 / records as f64,
+        rotated_per_event: (gz_records > 0).then(|| gz_bytes as f64 / gz_records as f64),
+    }
+}
+
+fn bytes_table(events: u64) {
+    println!("\n## Bytes on disk per event ({events} events, one shape: 4 fields)\n");
+    println!("| format | bytes/event, all files | bytes/event, rotated .gz files only |");
+    println!("|---|---:|---:|");
+    let mb = BYTES_ROTATE_AT >> 20;
+    for (name, format, gzip) in [
+        ("OTLP/JSON lines (`.jsonl`)", FileFormat::JsonLines, false),
+        (
+            "OTLP/JSON lines, gzip-rotated (`.jsonl.gz`)",
+            FileFormat::JsonLines,
+            true,
+        ),
+        ("OTLP protobuf (`.otlp.pb`)", FileFormat::Protobuf, false),
+        (
+            "OTLP protobuf, gzip-rotated (`.otlp.pb.gz`)",
+            FileFormat::Protobuf,
+            true,
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let f = footprint(dir.path(), events, format, gzip);
+        assert_eq!(f.events, events);
+        let rotated = match f.rotated_per_event {
+            Some(b) => format!("{b:.1} (rotated at {mb} MiB)"),
+            None => "-".to_owned(),
+        };
+        println!("| {name} | {:.1} | {rotated} |", f.per_event);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let a = appender_events(dir.path(), events);
+    println!(
+        "| tracing-appender + fmt JSON (peer, {} of {events} events kept) | {:.1} | - |",
+        a.written,
+        a.bytes as f64 / a.written.max(1) as f64
+    );
+}
+
 fn appender(dir: &Path) -> Run {
+    appender_events(dir, EVENTS)
+}
+
+fn appender_events(dir: &Path, events: u64) -> Run {
     use tracing_subscriber::layer::SubscriberExt;
     let file = tracing_appender::rolling::never(dir, "tracing.jsonl");
     let (writer, guard) = tracing_appender::non_blocking(file);
@@ -107,7 +251,7 @@ fn appender(dir: &Path) -> Run {
     );
     let start = Instant::now();
     tracing::subscriber::with_default(subscriber, || {
-        for i in 0..EVENTS {
+        for i in 0..events {
             tracing::info!(
                 step = i,
                 route = "/checkout/payment",
@@ -137,6 +281,10 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` would pass
     // nothing: run a single small round then.
     let quick = !std::env::args().any(|a| a == "--bench");
+    if std::env::var_os("FILE_BENCH_BYTES_ONLY").is_some() {
+        bytes_table(if quick { 2_000 } else { BYTES_EVENTS });
+        return;
+    }
     let rounds = if quick { 1 } else { ROUNDS };
     let (mut o, mut a) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
@@ -178,4 +326,5 @@ fn main() {
         "\nratio ours / tracing-appender: {:.2}x (target >= 4x)",
         ro / ra
     );
+    bytes_table(if quick { 2_000 } else { BYTES_EVENTS });
 }

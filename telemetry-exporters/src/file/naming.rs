@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 use telemetry_core::export::Signal;
 
+use super::FileFormat;
+
 /// `YYYYMMDDTHHMMSS.ffffffZ` in UTC: sorts lexicographically by time.
 pub(crate) fn timestamp(t: SystemTime) -> String {
     let d = t
@@ -37,31 +39,65 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// `<prefix>-<signal>-<timestamp>-<seq>.jsonl`
-pub(crate) fn file_name(prefix: &str, signal: Signal, t: SystemTime, seq: u64) -> String {
-    format!("{prefix}-{}-{}-{seq:06}.jsonl", signal.name(), timestamp(t))
+/// `<prefix>-<signal>-<timestamp>-<seq><extension>`, the extension
+/// being the format's (`.jsonl` or `.otlp.pb`).
+pub(crate) fn file_name(
+    prefix: &str,
+    signal: Signal,
+    t: SystemTime,
+    seq: u64,
+    format: FileFormat,
+) -> String {
+    format!(
+        "{prefix}-{}-{}-{seq:06}{}",
+        signal.name(),
+        timestamp(t),
+        format.extension()
+    )
 }
 
-/// The files of one signal in `dir`, oldest first: plain (`.jsonl`) and
-/// compressed (`.jsonl.gz`). A plain file whose compressed copy is
-/// complete (a crash between the rename and the removal) is left out.
+/// The signal named by a file this exporter wrote
+/// (`<prefix>-<signal>-<timestamp>-<seq>.<extension>[.gz]`, the prefix
+/// possibly holding `-` itself), or `None` for another name.
+pub(crate) fn signal_of(path: &Path) -> Option<Signal> {
+    let name = path.file_name()?.to_str()?;
+    let name = name.strip_suffix(".gz").unwrap_or(name);
+    let stem = [FileFormat::JsonLines, FileFormat::Protobuf]
+        .into_iter()
+        .find_map(|f| name.strip_suffix(f.extension()))?;
+    // From the right: sequence number, timestamp (no `-` in either), signal.
+    let mut parts = stem.rsplitn(4, '-');
+    let (_seq, _time, signal, _prefix) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    Signal::ALL.into_iter().find(|s| s.name() == signal)
+}
+
+/// The files of one signal in `dir`, oldest first, in either format: plain
+/// (`.jsonl`, `.otlp.pb`) and compressed (`.jsonl.gz`, `.otlp.pb.gz`). A
+/// plain file whose compressed copy is complete (a crash between the rename
+/// and the removal) is left out. [`FileFormat::of_path`] tells the formats
+/// apart.
 pub fn list(dir: &Path, prefix: &str, signal: Signal) -> io::Result<Vec<PathBuf>> {
     let start = format!("{prefix}-{}-", signal.name());
+    let plain = |n: &str| {
+        n.ends_with(FileFormat::JsonLines.extension())
+            || n.ends_with(FileFormat::Protobuf.extension())
+    };
     let names: Vec<String> = fs::read_dir(dir)?
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| n.starts_with(&start) && (n.ends_with(".jsonl") || n.ends_with(".jsonl.gz")))
+        .filter(|n| n.starts_with(&start) && (plain(n) || n.strip_suffix(".gz").is_some_and(plain)))
         .collect();
     let mut files: Vec<PathBuf> = names
         .iter()
-        .filter(|n| !(n.ends_with(".jsonl") && names.contains(&format!("{n}.gz"))))
+        .filter(|n| !(plain(n) && names.contains(&format!("{n}.gz"))))
         .map(|n| dir.join(n))
         .collect();
     files.sort();
     Ok(files)
 }
 
-/// Compresses `path` (a rotated `.jsonl` file) into `<path>.gz`: written
+/// Compresses `path` (a rotated `.jsonl` or `.otlp.pb` file) into `<path>.gz`: written
 /// to a temporary name, synced, renamed into place, then the plain file
 /// is removed.
 pub(crate) fn compress(path: &Path) -> io::Result<PathBuf> {
@@ -130,8 +166,38 @@ mod tests {
         assert_eq!(timestamp(SystemTime::UNIX_EPOCH), "19700101T000000.000000Z");
         let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(&timestamp(leap)[..8], "20000229");
-        let a = file_name("t", Signal::Logs, t, 2);
-        let b = file_name("t", Signal::Logs, t + Duration::from_secs(1), 1);
+        let a = file_name("t", Signal::Logs, t, 2, FileFormat::JsonLines);
+        let b = file_name(
+            "t",
+            Signal::Logs,
+            t + Duration::from_secs(1),
+            1,
+            FileFormat::JsonLines,
+        );
         assert!(a < b);
+    }
+
+    #[test]
+    fn the_signal_is_read_back_from_the_name() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        for format in [FileFormat::JsonLines, FileFormat::Protobuf] {
+            for signal in Signal::ALL {
+                for prefix in ["telemetry", "my-app-logs-x", "a"] {
+                    let name = file_name(prefix, signal, t, 12, format);
+                    assert_eq!(signal_of(Path::new(&name)), Some(signal), "{name}");
+                    let gz = PathBuf::from(format!("/tmp/{name}.gz"));
+                    assert_eq!(signal_of(&gz), Some(signal), "{}", gz.display());
+                }
+            }
+        }
+        for other in [
+            "logs.otlp.pb",
+            "x-traces.otlp.pb",
+            "t-spans-20261118T110640.123456Z-000001.otlp.pb",
+            "t-logs-20261118T110640.123456Z-000001.pb",
+            "",
+        ] {
+            assert_eq!(signal_of(Path::new(other)), None, "{other}");
+        }
     }
 }

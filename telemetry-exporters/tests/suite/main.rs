@@ -5,6 +5,7 @@
 
 mod file;
 mod file_fidelity;
+mod file_protobuf;
 mod file_reader;
 mod otel_bridge;
 mod otel_sampler;

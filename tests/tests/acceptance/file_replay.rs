@@ -7,6 +7,10 @@
 //! 0.0.1a15 answers 200 to spec-conformant OTLP/JSON metrics (64-bit
 //! integers as strings) but drops their values, a bug on its side; the
 //! parse step still checks that our metrics lines are valid OTLP/JSON.
+//!
+//! The protobuf file format replays the same way: every message of the
+//! files is posted as it is (`application/x-protobuf`), the rotated ones
+//! read from their `.gz` copies.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,7 +19,10 @@ use std::time::Duration;
 use prost::Message;
 use telemetry_core::export::Signal;
 use telemetry_core::*;
-use telemetry_exporters::file::{ExportRequest, FileExporter, files, parse_line, read_lines};
+use telemetry_exporters::file::{
+    ExportRequest, FileExporter, FileExporterBuilder, FileFormat, files, parse_line, read_lines,
+    read_messages,
+};
 use telemetry_exporters::opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
 use telemetry_exporters::opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 use telemetry_tests::Collector;
@@ -126,10 +133,8 @@ fn collect(requests: impl IntoIterator<Item = ExportRequest>) -> Seen {
     seen
 }
 
-#[test]
-fn file_lines_replay_into_a_real_collector_unchanged() {
-    // 1. Record to files.
-    let dir = tempfile::tempdir().unwrap();
+/// Records the replay workload through `exporter` (into its directory).
+fn record(exporter: FileExporterBuilder) {
     let t = Telemetry::builder()
         .service("replay-test", "1.0.0")
         .env(Environment::from_pairs::<&str, &str>([]))
@@ -142,12 +147,7 @@ fn file_lines_replay_into_a_real_collector_unchanged() {
         .sampler(Sampler::per_category([(Category::BUSINESS, 0.5)]))
         .hash_key(KeyId(3), b"replay test key material 0123456789")
         .batch_size(25)
-        .exporter(
-            FileExporter::builder(dir.path())
-                .max_file_bytes(32 * 1024)
-                .build()
-                .unwrap(),
-        )
+        .exporter(exporter.build().unwrap())
         .build()
         .unwrap();
     t.consent().grant("ana", Category::BUSINESS).unwrap();
@@ -186,29 +186,10 @@ fn file_lines_replay_into_a_real_collector_unchanged() {
     }
     t.consent().revoke("bea", Category::BUSINESS).unwrap();
     assert!(t.shutdown(Duration::from_secs(10)).is_complete());
+}
 
-    // 2. Read the files back; every line is valid OTLP/JSON.
-    let mut written = Vec::new();
-    let mut posts = Vec::new();
-    for signal in Signal::ALL {
-        for path in files(dir.path(), signal).unwrap() {
-            for line in read_lines(&path).unwrap().lines {
-                let req = parse_line(&line).unwrap();
-                let post = match &req {
-                    ExportRequest::Traces(_) => {
-                        ("/v1/traces", "application/json", line.into_bytes())
-                    }
-                    ExportRequest::Logs(_) => ("/v1/logs", "application/json", line.into_bytes()),
-                    ExportRequest::Metrics(m) => {
-                        ("/v1/metrics", "application/x-protobuf", m.encode_to_vec())
-                    }
-                };
-                posts.push(post);
-                written.push(req);
-            }
-        }
-    }
-    let expected = collect(written);
+/// What was written holds the whole workload.
+fn check_written(expected: &Seen) {
     assert!(
         expected.spans.len() == 160,
         "{} spans written",
@@ -221,15 +202,16 @@ fn file_lines_replay_into_a_real_collector_unchanged() {
         "{} log records written",
         expected.logs.len()
     );
+}
 
-    // 3. Post every line to the collector.
+/// Posts every request to a fresh collector, then checks that what arrives
+/// matches what was written.
+fn replay_and_check(posts: &[(&str, &str, Vec<u8>)], expected: &Seen) {
     let collector = Collector::start().unwrap();
-    for (path, content_type, body) in &posts {
+    for (path, content_type, body) in posts {
         let status = collector.post(path, content_type, body).unwrap();
         assert_eq!(status, 200, "POST {path} ({content_type}) refused");
     }
-
-    // 4. What arrives matches what was written.
     let received = || {
         let lines = ["traces", "logs", "metrics"]
             .into_iter()
@@ -281,4 +263,96 @@ fn file_lines_replay_into_a_real_collector_unchanged() {
     );
     let raw = std::fs::read_to_string(collector.out.join("logs.jsonl")).unwrap();
     assert!(!raw.contains("ana@example.com"));
+}
+
+#[test]
+fn file_lines_replay_into_a_real_collector_unchanged() {
+    // 1. Record to files.
+    let dir = tempfile::tempdir().unwrap();
+    record(FileExporter::builder(dir.path()).max_file_bytes(32 * 1024));
+
+    // 2. Read the files back; every line is valid OTLP/JSON.
+    let mut written = Vec::new();
+    let mut posts = Vec::new();
+    for signal in Signal::ALL {
+        for path in files(dir.path(), signal).unwrap() {
+            for line in read_lines(&path).unwrap().lines {
+                let req = parse_line(&line).unwrap();
+                let post = match &req {
+                    ExportRequest::Traces(_) => {
+                        ("/v1/traces", "application/json", line.into_bytes())
+                    }
+                    ExportRequest::Logs(_) => ("/v1/logs", "application/json", line.into_bytes()),
+                    ExportRequest::Metrics(m) => {
+                        ("/v1/metrics", "application/x-protobuf", m.encode_to_vec())
+                    }
+                };
+                posts.push(post);
+                written.push(req);
+            }
+        }
+    }
+    let expected = collect(written);
+    check_written(&expected);
+
+    // 3. Post every line to the collector; 4. what arrives matches what
+    // was written.
+    replay_and_check(&posts, &expected);
+}
+
+#[test]
+fn protobuf_files_replay_into_a_real_collector_unchanged() {
+    // 1. Record to protobuf files, the rotated ones gzipped (smaller
+    // files than for JSON, so that these rotate too: the same requests take
+    // well under half the bytes).
+    let dir = tempfile::tempdir().unwrap();
+    record(
+        FileExporter::builder(dir.path())
+            .format(FileFormat::Protobuf)
+            .max_file_bytes(8 * 1024)
+            .compress_rotated(true),
+    );
+
+    // 2. Read the files back: every message decodes, none is torn, and
+    // the messages are the files' bytes (so posting them re-encoded posts
+    // what the files hold).
+    let mut written = Vec::new();
+    let mut posts = Vec::new();
+    let mut compressed = 0;
+    for signal in Signal::ALL {
+        for path in files(dir.path(), signal).unwrap() {
+            assert_eq!(FileFormat::of_path(&path), Some(FileFormat::Protobuf));
+            let content = read_messages(&path).unwrap();
+            assert!(content.partial_tail.is_none() && content.invalid.is_empty());
+            let mut reencoded = Vec::new();
+            for req in content.requests {
+                let (endpoint, body) = match &req {
+                    ExportRequest::Traces(t) => ("/v1/traces", t.encode_to_vec()),
+                    ExportRequest::Logs(l) => ("/v1/logs", l.encode_to_vec()),
+                    ExportRequest::Metrics(m) => ("/v1/metrics", m.encode_to_vec()),
+                };
+                prost::encoding::encode_varint(body.len() as u64, &mut reencoded);
+                reencoded.extend_from_slice(&body);
+                posts.push((endpoint, "application/x-protobuf", body));
+                written.push(req);
+            }
+            if path.extension().is_some_and(|e| e == "gz") {
+                compressed += 1;
+            } else {
+                assert_eq!(
+                    std::fs::read(&path).unwrap(),
+                    reencoded,
+                    "{}",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(compressed > 0, "size rotation produced compressed files");
+    let expected = collect(written);
+    check_written(&expected);
+
+    // 3. Post every message to the collector; 4. what arrives matches what
+    // was written.
+    replay_and_check(&posts, &expected);
 }
