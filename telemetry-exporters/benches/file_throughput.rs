@@ -21,6 +21,10 @@
 //! gzip-rotated series, the steady-state figure counts only the rotated
 //! (compressed) files: the file still open at the end stays plain.
 //! `FILE_BENCH_BYTES_ONLY=1` prints only that table.
+//!
+//! `FILE_BENCH_BURST=1` instead records a burst of 1,000,000 events with
+//! the default queue and buffer sizes and prints how many reached the disk
+//! and the process's peak memory growth.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::io::BufRead;
@@ -277,10 +281,73 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Peak resident memory of this process so far, in KiB (Linux).
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A burst of `events` with the default configuration (only the file
+/// exporter and a 20 ms flush interval set): how many reach the disk, and
+/// the process's peak memory.
+fn burst(events: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let before = peak_rss_kib();
+    let mut builder = Telemetry::builder();
+    // FILE_BENCH_BUFFER=n: a buffer_capacity other than the default.
+    if let Some(n) = std::env::var("FILE_BENCH_BUFFER")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        builder = builder.buffer_capacity(n);
+    }
+    let t = builder
+        .service("bench", "1")
+        .env(Environment::from_pairs::<&str, &str>([]))
+        .consent(ConsentPolicy::opt_in().exempt(Category::PERFORMANCE))
+        .exporter(
+            FileExporter::builder(dir.path())
+                .fsync(Fsync::Never)
+                .max_file_bytes(1 << 30)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    for i in 0..events {
+        emit(&t, i);
+    }
+    let produced = start.elapsed().as_secs_f64();
+    t.shutdown(Duration::from_secs(120));
+    let seconds = start.elapsed().as_secs_f64();
+    let dropped = t.drops().total();
+    let peak = peak_rss_kib();
+    println!("\n## A burst of {events} events, default configuration\n");
+    println!("| kept | dropped (queue_full) | recording took | on disk after | peak RSS growth |");
+    println!("|---:|---:|---:|---:|---:|");
+    println!(
+        "| {:.1}% | {dropped} | {produced:.2} s | {seconds:.2} s | {:.0} MiB |",
+        100.0 * (events - dropped) as f64 / events as f64,
+        (peak.saturating_sub(before)) as f64 / 1024.0
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` would pass
     // nothing: run a single small round then.
     let quick = !std::env::args().any(|a| a == "--bench");
+    if std::env::var_os("FILE_BENCH_BURST").is_some() {
+        burst(if quick { 20_000 } else { 1_000_000 });
+        return;
+    }
     if std::env::var_os("FILE_BENCH_BYTES_ONLY").is_some() {
         bytes_table(if quick { 2_000 } else { BYTES_EVENTS });
         return;

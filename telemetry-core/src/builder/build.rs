@@ -234,6 +234,7 @@ impl TelemetryBuilder {
             ("limits.max_record_bytes", l.max_record_bytes),
             ("limits.max_series_per_metric", l.max_series_per_metric),
             ("queue_capacity", self.pipeline.queue_capacity),
+            ("buffer_capacity", self.pipeline.buffer_capacity),
             ("batch_size", self.pipeline.batch_size),
             ("audit_capacity", self.audit_capacity),
         ] {

@@ -17,6 +17,10 @@ use crate::sampler::Sampler;
 use crate::trace::SpanContext;
 use crate::value::AttrValue;
 
+/// The default [`TelemetryBuilder::buffer_capacity`], sized from the file
+/// throughput benchmark's burst of a million events (see the README).
+const DEFAULT_BUFFER_CAPACITY: usize = 262_144;
+
 pub use environment::Environment;
 
 /// Configures a [`Telemetry`](crate::Telemetry) instance. Every problem is reported by
@@ -118,6 +122,7 @@ impl TelemetryBuilder {
             events: Vec::new(),
             pipeline: PipelineConfig {
                 queue_capacity: 16_384,
+                buffer_capacity: DEFAULT_BUFFER_CAPACITY,
                 batch_size: 512,
                 flush_interval: Duration::from_secs(1),
                 metric_interval: Duration::from_secs(10),
@@ -299,10 +304,25 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Records the export queue holds (default 16384). When it is full, new
-    /// records are dropped and counted with cause `queue_full`.
+    /// Records the lock-free export queue holds (default 16384, allocated
+    /// at build). When it is full, the recording thread moves its records
+    /// into the export buffer (see [`buffer_capacity`](Self::buffer_capacity));
+    /// when that is full too, new records are dropped and counted with
+    /// cause `queue_full` (or wait, see
+    /// [`wait_when_full`](Self::wait_when_full)).
     pub fn queue_capacity(mut self, records: usize) -> Self {
         self.pipeline.queue_capacity = records;
+        self
+    }
+
+    /// Records held in memory for export beyond the queue, at most
+    /// (default 262144: a burst of a million events written as fast as one
+    /// thread can keeps most of them; memory grows only while a burst is
+    /// buffered, about 0.4 KiB per record of four attributes, so some
+    /// 110 MiB when full). The bound on what telemetry holds in memory is
+    /// `queue_capacity + buffer_capacity` records.
+    pub fn buffer_capacity(mut self, records: usize) -> Self {
+        self.pipeline.buffer_capacity = records;
         self
     }
 

@@ -24,10 +24,12 @@ const REVOCATION_LOG: usize = 256;
 /// Records drained from the queue, waiting for the next export round, each
 /// with the consent version it was captured at.
 pub(super) struct Held {
-    spans: Vec<SpanRecord>,
-    span_versions: Vec<u64>,
-    logs: Vec<LogRecord>,
-    log_versions: Vec<u64>,
+    // Ring buffers: a batch is taken from the front of up to
+    // `buffer_capacity` records without moving the rest.
+    spans: VecDeque<SpanRecord>,
+    span_versions: VecDeque<u64>,
+    logs: VecDeque<LogRecord>,
+    log_versions: VecDeque<u64>,
     /// New control records (audit entries, deletion requests).
     pub(super) control: Vec<super::Control>,
     pub(super) last_flush: Instant,
@@ -65,8 +67,8 @@ impl Categorised for LogRecord {
 /// counts the others by cause. Returns how many were dropped.
 fn retain_allowed<R: Categorised>(
     host: &dyn Host,
-    records: &mut Vec<R>,
-    versions: &mut Vec<u64>,
+    records: &mut VecDeque<R>,
+    versions: &mut VecDeque<u64>,
     subject: impl Fn(&R) -> Option<SubjectKey>,
 ) -> u64 {
     let mut keep = Vec::with_capacity(records.len());
@@ -97,10 +99,10 @@ fn retain_allowed<R: Categorised>(
 impl Held {
     pub(super) fn new(capacity: usize) -> Self {
         Held {
-            spans: Vec::new(),
-            span_versions: Vec::new(),
-            logs: Vec::new(),
-            log_versions: Vec::new(),
+            spans: VecDeque::new(),
+            span_versions: VecDeque::new(),
+            logs: VecDeque::new(),
+            log_versions: VecDeque::new(),
             control: Vec::new(),
             last_flush: Instant::now(),
             capacity,
@@ -113,9 +115,10 @@ impl Held {
     }
 
     /// Moves queued records into the buffers, dropping those consent no
-    /// longer allows. Takes at most one queue's worth, so producers that
-    /// keep the queue full cannot keep the worker draining: what is held in
-    /// memory is at most the queue plus one queue's worth here.
+    /// longer allows. Takes at most the room left under the buffer's
+    /// capacity, so producers that keep the queue full cannot keep the
+    /// worker draining: what is held in memory is at most the queue plus
+    /// `buffer_capacity` records here.
     pub(super) fn drain(&mut self, host: &dyn Host, queue: &ArrayQueue<Queued>) {
         let room = self.capacity.saturating_sub(self.len());
         for _ in 0..room {
@@ -129,12 +132,12 @@ impl Held {
             }
             match record {
                 Record::Span(s) => {
-                    self.spans.push(s);
-                    self.span_versions.push(version);
+                    self.spans.push_back(s);
+                    self.span_versions.push_back(version);
                 }
                 Record::Log(l) => {
-                    self.logs.push(l);
-                    self.log_versions.push(version);
+                    self.logs.push_back(l);
+                    self.log_versions.push_back(version);
                 }
             }
         }
@@ -203,11 +206,26 @@ impl Outgoing {
     /// Filters it again under consent as it is now.
     pub(super) fn refilter(&mut self, host: &dyn Host, log: &RevocationLog) {
         self.revision = log.revision();
-        retain_allowed(host, &mut self.spans, &mut self.span_versions, |s| {
+        refilter(host, &mut self.spans, &mut self.span_versions, |s| {
             s.subject
         });
-        retain_allowed(host, &mut self.logs, &mut self.log_versions, |l| l.subject);
+        refilter(host, &mut self.logs, &mut self.log_versions, |l| l.subject);
     }
+}
+
+/// [`retain_allowed`] on a taken batch's vectors (a batch, so the moves
+/// in and out of a ring buffer are cheap).
+fn refilter<R: Categorised>(
+    host: &dyn Host,
+    records: &mut Vec<R>,
+    versions: &mut Vec<u64>,
+    subject: impl Fn(&R) -> Option<SubjectKey>,
+) {
+    let mut r = VecDeque::from(std::mem::take(records));
+    let mut v = VecDeque::from(std::mem::take(versions));
+    retain_allowed(host, &mut r, &mut v, subject);
+    *records = Vec::from(r);
+    *versions = Vec::from(v);
 }
 
 /// The recent revocations, numbered.

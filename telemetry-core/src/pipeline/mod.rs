@@ -76,10 +76,17 @@ pub(crate) trait Host: Send + Sync + 'static {
     fn maintain(&self, thorough: bool);
 }
 
+/// How often a recording thread that found the queue full tries the held
+/// buffer's lock (spinning between tries) before it gives up.
+const SPILL_TRIES: usize = 64;
+
 /// Timing and sizing of the pipeline.
 #[derive(Copy, Clone, Debug)]
 pub(crate) struct PipelineConfig {
     pub(crate) queue_capacity: usize,
+    /// Records held between the queue and the exporters, at most: a burst
+    /// that fills the queue spills here (memory grows only as used).
+    pub(crate) buffer_capacity: usize,
     pub(crate) batch_size: usize,
     pub(crate) flush_interval: Duration,
     pub(crate) metric_interval: Duration,
@@ -163,7 +170,7 @@ impl Pipeline {
         let exporter_count = exporters.len();
         Pipeline {
             queue: ArrayQueue::new(config.queue_capacity),
-            held: Mutex::new(Held::new(config.queue_capacity)),
+            held: Mutex::new(Held::new(config.buffer_capacity)),
             revocations: RevocationLog::default(),
             exporters: Mutex::new(Exporters {
                 list: exporters,
@@ -220,7 +227,19 @@ impl Pipeline {
                     self.wake();
                 }
             }
-            Err(queued) => {
+            Err(queued) => self.push_full(host, queued, category),
+        }
+    }
+
+    /// The queue is full: spill it into the held buffer and push again; if
+    /// that is full too, wait (the `wait_when_full` policy) or drop and
+    /// count.
+    #[cold]
+    #[inline(never)]
+    fn push_full(&self, host: &impl Host, queued: Queued, category: Category) {
+        match self.spill(host, queued) {
+            None => {}
+            Some(queued) => {
                 let wait = self
                     .config
                     .wait_when_full
@@ -232,6 +251,39 @@ impl Pipeline {
                 }
             }
         }
+    }
+
+    /// Moves what the queue holds into the held buffer (up to
+    /// `buffer_capacity`) on the recording thread, then pushes `queued`:
+    /// a burst faster than the exporters is kept in memory instead of
+    /// dropped, and the records are checked against consent as the worker
+    /// would check them. Never waits for a lock: if the worker or another
+    /// recording thread holds the buffer, the queue is tried again a few
+    /// times (the holder is making room), then `queued` is given back.
+    fn spill(&self, host: &impl Host, queued: Queued) -> Option<Queued> {
+        let mut queued = queued;
+        for _ in 0..SPILL_TRIES {
+            let guard = match self.held.try_lock() {
+                Ok(g) => Some(g),
+                Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            };
+            if let Some(mut held) = guard {
+                held.drain(host, &self.queue);
+                drop(held);
+                let pushed = self.queue.push(queued);
+                if !self.notified.swap(true, Ordering::AcqRel) {
+                    self.wake();
+                }
+                return pushed.err();
+            }
+            std::hint::spin_loop();
+            match self.queue.push(queued) {
+                Ok(()) => return None,
+                Err(back) => queued = back,
+            }
+        }
+        Some(queued)
     }
 
     /// The `wait_when_full` policy: wakes the worker and retries until
