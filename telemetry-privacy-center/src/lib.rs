@@ -32,7 +32,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let telemetry = Telemetry::builder()
 //!     .service("shop", "1.0")
-//!     .consent_policy(ConsentPolicy::opt_in().exempt(Category::PERFORMANCE))
+//!     .consent(ConsentPolicy::opt_in().exempt(Category::PERFORMANCE))
 //!     .build()?;
 //! let center = PrivacyCenter::builder(&telemetry)
 //!     // Your authentication: the person a valid session names.
