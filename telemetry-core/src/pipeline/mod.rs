@@ -77,8 +77,11 @@ pub(crate) trait Host: Send + Sync + 'static {
 }
 
 /// How often a recording thread that found the queue full tries the held
-/// buffer's lock (spinning between tries) before it gives up.
-const SPILL_TRIES: usize = 64;
+/// buffer's lock before it gives up: the first `SPILL_SPINS` times with a
+/// spin between tries, then yielding the processor (a few microseconds
+/// when the holder runs, never an unbounded wait).
+const SPILL_TRIES: usize = 48;
+const SPILL_SPINS: usize = 32;
 
 /// Timing and sizing of the pipeline.
 #[derive(Copy, Clone, Debug)]
@@ -258,11 +261,12 @@ impl Pipeline {
     /// a burst faster than the exporters is kept in memory instead of
     /// dropped, and the records are checked against consent as the worker
     /// would check them. Never waits for a lock: if the worker or another
-    /// recording thread holds the buffer, the queue is tried again a few
-    /// times (the holder is making room), then `queued` is given back.
+    /// recording thread holds the buffer, the queue is tried again a
+    /// bounded number of times (the holder is making room), then `queued`
+    /// is given back.
     fn spill(&self, host: &impl Host, queued: Queued) -> Option<Queued> {
         let mut queued = queued;
-        for _ in 0..SPILL_TRIES {
+        for attempt in 0..SPILL_TRIES {
             let guard = match self.held.try_lock() {
                 Ok(g) => Some(g),
                 Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
@@ -271,13 +275,16 @@ impl Pipeline {
             if let Some(mut held) = guard {
                 held.drain(host, &self.queue);
                 drop(held);
-                let pushed = self.queue.push(queued);
-                if !self.notified.swap(true, Ordering::AcqRel) {
-                    self.wake();
-                }
-                return pushed.err();
+                // The worker was woken when the queue reached a batch; it
+                // exports the buffer as it exports the queue.
+                return self.queue.push(queued).err();
             }
-            std::hint::spin_loop();
+            if attempt < SPILL_SPINS {
+                std::hint::spin_loop();
+            } else {
+                // The holder may have been preempted: let it run.
+                std::thread::yield_now();
+            }
             match self.queue.push(queued) {
                 Ok(()) => return None,
                 Err(back) => queued = back,
