@@ -420,6 +420,17 @@ mod tests {
     }
 
     #[test]
+    fn the_assets_stay_small_and_load_nothing_from_elsewhere() {
+        // "A few kB": the README states the snippet's size.
+        assert!(SNIPPET_JS.len() < 4 * 1024, "{} bytes", SNIPPET_JS.len());
+        assert!(PAGE_JS.len() < 4 * 1024, "{} bytes", PAGE_JS.len());
+        for asset in [SNIPPET_JS, PAGE_JS, PAGE_CSS] {
+            assert!(!asset.contains("http://") && !asset.contains("https://"));
+            assert!(!asset.contains("@import") && !asset.contains("url("));
+        }
+    }
+
+    #[test]
     fn query_escaping() {
         assert_eq!(query_escape("interaction"), "interaction");
         assert_eq!(query_escape("a b&c"), "a%20b%26c");

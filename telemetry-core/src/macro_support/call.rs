@@ -338,6 +338,14 @@ impl Call {
     #[inline]
     pub fn finish(mut self, outcome: Outcome) {
         self.finished = true;
+        if matches!(outcome, Outcome::Ok) && !self.span.is_recording() {
+            // A sampled-out call that succeeded only counts, in the
+            // function's bound `ok` series: nothing else to build.
+            if let Some(metrics) = self.site.metrics(&self.telemetry) {
+                metrics.ok.add(1);
+            }
+            return;
+        }
         self.finish_outcome(outcome);
     }
 
