@@ -116,30 +116,21 @@ pub fn install() -> Result<Binaries, String> {
 }
 
 fn run_install() -> Result<Binaries, String> {
-    let out = Command::new("bash")
-        .arg(browser_scripts().join("install.sh"))
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run tests/browser/install.sh: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        return Err(format!(
-            "tests/browser/install.sh failed ({}): {stdout}{stderr}",
-            out.status
-        ));
-    }
-    let path = |key: &str| {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-            .map(PathBuf::from)
-            .ok_or_else(|| format!("install.sh printed no {key}=: {stdout}{stderr}"))
+    let paths = crate::run_install_script(
+        &browser_scripts().join("install.sh"),
+        "tests/browser/install.sh",
+        &["CHROMIUM", "CHROMEDRIVER", "AXE"],
+    )?;
+    let mut paths = paths.into_iter();
+    let mut next = || {
+        paths
+            .next()
+            .ok_or_else(|| "install.sh printed too few paths".to_owned())
     };
     Ok(Binaries {
-        chromium: path("CHROMIUM")?,
-        chromedriver: path("CHROMEDRIVER")?,
-        axe: path("AXE")?,
+        chromium: next()?,
+        chromedriver: next()?,
+        axe: next()?,
     })
 }
 

@@ -18,6 +18,35 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// Runs an install script that prints `KEY=PATH` lines (the Prometheus
+/// and browser harnesses' `install.sh`) and returns the paths of `keys`,
+/// in order; `name` names the script in errors.
+pub fn run_install_script(
+    script: &Path,
+    name: &str,
+    keys: &[&str],
+) -> Result<Vec<PathBuf>, String> {
+    let out = Command::new("bash")
+        .arg(script)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {name}: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(format!("{name} failed ({}): {stdout}{stderr}", out.status));
+    }
+    keys.iter()
+        .map(|key| {
+            stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+                .map(PathBuf::from)
+                .ok_or_else(|| format!("{name} printed no {key}=: {stdout}{stderr}"))
+        })
+        .collect()
+}
+
 /// The repository's `tests/collector` directory.
 pub fn collector_scripts() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("collector")

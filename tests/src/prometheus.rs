@@ -69,30 +69,21 @@ pub fn install() -> Result<Binaries, String> {
 }
 
 fn run_install() -> Result<Binaries, String> {
-    let out = Command::new("bash")
-        .arg(prometheus_scripts().join("install.sh"))
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run tests/prometheus/install.sh: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        return Err(format!(
-            "tests/prometheus/install.sh failed ({}): {stdout}{stderr}",
-            out.status
-        ));
-    }
-    let path = |key: &str| {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-            .map(PathBuf::from)
-            .ok_or_else(|| format!("install.sh printed no {key}=: {stdout}{stderr}"))
+    let paths = crate::run_install_script(
+        &prometheus_scripts().join("install.sh"),
+        "tests/prometheus/install.sh",
+        &["PROMETHEUS", "PROMTOOL", "ALERTMANAGER"],
+    )?;
+    let mut paths = paths.into_iter();
+    let mut next = || {
+        paths
+            .next()
+            .ok_or_else(|| "install.sh printed too few paths".to_owned())
     };
     Ok(Binaries {
-        prometheus: path("PROMETHEUS")?,
-        promtool: path("PROMTOOL")?,
-        alertmanager: path("ALERTMANAGER")?,
+        prometheus: next()?,
+        promtool: next()?,
+        alertmanager: next()?,
     })
 }
 

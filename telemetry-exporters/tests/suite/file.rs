@@ -23,7 +23,7 @@ use telemetry_exporters::file::{
 
 const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
 
-fn builder() -> TelemetryBuilder {
+pub(crate) fn builder() -> TelemetryBuilder {
     Telemetry::builder()
         .service("file-test", "0.1.0")
         .env(Environment::from_pairs::<&str, &str>([]))

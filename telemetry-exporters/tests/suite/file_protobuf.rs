@@ -23,25 +23,10 @@ use telemetry_exporters::file::{
     read_lines, read_messages, read_messages_as,
 };
 
-const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
-
+/// The file tests' instance (opt-in business sampled at 0.5, exempt
+/// performance and errors, a hash key), under this test's service name.
 fn builder() -> TelemetryBuilder {
-    Telemetry::builder()
-        .service("file-protobuf-test", "0.1.0")
-        .env(Environment::from_pairs::<&str, &str>([]))
-        .hash_key(KeyId(7), KEY)
-        .consent(
-            ConsentPolicy::opt_in()
-                .require(Category::BUSINESS)
-                .exempt(Category::PERFORMANCE)
-                .exempt(Category::ERRORS),
-        )
-        .sampler(Sampler::per_category([
-            (Category::PERFORMANCE, 1.0),
-            (Category::BUSINESS, 0.5),
-        ]))
-        .flush_interval(Duration::from_secs(3600))
-        .metric_interval(Duration::from_secs(3600))
+    crate::file::builder().service("file-protobuf-test", "0.1.0")
 }
 
 fn protobuf(dir: &Path) -> telemetry_exporters::file::FileExporterBuilder {
