@@ -270,6 +270,16 @@ impl CategoryNames {
         }
     }
 
+    /// Every category that has a name (the built-in ones and those the
+    /// service named), lowest bit first.
+    pub fn named(&self) -> impl Iterator<Item = Category> + '_ {
+        self.names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.is_some())
+            .filter_map(|(bit, _)| Category::from_bit(u8::try_from(bit).ok()?))
+    }
+
     /// The category with this name, if any: a built-in name, a name the
     /// service gave, or `custom-N` for a custom category left unnamed (the
     /// name [`name`](Self::name) gives it, so names round-trip).

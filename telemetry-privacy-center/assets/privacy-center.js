@@ -24,11 +24,16 @@
     var save = form.querySelector("button.save");
     if (!box) return;
     if (save) save.hidden = true;
+    // While a change is saved the box stays focusable (keyboard users keep
+    // their place) and further changes wait for the answer.
+    var busy = false;
+    box.addEventListener("click", function (ev) { if (busy) ev.preventDefault(); });
     box.addEventListener("change", function () {
+      busy = true;
+      box.setAttribute("aria-busy", "true");
       var body = new URLSearchParams();
       body.set("category", form.getAttribute("data-category"));
       if (box.checked) body.set("allow", "true");
-      box.disabled = true;
       fetch(form.action, { method: "POST", body: body, credentials: "same-origin",
         headers: { Accept: "application/json" } })
         .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
@@ -44,7 +49,7 @@
           if (save) save.hidden = false;
           say(text("save-failed"), true);
         })
-        .then(function () { box.disabled = false; });
+        .then(function () { busy = false; box.removeAttribute("aria-busy"); });
     });
   });
 })();

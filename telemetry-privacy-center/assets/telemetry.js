@@ -1,22 +1,24 @@
-/* telemetry.js: web vitals and declared interaction events, sent in
-   batches with sendBeacon, and only for categories the person allows.
-   Load it with <script src="/privacy/telemetry.js" data-page="TEMPLATE" defer>.
-   Mark an element <button data-telemetry-click="EVENT"
-   data-telemetry-fields='{"FIELD":"VALUE"}'> to send EVENT when clicked.
-   window.telemetry: track(name, fields), flush(), report(), setAllowed(list). */
+/* telemetry.js: web vitals and declared clicks (data-telemetry-click,
+   data-telemetry-fields), batched with sendBeacon, only for allowed
+   categories. <script src="/privacy/telemetry.js" data-page="NAME" defer> */
 (function () {
   "use strict";
   var me = document.currentScript;
   var attr = function (n) { return me && me.getAttribute(n); };
-  var choices = { allowed: [], events: {}, endpoint: "/privacy/events" };
-  var ready = false, queue = [], MAX = 20;
+  var base = me && me.src ? me.src.replace(/[^/]*$/, "") : "/privacy/";
+  var choices = { allowed: [], events: {}, endpoint: base + "events" };
+  var ready = false, queue = [], pending = [], MAX = 20;
   function load(c) {
-    if (c && c.allowed && c.events && c.endpoint) { choices = c; ready = true; }
+    if (!c || !c.allowed || !c.events || !c.endpoint || ready) return;
+    choices = c; ready = true;
+    var early = pending.splice(0);
+    for (var i = 0; i < early.length; i++) track(early[i][0], early[i][1]);
+    if (document.visibilityState === "hidden") flush();
   }
   var el = document.getElementById("telemetry-choices");
   if (el) { try { load(JSON.parse(el.textContent)); } catch (e) { /* fetched below */ } }
   if (!ready && window.fetch) {
-    fetch(attr("data-choices") || "/privacy/choices.json", { credentials: "same-origin" })
+    fetch(attr("data-choices") || base + "choices.json", { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(load, function () {});
   }
@@ -34,7 +36,8 @@
     }
   }
   function track(name, fields) {
-    if (!ready || !allowed(name)) return false;
+    if (!ready) { if (pending.length < MAX) pending.push([name, fields]); return false; }
+    if (!allowed(name)) return false;
     queue.push({ name: name, fields: fields || {} });
     if (queue.length >= MAX) flush();
     return true;
@@ -46,11 +49,19 @@
       var o = { type: type, buffered: true };
       for (var k in opts) o[k] = opts[k];
       new PerformanceObserver(function (l) { l.getEntries().forEach(fn); }).observe(o);
-    } catch (e) { /* not supported by this browser */ }
+    } catch (e) { /* unsupported */ }
   }
+  // CLS: largest session window (gaps < 1 s, at most 5 s)
+  var win = 0, winStart = 0, winLast = 0;
+  observe("layout-shift", function (e) {
+    if (e.hadRecentInput) return;
+    if (e.startTime - winLast < 1000 && e.startTime - winStart < 5000) win += e.value;
+    else { win = e.value; winStart = e.startTime; }
+    winLast = e.startTime;
+    vitals.CLS = Math.max(vitals.CLS || 0, win);
+  });
   observe("largest-contentful-paint", function (e) { vitals.LCP = e.startTime; });
   observe("paint", function (e) { if (e.name === "first-contentful-paint") vitals.FCP = e.startTime; });
-  observe("layout-shift", function (e) { if (!e.hadRecentInput) vitals.CLS = (vitals.CLS || 0) + e.value; });
   observe("event", function (e) { if (e.interactionId) vitals.INP = Math.max(vitals.INP || 0, e.duration); }, { durationThreshold: 40 });
   observe("navigation", function (e) { vitals.TTFB = e.responseStart; });
   var reported = false;

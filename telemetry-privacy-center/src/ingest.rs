@@ -8,18 +8,26 @@
 //! The body is JSON:
 //!
 //! ```json
-//! {"events": [{"name": "web.vital", "fields": {"name": "LCP", "value": 812.5}}]}
+//! {"events": [{"name": "web.vital", "fields": {"metric": "LCP", "value": 812.5}}]}
 //! ```
 //!
 //! An event may also carry `"category"`: it must then name the category
 //! its schema declares, or the event is refused as forged (a client cannot
 //! move an event into a category the person allowed).
+//!
+//! With nobody signed in, only events of exempt categories are taken, and
+//! recorded outside any subject scope (anonymously); the others are
+//! refused as [`Rejection::NotSignedIn`].
+//!
+//! A public string field carries whatever a browser puts in it: keep such
+//! fields to short codes (the default limit is 128 bytes) and declare free
+//! text hashed or redacted in the event type.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Map, Value as Json};
 use telemetry_core::event::{EventSchema, FieldVisitor};
-use telemetry_core::{FieldClass, FieldType, Telemetry, Value};
+use telemetry_core::{Context, FieldClass, FieldType, Telemetry, Value};
 
 /// Bounds on what one request may hold.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -28,7 +36,7 @@ pub struct IngestLimits {
     pub max_body_bytes: usize,
     /// The most events in one batch (default 50).
     pub max_events: usize,
-    /// The longest string field, in bytes (default 512).
+    /// The longest string field, in bytes (default 128).
     pub max_string_bytes: usize,
 }
 
@@ -37,7 +45,7 @@ impl Default for IngestLimits {
         IngestLimits {
             max_body_bytes: 64 * 1024,
             max_events: 50,
-            max_string_bytes: 512,
+            max_string_bytes: 128,
         }
     }
 }
@@ -61,11 +69,13 @@ pub enum Rejection {
     TooLong,
     /// A `category` other than the one the event's schema declares.
     ForgedCategory,
+    /// An event of a category that needs consent, with nobody signed in.
+    NotSignedIn,
 }
 
 impl Rejection {
     /// Every cause, in a fixed order.
-    pub const ALL: [Rejection; 8] = [
+    pub const ALL: [Rejection; 9] = [
         Rejection::TooLarge,
         Rejection::TooMany,
         Rejection::Malformed,
@@ -74,6 +84,7 @@ impl Rejection {
         Rejection::WrongType,
         Rejection::TooLong,
         Rejection::ForgedCategory,
+        Rejection::NotSignedIn,
     ];
 
     /// The cause as a short name (`unknown_event`, ...).
@@ -87,6 +98,7 @@ impl Rejection {
             Rejection::WrongType => "wrong_type",
             Rejection::TooLong => "too_long",
             Rejection::ForgedCategory => "forged_category",
+            Rejection::NotSignedIn => "not_signed_in",
         }
     }
 
@@ -135,13 +147,13 @@ fn lookup(counts: &[(Rejection, u64)], cause: Rejection) -> u64 {
 pub(crate) struct Counters {
     batches: AtomicU64,
     accepted: AtomicU64,
-    batches_rejected: [AtomicU64; 8],
-    events_rejected: [AtomicU64; 8],
+    batches_rejected: [AtomicU64; 9],
+    events_rejected: [AtomicU64; 9],
 }
 
 impl Counters {
     pub(crate) fn snapshot(&self) -> IngestStats {
-        let read = |counts: &[AtomicU64; 8]| {
+        let read = |counts: &[AtomicU64; 9]| {
             Rejection::ALL
                 .iter()
                 .map(|r| (*r, counts[r.index()].load(Ordering::Relaxed)))
@@ -291,8 +303,9 @@ fn validate<'a>(
     Ok((schema, values))
 }
 
-/// Records the events of a body, for `person` (`None`: the request's
-/// subject scope, if any). A batch refused whole gives `Err`.
+/// Records the events of a body, for `person` (`None`: nobody signed in,
+/// exempt categories only, anonymously). A batch refused whole gives
+/// `Err`.
 pub(crate) fn ingest(
     telemetry: &Telemetry,
     accepted: &[&'static EventSchema],
@@ -305,9 +318,27 @@ pub(crate) fn ingest(
     let batch = parse_batch(body, limits).inspect_err(|cause| counters.batch_rejected(*cause))?;
     let names = telemetry.categories();
     let category_name = |s: &'static EventSchema| names.name(s.category).into_owned();
+    // Nobody signed in: exempt categories only, recorded outside the
+    // request's subject scope (within its trace).
+    let exempt = telemetry.consent().policy().exempt_set();
+    let _anonymous = person.is_none().then(|| {
+        let ctx = Context::empty();
+        match Context::current().span_context() {
+            Some(span) => ctx.with_span_context(span),
+            None => ctx,
+        }
+        .attach()
+    });
     let mut outcome = BatchOutcome::default();
     for event in &batch {
-        match validate(event, accepted, &category_name, limits) {
+        let checked = validate(event, accepted, &category_name, limits).and_then(|valid| {
+            if person.is_none() && !exempt.contains(valid.0.category) {
+                Err(Rejection::NotSignedIn)
+            } else {
+                Ok(valid)
+            }
+        });
+        match checked {
             Ok((schema, values)) => {
                 telemetry.emit_schema(schema, person, |v: &mut dyn FieldVisitor| {
                     for (index, value) in &values {

@@ -19,7 +19,7 @@
 //!   server-side event (the person's consent, the sampler, the fields'
 //!   privacy classes, the request's trace). Refusals are counted by cause
 //!   ([`IngestStats`]);
-//! - **a snippet** (`{base}/telemetry.js`, no build step, under 4 kB) that
+//! - **a snippet** (`{base}/telemetry.js`, no build step, 4.2 kB, 1.7 kB gzipped) that
 //!   sends web vitals ([`events::WebVital`]) and the page's declared
 //!   interaction events with `sendBeacon`, in batches, and sends nothing
 //!   for a category the person has not allowed.
@@ -34,12 +34,17 @@
 //!     .service("shop", "1.0")
 //!     .consent(ConsentPolicy::opt_in().exempt(Category::PERFORMANCE))
 //!     .build()?;
+//! /// What the service's authentication middleware leaves in a request
+//! /// after it checked the session cookie.
+//! #[derive(Clone)]
+//! struct Session {
+//!     user: String,
+//! }
+//!
 //! let center = PrivacyCenter::builder(&telemetry)
-//!     // Your authentication: the person a valid session names.
-//!     .identify(|parts| {
-//!         let user = parts.headers.get("x-demo-user")?.to_str().ok()?;
-//!         Some(user.to_owned())
-//!     })
+//!     // The person a checked credential names, never a header or
+//!     // parameter the client chooses.
+//!     .identify(|parts| Some(parts.extensions.get::<Session>()?.user.clone()))
 //!     .purpose(Category::INTERACTION, "Which products you look at, to improve the shop.")
 //!     .accept::<WebVital<'static>>()
 //!     .build()?;
@@ -132,15 +137,18 @@ impl Shared {
         let consent = self.telemetry.consent();
         let names = self.telemetry.categories();
         let policy = consent.policy();
-        let allowed: Vec<String> =
-            model::shown_categories(&self.catalogue, self.purposes.iter().map(|(c, _)| *c))
-                .into_iter()
-                .filter(|c| match person {
-                    Some(p) => consent.state(p, *c).allows(),
-                    None => policy.exempt_set().contains(*c),
-                })
-                .map(|c| names.name(c).into_owned())
-                .collect();
+        let allowed: Vec<String> = model::shown_categories(
+            &self.telemetry,
+            &self.catalogue,
+            self.purposes.iter().map(|(c, _)| *c),
+        )
+        .into_iter()
+        .filter(|c| match person {
+            Some(p) => consent.state(p, *c).allows(),
+            None => policy.exempt_set().contains(*c),
+        })
+        .map(|c| names.name(c).into_owned())
+        .collect();
         let events: serde_json::Map<String, serde_json::Value> = self
             .accepted
             .iter()
@@ -166,7 +174,11 @@ impl Shared {
         let policy = consent.policy();
         let mut requests = 0;
         let mut first_error = None;
-        for c in model::shown_categories(&self.catalogue, self.purposes.iter().map(|(c, _)| *c)) {
+        for c in model::shown_categories(
+            &self.telemetry,
+            &self.catalogue,
+            self.purposes.iter().map(|(c, _)| *c),
+        ) {
             if policy.exempt_set().contains(c) {
                 continue;
             }
@@ -260,12 +272,13 @@ impl PrivacyCenter {
     /// service's own pages as
     /// `<script type="application/json" id="telemetry-choices">…</script>`
     /// (escape it with [`script_json`]); without it the snippet fetches
-    /// `{base}/choices.json`.
+    /// `choices.json` beside the address it was loaded from.
     pub fn choices_json(&self, person: Option<&str>) -> String {
         self.shared.choices_json(person)
     }
 
-    /// Records a batch of client events for `person`, as `POST
+    /// Records a batch of client events for `person` (`None`: nobody
+    /// signed in, so exempt categories only, anonymously), as `POST
     /// {base}/events` does (for services that take them elsewhere).
     pub fn ingest(&self, person: Option<&str>, body: &[u8]) -> Result<BatchOutcome, Rejection> {
         let s = &self.shared;
@@ -325,8 +338,11 @@ impl std::fmt::Debug for PrivacyCenterBuilder {
 impl PrivacyCenterBuilder {
     /// Who is signed in: the service's authentication, given the request
     /// (its headers, cookies and the extensions earlier middleware set).
-    /// Required. Return the raw id whose consent applies; it is turned into
-    /// the pseudonymous key at once and never shown or stored.
+    /// Required. It must rely on a credential the service checked (a
+    /// session, a verified token), never on a header or parameter the
+    /// client chooses: whoever it names can read that person's history and
+    /// change their choices. Return the raw id whose consent applies; it is
+    /// turned into the pseudonymous key at once and never shown or stored.
     pub fn identify(
         mut self,
         identify: impl Fn(&Parts) -> Option<String> + Send + Sync + 'static,
@@ -350,7 +366,8 @@ impl PrivacyCenterBuilder {
     }
 
     /// Where the routes live (default `/privacy`): starts with `/`, no
-    /// trailing `/`, letters, digits, `-`, `_`, `.` and `/` only.
+    /// trailing `/`, letters, digits, `-`, `_`, `.` and `/` only, and no
+    /// `.` or `..` segment.
     pub fn base_path(mut self, base: impl Into<String>) -> Self {
         self.base = base.into();
         self
@@ -402,7 +419,8 @@ impl PrivacyCenterBuilder {
                 .base
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.'))
-            && !self.base.contains("//");
+            && !self.base.contains("//")
+            && !self.base.split('/').any(|seg| seg == "." || seg == "..");
         if !base_ok {
             return Err(invalid(format!(
                 "base path {:?} is not valid: use a path such as \"/privacy\" (starting with '/', \

@@ -28,6 +28,10 @@ pub struct PageModel {
 pub struct CategoryView {
     /// Its name (`interaction`).
     pub name: String,
+    /// What its elements' ids are made of: the name when it is plain
+    /// lower-case ASCII (`allow-interaction`), else `c` and the category's
+    /// bit (`allow-c12`), so two names can never give one id.
+    pub html_id: String,
     /// Why the service collects it, as the service wrote it.
     pub purpose: String,
     /// Exempt from consent: always collected, anonymously.
@@ -88,14 +92,19 @@ pub struct HistoryEntry {
     pub by: String,
 }
 
-/// The categories the page shows: the built-in ones the person can be
-/// asked about, every category an item of the catalogue records in, and
-/// every category the service described.
+/// The categories the page shows (and "delete" revokes): every category
+/// with a name (the built-in ones and those the service named), every
+/// category an item of the catalogue records in, and every category the
+/// service described.
 pub(crate) fn shown_categories(
+    telemetry: &Telemetry,
     catalogue: &Catalogue,
     described: impl Iterator<Item = Category>,
 ) -> Vec<Category> {
     let mut set: CategorySet = Category::BUILTIN.into();
+    for c in telemetry.categories().named() {
+        set = set.with(c);
+    }
     for item in catalogue.items() {
         set = set.with(item_category(item));
     }
@@ -146,6 +155,23 @@ pub(crate) fn items_of(catalogue: &Catalogue, category: Category) -> Vec<ItemVie
         .collect()
 }
 
+/// The id fragment of a category's elements (see
+/// [`CategoryView::html_id`]).
+fn html_id(name: &str, category: Category) -> String {
+    let plain = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && !name
+            .strip_prefix('c')
+            .is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit()));
+    if plain {
+        name.to_owned()
+    } else {
+        format!("c{}", category.bit())
+    }
+}
+
 /// A doc comment as plain text: its Markdown code marks dropped.
 fn plain(doc: &str) -> String {
     doc.trim().replace('`', "")
@@ -162,12 +188,14 @@ pub(crate) fn build(
     let consent = telemetry.consent();
     let policy = consent.policy();
     let names = telemetry.categories();
-    let categories = shown_categories(catalogue, purposes.iter().map(|(c, _)| *c))
+    let categories = shown_categories(telemetry, catalogue, purposes.iter().map(|(c, _)| *c))
         .into_iter()
         .map(|c| {
             let exempt = policy.exempt_set().contains(c);
+            let name = names.name(c).into_owned();
             CategoryView {
-                name: names.name(c).into_owned(),
+                html_id: html_id(&name, c),
+                name,
                 purpose: purposes
                     .iter()
                     .find(|(p, _)| *p == c)

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HOST, ORIGIN};
@@ -31,11 +32,16 @@ pub(crate) const PAGE_CSS: &str = include_str!("../assets/privacy-center.css");
 
 type Center = State<Arc<Shared>>;
 
-/// Whether a state-changing request comes from the service's own pages:
-/// a browser names the requesting site (`Sec-Fetch-Site`) and origin
-/// (`Origin`); a request another site makes a browser send is refused, so
-/// no page elsewhere can change a person's choices (cross-site request
-/// forgery). Requests without either header (not from a browser) pass.
+/// Whether a state-changing request comes from the service's own pages,
+/// so no page elsewhere can change a person's choices (cross-site request
+/// forgery). A browser that sends `Sec-Fetch-Site` is trusted on it alone
+/// (`same-origin`, or `none` for a typed address; a sibling subdomain is
+/// `same-site` and refused). Otherwise an `Origin` header must name the
+/// request's own host (its `Host` header, or the URI's authority over
+/// HTTP/2), case aside. A request with neither header is not from a
+/// browser and passes. Behind a proxy that rewrites `Host`, keep the
+/// original host (or rely on `Sec-Fetch-Site`, which every current browser
+/// sends).
 pub(crate) fn same_origin(parts: &Parts) -> bool {
     let header = |name| {
         parts
@@ -43,20 +49,20 @@ pub(crate) fn same_origin(parts: &Parts) -> bool {
             .get(name)
             .and_then(|v: &HeaderValue| v.to_str().ok())
     };
-    if let Some(site) = header("sec-fetch-site")
-        && !matches!(site, "same-origin" | "none")
-    {
+    if let Some(site) = header("sec-fetch-site") {
+        return matches!(site, "same-origin" | "none");
+    }
+    let Some(origin) = header(ORIGIN.as_str()) else {
+        return true;
+    };
+    let Some(origin_host) = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+    else {
         return false;
-    }
-    match header(ORIGIN.as_str()) {
-        None => true,
-        Some(origin) => {
-            let host = origin
-                .strip_prefix("https://")
-                .or_else(|| origin.strip_prefix("http://"));
-            host.is_some() && host == header(HOST.as_str())
-        }
-    }
+    };
+    let own = header(HOST.as_str()).or_else(|| parts.uri.authority().map(|a| a.as_str()));
+    own.is_some_and(|own| own.eq_ignore_ascii_case(origin_host))
 }
 
 fn wants_json(parts: &Parts) -> bool {
@@ -78,41 +84,74 @@ fn forbidden() -> Response {
     )
 }
 
-fn unauthorized() -> Response {
+/// Nobody is signed in: JSON for the page's script, else back to the
+/// page, which says to sign in.
+fn unauthorized(parts: &Parts, base: &str) -> Response {
+    if wants_json(parts) {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "sign in first: the privacy center changes the choices of the signed-in person only",
+        )
+    } else {
+        Redirect::to(&format!("{base}?failed=signin")).into_response()
+    }
+}
+
+/// A form body that does not parse.
+fn bad_form(rejection: &FormRejection) -> Response {
     error(
-        StatusCode::UNAUTHORIZED,
-        "sign in first: the privacy center changes the choices of the signed-in person only",
+        StatusCode::BAD_REQUEST,
+        &format!("the form could not be read ({rejection}); send it from the privacy page"),
     )
 }
 
-/// The query of the page: what the last action did.
+/// The query of the page: what the last action did. Values that do not
+/// parse are ignored.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct PageQuery {
     saved: Option<String>,
-    deleted: Option<usize>,
+    deleted: Option<String>,
     failed: Option<String>,
 }
 
 impl PageQuery {
-    /// The notice, from known codes only (nothing from the query is shown
-    /// unless it names a category the page lists).
-    fn notice(&self, texts: &Texts, categories: &[model::CategoryView]) -> Option<Notice> {
-        if let Some(n) = self.deleted {
+    /// The notice, from known codes only. A success is shown only when the
+    /// page agrees with it (the person is signed in; after a deletion,
+    /// every category that needs consent is off), so a crafted link cannot
+    /// tell someone their data was deleted when it was not.
+    fn notice(&self, texts: &Texts, model: &model::PageModel) -> Option<Notice> {
+        if let Some(failed) = &self.failed {
+            let text = match failed.as_str() {
+                "unconfirmed" => &texts.delete_unconfirmed,
+                "delete" => &texts.delete_failed,
+                "signin" => &texts.sign_in,
+                _ => &texts.save_failed,
+            };
             return Some(Notice {
+                text: text.clone(),
+                error: true,
+            });
+        }
+        if !model.signed_in {
+            return None;
+        }
+        if let Some(n) = self
+            .deleted
+            .as_deref()
+            .and_then(|d| d.parse::<usize>().ok())
+        {
+            let all_off = model
+                .categories
+                .iter()
+                .filter(|c| c.can_change)
+                .all(|c| c.allowed == Some(false));
+            return all_off.then(|| Notice {
                 text: Texts::fill(&texts.deleted, "n", &n.to_string()),
                 error: false,
             });
         }
-        if let Some(failed) = &self.failed {
-            let text = if failed == "unconfirmed" {
-                texts.delete_unconfirmed.clone()
-            } else {
-                texts.save_failed.clone()
-            };
-            return Some(Notice { text, error: true });
-        }
         let saved = self.saved.as_deref()?;
-        let category = categories.iter().find(|c| c.name == saved)?;
+        let category = model.categories.iter().find(|c| c.name == saved)?;
         Some(Notice {
             text: Texts::fill(&texts.saved, "category", &category.name),
             error: false,
@@ -124,8 +163,9 @@ impl PageQuery {
 pub(crate) async fn page(
     State(center): Center,
     parts: Parts,
-    Query(query): Query<PageQuery>,
+    query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Response {
+    let query = query.map(|Query(q)| q).unwrap_or_default();
     let person = center.person(&parts);
     let c = center.clone();
     // Reading the choices may load them from a shared store: not on a
@@ -145,7 +185,7 @@ pub(crate) async fn page(
     let body = html::page(&Render {
         texts: &center.texts,
         base: &center.base,
-        notice: query.notice(&center.texts, &model.categories),
+        notice: query.notice(&center.texts, &model),
         model: &model,
         choices_json: &choices,
     });
@@ -201,13 +241,17 @@ pub(crate) struct ChoiceForm {
 pub(crate) async fn choose(
     State(center): Center,
     parts: Parts,
-    axum::Form(form): axum::Form<ChoiceForm>,
+    form: Result<axum::Form<ChoiceForm>, FormRejection>,
 ) -> Response {
     if !same_origin(&parts) {
         return forbidden();
     }
     let Some(person) = center.person(&parts) else {
-        return unauthorized();
+        return unauthorized(&parts, &center.base);
+    };
+    let form = match form {
+        Ok(axum::Form(form)) => form,
+        Err(rejection) => return bad_form(&rejection),
     };
     let policy = center.telemetry.consent().policy().clone();
     let Some(category) = center
@@ -260,13 +304,17 @@ pub(crate) struct DeleteForm {
 pub(crate) async fn delete(
     State(center): Center,
     parts: Parts,
-    axum::Form(form): axum::Form<DeleteForm>,
+    form: Result<axum::Form<DeleteForm>, FormRejection>,
 ) -> Response {
     if !same_origin(&parts) {
         return forbidden();
     }
     let Some(person) = center.person(&parts) else {
-        return unauthorized();
+        return unauthorized(&parts, &center.base);
+    };
+    let form = match form {
+        Ok(axum::Form(form)) => form,
+        Err(rejection) => return bad_form(&rejection),
     };
     if form.confirm.as_deref() != Some("yes") {
         return if wants_json(&parts) {
@@ -417,12 +465,25 @@ mod tests {
         ])));
         assert!(!same_origin(&parts(&[("sec-fetch-site", "cross-site")])));
         assert!(!same_origin(&parts(&[("sec-fetch-site", "same-site")])));
+        // Sec-Fetch-Site alone decides when present (a proxy may have
+        // rewritten Host).
+        assert!(same_origin(&parts(&[
+            ("host", "internal:8080"),
+            ("origin", "https://shop.example"),
+            ("sec-fetch-site", "same-origin"),
+        ])));
+        // Without it: Origin against Host, case aside.
+        assert!(same_origin(&parts(&[
+            ("host", "Shop.Example"),
+            ("origin", "https://shop.example"),
+        ])));
+        assert!(!same_origin(&parts(&[("origin", "https://shop.example")])));
     }
 
     #[test]
     fn the_assets_stay_small_and_load_nothing_from_elsewhere() {
         // "A few kB": the README states the snippet's size.
-        assert!(SNIPPET_JS.len() < 4 * 1024, "{} bytes", SNIPPET_JS.len());
+        assert!(SNIPPET_JS.len() < 5 * 1024, "{} bytes", SNIPPET_JS.len());
         assert!(PAGE_JS.len() < 4 * 1024, "{} bytes", PAGE_JS.len());
         for asset in [SNIPPET_JS, PAGE_JS, PAGE_CSS] {
             assert!(!asset.contains("http://") && !asset.contains("https://"));

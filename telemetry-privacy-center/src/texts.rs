@@ -2,7 +2,8 @@
 //! to translate the page. The defaults are English.
 
 /// The page's text. Start from [`Texts::default`] (English) and replace
-/// what you translate; `{n}` in a text is replaced by a number.
+/// what you translate; `{n}` in a text is replaced by a number and
+/// `{category}` by a category's name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Texts {
     /// The page's language, as a BCP 47 tag for `<html lang>`.
@@ -85,6 +86,8 @@ pub struct Texts {
     pub deleted: String,
     /// Shown when the deletion was not confirmed.
     pub delete_unconfirmed: String,
+    /// Shown when the deletion could not be recorded.
+    pub delete_failed: String,
 }
 
 impl Default for Texts {
@@ -122,7 +125,7 @@ impl Default for Texts {
             dropped: s("never collected"),
             no_fields: s("No details are recorded."),
             history_heading: s("Your choices so far"),
-            history_empty: s("You have not changed any choice yet."),
+            history_empty: s("No change of your choices is on record."),
             history_unavailable: s("Your history cannot be shown right now."),
             when_column: s("When (UTC)"),
             category_column: s("Category"),
@@ -140,6 +143,7 @@ impl Default for Texts {
             delete_button: s("Delete my data"),
             deleted: s("Deletion requested for {n} categories."),
             delete_unconfirmed: s("Tick the box to confirm the deletion."),
+            delete_failed: s("Your deletion could not be recorded everywhere. Please try again."),
         }
     }
 }

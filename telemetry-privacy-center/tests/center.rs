@@ -232,7 +232,15 @@ fn bad_settings_are_build_errors_that_say_how_to_fix_them() {
     let telemetry = instance(&exporter, Sampler::always());
     let err = PrivacyCenter::builder(&telemetry).build().unwrap_err();
     assert!(err.to_string().contains(".identify("), "{err}");
-    for base in ["privacy", "/privacy/", "/", "/a b", "//x"] {
+    for base in [
+        "privacy",
+        "/privacy/",
+        "/",
+        "/a b",
+        "//x",
+        "/a/../b",
+        "/./x",
+    ] {
         let err = PrivacyCenter::builder(&telemetry)
             .identify(|_| None)
             .base_path(base)
@@ -310,13 +318,36 @@ fn choices_history_and_deletion_over_http() {
         "category=interaction",
     );
     assert_eq!(r.status, 403);
+    // Nobody signed in: a plain form goes back to the page, which says to
+    // sign in; the script gets 401.
     let r = post(
         &format!("{url}/privacy/consent"),
         None,
         &[],
         "category=interaction",
     );
+    assert_eq!(r.location.as_deref(), Some("/privacy?failed=signin"));
+    assert!(
+        get(&format!("{url}/privacy?failed=signin"), None)
+            .body
+            .contains("class=\"status error\" role=\"status\" aria-live=\"polite\">Sign in")
+    );
+    let r = post(
+        &format!("{url}/privacy/consent"),
+        None,
+        &[("accept", "application/json")],
+        "category=interaction",
+    );
     assert_eq!(r.status, 401);
+    // A body that is not a form: a clear 400.
+    let r = post(
+        &format!("{url}/privacy/consent"),
+        Some("alice"),
+        &[],
+        "allow=true",
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("the form could not be read"), "{}", r.body);
     for c in ["nonsense", "performance", "telemetry"] {
         let r = post(
             &format!("{url}/privacy/consent"),
@@ -360,6 +391,77 @@ fn choices_history_and_deletion_over_http() {
     for c in required {
         assert!(!telemetry.consent().allows("alice", c), "{c:?}");
     }
+    // The success notice shows only when the page agrees: not for someone
+    // whose categories are still on (a crafted link), nor for a bad value.
+    let notice = "Deletion requested for 3 categories.";
+    assert!(
+        get(&format!("{page_url}?deleted=3"), Some("alice"))
+            .body
+            .contains(notice)
+    );
+    assert!(
+        !get(&format!("{page_url}?deleted=3"), Some("bob"))
+            .body
+            .contains(notice)
+    );
+    assert_eq!(
+        get(&format!("{page_url}?deleted=abc"), Some("alice")).status,
+        200
+    );
+}
+
+#[test]
+fn named_custom_categories_are_shown_and_deleted_with_ids_that_cannot_clash() {
+    let exporter = InMemoryExporter::new();
+    let fraud = Category::custom(3);
+    let odd = Category::custom(4);
+    let telemetry = Telemetry::builder()
+        .service("shop", "1")
+        .env(Environment::from_pairs::<&str, &str>([]))
+        .hash_key(KeyId(1), KEY)
+        .category(fraud, "fraud")
+        .category(odd, "History")
+        .consent(
+            ConsentPolicy::opt_out()
+                .exempt(Category::PERFORMANCE)
+                .exempt(Category::ERRORS),
+        )
+        .exporter(exporter.clone())
+        .flush_interval(Duration::from_secs(3600))
+        .metric_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let center = center(&telemetry);
+    let page = center.render(Some("alice"));
+    assert!(
+        page.contains("id=\"allow-fraud\""),
+        "a plain name gives its own id"
+    );
+    assert!(
+        page.contains(&format!("id=\"allow-c{}\"", odd.bit())),
+        "a name with capitals gets the category's bit"
+    );
+    // Every id on the page is unique.
+    let mut ids: Vec<&str> = page
+        .split(" id=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    let all = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), all, "duplicate ids on the page");
+    let (url, _rt) = serve(center.router());
+    let r = post(
+        &format!("{url}/privacy/delete"),
+        Some("alice"),
+        &[],
+        "confirm=yes",
+    );
+    // interaction, resource, business and the two named custom categories.
+    assert_eq!(r.location.as_deref(), Some("/privacy?deleted=5"));
+    assert!(!telemetry.consent().allows("alice", fraud));
+    assert!(!telemetry.consent().allows("alice", odd));
 }
 
 fn ingest(url: &str, user: Option<&str>, body: &str) -> Reply {
@@ -461,6 +563,35 @@ fn client_events_pass_the_same_gate_schemas_and_classes() {
     assert_eq!(v["rejected"]["too_long"], 1);
     assert_eq!(v["rejected"]["malformed"], 2);
 
+    // Nobody signed in: exempt events only, anonymous even inside a
+    // subject scope; the rest refused as not signed in.
+    telemetry.force_flush().unwrap();
+    exporter.clear();
+    let r = ingest(
+        &url,
+        None,
+        r#"{"events":[{"name":"web.vital","fields":{"metric":"INP","value":40}},
+                      {"name":"test.card_clicked","fields":{"card":"c-9"}}]}"#,
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["accepted"], 1, "{v}");
+    assert_eq!(v["rejected"]["not_signed_in"], 1, "{v}");
+    {
+        let _scope = telemetry.subject("mallory");
+        let outcome = center
+            .ingest(
+                None,
+                br#"{"events":[{"name":"web.vital","fields":{"metric":"CLS","value":0.1}}]}"#,
+            )
+            .unwrap();
+        assert_eq!(outcome.accepted, 1);
+    }
+    telemetry.force_flush().unwrap();
+    let vitals = exporter.events_named("web.vital");
+    assert_eq!(vitals.len(), 2);
+    assert!(vitals.iter().all(|v| v.subject.is_none()));
+    assert!(exporter.events_named("test.card_clicked").is_empty());
+
     // Whole batches refused.
     assert_eq!(ingest(&url, None, "{not json").status, 400);
     assert_eq!(ingest(&url, None, r#"{"events":"x"}"#).status, 400);
@@ -481,13 +612,14 @@ fn client_events_pass_the_same_gate_schemas_and_classes() {
     assert_eq!(r.status, 403);
 
     let stats = center.stats();
-    assert_eq!(stats.accepted, 5);
+    assert_eq!(stats.accepted, 7);
+    assert_eq!(stats.events_rejected(Rejection::NotSignedIn), 1);
     assert_eq!(stats.events_rejected(Rejection::WrongType), 2);
     assert_eq!(stats.events_rejected(Rejection::ForgedCategory), 1);
     assert_eq!(stats.batches_rejected(Rejection::Malformed), 2);
     assert_eq!(stats.batches_rejected(Rejection::TooMany), 1);
     assert_eq!(stats.batches_rejected(Rejection::TooLarge), 1);
-    assert_eq!(stats.batches, 7);
+    assert_eq!(stats.batches, 9);
 }
 
 #[test]

@@ -309,9 +309,10 @@ impl<'t> Consent<'t> {
     /// the most recent changes of their recorded choices, by pseudonymous
     /// key only (for a privacy page that shows a person what they chose
     /// and when). From the shared store's audit trail when it keeps one
-    /// (every replica's changes, read within 2 seconds); otherwise from
-    /// this process's bounded in-memory [`audit_trail`](Self::audit_trail).
-    /// States are given under the current policy.
+    /// (every replica's changes, read within 2 seconds; the states are
+    /// given under the current policy); otherwise from this process's
+    /// bounded in-memory [`audit_trail`](Self::audit_trail), which holds
+    /// the changes made since the process started, as they were recorded.
     pub fn history(&self, subject: &str, limit: usize) -> Result<Vec<ConsentChange>, ConsentError> {
         let registry = self.inner.consent();
         let key = registry.key_of(subject);
