@@ -142,9 +142,12 @@ fn lookup(counts: &[(Rejection, u64)], cause: Rejection) -> u64 {
         .map_or(0, |(_, n)| *n)
 }
 
-/// The endpoint's counters.
+/// The endpoint's counters, and the metric every outcome is added to
+/// (`telemetry.client_events{outcome}`, so a scrape or an OTLP export
+/// shows them).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
+    metric: Option<telemetry_core::Counter>,
     batches: AtomicU64,
     accepted: AtomicU64,
     batches_rejected: [AtomicU64; 9],
@@ -152,6 +155,14 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    /// Counters that also add to `metric`.
+    pub(crate) fn with_metric(metric: telemetry_core::Counter) -> Self {
+        Counters {
+            metric: Some(metric),
+            ..Counters::default()
+        }
+    }
+
     pub(crate) fn snapshot(&self) -> IngestStats {
         let read = |counts: &[AtomicU64; 9]| {
             Rejection::ALL
@@ -175,6 +186,13 @@ impl Counters {
 
     fn batch_rejected(&self, cause: Rejection) {
         self.batches_rejected[cause.index()].fetch_add(1, Ordering::Relaxed);
+        self.add_metric(&format!("batch_{}", cause.as_str()), 1);
+    }
+
+    fn add_metric(&self, outcome: &str, n: u64) {
+        if let Some(metric) = &self.metric {
+            metric.add(n, &[("outcome", Value::Str(outcome))]);
+        }
     }
 }
 
@@ -353,6 +371,10 @@ pub(crate) fn ingest(
                 counters.events_rejected[cause.index()].fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+    counters.add_metric("accepted", outcome.accepted as u64);
+    for (cause, n) in &outcome.rejected {
+        counters.add_metric(cause.as_str(), *n as u64);
     }
     Ok(outcome)
 }

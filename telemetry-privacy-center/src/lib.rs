@@ -18,7 +18,7 @@
 //!   event type the service accepts, and records it exactly like a
 //!   server-side event (the person's consent, the sampler, the fields'
 //!   privacy classes, the request's trace). Refusals are counted by cause
-//!   ([`IngestStats`]);
+//!   ([`IngestStats`], and the metric [`CLIENT_EVENTS_METRIC`]);
 //! - **a snippet** (`{base}/telemetry.js`, no build step, 4.2 kB, 1.7 kB gzipped) that
 //!   sends web vitals ([`events::WebVital`]) and the page's declared
 //!   interaction events with `sendBeacon`, in batches, and sends nothing
@@ -100,6 +100,12 @@ pub use model::PageModel;
 pub use texts::Texts;
 
 type Identify = dyn Fn(&Parts) -> Option<String> + Send + Sync;
+
+/// The counter of browser events (`telemetry.client_events`, category
+/// `telemetry`, attribute `outcome`: `accepted`, a [`Rejection`] name, or
+/// `batch_` and one for a batch refused whole), beside
+/// [`PrivacyCenter::stats`].
+pub const CLIENT_EVENTS_METRIC: &str = "telemetry.client_events";
 
 /// What the handlers share.
 pub(crate) struct Shared {
@@ -448,6 +454,17 @@ impl PrivacyCenterBuilder {
                 "ingest limits must allow at least one event and one byte".to_owned(),
             ));
         }
+        let metric = self
+            .telemetry
+            .counter(CLIENT_EVENTS_METRIC, Category::TELEMETRY)
+            .unit("{event}")
+            .description(
+                "Events browsers sent to the privacy center, by outcome: accepted, a refusal \
+                 cause, or batch_<cause> for a batch refused whole.",
+            )
+            .attribute("outcome")
+            .build()?;
+        let counters = ingest::Counters::with_metric(metric);
         Ok(PrivacyCenter {
             shared: Arc::new(Shared {
                 telemetry: self.telemetry,
@@ -457,7 +474,7 @@ impl PrivacyCenterBuilder {
                 base: self.base,
                 accepted: self.accepted,
                 limits: self.limits,
-                counters: ingest::Counters::default(),
+                counters,
                 history_limit: self.history_limit,
                 catalogue: Catalogue::collect(),
             }),

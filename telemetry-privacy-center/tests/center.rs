@@ -620,6 +620,19 @@ fn client_events_pass_the_same_gate_schemas_and_classes() {
     assert_eq!(stats.batches_rejected(Rejection::TooMany), 1);
     assert_eq!(stats.batches_rejected(Rejection::TooLarge), 1);
     assert_eq!(stats.batches, 9);
+    // The same counts as a metric, for dashboards and alerts.
+    telemetry.force_flush().unwrap();
+    let metric = |outcome: &str| {
+        exporter.sum_value(
+            telemetry_privacy_center::CLIENT_EVENTS_METRIC,
+            &[("outcome", outcome)],
+        )
+    };
+    assert_eq!(metric("accepted"), Some(7));
+    assert_eq!(metric("wrong_type"), Some(2));
+    assert_eq!(metric("not_signed_in"), Some(1));
+    assert_eq!(metric("batch_malformed"), Some(2));
+    assert_eq!(metric("batch_too_large"), Some(1));
 }
 
 #[test]
