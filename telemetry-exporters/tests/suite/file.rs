@@ -837,13 +837,19 @@ fn lists_and_maps_are_otlp_arrays_and_key_value_lists() {
     assert!(!all.contains("example.com"), "{all}");
 }
 
-#[test]
-fn rotated_files_can_be_compressed_and_read_back() {
-    let dir = tempfile::tempdir().unwrap();
+/// Writes 300 events in one-record batches into `dir` in `format`,
+/// rotating every 4 KiB with gzip, and checks what is listed: every
+/// rotated file compressed, the open one plain, no temporary file left.
+/// Returns the listed files, oldest first.
+pub(crate) fn compressed_rotation_burst(
+    dir: &std::path::Path,
+    format: telemetry_exporters::file::FileFormat,
+) -> Vec<std::path::PathBuf> {
     let t = builder()
         .batch_size(1)
         .exporter(
-            FileExporter::builder(dir.path())
+            FileExporter::builder(dir)
+                .format(format)
                 .max_file_bytes(4096)
                 .max_files(10_000)
                 .compress_rotated(true)
@@ -855,29 +861,39 @@ fn rotated_files_can_be_compressed_and_read_back() {
     for i in 0..300u64 {
         t.event("burst", Category::PERFORMANCE)
             .public("i", i)
+            .public("route", "/checkout/payment")
             .emit();
         if i % 50 == 0 {
             t.force_flush().unwrap();
         }
     }
     t.shutdown(Duration::from_secs(10));
-    let listed = files(dir.path(), Signal::Logs).unwrap();
+    let listed = files(dir, Signal::Logs).unwrap();
     assert!(listed.len() > 2, "{listed:?}");
     let (last, rotated) = listed.split_last().unwrap();
+    let ext = format.extension();
     assert!(
         rotated
             .iter()
-            .all(|p| p.to_string_lossy().ends_with(".jsonl.gz")),
+            .all(|p| p.to_string_lossy().ends_with(&format!("{ext}.gz"))),
         "{listed:?}"
     );
     assert!(
-        last.to_string_lossy().ends_with(".jsonl"),
+        last.to_string_lossy().ends_with(ext),
         "the open file stays plain"
     );
-    let no_tmp = std::fs::read_dir(dir.path())
+    let no_tmp = std::fs::read_dir(dir)
         .unwrap()
         .all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp"));
     assert!(no_tmp);
+    listed
+}
+
+#[test]
+fn rotated_files_can_be_compressed_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let listed =
+        compressed_rotation_burst(dir.path(), telemetry_exporters::file::FileFormat::JsonLines);
     // Every event reads back, from compressed and plain files alike.
     let mut seen = std::collections::BTreeSet::new();
     for path in &listed {
@@ -900,7 +916,7 @@ fn rotated_files_can_be_compressed_and_read_back() {
     assert_eq!(seen.len(), 300);
     // A plain file left beside its complete compressed copy (a crash
     // between the rename and the removal) is not listed twice.
-    let gz = &rotated[0];
+    let gz = &listed[0];
     let plain = gz.with_extension("");
     std::fs::write(&plain, b"{}\n").unwrap();
     assert_eq!(files(dir.path(), Signal::Logs).unwrap().len(), listed.len());
