@@ -617,9 +617,10 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     // Await `__telemetry_future`, inside the call's span when there is a call.
     let await_instrumented = quote! {
-            match __telemetry_call {
+            // By reference: the call stays where it is (no move of it).
+            match &mut __telemetry_call {
                 ::core::option::Option::None => __telemetry_future.await,
-                ::core::option::Option::Some(mut __telemetry_call) => {
+                ::core::option::Option::Some(__telemetry_call) => {
                     // A plain `tracing` span for other layers (feature
                     // `tracing` of the runtime crate; nothing without it).
                     let __telemetry_future = #krate::__private::mirror_instrument(
@@ -689,10 +690,11 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             #prelude
             #[allow(clippy::redundant_closure_call, unused_mut)]
             let mut __telemetry_body = #krate::__private::once(#closure);
-            match __telemetry_call {
+            // By reference: the call stays where it is (no move of it).
+            match &mut __telemetry_call {
                 // Denied: a check and a branch, then the function as written.
                 ::core::option::Option::None => __telemetry_body(),
-                ::core::option::Option::Some(mut __telemetry_call) => {
+                ::core::option::Option::Some(__telemetry_call) => {
                     // A plain `tracing` span for other layers (feature
                     // `tracing` of the runtime crate; nothing without it).
                     let __telemetry_mirror = #krate::__private::mirror_span!(#name);

@@ -336,7 +336,10 @@ impl Call {
     /// Ends the call: the span ends (status from an `Err`), the call counter
     /// and, for a recorded span, the duration histogram get the outcome.
     #[inline]
-    pub fn finish(mut self, outcome: Outcome) {
+    pub fn finish(&mut self, outcome: Outcome) {
+        if self.finished {
+            return;
+        }
         self.finished = true;
         if matches!(outcome, Outcome::Ok) && !self.span.is_recording() {
             // A sampled-out call that succeeded only counts, in the
