@@ -237,21 +237,35 @@ pub(crate) struct ChoiceForm {
     allow: Option<String>,
 }
 
+/// What every form that changes something checks first, in this order:
+/// the request comes from the service's own pages, someone is signed in,
+/// the form parses. Gives the person and the form, or the answer.
+fn admit<T>(
+    center: &Shared,
+    parts: &Parts,
+    form: Result<axum::Form<T>, FormRejection>,
+) -> Result<(String, T), Box<Response>> {
+    if !same_origin(parts) {
+        return Err(Box::new(forbidden()));
+    }
+    let Some(person) = center.person(parts) else {
+        return Err(Box::new(unauthorized(parts, &center.base)));
+    };
+    match form {
+        Ok(axum::Form(form)) => Ok((person, form)),
+        Err(rejection) => Err(Box::new(bad_form(&rejection))),
+    }
+}
+
 /// `POST {base}/consent`: grants or revokes one category.
 pub(crate) async fn choose(
     State(center): Center,
     parts: Parts,
     form: Result<axum::Form<ChoiceForm>, FormRejection>,
 ) -> Response {
-    if !same_origin(&parts) {
-        return forbidden();
-    }
-    let Some(person) = center.person(&parts) else {
-        return unauthorized(&parts, &center.base);
-    };
-    let form = match form {
-        Ok(axum::Form(form)) => form,
-        Err(rejection) => return bad_form(&rejection),
+    let (person, form) = match admit(&center, &parts, form) {
+        Ok(admitted) => admitted,
+        Err(refused) => return *refused,
     };
     let policy = center.telemetry.consent().policy().clone();
     let Some(category) = center
@@ -306,15 +320,9 @@ pub(crate) async fn delete(
     parts: Parts,
     form: Result<axum::Form<DeleteForm>, FormRejection>,
 ) -> Response {
-    if !same_origin(&parts) {
-        return forbidden();
-    }
-    let Some(person) = center.person(&parts) else {
-        return unauthorized(&parts, &center.base);
-    };
-    let form = match form {
-        Ok(axum::Form(form)) => form,
-        Err(rejection) => return bad_form(&rejection),
+    let (person, form) = match admit(&center, &parts, form) {
+        Ok(admitted) => admitted,
+        Err(refused) => return *refused,
     };
     if form.confirm.as_deref() != Some("yes") {
         return if wants_json(&parts) {
