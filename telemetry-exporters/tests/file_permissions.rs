@@ -30,16 +30,22 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-#[test]
-fn files_are_0600_and_created_directories_0700() {
-    // The widest umask: anything the exporter does not restrict itself
-    // comes out world-readable (and writable).
+/// The umask is process-wide: the tests that change it take turns.
+static UMASK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Writes enough through a file exporter into `<root>/a/telemetry`, under
+/// the widest umask (anything the exporter does not restrict itself comes
+/// out world-readable and writable), to rotate every signal's file a few
+/// times; returns the modes that are not what they should be and the
+/// files written.
+fn write_and_check(root: &Path, compress_rotated: bool) -> (Vec<String>, Vec<std::path::PathBuf>) {
+    let _turn = UMASK.lock().unwrap_or_else(|p| p.into_inner());
     #[cfg(target_os = "linux")]
     let old = umask::set(0);
-    let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("a").join("telemetry");
+    let dir = root.join("a").join("telemetry");
     let file = FileExporter::builder(&dir)
         .max_file_bytes(2048)
+        .compress_rotated(compress_rotated)
         .fsync(Fsync::Never)
         .build()
         .unwrap();
@@ -68,21 +74,40 @@ fn files_are_0600_and_created_directories_0700() {
             wrong.push(format!("{}: {got:o}, want {want:o}", path.display()));
         }
     };
-    check(&root.path().join("a"), 0o700);
+    check(&root.join("a"), 0o700);
     check(&dir, 0o700);
-    let mut seen = 0;
+    let mut written = Vec::new();
     for signal in Signal::ALL {
         let list = files(&dir, signal).unwrap();
         assert!(!list.is_empty(), "{signal:?} written");
         for path in list {
             check(&path, 0o600);
-            seen += 1;
+            written.push(path);
         }
     }
+    assert!(written.len() > 3, "rotation created several files");
+    // Nothing else (a leftover probe or temporary file) in the directory.
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), written.len());
+    (wrong, written)
+}
+
+#[test]
+fn files_are_0600_and_created_directories_0700() {
+    let root = tempfile::tempdir().unwrap();
+    let (wrong, _) = write_and_check(root.path(), false);
     assert!(wrong.is_empty(), "{wrong:#?}");
-    assert!(seen > 3, "rotation created several files");
-    // Nothing else (a leftover probe) in the directory.
-    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), seen);
+}
+
+#[test]
+fn rotated_files_compressed_with_gzip_are_0600_too() {
+    let root = tempfile::tempdir().unwrap();
+    let (wrong, written) = write_and_check(root.path(), true);
+    let gz = written
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "gz"))
+        .count();
+    assert!(gz >= 3, "rotated files were compressed: {written:#?}");
+    assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
 #[test]

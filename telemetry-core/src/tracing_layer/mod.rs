@@ -18,10 +18,16 @@
 //!     .route("shop", Level::ERROR, Category::ERRORS)
 //!     // Everything else up to WARN counts as performance data.
 //!     .route("", Level::WARN, Category::PERFORMANCE)
-//!     .field("message", FieldClass::Public)
+//!     // Structured fields are classified one by one. `message` is left
+//!     // out on purpose: it stays redacted (see below).
+//!     .field("order_id", FieldClass::Public)
 //!     .field("user.email", FieldClass::Hashed)
 //!     .build()?;
 //! let _default = tracing_subscriber::registry().with(layer).set_default();
+//!
+//! // The email goes in its own field, where it is hashed; the message is
+//! // a constant.
+//! tracing::info!(target: "shop", order_id = 7u64, user.email = "ada@example.com", "login");
 //! # Ok(()) }
 //! ```
 //!
@@ -48,7 +54,13 @@
 //! **Fields** are classified by name ([`TracingLayerBuilder::field`]);
 //! every other field gets the default class, [`FieldClass::Redacted`]
 //! unless changed: its name is kept, its value is never read. An event's
-//! `message` is its log body when public. On spans, `otel.kind` and
+//! `message` is its log body when public; by default it is redacted like
+//! any other field (the record keeps `message` as a redacted attribute and
+//! has no body). Do not make `message` public unless no event's message
+//! ever interpolates personal data: `info!("login {email}")` formats the
+//! email into `message`, where no field class can tell it apart. Put such
+//! values in fields of their own (`info!(email, "login")`) and classify
+//! those instead. On spans, `otel.kind` and
 //! `otel.status_code` set the kind and status, as with
 //! `tracing-opentelemetry`, whatever their class (they are never personal
 //! data); `otel.status_message` sets the status description only when the
@@ -151,7 +163,9 @@ impl TracingLayerBuilder {
     }
 
     /// Classifies every field in `names` as `class`:
-    /// `.fields(["message", "sku", "quantity"], FieldClass::Public)`.
+    /// `.fields(["sku", "quantity"], FieldClass::Public)`. (Make `message`
+    /// public only when no message interpolates personal data; see the
+    /// [module docs](self).)
     pub fn fields<N: Into<String>>(
         mut self,
         names: impl IntoIterator<Item = N>,

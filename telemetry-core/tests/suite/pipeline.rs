@@ -7,8 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
+use telemetry_core::consent::shared::{
+    Committed, Feed, OutboxEntry, OutboxId, StoreChange, Stored,
+};
+use telemetry_core::consent::{ChangeId, FleetAck, SharedConsentStore};
 use telemetry_core::export::*;
-use telemetry_core::testing::InMemoryExporter;
+use telemetry_core::testing::{InMemoryExporter, SharedMemoryStore};
 use telemetry_core::*;
 
 /// An exporter that blocks until released, counting records.
@@ -388,12 +392,22 @@ impl Exporter for Hung {
     }
 }
 
-/// Runs `f` on another thread and waits (generously) for it: `Some` if it
-/// returned while the test still holds the exporter hung.
-fn returns_while_hung<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+/// How much longer than its deadline a bounded call may take on a loaded
+/// two-core CI machine: thread start-up, scheduling, the fleet threads'
+/// stop grace.
+const MARGIN: Duration = Duration::from_millis(1500);
+
+/// Runs `f` on another thread and waits (generously, so a failure is an
+/// assertion rather than a hung test) for it: `Some` with how long `f`
+/// took if it returned while the test still holds the exporter hung.
+fn returns_while_hung<R: Send + 'static>(
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Option<(R, Duration)> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let _ = tx.send(f());
+        let start = Instant::now();
+        let r = f();
+        let _ = tx.send((r, start.elapsed()));
     });
     rx.recv_timeout(Duration::from_secs(60)).ok()
 }
@@ -422,26 +436,34 @@ fn revoke_grant_flush_and_shutdown_never_wait_for_a_hung_export() {
         t.event("perf.op", Category::PERFORMANCE).emit();
     }
     let t2 = t.clone();
-    let revoked = returns_while_hung(move || t2.consent().revoke("ann", Category::BUSINESS));
-    assert!(
-        matches!(revoked, Some(Ok(_))),
-        "revoke waited for the export"
-    );
+    let (revoked, took) =
+        returns_while_hung(move || t2.consent().revoke("ann", Category::BUSINESS))
+            .expect("revoke waited for the export");
+    assert!(revoked.is_ok(), "{revoked:?}");
+    assert!(took < MARGIN, "revoke took {took:?}");
     let t2 = t.clone();
-    let granted = returns_while_hung(move || t2.consent().grant("bea", Category::BUSINESS));
-    assert!(
-        matches!(granted, Some(Ok(_))),
-        "grant waited for the export"
-    );
+    let (granted, took) = returns_while_hung(move || t2.consent().grant("bea", Category::BUSINESS))
+        .expect("grant waited for the export");
+    assert!(granted.is_ok(), "{granted:?}");
+    assert!(took < MARGIN, "grant took {took:?}");
     let t2 = t.clone();
-    let flushed = returns_while_hung(move || t2.force_flush_within(Duration::from_millis(50)));
-    let err = flushed
-        .expect("force_flush waited past its deadline")
-        .unwrap_err();
+    let flush_deadline = Duration::from_millis(50);
+    let (flushed, took) = returns_while_hung(move || t2.force_flush_within(flush_deadline))
+        .expect("force_flush waited past its deadline");
+    let err = flushed.unwrap_err();
     assert_eq!(err.kind(), ExportErrorKind::Timeout, "{err}");
+    assert!(
+        took < flush_deadline + MARGIN,
+        "force_flush_within({flush_deadline:?}) took {took:?}"
+    );
     let t2 = t.clone();
-    let report = returns_while_hung(move || t2.shutdown(Duration::from_millis(100)))
+    let shutdown_deadline = Duration::from_millis(100);
+    let (report, took) = returns_while_hung(move || t2.shutdown(shutdown_deadline))
         .expect("shutdown waited past its deadline");
+    assert!(
+        took < shutdown_deadline + MARGIN,
+        "shutdown({shutdown_deadline:?}) took {took:?}"
+    );
     assert!(hung.inside.load(Ordering::SeqCst) && !hung.release.load(Ordering::SeqCst));
     assert!(report.timed_out, "{report:?}");
     assert!(report.undelivered >= 100, "{report:?}");
@@ -462,9 +484,111 @@ fn dropping_the_last_handle_returns_even_when_the_exporter_hangs() {
     t.event("perf.op", Category::PERFORMANCE).emit();
     hung.wait_inside();
     // Dropping the last handle shuts down within five seconds.
-    assert!(returns_while_hung(move || drop(t)).is_some());
+    let ((), took) = returns_while_hung(move || drop(t)).expect("dropping waited for the export");
+    assert!(
+        took < Duration::from_secs(5) + MARGIN,
+        "dropping the last handle took {took:?}"
+    );
     assert!(!hung.release.load(Ordering::SeqCst));
     hung.release.store(true, Ordering::SeqCst);
+}
+
+/// A shared consent store whose `commit` and `claim_undelivered` (which
+/// the upkeep thread calls right after start) block while `hang` is set,
+/// ignoring every deadline, as a database that accepted the connection
+/// and never answers would. Everything else goes to an in-memory store.
+#[derive(Clone, Default)]
+struct HungStore {
+    store: SharedMemoryStore,
+    hang: Arc<AtomicBool>,
+    inside: Arc<AtomicBool>,
+}
+
+impl HungStore {
+    fn block(&self) {
+        if self.hang.load(Ordering::SeqCst) {
+            self.inside.store(true, Ordering::SeqCst);
+            while self.hang.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+}
+
+impl SharedConsentStore for HungStore {
+    fn start(&self, feed: Feed) -> Result<(), ConsentError> {
+        self.store.start(feed)
+    }
+    fn request_load(&self, subject: SubjectKey) -> bool {
+        self.store.request_load(subject)
+    }
+    fn load(&self, subject: SubjectKey, timeout: Duration) -> Result<Stored, ConsentError> {
+        self.store.load(subject, timeout)
+    }
+    fn commit(&self, change: &StoreChange<'_>) -> Result<Committed, ConsentError> {
+        self.block();
+        self.store.commit(change)
+    }
+    fn wait_applied(&self, change: ChangeId, timeout: Duration) -> Result<FleetAck, ConsentError> {
+        self.store.wait_applied(change, timeout)
+    }
+    fn claim_undelivered(&self) -> Result<Vec<OutboxEntry>, ConsentError> {
+        self.block();
+        self.store.claim_undelivered()
+    }
+    fn delivered(&self, outbox: OutboxId) {
+        self.store.delivered(outbox);
+    }
+    fn stop(&self) {
+        // Returns promptly, as the trait asks; the hung calls go on.
+        self.store.stop();
+    }
+}
+
+#[test]
+fn shutdown_and_drop_never_wait_for_a_hung_consent_store() {
+    for by_drop in [false, true] {
+        let store = HungStore::default();
+        store.hang.store(true, Ordering::SeqCst);
+        let t = builder()
+            .consent(policy())
+            .exporter(InMemoryExporter::new())
+            .shared_consent_store(store.clone())
+            .build()
+            .unwrap();
+        // The upkeep thread is stuck inside the store.
+        let start = Instant::now();
+        while !store.inside.load(Ordering::SeqCst) {
+            assert!(start.elapsed() < Duration::from_secs(30), "never called");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let deadline = Duration::from_millis(200);
+        let returned = if by_drop {
+            // Dropping the last handle runs shutdown(5 s) and stops the
+            // store's threads.
+            returns_while_hung(move || drop(t)).map(|((), took)| took)
+        } else {
+            returns_while_hung(move || {
+                let report = t.shutdown(deadline);
+                assert!(report.is_complete(), "{report:?}");
+            })
+            .map(|((), took)| took)
+        };
+        let still_hung = store.inside.load(Ordering::SeqCst) && store.hang.load(Ordering::SeqCst);
+        // Let the stuck thread go (it ends on its own once the call returns).
+        store.hang.store(false, Ordering::SeqCst);
+        let took = returned.expect("shutdown waited for the hung consent store");
+        assert!(
+            still_hung,
+            "the store was released before shutdown returned"
+        );
+        let bound = if by_drop {
+            Duration::from_secs(5)
+        } else {
+            deadline
+        };
+        assert!(took < bound + MARGIN, "by_drop={by_drop}: took {took:?}");
+    }
 }
 
 #[test]
@@ -703,4 +827,93 @@ fn waiting_when_full_is_bounded() {
     assert!(took < Duration::from_secs(60), "{took:?}");
     stalled.release.store(true, Ordering::SeqCst);
     t.shutdown(Duration::from_secs(5));
+}
+
+/// An exporter whose collector is down for records (spans, logs and the
+/// control records) while `down` is set; batches of metrics alone always
+/// go through, so every record it loses is one the pipeline gave up on.
+#[derive(Clone, Default)]
+struct Outage {
+    down: Arc<AtomicBool>,
+    /// The subjects of the deletion requests delivered, in order.
+    deletions: Arc<Mutex<Vec<Option<SubjectKey>>>>,
+}
+
+impl Exporter for Outage {
+    fn export(&mut self, batch: &Batch<'_>) -> Result<(), ExportError> {
+        if batch.spans.is_empty() && batch.logs.is_empty() {
+            return Ok(());
+        }
+        if self.down.load(Ordering::SeqCst) {
+            return Err(ExportError::new(
+                ExportErrorKind::Unavailable,
+                "collector down",
+            ));
+        }
+        self.deletions.lock().unwrap().extend(
+            batch
+                .logs
+                .iter()
+                .filter(|l| l.event_name == telemetry_core::consent::DELETION_REQUEST_EVENT)
+                .map(|l| l.subject),
+        );
+        Ok(())
+    }
+}
+
+#[test]
+fn undelivered_deletion_requests_beyond_the_bound_drop_the_oldest_and_count_them() {
+    // Per exporter the pipeline keeps at most this many control records
+    // (audit entries and deletion requests) across failed exports.
+    const BOUND: usize = 65_536;
+    // Each revocation of a new subject queues two: its audit entry, then
+    // its deletion request.
+    const SUBJECTS: usize = 40_000;
+    let outage = Outage::default();
+    let t = builder()
+        .consent(policy())
+        .exporter(outage.clone())
+        .build()
+        .unwrap();
+    outage.down.store(true, Ordering::SeqCst);
+    let start = Instant::now();
+    for i in 0..SUBJECTS {
+        t.consent()
+            .revoke(&format!("user-{i}"), Category::BUSINESS)
+            .unwrap();
+        // A failed round now and then moves what is queued to what the
+        // exporter owes, where the bound under test applies (the queue
+        // for control records has a bound of its own).
+        if i % 10_000 == 9_999 {
+            assert!(t.force_flush().is_err(), "the collector is down");
+        }
+    }
+    assert!(t.force_flush().is_err(), "still down");
+    let revoking = start.elapsed();
+    let excess = 2 * SUBJECTS - BOUND;
+    assert_eq!(
+        t.drops()
+            .get(DropCause::ExporterFailure, Category::TELEMETRY),
+        excess as u64,
+        "the overflow is dropped and counted as exporter_failure"
+    );
+    assert_eq!(t.drops().get(DropCause::QueueFull, Category::TELEMETRY), 0);
+    // The collector comes back: the newest requests are delivered, once.
+    outage.down.store(false, Ordering::SeqCst);
+    t.force_flush().unwrap();
+    t.force_flush().unwrap();
+    let delivered = outage.deletions.lock().unwrap().clone();
+    // The oldest pairs went first: the first `excess / 2` subjects lost
+    // their deletion requests, every later one is delivered, in order.
+    let expected: Vec<_> = (excess / 2..SUBJECTS)
+        .map(|i| Some(t.consent().subject_key(&format!("user-{i}"))))
+        .collect();
+    assert_eq!(delivered.len(), expected.len(), "took {revoking:?}");
+    assert!(delivered == expected, "not the newest, in order, once each");
+    assert_eq!(
+        t.drops()
+            .get(DropCause::ExporterFailure, Category::TELEMETRY),
+        excess as u64,
+        "nothing more was lost once the collector came back"
+    );
 }

@@ -349,3 +349,41 @@ fn otel_status_fields_set_the_status_but_a_private_message_stays_private() {
     );
     assert!(!exp.exported_json().contains("ada@example.com"));
 }
+
+#[test]
+fn an_unclassified_message_is_redacted_so_interpolated_values_never_leave() {
+    let (t, exp) = crate::common::setup();
+    t.consent().grant("ada", Category::BUSINESS).unwrap();
+    // The default: `message` is not classified (unlike `layer_for`, which
+    // makes it public for the other tests).
+    let layer = TracingLayer::builder(&t)
+        .route("shop", Level::INFO, Category::BUSINESS)
+        .field("order_id", FieldClass::Public)
+        .build()
+        .unwrap();
+    let email = "ada@example.com";
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let _s = t.subject("ada");
+        tracing::info!(target: "shop", order_id = 5u64, "login {}", email);
+    });
+    t.force_flush().unwrap();
+    let logs: Vec<_> = exp
+        .logs()
+        .into_iter()
+        .filter(|l| l.category != Category::TELEMETRY)
+        .collect();
+    assert_eq!(logs.len(), 1, "the consented event is recorded");
+    let log = &logs[0];
+    assert_eq!(log.category, Category::BUSINESS);
+    assert_eq!(log.subject, Some(t.consent().subject_key("ada")));
+    assert_eq!(log.body, None, "a message that is not public is no body");
+    assert_eq!(
+        attr(&log.attributes, "message"),
+        Some(&AttrValue::Redacted),
+        "the message keeps its name, never its value"
+    );
+    assert_eq!(attr(&log.attributes, "order_id"), Some(&AttrValue::U64(5)));
+    let json = exp.exported_json();
+    assert!(!json.contains(email), "the interpolated email leaked");
+    assert!(!json.contains("login"), "the message text leaked");
+}
