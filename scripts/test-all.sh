@@ -2,7 +2,8 @@
 # The whole test suite, as the README documents it and CI runs it:
 # format check, clippy (all targets and features, warnings are errors),
 # every test in the workspace (some against a real OpenTelemetry collector
-# that the tests start on 127.0.0.1), and the documentation build.
+# or a real PostgreSQL server that the tests start on 127.0.0.1), and the
+# documentation build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,9 @@ bash tests/prometheus/install.sh >/dev/null
 
 step "install Chromium, chromedriver (Debian packages) and axe-core (npm), if missing"
 bash tests/browser/install.sh >/dev/null
+
+step "install PostgreSQL (Debian package, if missing) for the consent store's tests"
+bash tests/postgres/install.sh >/dev/null
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -9,7 +9,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use rand::Rng;
-use telemetry_consent_postgres::{PostgresConsentStore, SCHEMA_VERSION};
+use telemetry_consent_postgres::{
+    PostgresConsentStore, PostgresConsentStoreBuilder, SCHEMA_VERSION,
+};
 use telemetry_core::consent::*;
 use telemetry_core::testing::InMemoryExporter;
 use telemetry_core::*;
@@ -38,19 +40,25 @@ struct Replica {
     store_status: Box<dyn Fn() -> telemetry_consent_postgres::StoreStatus + Send + Sync>,
 }
 
-fn store(url: &str, schema: &str) -> PostgresConsentStore {
+/// The tests' store settings, to build or to change first.
+fn store_builder(url: &str, schema: &str) -> PostgresConsentStoreBuilder {
     PostgresConsentStore::builder(url)
         .schema(schema)
         .poll_interval(Duration::from_millis(100))
         .connect_timeout(Duration::from_secs(1))
         .statement_timeout(Duration::from_secs(2))
         .liveness(Duration::from_secs(3))
-        .build()
-        .unwrap()
+}
+
+fn store(url: &str, schema: &str) -> PostgresConsentStore {
+    store_builder(url, schema).build().unwrap()
 }
 
 fn replica_with(url: &str, schema: &str, max_staleness: Duration) -> Replica {
-    let store = store(url, schema);
+    replica_on(store(url, schema), max_staleness)
+}
+
+fn replica_on(store: PostgresConsentStore, max_staleness: Duration) -> Replica {
     let exp = InMemoryExporter::new();
     // The status is read through a clone the test keeps.
     let for_status = store.clone();
@@ -228,6 +236,113 @@ fn changes_reach_every_replica_purge_their_buffers_and_are_audited_once() {
     // No raw id anywhere in the store.
     let dump = sql("SELECT string_agg(t::text, ' ') FROM (SELECT * FROM t_changes.audit) t");
     assert!(!dump.contains("alice"), "{dump}");
+}
+
+/// Changes are pushed (`LISTEN`/`NOTIFY`), not only polled: with a poll
+/// interval of 10 s, each change committed on one replica is applied on
+/// another within a second.
+#[test]
+fn changes_are_pushed_to_the_other_replicas_without_waiting_for_the_poll() {
+    // A view confirmed only every 10 s must not turn stale meanwhile.
+    let slow = || {
+        let store = store_builder(&server().url, "t_notify")
+            .poll_interval(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        replica_on(store, Duration::from_secs(60))
+    };
+    let (a, b) = (slow(), slow());
+    b.t.consent()
+        .prefetch_within("nina", Duration::from_secs(2))
+        .unwrap();
+    for grant in [true, false, true] {
+        // b has read the log and waits for a notification (or the poll).
+        std::thread::sleep(Duration::from_millis(300));
+        let receipt = if grant {
+            a.t.consent().grant("nina", Category::BUSINESS)
+        } else {
+            a.t.consent().revoke("nina", Category::BUSINESS)
+        }
+        .unwrap();
+        let change = receipt.change().unwrap();
+        let committed = Instant::now();
+        eventually(
+            &format!("b applies change {change:?} (grant: {grant})"),
+            Duration::from_secs(1),
+            || {
+                b.t.consent().freshness().applied >= change
+                    && b.t.consent().allows("nina", Category::BUSINESS) == grant
+            },
+        );
+        assert!(committed.elapsed() < Duration::from_secs(1));
+    }
+    assert!(!b.t.consent().freshness().stale);
+}
+
+/// A replica revokes and stops before its exporter took the deletion
+/// request: the same replica restarted (or any other) sends it once its
+/// lease ran out, exactly once.
+#[test]
+fn a_deletion_request_left_behind_is_sent_once_after_a_restart() {
+    let lease = Duration::from_secs(1);
+    let start = |name: &str| {
+        let store = store_builder(&server().url, "t_outbox")
+            .replica(name)
+            .outbox_lease(lease)
+            .build()
+            .unwrap();
+        replica_on(store, Duration::from_secs(1))
+    };
+    let delivered = || sql("SELECT count(*) FROM t_outbox.outbox WHERE delivered_at IS NOT NULL");
+    let a = start("replica-a");
+    a.exp.set_failing(true);
+    let key = a.t.consent().subject_key("dan");
+    a.t.consent().grant("dan", Category::BUSINESS).unwrap();
+    a.t.consent().revoke("dan", Category::BUSINESS).unwrap();
+    let _ = a.t.force_flush_within(Duration::from_millis(200));
+    a.t.shutdown(Duration::from_millis(200));
+    drop(a);
+    assert_eq!(sql("SELECT count(*) FROM t_outbox.outbox"), "1");
+    assert_eq!(delivered(), "0", "delivered through a failing exporter");
+
+    // Restarted after the lease ran out: it claims the entry and sends it.
+    eventually("a's lease runs out", Duration::from_secs(5), || {
+        sql("SELECT count(*) FROM t_outbox.outbox WHERE claimed_until < now()") == "1"
+    });
+    let a = start("replica-a");
+    eventually(
+        "the restarted replica delivers it",
+        Duration::from_secs(10),
+        || {
+            let _ = a.t.force_flush_within(Duration::from_millis(100));
+            delivered() == "1"
+        },
+    );
+    let sent = a.exp.events_named(DELETION_REQUEST_EVENT);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].subject, Some(key));
+    let categories = sent[0]
+        .attributes
+        .iter()
+        .find(|at| at.key == "telemetry.deletion.categories")
+        .map(|at| format!("{:?}", at.value));
+    assert!(
+        categories
+            .as_deref()
+            .is_some_and(|c| c.contains("business")),
+        "{categories:?}"
+    );
+
+    // Delivered is final: another replica, started after every lease ran
+    // out, sends nothing, and the first sends it no second time.
+    std::thread::sleep(lease + Duration::from_millis(300));
+    let b = start("replica-b");
+    std::thread::sleep(Duration::from_millis(500));
+    b.t.force_flush().unwrap();
+    a.t.force_flush().unwrap();
+    assert!(b.exp.events_named(DELETION_REQUEST_EVENT).is_empty());
+    assert_eq!(a.exp.events_named(DELETION_REQUEST_EVENT).len(), 1);
+    assert_eq!(delivered(), "1");
 }
 
 #[test]

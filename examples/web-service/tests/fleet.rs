@@ -21,7 +21,10 @@ use telemetry_tests::postgres::Postgres;
 const MAX_STALENESS_MS: &str = "1000";
 
 /// Starts a replica named `instance` (its `service.instance.id`, also its
-/// name in the store's replica table).
+/// name in the store's replica table). `frontend-b` is given the store
+/// with `--consent-store`, the others with `CONSENT_STORE_URL`: both ways
+/// run here end to end (a replica that ignored its flag would have a
+/// memory store, and `wait=1` would count three replicas, not four).
 fn replica(
     service: &str,
     instance: &str,
@@ -30,16 +33,15 @@ fn replica(
     downstream: Option<&str>,
 ) -> Instance {
     let resource = format!("service.instance.id={instance}");
-    Instance::start_with(
-        service,
-        &collector.http_url(),
-        downstream,
-        &["--max-staleness-ms", MAX_STALENESS_MS],
-        &[
-            ("CONSENT_STORE_URL", pg.url.as_str()),
-            ("OTEL_RESOURCE_ATTRIBUTES", resource.as_str()),
-        ],
-    )
+    let by_flag = instance == "frontend-b";
+    let mut args = vec!["--max-staleness-ms", MAX_STALENESS_MS];
+    let mut vars = vec![("OTEL_RESOURCE_ATTRIBUTES", resource.as_str())];
+    if by_flag {
+        args.extend(["--consent-store", pg.url.as_str()]);
+    } else {
+        vars.push(("CONSENT_STORE_URL", pg.url.as_str()));
+    }
+    Instance::start_with(service, &collector.http_url(), downstream, &args, &vars)
 }
 
 /// Sends a request as `user`; gives the status and the JSON body (`null`

@@ -33,6 +33,13 @@ const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// How often the upkeep thread claims deletion requests left behind.
 const CLAIM_EVERY: Duration = Duration::from_secs(60);
 
+/// How long stopping waits for the watchdog and upkeep threads to end.
+/// Told to stop, they end at once unless one is inside a store call; a
+/// call the store never answers is not waited for (the thread is left to
+/// end by itself when the call returns), so a hung store holds up
+/// `shutdown` by at most this.
+const STOP_GRACE: Duration = Duration::from_millis(100);
+
 /// What a change made here did.
 pub(crate) struct Outcome {
     /// Its audit entries (already in the trail and counted).
@@ -135,16 +142,23 @@ impl ConsentRegistry {
             if state.unconfirmed() {
                 // The same or older news than what it holds: its choices
                 // are known all the same.
-                state.load.store(LOADED, Ordering::Release);
-                return self.publish(state, *held);
+                return self.publish_loaded(state, *held);
             }
             return 0;
         }
         let choices = self.with_pending(view, state.key, choices);
         *held = choices;
         state.change.store(change.0, Ordering::SeqCst);
+        self.publish_loaded(state, choices)
+    }
+
+    /// Sets the masks of a subject whose choices are now known, then marks
+    /// it loaded: whoever sees it loaded (a `prefetch` waiting for it) sees
+    /// its masks set, so the first record after a prefetch is not refused.
+    fn publish_loaded(&self, state: &SubjectState, choices: Choices) -> u64 {
+        let removed = self.publish_as(state, choices, false);
         state.load.store(LOADED, Ordering::Release);
-        self.publish(state, choices)
+        removed
     }
 
     /// Applies a change from the feed to a cached subject; gives the
@@ -424,10 +438,7 @@ pub(crate) fn start(inner: &Arc<Inner>) -> Result<(), ConsentError> {
         (w, u) => {
             view.stopping.store(true, Ordering::SeqCst);
             view.store.stop();
-            for t in [w, u].into_iter().flatten() {
-                t.thread().unpark();
-                let _ = t.join();
-            }
+            join_within([w, u].into_iter().flatten().collect(), STOP_GRACE);
             Err(ConsentError::new(
                 "cannot start the consent store's watchdog threads",
             ))
@@ -445,13 +456,32 @@ pub(crate) fn stop(inner: &Inner) {
     }
     view.store.stop();
     let threads = std::mem::take(&mut *view.threads.lock().unwrap_or_else(|p| p.into_inner()));
+    join_within(threads, STOP_GRACE);
+}
+
+/// Wakes `threads` (told to stop already) and joins those that end within
+/// `grace`. The others are detached, not waited for: one stuck in a store
+/// call that never returns must not hold up shutdown, and it ends by
+/// itself once the call returns (it checks `stopping` after every call).
+/// A thread that ends the instance (the last handle dropped on it) cannot
+/// wait for itself, so it is never joined either.
+fn join_within(threads: Vec<std::thread::JoinHandle<()>>, grace: Duration) {
+    for t in &threads {
+        t.thread().unpark();
+    }
+    let deadline = Instant::now() + grace;
     let me = std::thread::current().id();
     for t in threads {
-        t.thread().unpark();
-        // A thread that ends the instance cannot wait for itself.
-        if t.thread().id() != me {
+        if t.thread().id() == me {
+            continue;
+        }
+        while !t.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if t.is_finished() {
             let _ = t.join();
         }
+        // Otherwise dropping the handle detaches the thread.
     }
 }
 

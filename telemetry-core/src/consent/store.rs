@@ -481,6 +481,97 @@ mod tests {
         }
     }
 
+    /// The names a fixed temporary name would take (`<file>.tmp`, or one
+    /// per process, `<file>.<pid>.tmp`) may hold another writer's file, or
+    /// anything else: a save never touches them.
+    #[test]
+    fn a_save_never_touches_what_holds_a_fixed_temporary_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("consent.json");
+        let fixed = dir.path().join("consent.json.tmp");
+        fs::create_dir(&fixed).unwrap();
+        fs::write(fixed.join("inside"), b"keep").unwrap();
+        let per_process = dir
+            .path()
+            .join(format!("consent.json.{}.tmp", std::process::id()));
+        fs::write(&per_process, b"another writer's partial file").unwrap();
+        let mut read_only = fs::metadata(&per_process).unwrap().permissions();
+        read_only.set_readonly(true);
+        fs::set_permissions(&per_process, read_only).unwrap();
+
+        let s = FileConsentStore::open(&path).unwrap();
+        for i in 1..=3 {
+            s.save(SubjectKey([i; 16]), c(Category::BUSINESS)).unwrap();
+        }
+        drop(s);
+        assert_eq!(
+            FileConsentStore::open(&path).unwrap().load().unwrap().len(),
+            3
+        );
+        assert_eq!(fs::read(fixed.join("inside")).unwrap(), b"keep");
+        assert_eq!(fs::read_dir(&fixed).unwrap().count(), 1);
+        assert_eq!(
+            fs::read(&per_process).unwrap(),
+            b"another writer's partial file"
+        );
+        assert!(fs::metadata(&per_process).unwrap().permissions().readonly());
+        // Nothing else is left behind.
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        let mut expected = vec![
+            "consent.json".to_owned(),
+            format!("consent.json.{}.tmp", std::process::id()),
+            "consent.json.lock".to_owned(),
+            "consent.json.tmp".to_owned(),
+        ];
+        expected.sort();
+        assert_eq!(names, expected);
+    }
+
+    /// Another process holds the lock: the flock(1) utility takes the same
+    /// flock(2) lock as `File::try_lock` on Linux, and holds it until its
+    /// command (which does not inherit it) sees its input close.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_file_locked_by_another_process_is_a_clear_error() {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("consent.json");
+        let mut holder = Command::new("flock")
+            .args(["--exclusive", "--nonblock", "--close"])
+            .arg(dir.path().join("consent.json.lock"))
+            .args(["-c", "echo held; cat >/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run flock(1) (util-linux)");
+        let mut line = String::new();
+        BufReader::new(holder.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "held", "flock did not take the lock");
+
+        let err = FileConsentStore::open(&path).unwrap_err().to_string();
+        assert!(err.contains("is in use by another process"), "{err}");
+        assert!(
+            err.contains("give each process its own file")
+                && err.contains("shared store (telemetry-consent-postgres)"),
+            "the error does not name the fix: {err}"
+        );
+        assert!(!path.exists(), "a refused open wrote the file");
+
+        // Released when the other process ends.
+        drop(holder.stdin.take());
+        assert!(holder.wait().unwrap().success());
+        let s = FileConsentStore::open(&path).unwrap();
+        s.save(SubjectKey([4; 16]), c(Category::BUSINESS)).unwrap();
+    }
+
     #[test]
     fn one_process_one_file_and_owner_only() {
         let dir = tempfile::tempdir().unwrap();
