@@ -14,6 +14,7 @@ use crate::export::Resource;
 use crate::export::SubjectKey;
 use crate::health::DropCause;
 use crate::health::drops::DropCounters;
+use crate::health::own_metrics::OwnMetrics;
 use crate::metrics::registry::MetricRegistry;
 use crate::pipeline::Pipeline;
 use crate::privacy::{KeyRing, Limits};
@@ -218,6 +219,25 @@ impl Inner {
         let mut out = self.metrics.collect();
         out.extend(self.own_metrics(false));
         out
+    }
+
+    /// The library's own metrics, each part reporting its own.
+    /// `for_scrape`: see [`OwnMetrics::new`].
+    fn own_metrics(&self, for_scrape: bool) -> Vec<MetricData> {
+        let uptime = std::time::Duration::from_nanos(self.clock().mono());
+        let mut out = OwnMetrics::new(self.names(), uptime, for_scrape);
+        out.drops(&self.drops().snapshot(), self.known());
+        out.rejections(self.rejected_headers());
+        self.consent().report(&mut out);
+        self.pipeline().stats.report(&mut out);
+        // Process-wide counts, reported by the installed instance (or by
+        // every instance when none is installed).
+        let process_wide = crate::Telemetry::global().is_none_or(|g| g.inner.id() == self.id());
+        if process_wide {
+            crate::subject::context::report_misuse(&mut out);
+            crate::macro_support::report_calls_without_instance(&mut out);
+        }
+        out.finish()
     }
 
     pub(crate) fn metrics_snapshot(&self) -> Vec<MetricData> {

@@ -165,15 +165,32 @@ pub use health::{DropCause, DropCounts};
 pub use metrics::instrument::{Counter, FloatCounter, Gauge, Histogram, UpDownCounter};
 pub use pipeline::{ShutdownReport, TelemetryStats};
 pub use privacy::{FieldClass, KeyId, Limits};
-pub use sampler::{Sampler, TraceIdRule};
-pub use subject::context::{Context, ContextGuard, SuppressGuard};
-pub use subject::future::{FutureExt, WithContext};
+pub use sampler::Sampler;
+pub use subject::context::Context;
+pub use subject::future::FutureExt;
 pub use subject::id::SubjectId;
-pub use telemetry::{DefaultGuard, Telemetry};
+pub use telemetry::Telemetry;
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use telemetry_macros::{TelemetryEvent, TelemetryValue, instrument_event};
-pub use trace::span::{Entered, Span};
-pub use value::{
-    FieldType, ListElement, ListRef, MAX_LIST_LEN, Seq, TelemetryValue, Value, ValueList,
-};
+pub use trace::span::Span;
+pub use value::{FieldType, Seq, TelemetryValue, Value};
+
+/// Sequences and maps recorded as values (OTLP arrays and key-value
+/// lists): the element trait, the borrowed form and the size limit. A
+/// slice is recorded as [`Seq`]; `Vec`, arrays and maps are values as
+/// they are.
+pub mod list {
+    pub use crate::value::{ListElement, ListRef, MAX_LIST_LEN, ValueList};
+}
+
+/// The guards and adapters that keep a subject, a span or an instance
+/// current, as the methods that make them return them. Hold a guard only
+/// where no `.await` follows; across `.await`, use the future adapters
+/// ([`Telemetry::in_subject`], [`FutureExt`]).
+pub mod scope {
+    pub use crate::subject::context::{ContextGuard, SuppressGuard};
+    pub use crate::subject::future::WithContext;
+    pub use crate::telemetry::DefaultGuard;
+    pub use crate::trace::span::Entered;
+}

@@ -13,7 +13,7 @@
 //!   [`ConsentSampler`](crate::otel_sampler::ConsentSampler) (feature
 //!   `otel-sampler`), or make the library decide as the SDK's stock
 //!   `TraceIdRatioBased` does with
-//!   [`TraceIdRule::OtelRustSdk`](telemetry_core::TraceIdRule::OtelRustSdk).
+//!   [`TraceIdRule::OtelRustSdk`](telemetry_core::trace::TraceIdRule::OtelRustSdk).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -2,7 +2,7 @@
 //!
 //! `#[instrument_event]`, `#[derive(TelemetryEvent)]` and
 //! `#[derive(TelemetryValue)]` for
-//! [`telemetry-core`](https://docs.rs/telemetry-core). Use them through
+//! `telemetry-core`. Use them through
 //! `telemetry-core`, which re-exports both (cargo feature `macros`, on by
 //! default); the generated code refers to `::telemetry_core` (override with
 //! `crate = "path"` when you re-export the library).
@@ -74,7 +74,8 @@ pub fn derive_telemetry_value(input: TokenStream) -> TokenStream {
 /// Arguments: `name = ".."` (default: the function name), `category = ..`
 /// (default `performance`), `fields(arg, other = hash, ..)` (arguments are
 /// recorded only when listed; `public` unless a class is given), `err` or
-/// `err(message)`, `ret` or `ret = hash`, `subject = arg` (opens the consent
+/// `err(message = class)` (the message's privacy class: `public`, `hash`,
+/// `redact`), `ret` or `ret = hash`, `subject = arg` (opens the consent
 /// scope from an argument), `objective(success = 99.9, latency_ms = 250,
 /// latency_percentile = 99)`, `crate = ".."`.
 ///

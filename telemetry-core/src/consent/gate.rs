@@ -29,6 +29,8 @@ use crate::category::{Category, CategorySet};
 use crate::export::Severity;
 use crate::health::drops::DropCause;
 use crate::instance::Inner;
+#[cfg(feature = "tracing")]
+use crate::subject::context::fast_span;
 use crate::subject::context::{Context, fast_subject, fast_withheld, with_fast_subject};
 use crate::subject::{SubjectKey, SubjectState};
 use crate::trace::{SpanContext, SpanDecision, TraceId, ids_from, next_random};
@@ -263,6 +265,26 @@ impl Inner {
             return Err(DropCause::RateLimit);
         }
         Ok((probability, mono))
+    }
+
+    /// The gate for what the `tracing` layer sees, before the span or
+    /// event exists: consent for the current subject, then, for a span,
+    /// its parent's sampling decision (a child of a sampled-out span is
+    /// refused and counted; a root is sampled when it is created).
+    #[cfg(feature = "tracing")]
+    #[inline]
+    pub(crate) fn admit_tracing(&self, category: Category, is_span: bool) -> bool {
+        if self.admit(category, Who::Current).is_err() {
+            return false;
+        }
+        if is_span
+            && let Some(parent) = fast_span()
+            && !parent.sampled
+        {
+            self.drops().count(DropCause::Sampling, category, 1);
+            return false;
+        }
+        true
     }
 
     /// Whether a record of `category` would pass consent for `who` now,

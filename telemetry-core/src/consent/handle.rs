@@ -283,7 +283,12 @@ impl<'t> Consent<'t> {
             .consent()
             .policy
             .state(self.inner.consent().choices(key), category);
-        if self.inner.consent().do_not_track && state != ConsentState::Exempt {
+        // What the gate would admit has the last word (`DO_NOT_TRACK`
+        // among others): a state that allows but is not admitted is denied.
+        if state != ConsentState::Exempt
+            && state.allows()
+            && self.inner.consent().mask_of(key) & category.mask() == 0
+        {
             return ConsentState::Denied;
         }
         state

@@ -8,6 +8,7 @@ pub(crate) mod coverage;
 pub(crate) mod fleet;
 pub(crate) mod gate;
 mod handle;
+mod own_metrics;
 pub(crate) mod policy;
 mod records;
 pub(crate) mod registry;

@@ -2,7 +2,7 @@
 //! a shared atomic on the hot path, and the library's own metrics.
 
 pub(crate) mod drops;
-mod own_metrics;
+pub(crate) mod own_metrics;
 pub(crate) mod rejections;
 
 pub use drops::{DropCause, DropCounts};

@@ -23,7 +23,7 @@ pub use crate::category::Category;
 pub use crate::event::schema::{EventSchema, FieldSchema, FieldVisitor, TelemetryEvent};
 pub use crate::privacy::FieldClass;
 pub use crate::value::{FieldType, TelemetryValue, Value};
-pub(crate) use call::CALLS_WITHOUT_INSTANCE;
+pub(crate) use call::report_calls_without_instance;
 pub use call::{Call, CallEntered, Callsite};
 pub use mirror::*;
 pub use outcome::*;

@@ -96,6 +96,22 @@ impl ExportStats {
             self.interval.as_secs()
         ));
     }
+
+    /// Writes the export failures into `out` (always for a scrape, so an
+    /// alert has a series; else only once there are some).
+    pub(crate) fn report(&self, out: &mut crate::health::own_metrics::OwnMetrics<'_>) {
+        let failures = self.errors.load(Ordering::Relaxed);
+        if failures > 0 || out.for_scrape() {
+            out.counts(
+                (
+                    "telemetry.export.failures",
+                    "Export attempts that failed (each drops or defers its batch).",
+                    "{failure}",
+                ),
+                [(Vec::new(), failures)],
+            );
+        }
+    }
 }
 
 #[cfg(test)]

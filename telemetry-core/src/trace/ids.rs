@@ -139,6 +139,25 @@ fn seed() -> u64 {
     h.finish() | 1
 }
 
+/// How a trace id and a probability decide whether a trace is kept. Every
+/// process that uses the same rule and probability keeps the same traces;
+/// two rules agree only by chance.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum TraceIdRule {
+    /// OpenTelemetry's consistent probability sampling (the default): keep
+    /// when the trace id's low 56 bits reach the rejection threshold
+    /// 2⁵⁶·(1 − p). A service with a higher probability keeps every trace
+    /// one with a lower probability keeps. Samplers that apply this
+    /// threshold rule to the same 56 bits agree with it.
+    #[default]
+    Consistent,
+    /// As the OpenTelemetry Rust SDK's `TraceIdRatioBased` (0.33) decides:
+    /// keep when the low 64 bits, shifted right by one, are below p·2⁶³.
+    /// Choose it when OpenTelemetry SDKs in the same traces sample with
+    /// that sampler, so both keep the same traces.
+    OtelRustSdk,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

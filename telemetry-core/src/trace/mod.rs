@@ -7,6 +7,6 @@ mod ids;
 pub(crate) mod span;
 
 pub use context::{SpanContext, SpanDecision, TraceparentError};
-pub use ids::{SpanId, TraceId};
+pub use ids::{SpanId, TraceId, TraceIdRule};
 
 pub(crate) use ids::{ids_from, next_random};

@@ -13,8 +13,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use super::TracingLayer;
 use super::routes::Routes;
-use crate::health::drops::DropCause;
-use crate::subject::context::{fast_span, suppressed};
+use crate::subject::context::suppressed;
 use crate::telemetry::Telemetry;
 
 /// Decides, per callsite and then per span or event, whether the layer
@@ -44,18 +43,7 @@ impl RouteFilter {
         if suppressed() {
             return false;
         }
-        let inner = &self.telemetry.inner;
-        if inner.check(category).is_err() {
-            return false;
-        }
-        if meta.is_span()
-            && let Some(parent) = fast_span()
-            && !parent.sampled
-        {
-            inner.drops().count(DropCause::Sampling, category, 1);
-            return false;
-        }
-        true
+        self.telemetry.inner.admit_tracing(category, meta.is_span())
     }
 
     fn interest(&self, meta: &'static Metadata<'static>) -> Interest {

@@ -184,3 +184,87 @@ fn modules_import_one_another_without_a_cycle() {
         }
     }
 }
+
+/// The names `pub use` statements put at the crate root of `lib.rs`
+/// (inline modules' own re-exports left out).
+fn root_names(lib: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut depth = 0usize;
+    let mut statement = String::new();
+    for line in lib.lines() {
+        let code = line.split("//").next().unwrap_or_default();
+        if depth == 0 && (code.starts_with("pub use ") || !statement.is_empty()) {
+            statement.push_str(code);
+            if code.contains(';') {
+                let body = statement
+                    .trim_start_matches("pub use ")
+                    .trim_end_matches(';')
+                    .to_owned();
+                let list = match body.split_once('{') {
+                    Some((_, rest)) => rest.trim_end_matches('}').to_owned(),
+                    None => body.rsplit("::").next().unwrap_or_default().to_owned(),
+                };
+                for name in list.split(',') {
+                    let name = name.trim();
+                    if !name.is_empty() {
+                        names.insert(name.to_owned());
+                    }
+                }
+                statement.clear();
+            }
+        }
+        depth += code.matches('{').count();
+        depth = depth.saturating_sub(code.matches('}').count());
+    }
+    names
+}
+
+/// The root is what an instrumenting user needs, one path per item: a
+/// new name there is a decision (add it here), not an accident.
+#[test]
+fn the_crate_root_holds_the_instrumenting_users_names() {
+    let lib =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
+    let names = root_names(&lib);
+    let expected: BTreeSet<String> = [
+        "Category",
+        "CategorySet",
+        "ConfigError",
+        "ConfigErrorKind",
+        "ConsentError",
+        "ConsentPolicy",
+        "Context",
+        "Counter",
+        "DropCause",
+        "DropCounts",
+        "Environment",
+        "EventBuilder",
+        "FieldClass",
+        "FieldType",
+        "FloatCounter",
+        "FutureExt",
+        "Gauge",
+        "Histogram",
+        "KeyId",
+        "Limits",
+        "Sampler",
+        "Seq",
+        "Severity",
+        "ShutdownReport",
+        "Span",
+        "SpanKind",
+        "SubjectId",
+        "Telemetry",
+        "TelemetryBuilder",
+        "TelemetryEvent",
+        "TelemetryStats",
+        "TelemetryValue",
+        "UpDownCounter",
+        "Value",
+        "instrument_event",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    assert_eq!(names, expected);
+}

@@ -17,23 +17,40 @@ use tracing_subscriber::prelude::*;
 /// The record paths.
 #[derive(Copy, Clone, Debug)]
 enum Path {
+    /// A typed event; the scope gives its subject.
     TypedEvent,
+    /// A typed event naming its subject in a field.
+    TypedEventWithSubject,
     AdHocEvent,
     Span,
+    /// An instrumented call; the scope gives its subject.
     MacroCall,
+    /// An instrumented call whose argument names its subject.
+    MacroCallWithSubject,
+    /// A `tracing` event through the layer.
     TracingLayer,
+    /// A `tracing` span through the layer.
+    TracingSpan,
     Measurement,
+    /// The consent sent on to the next hop.
     Propagation,
+    /// An event recorded in the context an incoming request's headers
+    /// give (consent that allows business, applied to the scope).
+    IncomingPropagation,
 }
 
-const PATHS: [Path; 7] = [
+const PATHS: [Path; 11] = [
     Path::TypedEvent,
+    Path::TypedEventWithSubject,
     Path::AdHocEvent,
     Path::Span,
     Path::MacroCall,
+    Path::MacroCallWithSubject,
     Path::TracingLayer,
+    Path::TracingSpan,
     Path::Measurement,
     Path::Propagation,
+    Path::IncomingPropagation,
 ];
 
 /// The reasons to refuse (and the baseline, which refuses nothing).
@@ -96,9 +113,35 @@ struct Typed {
     n: u64,
 }
 
+/// The same, naming its subject.
+#[derive(TelemetryEvent)]
+#[telemetry(name = "gate.typed_subject", category = business)]
+struct TypedWithSubject<'a> {
+    #[telemetry(subject)]
+    user: &'a str,
+    #[telemetry(public)]
+    n: u64,
+}
+
 #[instrument_event(name = "gate.call", category = business)]
 fn call() -> u64 {
     7
+}
+
+#[instrument_event(name = "gate.call_subject", category = business, subject = user)]
+fn call_for(user: &str) -> usize {
+    user.len()
+}
+
+/// Runs `f` with the layer (business from target `gate`) as the
+/// thread's subscriber.
+fn with_layer(t: &Telemetry, f: impl FnOnce()) {
+    let layer = TracingLayer::builder(t)
+        .route("gate", tracing::Level::INFO, Category::BUSINESS)
+        .field("message", FieldClass::Public)
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
 }
 
 fn instance(reason: Reason) -> (Telemetry, InMemoryExporter) {
@@ -161,16 +204,28 @@ fn record(t: &Telemetry, path: Path, counter: &Counter) -> Option<bool> {
             let _default = t.set_default();
             assert_eq!(call(), 7);
         }
+        Path::TypedEventWithSubject => t.emit(&TypedWithSubject { user: "sam", n: 1 }),
+        Path::MacroCallWithSubject => {
+            let _default = t.set_default();
+            assert_eq!(call_for("sam"), 3);
+        }
         Path::TracingLayer => {
-            let layer = TracingLayer::builder(t)
-                .route("gate", tracing::Level::INFO, Category::BUSINESS)
-                .field("message", FieldClass::Public)
-                .build()
-                .unwrap();
-            let subscriber = tracing_subscriber::registry().with(layer);
-            tracing::subscriber::with_default(subscriber, || {
-                tracing::info!(target: "gate", "gate.tracing");
+            with_layer(t, || tracing::info!(target: "gate", "gate.tracing"));
+        }
+        Path::TracingSpan => {
+            with_layer(t, || {
+                tracing::info_span!(target: "gate", "gate.tracing_span").in_scope(|| {});
             });
+        }
+        Path::IncomingPropagation => {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                BAGGAGE,
+                HeaderValue::from_static("telemetry.consent=business,performance"),
+            );
+            let ctx = t.extract_headers(&headers).apply(Context::current());
+            let _g = ctx.attach();
+            t.event("gate.incoming", Category::BUSINESS).emit();
         }
         Path::Measurement => counter.add(1, &[]),
         Path::Propagation => {
@@ -187,9 +242,21 @@ fn record(t: &Telemetry, path: Path, counter: &Counter) -> Option<bool> {
 fn arrived(exp: &InMemoryExporter, path: Path) -> u64 {
     match path {
         Path::TypedEvent => exp.events_named("gate.typed").len() as u64,
+        Path::TypedEventWithSubject => exp.events_named("gate.typed_subject").len() as u64,
         Path::AdHocEvent => exp.events_named("gate.adhoc").len() as u64,
+        Path::IncomingPropagation => exp.events_named("gate.incoming").len() as u64,
         Path::Span => exp.spans().iter().filter(|s| s.name == "gate.span").count() as u64,
         Path::MacroCall => exp.spans().iter().filter(|s| s.name == "gate.call").count() as u64,
+        Path::MacroCallWithSubject => exp
+            .spans()
+            .iter()
+            .filter(|s| s.name == "gate.call_subject")
+            .count() as u64,
+        Path::TracingSpan => exp
+            .spans()
+            .iter()
+            .filter(|s| s.name == "gate.tracing_span")
+            .count() as u64,
         Path::TracingLayer => exp
             .logs()
             .iter()

@@ -9,7 +9,7 @@ use opentelemetry_sdk::trace::{
     InMemorySpanExporter, SamplingDecision, SdkTracerProvider, ShouldSample,
 };
 use telemetry_core::testing::InMemoryExporter;
-use telemetry_core::trace::{SpanContext, SpanId, TraceId};
+use telemetry_core::trace::{SpanContext, SpanId, TraceId, TraceIdRule};
 use telemetry_core::*;
 use telemetry_exporters::otel_bridge::{
     BridgedTracerProvider, from_otel, join_otel_traces, to_otel,

@@ -1084,3 +1084,48 @@ fn sequences_and_maps_are_recorded_as_lists_and_maps() {
     assert_eq!(e.fields[0].ty, FieldType::List);
     assert_eq!(e.fields[1].ty, FieldType::Map);
 }
+
+/// A performance (exempt) call that returns a value: recorded for anyone,
+/// but its return value only when the record may identify its subject.
+#[instrument_event(name = "macro.quota_left", category = performance, ret)]
+fn quota_left(used: u64) -> u64 {
+    1000 - used
+}
+
+#[test]
+fn a_return_value_is_left_out_of_an_anonymous_record() {
+    let t = t();
+    let before = t.drops().get(DropCause::Anonymized, Category::PERFORMANCE);
+    {
+        // dana granted nothing: performance is exempt, so her call is
+        // recorded, anonymously, and its return value is left out.
+        let _scope = t.subject("macro-dana");
+        assert_eq!(quota_left(1), 999);
+    }
+    t.consent()
+        .grant("macro-erin", Category::PERFORMANCE)
+        .unwrap();
+    {
+        // erin granted performance: her record identifies her and keeps it.
+        let _scope = t.subject("macro-erin");
+        assert_eq!(quota_left(2), 998);
+    }
+    t.force_flush().unwrap();
+    let spans: Vec<_> = exporter()
+        .spans()
+        .into_iter()
+        .filter(|s| s.name == "macro.quota_left")
+        .collect();
+    assert_eq!(spans.len(), 2, "{spans:?}");
+    let anonymous = spans.iter().find(|s| s.subject.is_none()).unwrap();
+    assert!(!has_attr(&anonymous.attributes, "return"), "{anonymous:?}");
+    let identified = spans.iter().find(|s| s.subject.is_some()).unwrap();
+    assert!(
+        identified
+            .attributes
+            .iter()
+            .any(|a| a.key == "return" && a.value == AttrValue::U64(998)),
+        "{identified:?}"
+    );
+    assert!(t.drops().get(DropCause::Anonymized, Category::PERFORMANCE) > before);
+}

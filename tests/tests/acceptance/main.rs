@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod browser_harness;
+mod docs_links;
 mod file_replay;
 mod otel_bridge;
 mod otlp;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use opentelemetry::trace::{Tracer, TracerProvider};
 use opentelemetry_otlp::{SpanExporter, WithExportConfig};
 use opentelemetry_sdk::trace::{Sampler as SdkSampler, SdkTracerProvider};
+use telemetry_core::trace::TraceIdRule;
 use telemetry_core::*;
 use telemetry_exporters::file::{ExportRequest, parse_line};
 use telemetry_exporters::otel_bridge::{BridgedTracerProvider, join_otel_traces};

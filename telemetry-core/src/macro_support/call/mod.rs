@@ -1,6 +1,14 @@
 //! One instrumented function's call: the gate at entry (consent before any
 //! argument is read), its span, the argument and return-value capture, the
 //! error event, and the call counter and duration histogram at the end.
+//!
+//! The `exception` events of an `Err` or a panic are in [`exception`], with
+//! the stack frames of [`backtrace`]; calls that found no telemetry
+//! instance are counted in [`no_instance`](mod@no_instance).
+
+mod backtrace;
+mod exception;
+mod no_instance;
 
 use std::future::Future;
 use std::sync::OnceLock;
@@ -8,9 +16,8 @@ use std::sync::OnceLock;
 use crate::catalogue::{
     FUNCTION_CALLS, FUNCTION_DURATION, FUNCTION_DURATION_BOUNDS, FunctionSchema,
 };
-use crate::category::Category;
 use crate::consent::gate::Who;
-use crate::export::{Exemplar, Severity};
+use crate::export::Exemplar;
 use crate::metrics::instrument::{Counter, Histogram};
 use crate::metrics::{BoundCounter, BoundHistogram};
 use crate::privacy::FieldClass;
@@ -21,6 +28,8 @@ use crate::trace::span::{Entered, Span};
 use crate::value::{TelemetryValue, Value};
 
 use super::outcome::{Outcome, RetValue};
+use no_instance::no_instance;
+pub(crate) use no_instance::report_calls_without_instance;
 
 struct CallMetrics {
     calls: Counter,
@@ -143,25 +152,6 @@ impl Callsite {
     }
 }
 
-/// Calls of instrumented functions that found no telemetry instance (none
-/// installed, no default set on their thread).
-pub(crate) static CALLS_WITHOUT_INSTANCE: std::sync::atomic::AtomicU64 =
-    std::sync::atomic::AtomicU64::new(0);
-
-/// Counts a call that found no instance; the first one prints a hint.
-#[cold]
-fn no_instance(function: &str) {
-    use std::sync::atomic::Ordering;
-    if CALLS_WITHOUT_INSTANCE.fetch_add(1, Ordering::Relaxed) == 0 {
-        eprintln!(
-            "telemetry: `{function}` (#[instrument_event]) ran before any telemetry instance was \
-             installed, so it recorded nothing; call `.install()` on the builder in `main`, or \
-             `telemetry.set_default()` in a test (calls without an instance are counted in \
-             `telemetry.calls.without_instance`)"
-        );
-    }
-}
-
 /// A call in progress (consent allowed it; its span may be sampled out).
 pub struct Call {
     site: &'static Callsite,
@@ -275,64 +265,6 @@ impl Call {
         }
     }
 
-    /// Records an `Err` as an `exception` event in the errors category, with
-    /// the error's type (never its message).
-    pub fn error<T, E>(&mut self, result: &Result<T, E>) {
-        if let Err(e) = result {
-            self.error_event::<E>(None);
-            self.span.set_error(e);
-        }
-    }
-
-    /// Like [`error`](Self::error), and records the error's message with
-    /// `class`, in an event that may identify its subject only (the message
-    /// is not even formatted otherwise).
-    pub fn error_with_message<T, E: std::fmt::Display>(
-        &mut self,
-        class: FieldClass,
-        result: &Result<T, E>,
-    ) {
-        if let Err(e) = result {
-            self.error_event::<E>(Some((class, e)));
-            self.span.set_error(e);
-        }
-    }
-
-    fn error_event<E>(&self, message: Option<(FieldClass, &dyn std::fmt::Display)>) {
-        self.exception(std::any::type_name::<E>(), message);
-    }
-
-    /// The `exception` event of a panic: its type only.
-    #[cold]
-    fn panic_event(&self) {
-        self.exception("panic", None);
-    }
-
-    fn exception(&self, ty: &'static str, message: Option<(FieldClass, &dyn std::fmt::Display)>) {
-        let t = &*self.telemetry;
-        let ctx = self.context.clone();
-        let _g = ctx.map(Context::attach);
-        let _e = self.span.enter();
-        let mut event = t
-            .event("exception", Category::ERRORS)
-            .severity(Severity::Error)
-            .public("exception.type", ty)
-            .public("code.function", self.site.schema.name);
-        if let Some((class, message)) = message {
-            event = event.identifying_with("exception.message", class, || message.to_string());
-        }
-        if self.site.schema.records_backtrace && t.enabled(Category::ERRORS) {
-            let krate = self
-                .site
-                .module
-                .split("::")
-                .next()
-                .unwrap_or(self.site.module);
-            event = event.public("exception.stacktrace", own_frames(krate));
-        }
-        event.emit();
-    }
-
     /// Ends the call: the span ends (status from an `Err`), the call counter
     /// and, for a recorded span, the duration histogram get the outcome.
     #[inline]
@@ -428,60 +360,4 @@ pub enum CallEntered {
     Span(Entered),
     /// The call's subject and span are current.
     Context(ContextGuard),
-}
-
-/// The stack frames of crate `krate`, innermost first, one a line:
-/// `symbol (src/file.rs:line)`. Frames of the standard library, of
-/// dependencies and of this library are left out, and so is everything
-/// before `src/` in a path (a home directory, a build machine's layout).
-fn own_frames(krate: &str) -> String {
-    let trace = std::backtrace::Backtrace::force_capture().to_string();
-    let prefix = format!("{krate}::");
-    let mut out = String::new();
-    let mut lines = trace.lines().peekable();
-    while let Some(line) = lines.next() {
-        // `  12: symbol` then, if known, `             at path:line:col`.
-        let symbol = line
-            .trim_start()
-            .split_once(": ")
-            .map(|(n, sym)| (n, sym.trim()))
-            .filter(|(n, _)| n.chars().all(|c| c.is_ascii_digit()))
-            .map(|(_, sym)| sym);
-        let Some(symbol) = symbol else {
-            continue;
-        };
-        let location = lines
-            .peek()
-            .and_then(|l| l.trim_start().strip_prefix("at "))
-            .map(str::to_owned);
-        if location.is_some() {
-            lines.next();
-        }
-        if !symbol.starts_with(&prefix) {
-            continue;
-        }
-        let symbol = symbol.rsplit_once("::h").map_or(symbol, |(s, hash)| {
-            if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) {
-                s
-            } else {
-                symbol
-            }
-        });
-        out.push_str(symbol);
-        if let Some(location) = location {
-            // From the crate's own source folder on, else the file name.
-            let short = ["src/", "tests/", "examples/", "benches/"]
-                .iter()
-                .filter_map(|dir| location.rfind(dir))
-                .max()
-                .and_then(|i| location.get(i..))
-                .or_else(|| location.rsplit('/').next())
-                .unwrap_or(&location);
-            out.push_str(" (");
-            out.push_str(short);
-            out.push(')');
-        }
-        out.push('\n');
-    }
-    out
 }

@@ -1,0 +1,202 @@
+//! One series of an instrument: its attribute set and the atomic cells
+//! that aggregate it, by kind of aggregation, and the updates the hot path
+//! makes to them (lock-free: atomics and compare-and-swap loops).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::export::{Attribute, Exemplar};
+use crate::value::Value;
+
+use super::attributes::{key_index, value_matches};
+
+/// The kind of aggregation an instrument does.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Counter,
+    FloatCounter,
+    UpDownCounter,
+    Gauge,
+    Histogram,
+}
+
+impl Kind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::FloatCounter => "float counter",
+            Kind::UpDownCounter => "up-down counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+/// The atomic cells of one series.
+pub(crate) enum Cells {
+    /// Counter (as u64) or up-down counter (as i64 bits).
+    Sum(AtomicU64),
+    /// Float counter, as f64 bits.
+    FloatSum(AtomicU64),
+    /// Last value as f64 bits; `set` once any value was recorded.
+    Gauge {
+        bits: AtomicU64,
+        set: AtomicBool,
+    },
+    Histogram(HistogramCells),
+}
+
+pub(crate) struct HistogramCells {
+    pub(super) count: AtomicU64,
+    pub(super) sum: AtomicU64,
+    pub(super) min: AtomicU64,
+    pub(super) max: AtomicU64,
+    pub(super) buckets: Box<[AtomicU64]>,
+}
+
+fn f64_update(cell: &AtomicU64, f: impl Fn(f64) -> f64) {
+    let mut cur = cell.load(Ordering::Relaxed);
+    loop {
+        let next = f(f64::from_bits(cur)).to_bits();
+        if next == cur {
+            return;
+        }
+        match cell.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(actual) => cur = actual,
+        }
+    }
+}
+
+impl Cells {
+    pub(super) fn new(kind: Kind, buckets: usize) -> Self {
+        match kind {
+            Kind::Counter | Kind::UpDownCounter => Cells::Sum(AtomicU64::new(0)),
+            Kind::FloatCounter => Cells::FloatSum(AtomicU64::new(0f64.to_bits())),
+            Kind::Gauge => Cells::Gauge {
+                bits: AtomicU64::new(0),
+                set: AtomicBool::new(false),
+            },
+            Kind::Histogram => Cells::Histogram(HistogramCells {
+                count: AtomicU64::new(0),
+                sum: AtomicU64::new(0f64.to_bits()),
+                min: AtomicU64::new(f64::INFINITY.to_bits()),
+                max: AtomicU64::new(f64::NEG_INFINITY.to_bits()),
+                buckets: (0..buckets).map(|_| AtomicU64::new(0)).collect(),
+            }),
+        }
+    }
+}
+
+/// One series: an attribute set and its cells.
+pub(crate) struct Series {
+    pub(super) attrs: Vec<Attribute>,
+    /// For each declared key: 1 + its position in `attrs`, or 0 if absent.
+    pub(super) slots: Box<[u8]>,
+    pub(crate) cells: Cells,
+    /// The latest exemplar offered (instrumented functions' calls only).
+    pub(super) exemplar: Mutex<Option<Exemplar>>,
+    /// The next series whose attribute hash collides with this one.
+    pub(super) next: OnceLock<Arc<Series>>,
+}
+
+impl Series {
+    /// Keeps `exemplar` as the series' latest, unless another thread is
+    /// storing one right now (never waits).
+    #[inline]
+    pub(crate) fn offer_exemplar(&self, exemplar: Exemplar) {
+        if let Ok(mut slot) = self.exemplar.try_lock() {
+            *slot = Some(exemplar);
+        }
+    }
+
+    /// The latest exemplar (taken, for delta temporality).
+    pub(super) fn exemplars(&self, take: bool) -> Vec<Exemplar> {
+        match self.exemplar.lock() {
+            Ok(mut slot) if take => slot.take().into_iter().collect(),
+            Ok(slot) => slot.iter().copied().collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn add_u64(&self, v: u64) {
+        if let Cells::Sum(c) = &self.cells {
+            c.fetch_add(v, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds a non-negative finite amount (others are ignored).
+    #[inline]
+    pub(crate) fn add_f64(&self, v: f64) {
+        if let Cells::FloatSum(c) = &self.cells
+            && v.is_finite()
+            && v > 0.0
+        {
+            f64_update(c, |sum| sum + v);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn add_i64(&self, v: i64) {
+        if let Cells::Sum(c) = &self.cells {
+            c.fetch_add(v as u64, Ordering::Relaxed);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn set_f64(&self, v: f64) {
+        if let Cells::Gauge { bits, set } = &self.cells {
+            bits.store(v.to_bits(), Ordering::Relaxed);
+            set.store(true, Ordering::Release);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn record_f64(&self, v: f64, bounds: &[f64]) {
+        if let Cells::Histogram(h) = &self.cells {
+            if v.is_nan() {
+                return;
+            }
+            let i = bounds.partition_point(|b| *b < v);
+            if let Some(b) = h.buckets.get(i) {
+                b.fetch_add(1, Ordering::Relaxed);
+            }
+            h.count.fetch_add(1, Ordering::Relaxed);
+            f64_update(&h.sum, |s| s + v);
+            if v < f64::from_bits(h.min.load(Ordering::Relaxed)) {
+                f64_update(&h.min, |m| m.min(v));
+            }
+            if v > f64::from_bits(h.max.load(Ordering::Relaxed)) {
+                f64_update(&h.max, |m| m.max(v));
+            }
+        }
+    }
+
+    pub(super) fn matches(
+        &self,
+        attrs: &[(&'static str, Value<'_>)],
+        declared: &[&'static str],
+        max_len: usize,
+    ) -> bool {
+        let mut n = 0;
+        for (k, v) in attrs {
+            let Some(i) = key_index(declared, k) else {
+                continue;
+            };
+            let stored = self
+                .slots
+                .get(i)
+                .and_then(|p| p.checked_sub(1))
+                .and_then(|p| self.attrs.get(usize::from(p)));
+            match stored {
+                // An absent value is not stored: the series has none either.
+                None if matches!(v, Value::Absent) => continue,
+                Some(a) if value_matches(&a.value, *v, max_len) => {}
+                _ => return false,
+            }
+            n += 1;
+        }
+        n == self.attrs.len()
+    }
+}

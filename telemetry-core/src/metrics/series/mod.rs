@@ -1,0 +1,316 @@
+//! Lock-free aggregation: one series per distinct attribute set, found by an
+//! order-independent hash in a concurrent map, updated with atomics.
+//!
+//! The table of an instrument's series is here; [`cells`] holds one series
+//! and its atomic cells, [`attributes`] the hash and comparison that find
+//! it, and [`collect`] reads the table into exported points.
+
+mod attributes;
+mod cells;
+mod collect;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
+
+use crate::export::{Attribute, Temporality};
+use crate::value::Value;
+
+use attributes::{hash_attrs, key_index};
+pub(crate) use cells::{Cells, Kind, Series};
+
+/// Result of looking up a series.
+pub(crate) enum Found<'g> {
+    /// The series for these attributes.
+    Series(&'g Series),
+    /// The series limit was hit; the value goes to the overflow series.
+    Overflow,
+}
+
+/// All series of one instrument.
+pub(crate) struct SeriesTable {
+    pub(crate) kind: Kind,
+    map: papaya::HashMap<u64, Arc<Series>>,
+    count: AtomicUsize,
+    pub(crate) overflow: Arc<Series>,
+    pub(crate) declared: Vec<&'static str>,
+    pub(crate) bounds: Arc<[f64]>,
+    max_series: usize,
+    max_len: usize,
+    temporality: Temporality,
+    created: SystemTime,
+    last_collect: Mutex<SystemTime>,
+}
+
+pub(crate) const OVERFLOW_KEY: &str = "otel.metric.overflow";
+
+impl SeriesTable {
+    pub(crate) fn new(
+        kind: Kind,
+        declared: Vec<&'static str>,
+        bounds: Vec<f64>,
+        temporality: Temporality,
+        max_series: usize,
+        max_len: usize,
+    ) -> Self {
+        let nb = if kind == Kind::Histogram {
+            bounds.len() + 1
+        } else {
+            0
+        };
+        let now = SystemTime::now();
+        SeriesTable {
+            kind,
+            map: papaya::HashMap::new(),
+            count: AtomicUsize::new(0),
+            overflow: Arc::new(Series {
+                attrs: vec![Attribute::new(OVERFLOW_KEY, true)],
+                slots: Box::new([]),
+                cells: Cells::new(kind, nb),
+                exemplar: Mutex::new(None),
+                next: OnceLock::new(),
+            }),
+            declared,
+            bounds: bounds.into(),
+            max_series,
+            max_len,
+            temporality,
+            created: now,
+            last_collect: Mutex::new(now),
+        }
+    }
+
+    fn new_series(&self, attrs: &[(&'static str, Value<'_>)]) -> Arc<Series> {
+        let nb = if self.kind == Kind::Histogram {
+            self.bounds.len() + 1
+        } else {
+            0
+        };
+        let mut owned = Vec::with_capacity(attrs.len());
+        let mut slots = vec![0u8; self.declared.len()].into_boxed_slice();
+        for (k, v) in attrs {
+            if let Some(i) = key_index(&self.declared, k)
+                && slots[i] == 0
+                && let Some((value, _)) = crate::value::own_public(*v, self.max_len)
+            {
+                owned.push(Attribute::new(self.declared[i], value));
+                slots[i] = u8::try_from(owned.len()).unwrap_or(u8::MAX);
+            }
+        }
+        Arc::new(Series {
+            attrs: owned,
+            slots,
+            cells: Cells::new(self.kind, nb),
+            exemplar: Mutex::new(None),
+            next: OnceLock::new(),
+        })
+    }
+
+    /// Whether any attribute key is not declared (it is ignored, and counted).
+    #[inline]
+    pub(crate) fn has_undeclared(&self, attrs: &[(&'static str, Value<'_>)]) -> bool {
+        attrs
+            .iter()
+            .any(|(k, _)| key_index(&self.declared, k).is_none())
+    }
+
+    /// Runs `f` on the series for `attrs`, creating it if needed.
+    #[inline]
+    pub(crate) fn with_series<R>(
+        &self,
+        attrs: &[(&'static str, Value<'_>)],
+        f: impl FnOnce(Found<'_>) -> R,
+    ) -> R {
+        let h = hash_attrs(attrs, &self.declared, self.max_len);
+        let map = self.map.pin();
+        let mut cur = map.get(&h);
+        while let Some(s) = cur {
+            if s.matches(attrs, &self.declared, self.max_len) {
+                return f(Found::Series(s));
+            }
+            cur = s.next.get();
+        }
+        // Not found: create under the series limit.
+        if self.count.fetch_add(1, Ordering::Relaxed) >= self.max_series {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+            return f(Found::Overflow);
+        }
+        let new = self.new_series(attrs);
+        let mut slot = match map.try_insert(h, new.clone()) {
+            Ok(s) => return f(Found::Series(s)),
+            Err(occupied) => occupied.current,
+        };
+        loop {
+            if slot.matches(attrs, &self.declared, self.max_len) {
+                self.count.fetch_sub(1, Ordering::Relaxed);
+                return f(Found::Series(slot));
+            }
+            match slot.next.get() {
+                Some(next) => slot = next,
+                None => {
+                    if slot.next.set(new.clone()).is_ok() {
+                        return f(Found::Series(&new));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A counted handle to the series for `attrs` (for bound instruments).
+    pub(crate) fn series_arc(&self, attrs: &[(&'static str, Value<'_>)]) -> Arc<Series> {
+        let h = hash_attrs(attrs, &self.declared, self.max_len);
+        // Ensure it exists, then find it again to get the Arc.
+        self.with_series(attrs, |_| ());
+        let map = self.map.pin();
+        let mut cur = map.get(&h);
+        while let Some(s) = cur {
+            if s.matches(attrs, &self.declared, self.max_len) {
+                return s.clone();
+            }
+            cur = s.next.get();
+        }
+        self.overflow.clone()
+    }
+
+    /// Whether the table reports deltas (reading it resets it).
+    pub(crate) fn is_delta(&self) -> bool {
+        self.temporality == Temporality::Delta
+    }
+
+    /// Number of series (without the overflow series).
+    pub(crate) fn len(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::{MetricPoints, Number};
+
+    fn table(kind: Kind, max: usize) -> SeriesTable {
+        SeriesTable::new(
+            kind,
+            vec!["a", "b"],
+            vec![1.0, 10.0],
+            Temporality::Cumulative,
+            max,
+            8,
+        )
+    }
+
+    #[test]
+    fn attribute_order_does_not_matter() {
+        let t = table(Kind::Counter, 10);
+        t.with_series(
+            &[("a", Value::Str("x")), ("b", Value::U64(1))],
+            |f| match f {
+                Found::Series(s) => s.add_u64(2),
+                Found::Overflow => unreachable!(),
+            },
+        );
+        t.with_series(
+            &[("b", Value::U64(1)), ("a", Value::Str("x"))],
+            |f| match f {
+                Found::Series(s) => s.add_u64(3),
+                Found::Overflow => unreachable!(),
+            },
+        );
+        assert_eq!(t.len(), 1);
+        let MetricPoints::Sum { points, .. } = t.collect().unwrap() else {
+            panic!()
+        };
+        assert_eq!(points.len(), 1);
+        assert_eq!(points[0].value, Number::I64(5));
+    }
+
+    #[test]
+    fn absent_and_wide_values_find_their_series_again() {
+        let t = table(Kind::Counter, 10);
+        for attrs in [
+            [("a", Value::Absent), ("b", Value::U64(1))],
+            [("a", Value::Absent), ("b", Value::U64(1))],
+            [("a", Value::U128(u128::MAX)), ("b", Value::Char('x'))],
+            [("a", Value::U128(u128::MAX)), ("b", Value::Char('x'))],
+            [("a", Value::Bytes(b"ab")), ("b", Value::I128(-1))],
+            [("a", Value::Bytes(b"ab")), ("b", Value::I128(-1))],
+        ] {
+            t.with_series(&attrs, |f| {
+                if let Found::Series(s) = f {
+                    s.add_u64(1)
+                }
+            });
+        }
+        assert_eq!(t.len(), 3, "one series per attribute set");
+    }
+
+    #[test]
+    fn long_strings_are_truncated_consistently() {
+        let t = table(Kind::Counter, 10);
+        for _ in 0..2 {
+            t.with_series(&[("a", Value::Str("a very long value"))], |f| {
+                if let Found::Series(s) = f {
+                    s.add_u64(1)
+                }
+            });
+        }
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn overflow_past_the_series_limit() {
+        let t = table(Kind::Counter, 2);
+        let mut overflowed = 0;
+        for i in 0..5u64 {
+            t.with_series(&[("a", Value::U64(i))], |f| match f {
+                Found::Series(s) => s.add_u64(1),
+                Found::Overflow => {
+                    t.overflow.add_u64(1);
+                    overflowed += 1;
+                }
+            });
+        }
+        assert_eq!((t.len(), overflowed), (2, 3));
+        let MetricPoints::Sum { points, .. } = t.collect().unwrap() else {
+            panic!()
+        };
+        let over = points
+            .iter()
+            .find(|p| p.attributes[0].key == OVERFLOW_KEY)
+            .unwrap();
+        assert_eq!(over.value, Number::I64(3));
+    }
+
+    #[test]
+    fn histogram_buckets_and_delta_reset() {
+        let t = SeriesTable::new(
+            Kind::Histogram,
+            vec![],
+            vec![1.0, 10.0],
+            Temporality::Delta,
+            10,
+            8,
+        );
+        for v in [0.5, 1.0, 5.0, 50.0] {
+            t.with_series(&[], |f| {
+                if let Found::Series(s) = f {
+                    s.record_f64(v, &t.bounds)
+                }
+            });
+        }
+        let MetricPoints::Histogram { points, .. } = t.collect().unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            points[0].bucket_counts,
+            vec![2, 1, 1],
+            "bounds are inclusive upper bounds"
+        );
+        assert_eq!((points[0].count, points[0].sum), (4, 56.5));
+        assert_eq!((points[0].min, points[0].max), (Some(0.5), Some(50.0)));
+        let MetricPoints::Histogram { points, .. } = t.collect().unwrap() else {
+            panic!()
+        };
+        assert_eq!(points[0].count, 0, "delta resets");
+    }
+}
