@@ -85,11 +85,11 @@
 //!   written) unless the application enables `instrument`, as fastrace's
 //!   `enable` works.
 //! - `testing`: the `testing::InMemoryExporter`, for unit tests.
-//! - `tracing`: [`tracing_layer::TracingLayer`], a `tracing-subscriber`
+//! - `tracing`: `tracing_layer::TracingLayer`, a `tracing-subscriber`
 //!   layer that records the service's `tracing` spans and events under the
 //!   same consent, sampling and privacy rules; `#[instrument_event]`
 //!   functions also open `tracing` spans for other layers to see.
-//! - `process-metrics`: [`process_metrics::ProcessMetrics`], a background
+//! - `process-metrics`: `process_metrics::ProcessMetrics`, a background
 //!   collector of the process's CPU, memory, thread and file-descriptor metrics.
 //! - `metrics-recorder`: `metrics_recorder::MetricsRecorder`, a recorder for
 //!   the `metrics` facade (`metrics::counter!` and friends through consent

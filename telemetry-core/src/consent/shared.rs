@@ -223,7 +223,7 @@ pub struct Freshness {
 }
 
 /// What a [`Feed`] reaches: the telemetry instance (implemented in
-/// `consent/fleet.rs`, so this module stays below it).
+/// `consent/fleet/`, so this module stays below it).
 pub(crate) trait FeedTarget: Send + Sync {
     fn apply(&self, change: ChangeId, subject: SubjectKey, choices: Choices);
     fn loaded(&self, subject: SubjectKey, result: Result<Stored, ConsentError>);

@@ -1,6 +1,6 @@
 //! This process's view of a shared consent store: the store, how fresh
 //! the view is, the cache's size, and the revocations waiting to be
-//! committed. What happens to the view lives in `consent/fleet.rs`.
+//! committed. What happens to the view lives in `consent/fleet/`.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

@@ -15,13 +15,17 @@
 //! - **Flush and shutdown** ([`requests`]) are requests to the worker with
 //!   a deadline; the caller waits at most until the deadline, whatever the
 //!   exporters do, and learns what could not be delivered.
+//! - **Control records** ([`control`]), audit entries and deletion
+//!   requests, go apart from the data and are kept for each exporter until
+//!   it takes them.
 
+mod control;
 mod held;
 mod requests;
 mod stats;
 mod worker;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -31,19 +35,16 @@ use crossbeam_queue::ArrayQueue;
 use crate::category::{Category, CategoryNames};
 use crate::export::Exporter;
 use crate::export::{ExportError, ExportErrorKind};
-use crate::export::{LogRecord, MetricData, Record, Resource};
+use crate::export::{MetricData, Record, Resource};
 use crate::health::drops::DropCause;
 use crate::subject::SubjectKey;
 
+use control::{Control, MAX_CONTROL};
 use held::{Held, RevocationLog};
 use requests::Requests;
 pub use requests::ShutdownReport;
 pub use stats::TelemetryStats;
 pub(crate) use stats::{ExportStats, WarningSink, stderr_sink};
-
-/// Most control records (audit entries, deletion requests) held for
-/// delivery, per exporter: kept across failed exports until delivered.
-const MAX_CONTROL: usize = 65_536;
 
 /// What the pipeline needs of the instance it belongs to: a narrow view, so
 /// the pipeline does not depend on the instance's layout.
@@ -106,33 +107,6 @@ pub(crate) struct PipelineConfig {
 pub(crate) struct Queued {
     pub(crate) record: Record,
     pub(crate) version: u64,
-}
-
-/// A control record (audit entry, deletion request) and, for a deletion
-/// request from a shared store's outbox, the receipt that reports it
-/// delivered once every exporter took it.
-#[derive(Clone)]
-pub(crate) struct Control {
-    pub(crate) record: LogRecord,
-    receipt: Option<Arc<Receipt>>,
-}
-
-/// Counts the exporters that still have to take an outbox entry.
-struct Receipt {
-    outbox: u64,
-    remaining: AtomicUsize,
-}
-
-impl Control {
-    /// One exporter took it: the last one reports the outbox entry
-    /// delivered.
-    fn taken(&self, host: &dyn Host) {
-        if let Some(r) = &self.receipt
-            && r.remaining.fetch_sub(1, Ordering::AcqRel) == 1
-        {
-            host.delivered(r.outbox);
-        }
-    }
 }
 
 /// The exporters and what each still owes: only the worker locks this.
@@ -315,49 +289,6 @@ impl Pipeline {
                 return false;
             }
             pause = (pause * 2).min(Duration::from_millis(1));
-        }
-    }
-
-    /// Queues a control record (audit entry, deletion request): never lost
-    /// to a full data queue, and kept until every exporter took it.
-    pub(crate) fn push_control(&self, host: &impl Host, record: LogRecord) {
-        self.push_control_entry(
-            host,
-            Control {
-                record,
-                receipt: None,
-            },
-        );
-    }
-
-    /// Like [`push_control`](Self::push_control) for a deletion request
-    /// kept in a shared store's outbox as entry `outbox`: the host hears
-    /// when every exporter took it (at once if there is no exporter).
-    pub(crate) fn push_outbox(&self, host: &impl Host, record: LogRecord, outbox: u64) {
-        if self.exporter_count == 0 {
-            host.delivered(outbox);
-            return;
-        }
-        let receipt = Arc::new(Receipt {
-            outbox,
-            remaining: AtomicUsize::new(self.exporter_count),
-        });
-        self.push_control_entry(
-            host,
-            Control {
-                record,
-                receipt: Some(receipt),
-            },
-        );
-    }
-
-    fn push_control_entry(&self, host: &impl Host, control: Control) {
-        let mut held = self.lock_held();
-        if held.control.len() < MAX_CONTROL {
-            held.control.push(control);
-        } else {
-            drop(held);
-            host.count_drop(DropCause::QueueFull, Category::TELEMETRY, 1);
         }
     }
 

@@ -1,11 +1,6 @@
-//! Where consent choices live between restarts: the [`ConsentStore`] trait,
-//! an in-memory store and a file-backed store with atomic replace.
-//!
-//! Which to use: [`MemoryConsentStore`] (the default) forgets every choice
-//! at restart; [`FileConsentStore`] keeps them for **one** process (it
-//! locks its file, so a second process gets a clear error instead of
-//! silently overwriting choices); several replicas of a service need a
-//! shared store such as the PostgreSQL one in `telemetry-consent-postgres`.
+//! [`FileConsentStore`]: choices kept in one JSON file for one process,
+//! replaced atomically on every change; what was not persisted is not kept,
+//! except a revocation.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -17,69 +12,10 @@ use crate::category::CategorySet;
 use crate::error::ConsentError;
 use crate::subject::{Choices, SubjectKey};
 
-/// Persists consent choices, keyed by pseudonymous subject key.
-///
-/// `load` is called once when the pipeline is built; `save` on every change,
-/// from the thread that changes consent (never from the hot path). A store
-/// that cannot be read must return an error, never an empty result: a
-/// corrupt store is not a reason to grant or forget anything.
-pub trait ConsentStore: Send + Sync + 'static {
-    /// Every stored subject and its choices.
-    fn load(&self) -> Result<Vec<(SubjectKey, Choices)>, ConsentError>;
-    /// Stores (replaces) the choices of one subject.
-    fn save(&self, subject: SubjectKey, choices: Choices) -> Result<(), ConsentError>;
-    /// Whether choices survive a restart; such a store needs a stable
-    /// subject key (a configured hash key) to find its subjects again.
-    fn is_persistent(&self) -> bool {
-        false
-    }
-}
-
-/// A store that keeps choices in memory only (the default).
-#[derive(Debug, Default)]
-pub struct MemoryConsentStore {
-    map: Mutex<BTreeMap<SubjectKey, Choices>>,
-}
-
-impl MemoryConsentStore {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
-
-impl ConsentStore for MemoryConsentStore {
-    fn load(&self) -> Result<Vec<(SubjectKey, Choices)>, ConsentError> {
-        let map = self
-            .map
-            .lock()
-            .map_err(|_| ConsentError::new("memory store lock poisoned"))?;
-        Ok(map.iter().map(|(k, c)| (*k, *c)).collect())
-    }
-
-    fn save(&self, subject: SubjectKey, choices: Choices) -> Result<(), ConsentError> {
-        let mut map = self
-            .map
-            .lock()
-            .map_err(|_| ConsentError::new("memory store lock poisoned"))?;
-        map.insert(subject, choices);
-        Ok(())
-    }
-}
-
-#[derive(serde::Serialize)]
-struct FileFormat {
-    format: u32,
-    subjects: BTreeMap<String, StoredChoices>,
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct StoredChoices {
-    granted: u64,
-    denied: u64,
-}
-
-const FILE_FORMAT: u32 = 1;
+use super::ConsentStore;
+use super::format::{FILE_FORMAT, FileFormat, StoredChoices};
+use super::lock::{lock_file, owner_only, parent_dir};
+use super::parse;
 
 /// A store backed by one JSON file, replaced atomically on every change
 /// (write to a temporary file, fsync, rename, fsync the directory), so a
@@ -183,135 +119,6 @@ impl FileConsentStore {
     }
 }
 
-/// The directory a store file lives in.
-fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-/// Options that create a file readable and writable by its owner only.
-fn owner_only(options: &mut fs::OpenOptions) -> &mut fs::OpenOptions {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options
-}
-
-/// Takes the exclusive lock of the store at `path` (on `<path>.lock`).
-fn lock_file(path: &Path) -> Result<fs::File, ConsentError> {
-    let dir = parent_dir(path);
-    fs::create_dir_all(&dir).map_err(|e| {
-        ConsentError::new(format!(
-            "cannot create the directory of consent file {}: {e}",
-            path.display()
-        ))
-    })?;
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".lock");
-    let lock_path = dir.join(name);
-    let file = owner_only(fs::OpenOptions::new().read(true).write(true).create(true))
-        .open(&lock_path)
-        .map_err(|e| {
-            ConsentError::new(format!(
-                "cannot open the lock file {}: {e}; check the directory's permissions",
-                lock_path.display()
-            ))
-        })?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(ConsentError::new(format!(
-            "consent file {} is in use by another process (or another store in this one): \
-             a file store serves one process; give each process its own file, or share \
-             consent between replicas through a shared store (telemetry-consent-postgres)",
-            path.display()
-        ))),
-        Err(fs::TryLockError::Error(e)) => Err(ConsentError::new(format!(
-            "cannot lock consent file {}: {e}",
-            path.display()
-        ))),
-    }
-}
-
-/// The subjects of a consent file in the order written, duplicates kept (a
-/// JSON object read into a map would silently keep only the last of two
-/// equal keys).
-struct Entries(Vec<(String, StoredChoices)>);
-
-impl<'de> serde::Deserialize<'de> for Entries {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Entries;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an object of subject keys")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Entries, A::Error> {
-                let mut out = Vec::new();
-                while let Some(entry) = map.next_entry::<String, StoredChoices>()? {
-                    out.push(entry);
-                }
-                Ok(Entries(out))
-            }
-        }
-        d.deserialize_map(Visit)
-    }
-}
-
-#[derive(serde::Deserialize)]
-struct FileFormatIn {
-    format: u32,
-    subjects: Entries,
-}
-
-pub(crate) fn parse(
-    path: &Path,
-    bytes: &[u8],
-) -> Result<BTreeMap<SubjectKey, Choices>, ConsentError> {
-    let corrupt = |why: String| {
-        ConsentError::new(format!(
-            "consent file {} is corrupt ({why}); restore it from a backup or move it away \
-             (every subject then starts with the policy defaults)",
-            path.display()
-        ))
-    };
-    let doc: FileFormatIn = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
-    if doc.format != FILE_FORMAT {
-        return Err(corrupt(format!("unknown format version {}", doc.format)));
-    }
-    let mut map = BTreeMap::new();
-    for (hex, c) in doc.subjects.0 {
-        // Only the form this store writes: 32 lower-case hex digits. Any
-        // other spelling of a key could alias another entry.
-        let key = SubjectKey::from_hex(&hex)
-            .filter(|k| k.to_hex() == hex)
-            .ok_or_else(|| {
-                corrupt(format!(
-                    "bad subject key {hex:?}: expected 32 lower-case hex digits"
-                ))
-            })?;
-        if c.granted & c.denied != 0 {
-            return Err(corrupt(format!(
-                "subject {hex} both grants and denies a category"
-            )));
-        }
-        let choices = Choices {
-            granted: CategorySet::from_bits(c.granted),
-            denied: CategorySet::from_bits(c.denied),
-        };
-        if map.insert(key, choices).is_some() {
-            return Err(corrupt(format!("subject {hex} appears twice")));
-        }
-    }
-    Ok(map)
-}
-
 impl ConsentStore for FileConsentStore {
     fn load(&self) -> Result<Vec<(SubjectKey, Choices)>, ConsentError> {
         let map = self
@@ -389,23 +196,6 @@ mod tests {
     }
 
     #[test]
-    fn corrupt_file_is_an_error_not_a_grant() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("consent.json");
-        fs::write(&path, b"{\"format\":1,\"subjects\":{\"0101").unwrap();
-        let err = FileConsentStore::open(&path).unwrap_err().to_string();
-        assert!(err.contains("is corrupt"), "{err}");
-        assert!(err.contains("restore it from a backup"), "{err}");
-        fs::write(
-            &path,
-            br#"{"format":1,"subjects":{"nothex":{"granted":1,"denied":0}}}"#,
-        )
-        .unwrap();
-        let err = FileConsentStore::open(&path).unwrap_err().to_string();
-        assert!(err.contains("bad subject key"), "{err}");
-    }
-
-    #[test]
     fn failed_write_leaves_state_unchanged() {
         let dir = tempfile::tempdir().unwrap();
         // A directory where the file should be: rename onto it fails.
@@ -451,34 +241,6 @@ mod tests {
             .into_iter()
             .find(|(k, _)| *k == alice);
         assert_eq!(alice_now.map(|(_, c)| c), Some(revoked));
-    }
-
-    #[test]
-    fn aliased_or_repeated_subject_keys_are_corrupt() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("consent.json");
-        let key = "0b9b".repeat(8);
-        let entry = |k: &str, granted: u64, denied: u64| {
-            format!("\"{k}\":{{\"granted\":{granted},\"denied\":{denied}}}")
-        };
-        for subjects in [
-            format!("{},{}", entry(&key, 16, 0), entry(&key, 0, 16)),
-            format!(
-                "{},{}",
-                entry(&key, 16, 0),
-                entry(&key.to_uppercase(), 0, 16)
-            ),
-            entry(&key.to_uppercase(), 0, 16),
-            entry(&format!("+{}", &key[1..]), 0, 16),
-        ] {
-            fs::write(
-                &path,
-                format!("{{\"format\":1,\"subjects\":{{{subjects}}}}}"),
-            )
-            .unwrap();
-            let err = FileConsentStore::open(&path).unwrap_err().to_string();
-            assert!(err.contains("is corrupt"), "{subjects}: {err}");
-        }
     }
 
     /// The names a fixed temporary name would take (`<file>.tmp`, or one

@@ -1,0 +1,239 @@
+//! Why consent refused a record (`consent`, or `unconfirmed` when a shared
+//! store could not confirm the subject's choices), and whether a record
+//! already captured may still be exported.
+
+use std::sync::atomic::Ordering;
+
+use crate::category::Category;
+use crate::consent::view::FleetView;
+use crate::health::drops::DropCause;
+use crate::subject::{SubjectKey, SubjectState};
+
+use super::ConsentRegistry;
+
+/// Whether a subject's refusal of `category` (decided on a mask read a
+/// moment ago) was for want of confirmed choices. The state may have moved
+/// on since: its choices arrived, or are arriving right now (whoever
+/// takes them holds the choices lock while marking them loaded and setting
+/// the masks, so between the two the mask is still the fail-closed one),
+/// or it was let go from the cache. Never blocks: a lock held means the
+/// masks are being set, and the refusal counts as unconfirmed, as while
+/// the view turns stale or fresh.
+#[cold]
+fn refused_unconfirmed(state: &SubjectState, category: Category) -> bool {
+    if state.evicted.load(Ordering::SeqCst) {
+        return true;
+    }
+    let Ok(_settled) = state.choices.try_lock() else {
+        return true;
+    };
+    // A subject whose confirmed choices now allow the category was refused
+    // before they were in force: unconfirmed, not consent.
+    state.unconfirmed() || state.allowed() & category.mask() != 0
+}
+
+impl ConsentRegistry {
+    /// Why a record of `category` was refused by consent, with a shared
+    /// store: `unconfirmed` when the store could not confirm the choices
+    /// (the view is stale, the subject's choices are still loading or
+    /// being set, the subject was let go from the cache, or a subject
+    /// named by id is not in the cache), `consent` otherwise. Called only
+    /// on the refused path.
+    #[inline]
+    pub(crate) fn refusal(
+        &self,
+        state: Option<&SubjectState>,
+        named: bool,
+        category: Category,
+    ) -> DropCause {
+        if self.required & category.mask() == 0 {
+            return DropCause::Consent;
+        }
+        let unconfirmed = self.fleet().is_some_and(FleetView::is_unsettled)
+            || match state {
+                Some(s) => refused_unconfirmed(s, category),
+                None => named,
+            };
+        if unconfirmed {
+            DropCause::Unconfirmed
+        } else {
+            DropCause::Consent
+        }
+    }
+
+    /// Whether a record of `category` about `key` (none: a record without
+    /// a subject), captured at consent `version`, may still be exported,
+    /// and if not, why (see [`SubjectState::still_allows`]). While a shared
+    /// store's view is stale, no record of a category that requires consent
+    /// may.
+    pub(crate) fn export_check(
+        &self,
+        key: Option<SubjectKey>,
+        category: Category,
+        version: u64,
+    ) -> Result<(), DropCause> {
+        let required = self.required & category.mask() != 0;
+        if required && self.is_stale() {
+            return Err(DropCause::Unconfirmed);
+        }
+        let Some(key) = key else {
+            return Ok(());
+        };
+        if self.policy.keep_on_revoke_set().contains(category) {
+            return Ok(());
+        }
+        self.with_state(key, |s| match s {
+            Some(s) if s.still_allows(category, version) => Ok(()),
+            Some(s) if required && s.unconfirmed() => Err(DropCause::Unconfirmed),
+            Some(_) => Err(DropCause::Revoked),
+            // Not in memory: with a shared store, evicted from the cache
+            // (its choices are not known here any more).
+            None if self.shared && required => Err(DropCause::Unconfirmed),
+            None if self.no_subject_mask() & category.mask() != 0 => Ok(()),
+            None => Err(DropCause::Revoked),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::category::CategorySet;
+    use crate::consent::policy::ConsentPolicy;
+    use crate::consent::registry::{RegistrySettings, StoreSettings};
+    use crate::consent::shared::{
+        ChangeId, Committed, Feed, FleetAck, SharedConsentStore, StoreChange, Stored,
+    };
+    use crate::error::ConsentError;
+    use crate::privacy::HashKey;
+    use crate::privacy::{KeyId, SUBJECT_KEY_CONTEXT};
+    use crate::subject::Choices;
+    use crate::subject::state::LOADED;
+
+    /// A shared store that is never asked anything but loads, which it
+    /// takes and never answers: the test plays the feed.
+    struct Silent;
+
+    impl SharedConsentStore for Silent {
+        fn start(&self, _feed: Feed) -> Result<(), ConsentError> {
+            Ok(())
+        }
+        fn request_load(&self, _subject: SubjectKey) -> bool {
+            true
+        }
+        fn load(&self, _subject: SubjectKey, _timeout: Duration) -> Result<Stored, ConsentError> {
+            Err(ConsentError::new("not in this test"))
+        }
+        fn commit(&self, _change: &StoreChange<'_>) -> Result<Committed, ConsentError> {
+            Err(ConsentError::new("not in this test"))
+        }
+        fn wait_applied(
+            &self,
+            _change: ChangeId,
+            _timeout: Duration,
+        ) -> Result<FleetAck, ConsentError> {
+            Err(ConsentError::new("not in this test"))
+        }
+        fn stop(&self) {}
+    }
+
+    /// A registry over [`Silent`] whose view is fresh.
+    fn shared_registry() -> ConsentRegistry {
+        let view = FleetView::new(
+            Box::new(Silent),
+            Duration::from_secs(60),
+            16,
+            Duration::from_secs(1),
+        );
+        let registry = ConsentRegistry::new(RegistrySettings {
+            policy: ConsentPolicy::opt_in().require(Category::BUSINESS),
+            do_not_track: false,
+            subject_key: HashKey::derive(KeyId(0), b"0123456789abcdef", SUBJECT_KEY_CONTEXT),
+            owner: 1,
+            store: StoreSettings::Shared(view),
+            audit_capacity: 16,
+            coverage_period_secs: 3600,
+            counted: CategorySet::EMPTY,
+        })
+        .unwrap();
+        registry
+            .fleet()
+            .unwrap()
+            .stale
+            .store(false, Ordering::SeqCst);
+        registry.publish_no_subject();
+        registry
+    }
+
+    fn granted(category: Category) -> Choices {
+        Choices {
+            granted: category.into(),
+            denied: CategorySet::EMPTY,
+        }
+    }
+
+    /// The order in which a load's answer is taken (the choices lock held,
+    /// marked loaded, then the masks set): a record refused on the
+    /// fail-closed mask in between is `unconfirmed`, never `consent`.
+    #[test]
+    fn a_refusal_while_the_choices_arrive_is_unconfirmed() {
+        let r = shared_registry();
+        let business = Category::BUSINESS;
+        let state = r.state_for(r.key_of("alice"));
+        assert!(state.unconfirmed());
+        assert_eq!(state.allowed() & business.mask(), 0, "fail-closed");
+        assert_eq!(
+            r.refusal(Some(&state), false, business),
+            DropCause::Unconfirmed,
+            "still loading"
+        );
+        {
+            let mut held = state.choices.lock().unwrap();
+            *held = granted(business);
+            state.load.store(LOADED, Ordering::Release);
+            // Marked loaded; the masks are not set yet.
+            assert_eq!(
+                r.refusal(Some(&state), false, business),
+                DropCause::Unconfirmed,
+                "between marking loaded and setting the masks"
+            );
+            r.publish(&state, *held);
+        }
+        assert_ne!(state.allowed() & business.mask(), 0);
+        // Refused on the mask read before the grant was in force.
+        assert_eq!(
+            r.refusal(Some(&state), false, business),
+            DropCause::Unconfirmed,
+            "refused before the loaded grant was in force"
+        );
+    }
+
+    #[test]
+    fn a_refusal_by_known_choices_is_consent_and_by_an_evicted_state_unconfirmed() {
+        let r = shared_registry();
+        let business = Category::BUSINESS;
+        let state = r.state_for(r.key_of("bob"));
+        {
+            let held = state.choices.lock().unwrap();
+            state.load.store(LOADED, Ordering::Release);
+            r.publish(&state, *held);
+        }
+        // Loaded, no grant, nothing changing: consent.
+        assert_eq!(r.refusal(Some(&state), false, business), DropCause::Consent);
+        // An exempt category is never unconfirmed.
+        assert_eq!(
+            r.refusal(Some(&state), false, Category::TELEMETRY),
+            DropCause::Consent
+        );
+        // A subject named by id and not cached, or let go from the cache:
+        // its choices are not known here.
+        assert_eq!(r.refusal(None, true, business), DropCause::Unconfirmed);
+        state.evicted.store(true, Ordering::SeqCst);
+        assert_eq!(
+            r.refusal(Some(&state), false, business),
+            DropCause::Unconfirmed
+        );
+    }
+}
