@@ -363,10 +363,13 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
                 ),
             };
             quote! {
+                const NAMES_SUBJECT: bool = true;
+
                 fn subject(&self) -> ::core::option::Option<&str> {
                     #text
                 }
 
+                #[inline(always)]
                 fn with_subject<__TelemetryR>(
                     &self,
                     __telemetry_f: impl ::core::ops::FnOnce(::core::option::Option<&str>) -> __TelemetryR,

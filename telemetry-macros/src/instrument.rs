@@ -690,9 +690,14 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             #prelude
             #[allow(clippy::redundant_closure_call, unused_mut)]
             let mut __telemetry_body = #krate::__private::once(#closure);
+            // Denied: a check and a branch, then the function as written
+            // (the empty call is forgotten, so no drop is called for it).
+            if __telemetry_call.is_none() {
+                ::core::mem::forget(__telemetry_call);
+                __telemetry_body()
+            } else {
             // By reference: the call stays where it is (no move of it).
             match &mut __telemetry_call {
-                // Denied: a check and a branch, then the function as written.
                 ::core::option::Option::None => __telemetry_body(),
                 ::core::option::Option::Some(__telemetry_call) => {
                     // A plain `tracing` span for other layers (feature
@@ -705,6 +710,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                     #on_result
                     __telemetry_result
                 }
+            }
             }
         }
     };

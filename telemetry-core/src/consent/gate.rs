@@ -201,6 +201,19 @@ impl Inner {
         let Ok(consented) = self.admit(category, Who::Current) else {
             return SpanAdmission::Off;
         };
+        self.sample_new_span(category, consented, parent)
+    }
+
+    /// Steps 3 and 4 for a span whose consent the gate has admitted
+    /// already (`consented`; an instrumented call checks consent before it
+    /// reads anything): a child of what `parent` gives, else a new root.
+    #[inline(always)]
+    pub(crate) fn sample_new_span(
+        &self,
+        category: Category,
+        consented: Consented,
+        parent: impl FnOnce() -> Option<SpanContext>,
+    ) -> SpanAdmission {
         let parent = parent().or_else(|| self.external_parent());
         // One draw of the generator gives both ids (see `ids_from`).
         let (new_trace, span_id) = ids_from(next_random());

@@ -73,12 +73,22 @@ impl FieldVisitor for Capture<'_> {
 /// Records a typed event (see [`Telemetry::emit`](crate::Telemetry::emit)).
 #[inline(always)]
 pub(crate) fn emit<E: TelemetryEvent>(inner: &Inner, event: &E, severity: Severity) {
-    event.with_subject(|id| emit_for(inner, event, severity, id));
+    // An event without a subject of its own is decided here, inline (a
+    // denied one costs the check alone); one naming its subject goes out
+    // of line, where its id is read (and hashed, if it is not in memory).
+    match event.subject() {
+        None if !E::NAMES_SUBJECT => {
+            emit_described(inner, E::SCHEMA, severity, None, |v| event.visit_fields(v));
+        }
+        _ => emit_with_subject(inner, event, severity),
+    }
 }
 
-#[inline(always)]
-fn emit_for<E: TelemetryEvent>(inner: &Inner, event: &E, severity: Severity, id: Option<&str>) {
-    emit_described(inner, E::SCHEMA, severity, id, |v| event.visit_fields(v));
+#[inline(never)]
+fn emit_with_subject<E: TelemetryEvent>(inner: &Inner, event: &E, severity: Severity) {
+    event.with_subject(|id| {
+        emit_described(inner, E::SCHEMA, severity, id, |v| event.visit_fields(v));
+    });
 }
 
 /// Records an event of `schema` whose fields `visit` hands over, once the
@@ -99,6 +109,19 @@ pub(crate) fn emit_described(
     let Some(admitted) = inner.admit_event(schema.category, severity, who, fast_span) else {
         return;
     };
+    record_admitted(inner, schema, severity, admitted, visit);
+}
+
+/// Captures and queues an event the gate admitted; out of line, so that
+/// what is inlined where an event is emitted is the gate alone.
+#[inline(never)]
+fn record_admitted(
+    inner: &Inner,
+    schema: &'static EventSchema,
+    severity: Severity,
+    admitted: EventAdmission,
+    visit: impl FnOnce(&mut dyn FieldVisitor),
+) {
     let mut capture = Capture {
         schema,
         keys: inner.keys(),

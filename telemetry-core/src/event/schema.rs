@@ -82,6 +82,12 @@ pub trait TelemetryEvent {
     /// The static schema of this event type.
     const SCHEMA: &'static EventSchema;
 
+    /// Whether the event names its subject in a field (set by the derive
+    /// for a `#[telemetry(subject)]` field). An implementation that
+    /// overrides [`with_subject`](Self::with_subject) sets it to `true`;
+    /// one that only overrides [`subject`](Self::subject) need not.
+    const NAMES_SUBJECT: bool = false;
+
     /// The raw id of the data subject whose consent applies, if the event
     /// names one (`#[telemetry(subject)]`). It is turned into a pseudonymous
     /// key at once and never stored. `None` means the current subject scope.
@@ -94,6 +100,7 @@ pub trait TelemetryEvent {
     /// implements it for a subject field of any
     /// [`SubjectId`](crate::SubjectId) type, formatting an integer id on
     /// the stack.
+    #[inline(always)]
     fn with_subject<R>(&self, f: impl FnOnce(Option<&str>) -> R) -> R
     where
         Self: Sized,

@@ -360,27 +360,28 @@ instrument!(
     Histogram, BoundHistogram, Histogram, record(value: f64) => |s: &Series, v, b: &[f64]| s.record_f64(v, b)
 );
 
+/// The measurements of an instrumented call, at its end: the gate admitted
+/// the call at its start, in the same context, so they are not checked
+/// again.
 impl BoundCounter {
-    /// Adds `value` and offers `exemplar` as the series' latest, if
-    /// consent allows (instrumented functions' sampled calls).
+    /// Adds `value`.
+    #[inline]
+    pub(crate) fn add_admitted(&self, value: u64) {
+        self.series.add_u64(value);
+    }
+
+    /// Adds `value` and offers `exemplar` as the series' latest.
     #[inline]
     pub(crate) fn add_with_exemplar(&self, value: u64, exemplar: Exemplar) {
-        if self.inner.check(self.category).is_err() {
-            return;
-        }
         self.series.add_u64(value);
         self.series.offer_exemplar(exemplar);
     }
 }
 
 impl BoundHistogram {
-    /// Records `value` and offers `exemplar` as the series' latest, if
-    /// consent allows.
+    /// Records `value` and offers `exemplar` as the series' latest.
     #[inline]
     pub(crate) fn record_with_exemplar(&self, value: f64, exemplar: Exemplar) {
-        if self.inner.check(self.category).is_err() {
-            return;
-        }
         self.series.record_f64(value, &self.core.table.bounds);
         self.series.offer_exemplar(exemplar);
     }

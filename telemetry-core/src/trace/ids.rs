@@ -85,14 +85,14 @@ impl serde::Serialize for SpanId {
     }
 }
 
-/// A new trace id and span id from one 64-bit random draw: the halves are
-/// spread by the SplitMix64 finaliser (a bijection, so distinct draws give
-/// distinct ids). The trace id's low 56 bits, which sampling reads, are
-/// uniformly distributed.
+/// A new trace id and span id from one 64-bit random draw: the draw is
+/// the trace id's low half (so distinct draws give distinct trace ids, and
+/// the low 56 bits sampling reads are as uniform as the generator), and the
+/// SplitMix64 finaliser spreads it into the high half and the span id.
 #[inline]
 pub(crate) fn ids_from(r: u64) -> (TraceId, SpanId) {
     let hi = splitmix(r ^ 0x6a09_e667_f3bc_c908);
-    let lo = splitmix(r);
+    let lo = r;
     let span = splitmix(r ^ 0xbb67_ae85_84ca_a73b);
     let trace = (u128::from(hi) << 64) | u128::from(lo);
     (

@@ -69,7 +69,31 @@ impl Span {
         category: Category,
         parent: impl FnOnce() -> Option<SpanContext>,
     ) -> Span {
-        match inner.admit_span(category, parent) {
+        Span::from_admission(inner, name, category, inner.admit_span(category, parent))
+    }
+
+    /// [`start`](Self::start) for a span whose consent the gate admitted
+    /// already (`consented`): sampling only.
+    #[inline(always)]
+    pub(crate) fn start_admitted(
+        inner: &Arc<Inner>,
+        name: impl FnOnce() -> Cow<'static, str>,
+        category: Category,
+        consented: Consented,
+        parent: impl FnOnce() -> Option<SpanContext>,
+    ) -> Span {
+        let admission = inner.sample_new_span(category, consented, parent);
+        Span::from_admission(inner, name, category, admission)
+    }
+
+    #[inline(always)]
+    fn from_admission(
+        inner: &Arc<Inner>,
+        name: impl FnOnce() -> Cow<'static, str>,
+        category: Category,
+        admission: SpanAdmission,
+    ) -> Span {
+        match admission {
             SpanAdmission::Off => Span { state: State::Off },
             SpanAdmission::Unsampled(ctx) => Span {
                 state: State::Unsampled(ctx),

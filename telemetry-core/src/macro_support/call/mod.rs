@@ -10,18 +10,19 @@ mod backtrace;
 mod exception;
 mod no_instance;
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::OnceLock;
 
 use crate::catalogue::{
     FUNCTION_CALLS, FUNCTION_DURATION, FUNCTION_DURATION_BOUNDS, FunctionSchema,
 };
-use crate::consent::gate::Who;
+use crate::consent::gate::{Consented, Who};
 use crate::export::Exemplar;
 use crate::metrics::instrument::{Counter, Histogram};
 use crate::metrics::{BoundCounter, BoundHistogram};
 use crate::privacy::FieldClass;
-use crate::subject::context::{Context, ContextGuard};
+use crate::subject::context::{Context, ContextGuard, fast_span};
 use crate::subject::future::WithContext;
 use crate::telemetry::{MacroInstance, Telemetry};
 use crate::trace::span::{Entered, Span};
@@ -76,6 +77,16 @@ impl Callsite {
     /// first instance the function records into (the installed one in a
     /// service); an instance set as a thread's default in a test after
     /// another one gets its own, built per call.
+    /// The function's instruments if they are built already, for `t`:
+    /// the usual case, with no lookup beyond one load and a compare.
+    #[inline(always)]
+    fn cached_metrics(&self, t: &Telemetry) -> Option<&CallMetrics> {
+        match self.metrics.get() {
+            Some((owner, Some(metrics))) if *owner == t.inner.id() => Some(metrics),
+            _ => None,
+        }
+    }
+
     fn metrics(&self, t: &Telemetry) -> Option<CallMetricsRef<'_>> {
         let (owner, cached) = self
             .metrics
@@ -129,26 +140,33 @@ impl Callsite {
     /// Starts a call: checks consent (for the subject argument if given,
     /// else the current subject), then sampling. When either says no, the
     /// returned call does nothing: no span, no clock read, no argument read.
-    #[inline]
+    /// The check for the current subject is inlined into the function, so a
+    /// denied call is a few loads and a branch.
+    #[inline(always)]
     pub fn enter(&'static self, subject: Option<&str>) -> Option<Call> {
+        let Some(id) = subject else {
+            let Some(t) = Telemetry::for_macros() else {
+                no_instance(self.schema.name);
+                return None;
+            };
+            let consented = t.inner.admit(self.schema.category, Who::Current).ok()?;
+            return Some(Call::start(self, t, consented, None));
+        };
+        self.enter_subject(id)
+    }
+
+    /// [`enter`](Self::enter) for a subject named by an argument.
+    #[inline(never)]
+    fn enter_subject(&'static self, id: &str) -> Option<Call> {
         let Some(t) = Telemetry::for_macros() else {
             no_instance(self.schema.name);
             return None;
         };
-        let category = self.schema.category;
-        let context = match subject {
-            None => {
-                t.inner.admit(category, Who::Current).ok()?;
-                None
-            }
-            Some(id) => {
-                // Consent first, on the subject's state if it is in memory:
-                // a denied call opens no scope (and allocates nothing).
-                t.inner.admit(category, Who::Id(id)).ok()?;
-                Some(t.subject_context(id))
-            }
-        };
-        Some(Call::start(self, t, context))
+        // Consent first, on the subject's state if it is in memory: a
+        // denied call opens no scope (and allocates nothing).
+        let consented = t.inner.admit(self.schema.category, Who::Id(id)).ok()?;
+        let context = t.subject_context(id);
+        Some(Call::start(self, t, consented, Some(context)))
     }
 }
 
@@ -189,13 +207,21 @@ impl Drop for Call {
 
 impl Call {
     #[inline(never)]
-    fn start(site: &'static Callsite, t: MacroInstance, context: Option<Context>) -> Call {
+    fn start(
+        site: &'static Callsite,
+        t: MacroInstance,
+        consented: Consented,
+        context: Option<Context>,
+    ) -> Call {
+        // Consent was decided at entry, for this subject: sampling only.
+        let name = || Cow::Borrowed(site.schema.name);
+        let category = site.schema.category;
         let span = match &context {
             Some(ctx) => {
                 let _g = ctx.clone().attach();
-                t.span(site.schema.name, site.schema.category)
+                Span::start_admitted(&t.inner, name, category, consented, fast_span)
             }
-            None => t.span(site.schema.name, site.schema.category),
+            None => Span::start_admitted(&t.inner, name, category, consented, fast_span),
         };
         let context = context.map(|mut ctx| {
             ctx.span = span.context().or(ctx.span);
@@ -276,8 +302,13 @@ impl Call {
         if matches!(outcome, Outcome::Ok) && !self.span.is_recording() {
             // A sampled-out call that succeeded only counts, in the
             // function's bound `ok` series: nothing else to build.
-            if let Some(metrics) = self.site.metrics(&self.telemetry) {
-                metrics.ok.add(1);
+            match self.site.cached_metrics(&self.telemetry) {
+                Some(metrics) => metrics.ok.add_admitted(1),
+                None => {
+                    if let Some(metrics) = self.site.metrics(&self.telemetry) {
+                        metrics.ok.add_admitted(1);
+                    }
+                }
             }
             return;
         }
@@ -312,7 +343,7 @@ impl Call {
         let recorded = self.span.context().filter(|_| self.span.is_recording());
         let Some(span) = recorded else {
             match outcome {
-                Outcome::Ok => metrics.ok.add(1),
+                Outcome::Ok => metrics.ok.add_admitted(1),
                 _ => {
                     metrics.calls.add(1, &attrs);
                     if !self.span.has_error_status() {
