@@ -103,3 +103,37 @@ fn a_service_without_a_policy_records_non_personal_data_anonymously() {
         "interaction is opt-in by default"
     );
 }
+
+/// Run as a child process by the test below: calls an instrumented
+/// function three times with no instance anywhere.
+#[test]
+fn hint_child_calls_without_an_instance() {
+    if std::env::var_os("TELEMETRY_HINT_CHILD").is_none() {
+        return;
+    }
+    for n in 0..3 {
+        assert_eq!(work(n), n + 1);
+    }
+}
+
+#[test]
+fn the_first_call_without_an_instance_prints_one_hint() {
+    // A process of its own: the hint is printed once per process, and
+    // another test of this binary may have printed it already.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "hint_child_calls_without_an_instance",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("TELEMETRY_HINT_CHILD", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let hints = stderr.matches("ran before any telemetry instance").count();
+    assert_eq!(hints, 1, "one hint for three calls:\n{stderr}");
+    assert!(stderr.contains("`default.work`"), "it names the function:\n{stderr}");
+    assert!(stderr.contains(".install()"), "it says what to do:\n{stderr}");
+}
