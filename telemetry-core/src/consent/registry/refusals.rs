@@ -13,23 +13,16 @@ use super::ConsentRegistry;
 
 /// Whether a subject's refusal of `category` (decided on a mask read a
 /// moment ago) was for want of confirmed choices. The state may have moved
-/// on since: its choices arrived, or are arriving right now (whoever
-/// takes them holds the choices lock while marking them loaded and setting
-/// the masks, so between the two the mask is still the fail-closed one),
-/// or it was let go from the cache. Never blocks: a lock held means the
-/// masks are being set, and the refusal counts as unconfirmed, as while
-/// the view turns stale or fresh.
+/// on since: its choices arrived, or it was let go from the cache. Choices
+/// that arrive are set in the masks before the subject is marked loaded
+/// (`publish_loaded`), so a subject still unconfirmed, or one whose masks
+/// now allow the category, was refused for want of them. Reads three
+/// atomics; takes no lock.
 #[cold]
 fn refused_unconfirmed(state: &SubjectState, category: Category) -> bool {
-    if state.evicted.load(Ordering::SeqCst) {
-        return true;
-    }
-    let Ok(_settled) = state.choices.try_lock() else {
-        return true;
-    };
-    // A subject whose confirmed choices now allow the category was refused
-    // before they were in force: unconfirmed, not consent.
-    state.unconfirmed() || state.allowed() & category.mask() != 0
+    state.evicted.load(Ordering::SeqCst)
+        || state.unconfirmed()
+        || state.allowed() & category.mask() != 0
 }
 
 impl ConsentRegistry {
@@ -175,8 +168,8 @@ mod tests {
     }
 
     /// The order in which a load's answer is taken (the choices lock held,
-    /// marked loaded, then the masks set): a record refused on the
-    /// fail-closed mask in between is `unconfirmed`, never `consent`.
+    /// the masks set, then marked loaded): a record refused on the
+    /// fail-closed mask meanwhile is `unconfirmed`, never `consent`.
     #[test]
     fn a_refusal_while_the_choices_arrive_is_unconfirmed() {
         let r = shared_registry();
@@ -190,16 +183,18 @@ mod tests {
             "still loading"
         );
         {
+            // As the fleet takes a subject's choices: the masks first (as
+            // confirmed), then marked loaded.
             let mut held = state.choices.lock().unwrap();
             *held = granted(business);
-            state.load.store(LOADED, Ordering::Release);
-            // Marked loaded; the masks are not set yet.
+            r.publish_as(&state, *held, false);
+            // The masks allow it; not yet marked loaded.
             assert_eq!(
                 r.refusal(Some(&state), false, business),
                 DropCause::Unconfirmed,
-                "between marking loaded and setting the masks"
+                "between setting the masks and marking loaded"
             );
-            r.publish(&state, *held);
+            state.load.store(LOADED, Ordering::Release);
         }
         assert_ne!(state.allowed() & business.mask(), 0);
         // Refused on the mask read before the grant was in force.
