@@ -21,15 +21,20 @@ use crate::subject::SubjectKey;
 /// again whatever it holds.
 const REVOCATION_LOG: usize = 256;
 
+/// A held record's consent version at capture and its subject, beside the
+/// record: a purge after one subject's revocation compares these (dense,
+/// 32 bytes each) instead of reading every record.
+type Tag = (u64, Option<SubjectKey>);
+
 /// Records drained from the queue, waiting for the next export round, each
-/// with the consent version it was captured at.
+/// with its tag (the consent version it was captured at, its subject).
 pub(super) struct Held {
     // Ring buffers: a batch is taken from the front of up to
     // `buffer_capacity` records without moving the rest.
     spans: VecDeque<SpanRecord>,
-    span_versions: VecDeque<u64>,
+    span_versions: VecDeque<Tag>,
     logs: VecDeque<LogRecord>,
-    log_versions: VecDeque<u64>,
+    log_versions: VecDeque<Tag>,
     /// New control records (audit entries, deletion requests).
     pub(super) control: Vec<super::Control>,
     pub(super) last_flush: Instant,
@@ -64,17 +69,28 @@ impl Categorised for LogRecord {
 }
 
 /// Keeps the records (and their versions) that consent still allows;
-/// counts the others by cause. Returns how many were dropped.
+/// counts the others by cause. Returns how many were dropped. With `only`,
+/// just that subject's records are checked again (a revocation of one
+/// subject changes nothing for the others), and a buffer that holds none
+/// of them is left as it is after one pass of comparisons.
 fn retain_allowed<R: Categorised>(
     host: &dyn Host,
     records: &mut VecDeque<R>,
-    versions: &mut VecDeque<u64>,
-    subject: impl Fn(&R) -> Option<SubjectKey>,
+    versions: &mut VecDeque<Tag>,
+    only: Option<SubjectKey>,
 ) -> u64 {
+    let concerned = |t: &Tag| only.is_none() || t.1 == only;
+    let Some(first) = versions.iter().position(concerned) else {
+        return 0;
+    };
     let mut keep = Vec::with_capacity(records.len());
-    for (i, r) in records.iter().enumerate() {
-        let version = versions.get(i).copied().unwrap_or(0);
-        keep.push(export_check(host, subject(r), r, version));
+    keep.resize(first, Ok(()));
+    for (r, tag) in records.iter().zip(versions.iter()).skip(first) {
+        if !concerned(tag) {
+            keep.push(Ok(()));
+            continue;
+        }
+        keep.push(export_check(host, tag.1, r, tag.0));
     }
     let mut dropped = 0u64;
     let mut flags = keep.iter();
@@ -132,32 +148,33 @@ impl Held {
             }
             match record {
                 Record::Span(s) => {
+                    self.span_versions.push_back((version, s.subject));
                     self.spans.push_back(s);
-                    self.span_versions.push_back(version);
                 }
                 Record::Log(l) => {
+                    self.log_versions.push_back((version, l.subject));
                     self.logs.push_back(l);
-                    self.log_versions.push_back(version);
                 }
             }
         }
     }
 
     /// Drops every held record consent no longer allows; returns how many.
-    pub(super) fn purge(&mut self, host: &dyn Host) -> u64 {
-        retain_allowed(host, &mut self.spans, &mut self.span_versions, |s| {
-            s.subject
-        }) + retain_allowed(host, &mut self.logs, &mut self.log_versions, |l| l.subject)
+    /// With `only`, the records of that subject alone (after its
+    /// revocation); else every record (after a change for everyone).
+    pub(super) fn purge(&mut self, host: &dyn Host, only: Option<SubjectKey>) -> u64 {
+        retain_allowed(host, &mut self.spans, &mut self.span_versions, only)
+            + retain_allowed(host, &mut self.logs, &mut self.log_versions, only)
     }
 
     /// Takes up to `max` spans and `max` log records, oldest first.
     pub(super) fn take(&mut self, max: usize, revision: u64) -> Outgoing {
         let n = max.min(self.spans.len());
         let spans: Vec<SpanRecord> = self.spans.drain(..n).collect();
-        let span_versions: Vec<u64> = self.span_versions.drain(..n).collect();
+        let span_versions: Vec<u64> = self.span_versions.drain(..n).map(|t| t.0).collect();
         let n = max.min(self.logs.len());
         let logs: Vec<LogRecord> = self.logs.drain(..n).collect();
-        let log_versions: Vec<u64> = self.log_versions.drain(..n).collect();
+        let log_versions: Vec<u64> = self.log_versions.drain(..n).map(|t| t.0).collect();
         let mut subjects: Vec<SubjectKey> = spans
             .iter()
             .filter_map(|s| s.subject)
@@ -221,11 +238,15 @@ fn refilter<R: Categorised>(
     versions: &mut Vec<u64>,
     subject: impl Fn(&R) -> Option<SubjectKey>,
 ) {
+    let mut v: VecDeque<Tag> = versions
+        .iter()
+        .zip(records.iter())
+        .map(|(v, r)| (*v, subject(r)))
+        .collect();
     let mut r = VecDeque::from(std::mem::take(records));
-    let mut v = VecDeque::from(std::mem::take(versions));
-    retain_allowed(host, &mut r, &mut v, subject);
+    retain_allowed(host, &mut r, &mut v, None);
     *records = Vec::from(r);
-    *versions = Vec::from(v);
+    *versions = v.into_iter().map(|t| t.0).collect();
 }
 
 /// The recent revocations, numbered.

@@ -299,7 +299,7 @@ impl Pipeline {
     pub(crate) fn purge(&self, host: &impl Host, subject: SubjectKey) -> u64 {
         let mut held = self.lock_held();
         self.revocations.record(subject);
-        held.purge(host)
+        held.purge(host, Some(subject))
     }
 
     /// Like [`purge`](Self::purge) after a change that concerns every
@@ -307,7 +307,7 @@ impl Pipeline {
     pub(crate) fn purge_all(&self, host: &impl Host) -> u64 {
         let mut held = self.lock_held();
         self.revocations.record_all();
-        held.purge(host)
+        held.purge(host, None)
     }
 
     /// Exports everything buffered now (records and metrics), waiting at
