@@ -134,6 +134,12 @@ fn the_first_call_without_an_instance_prints_one_hint() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let hints = stderr.matches("ran before any telemetry instance").count();
     assert_eq!(hints, 1, "one hint for three calls:\n{stderr}");
-    assert!(stderr.contains("`default.work`"), "it names the function:\n{stderr}");
-    assert!(stderr.contains(".install()"), "it says what to do:\n{stderr}");
+    assert!(
+        stderr.contains("`default.work`"),
+        "it names the function:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(".install()"),
+        "it says what to do:\n{stderr}"
+    );
 }
