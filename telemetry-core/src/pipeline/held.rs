@@ -21,6 +21,10 @@ use crate::subject::SubjectKey;
 /// again whatever it holds.
 const REVOCATION_LOG: usize = 256;
 
+/// The most records one [`Held::drain`] moves from the queue: about 100 µs
+/// under the buffer's lock.
+pub(super) const DRAIN_CHUNK: usize = 1024;
+
 /// A held record's consent version at capture and its subject, beside the
 /// record: a purge after one subject's revocation compares these (dense,
 /// 32 bytes each) instead of reading every record.
@@ -135,12 +139,19 @@ impl Held {
     /// capacity, so producers that keep the queue full cannot keep the
     /// worker draining: what is held in memory is at most the queue plus
     /// `buffer_capacity` records here.
-    pub(super) fn drain(&mut self, host: &dyn Host, queue: &ArrayQueue<Queued>) {
-        let room = self.capacity.saturating_sub(self.len());
+    ///
+    /// Moves at most [`DRAIN_CHUNK`] records a call, so that whoever holds
+    /// the buffer's lock for it (the worker, a recording thread spilling)
+    /// holds it briefly: a revocation waits for one chunk at most. Returns
+    /// how many records it took from the queue.
+    pub(super) fn drain(&mut self, host: &dyn Host, queue: &ArrayQueue<Queued>) -> usize {
+        let room = self.capacity.saturating_sub(self.len()).min(DRAIN_CHUNK);
+        let mut taken = 0;
         for _ in 0..room {
             let Some(Queued { record, version }) = queue.pop() else {
                 break;
             };
+            taken += 1;
             let category = record.category();
             if let Err(cause) = host.export_check(record.subject(), category, version) {
                 host.count_drop(cause, category, 1);
@@ -157,6 +168,7 @@ impl Held {
                 }
             }
         }
+        taken
     }
 
     /// Drops every held record consent no longer allows; returns how many.

@@ -173,7 +173,12 @@ fn round(
         let mut outgoing = {
             let mut held = pipeline.lock_held();
             pipeline.notified.store(false, Ordering::Release);
-            held.drain(host, &pipeline.queue);
+            // In chunks, letting go of the lock between them: a revocation
+            // (which purges under it) waits for one chunk at most.
+            while held.drain(host, &pipeline.queue) == super::held::DRAIN_CHUNK {
+                drop(held);
+                held = pipeline.lock_held();
+            }
             let size = pipeline.config.batch_size;
             let due = match scope {
                 Scope::All => true,
