@@ -33,7 +33,7 @@ use crate::instance::Inner;
 use crate::subject::context::fast_span;
 use crate::subject::context::{Context, fast_subject, fast_withheld, with_fast_subject};
 use crate::subject::{SubjectKey, SubjectState};
-use crate::trace::{SpanContext, SpanDecision, TraceId, ids_from, next_random};
+use crate::trace::{SpanContext, SpanDecision, TraceId, UnsampledContext, ids_from, next_random};
 
 /// Whose consent a record is decided under.
 #[derive(Copy, Clone)]
@@ -65,8 +65,8 @@ pub(crate) enum SpanAdmission {
     /// Refused (counted): nothing at all, not even a context.
     Off,
     /// Sampled out or rate limited (counted): a context for children to
-    /// follow, nothing recorded.
-    Unsampled(SpanContext),
+    /// follow (its ids made when asked for), nothing recorded.
+    Unsampled(UnsampledContext),
     /// Recorded: its context, parent, consent and start time.
     Recording {
         ctx: SpanContext,
@@ -215,24 +215,26 @@ impl Inner {
         parent: impl FnOnce() -> Option<SpanContext>,
     ) -> SpanAdmission {
         let parent = parent().or_else(|| self.external_parent());
-        // One draw of the generator gives both ids (see `ids_from`).
-        let (new_trace, span_id) = ids_from(next_random());
-        let trace_id = parent.map_or(new_trace, |p| p.trace_id);
+        // One draw of the generator gives both ids (see `ids_from`); a
+        // root is decided on the draw alone, which is its trace id's low
+        // half, the bits every sampling rule reads.
+        let draw = next_random();
+        let decided_on = parent.map_or(TraceId(u128::from(draw)), |p| p.trace_id);
         let decision = self.sample_span(
             category,
-            trace_id,
+            decided_on,
             parent.map(|p| (p.sampled, p.probability)),
         );
-        let mut ctx = SpanContext {
-            trace_id,
-            span_id,
-            sampled: true,
-            probability: self.sampler().probability(category),
-            remote: false,
-        };
         match decision {
             Ok((probability, start_mono)) => {
-                ctx.probability = probability;
+                let (new_trace, span_id) = ids_from(draw);
+                let ctx = SpanContext {
+                    trace_id: parent.map_or(new_trace, |p| p.trace_id),
+                    span_id,
+                    sampled: true,
+                    probability,
+                    remote: false,
+                };
                 SpanAdmission::Recording {
                     ctx,
                     parent,
@@ -240,13 +242,12 @@ impl Inner {
                     start_mono,
                 }
             }
-            Err(_) => {
-                ctx.sampled = false;
-                if let Some(p) = parent {
-                    ctx.probability = p.probability;
-                }
-                SpanAdmission::Unsampled(ctx)
-            }
+            // Sampled out: the ids are made only if something asks.
+            Err(_) => SpanAdmission::Unsampled(UnsampledContext {
+                draw,
+                trace: parent.map(|p| p.trace_id),
+                probability: parent.map_or(self.sampler().probability(category), |p| p.probability),
+            }),
         }
     }
 
@@ -254,7 +255,7 @@ impl Inner {
     /// parent's decision `(sampled, probability)` if there is a parent.
     /// Gives the probability to record and the start time, or the cause
     /// (counted).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn sample_span(
         &self,
         category: Category,

@@ -101,6 +101,33 @@ pub(crate) fn ids_from(r: u64) -> (TraceId, SpanId) {
     )
 }
 
+/// A sampled-out span's context with its ids not drawn yet: the random
+/// draw they come from (see [`ids_from`]), the parent's trace if any, and
+/// the probability it carries. Nothing reads a sampled-out span's ids
+/// unless it is entered (children follow it) or propagated, so they are
+/// made only then, always the same from the same draw.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct UnsampledContext {
+    pub(crate) draw: u64,
+    pub(crate) trace: Option<TraceId>,
+    pub(crate) probability: f64,
+}
+
+impl UnsampledContext {
+    /// The context, ids made from the draw.
+    #[inline]
+    pub(crate) fn get(&self) -> crate::trace::SpanContext {
+        let (trace, span) = ids_from(self.draw);
+        crate::trace::SpanContext {
+            trace_id: self.trace.unwrap_or(trace),
+            span_id: span,
+            sampled: false,
+            probability: self.probability,
+            remote: false,
+        }
+    }
+}
+
 #[inline]
 fn splitmix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

@@ -9,4 +9,4 @@ pub(crate) mod span;
 pub use context::{SpanContext, SpanDecision, TraceparentError};
 pub use ids::{SpanId, TraceId, TraceIdRule};
 
-pub(crate) use ids::{ids_from, next_random};
+pub(crate) use ids::{UnsampledContext, ids_from, next_random};

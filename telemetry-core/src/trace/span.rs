@@ -13,7 +13,7 @@ use crate::instance::Inner;
 use crate::privacy::AttrBuilder;
 use crate::privacy::FieldClass;
 use crate::subject::context::swap_span;
-use crate::trace::{SpanContext, SpanId};
+use crate::trace::{SpanContext, SpanId, UnsampledContext};
 use crate::value::{TelemetryValue, Value};
 
 struct Recording {
@@ -34,7 +34,7 @@ enum State {
     /// Consent denied or telemetry off: nothing at all, not even a context.
     Off,
     /// Sampled out: a context for children to follow, nothing recorded.
-    Unsampled(SpanContext),
+    Unsampled(UnsampledContext),
     /// Recorded when it ends.
     Recording(SpanContext, Box<Recording>),
 }
@@ -52,7 +52,7 @@ impl fmt::Debug for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.state {
             State::Off => f.write_str("Span(off)"),
-            State::Unsampled(c) => write!(f, "Span(unsampled {})", c.trace_id),
+            State::Unsampled(c) => write!(f, "Span(unsampled {})", c.get().trace_id),
             State::Recording(c, r) => write!(f, "Span({:?} {} {})", r.name, c.trace_id, c.span_id),
         }
     }
@@ -152,7 +152,8 @@ impl Span {
     pub fn context(&self) -> Option<SpanContext> {
         match &self.state {
             State::Off => None,
-            State::Unsampled(c) | State::Recording(c, _) => Some(*c),
+            State::Unsampled(c) => Some(c.get()),
+            State::Recording(c, _) => Some(*c),
         }
     }
 
@@ -301,8 +302,14 @@ impl Span {
 
     /// Ends the span now.
     #[inline]
-    pub fn end(self) {
-        drop(self)
+    pub fn end(mut self) {
+        if matches!(self.state, State::Recording(..)) {
+            self.finish();
+        }
+        // Off, sampled out, or finished (its state is `Off` now): nothing
+        // is left to drop, so no drop is called.
+        debug_assert!(!matches!(self.state, State::Recording(..)));
+        std::mem::forget(self);
     }
 }
 
