@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use crate::category::Category;
@@ -35,8 +36,10 @@ enum State {
     Off,
     /// Sampled out: a context for children to follow, nothing recorded.
     Unsampled(UnsampledContext),
-    /// Recorded when it ends.
-    Recording(SpanContext, Box<Recording>),
+    /// Recorded when it ends. The box is taken out by `finish` (which
+    /// dropping the span always runs for this state), so `State` has no
+    /// drop glue: dropping a span that was never recorded costs a test.
+    Recording(SpanContext, ManuallyDrop<Box<Recording>>),
 }
 
 /// A span. It is recorded when dropped (or [`end`](Span::end)ed), if
@@ -124,7 +127,7 @@ impl Span {
         Span {
             state: State::Recording(
                 ctx,
-                Box::new(Recording {
+                ManuallyDrop::new(Box::new(Recording {
                     inner: inner.clone(),
                     parent: parent.map(|p| p.span_id),
                     parent_remote: parent.is_some_and(|p| p.remote),
@@ -136,7 +139,7 @@ impl Span {
                     status: SpanStatus::Unset,
                     kind: SpanKind::Internal,
                     consented,
-                }),
+                })),
             ),
         }
     }
@@ -336,7 +339,7 @@ impl Span {
         let State::Recording(ctx, r) = std::mem::replace(&mut self.state, State::Off) else {
             return;
         };
-        let r = *r;
+        let r = *ManuallyDrop::into_inner(r);
         let inner = r.inner;
         let end_mono = inner.clock().mono();
         r.attrs.count_cuts(inner.drops(), r.category);
