@@ -30,7 +30,7 @@ pub(crate) enum Found<'g> {
 /// All series of one instrument.
 pub(crate) struct SeriesTable {
     pub(crate) kind: Kind,
-    map: papaya::HashMap<u64, Arc<Series>>,
+    map: papaya::HashMap<u64, Arc<Series>, attributes::BuildKeyHasher>,
     count: AtomicUsize,
     pub(crate) overflow: Arc<Series>,
     pub(crate) declared: Vec<&'static str>,
@@ -61,7 +61,7 @@ impl SeriesTable {
         let now = SystemTime::now();
         SeriesTable {
             kind,
-            map: papaya::HashMap::new(),
+            map: papaya::HashMap::with_hasher(attributes::BuildKeyHasher),
             count: AtomicUsize::new(0),
             overflow: Arc::new(Series {
                 attrs: vec![Attribute::new(OVERFLOW_KEY, true)],
