@@ -265,10 +265,8 @@ macro_rules! instrument {
                     return;
                 }
                 let table = &self.core.table;
-                if table.has_undeclared(attributes) {
-                    inner.drops().count(DropCause::Limits, category, 1);
-                }
-                table.with_series(attributes, |found| match found {
+                let undeclared = || inner.drops().count(DropCause::Limits, category, 1);
+                table.with_series_noting(attributes, undeclared, |found| match found {
                     Found::Series(s) => apply(s),
                     Found::Overflow => {
                         inner.drops().count(DropCause::Limits, category, 1);

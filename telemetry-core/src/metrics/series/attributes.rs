@@ -4,6 +4,7 @@
 
 use crate::value::{AttrValue, TRUNCATED, Value};
 
+#[inline]
 fn cut(s: &str, max_len: usize) -> Option<&str> {
     if s.len() <= max_len {
         return None;
@@ -15,6 +16,7 @@ fn cut(s: &str, max_len: usize) -> Option<&str> {
     Some(&s[..end])
 }
 
+#[inline]
 pub(super) fn value_matches(stored: &AttrValue, v: Value<'_>, max_len: usize) -> bool {
     match (stored, v) {
         (AttrValue::Str(s), Value::Str(v)) => match cut(v, max_len) {
@@ -91,6 +93,7 @@ fn mix(h: u64, x: u64) -> u64 {
     (h.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
 }
 
+#[inline]
 fn hash_bytes(mut h: u64, bytes: &[u8]) -> u64 {
     let mut chunks = bytes.chunks_exact(8);
     for c in &mut chunks {
@@ -104,16 +107,19 @@ fn hash_bytes(mut h: u64, bytes: &[u8]) -> u64 {
     mix(mix(h, u64::from_le_bytes(w)), bytes.len() as u64)
 }
 
-/// Order-independent hash of the declared attributes (by key index).
+/// Order-independent hash of the declared attributes (by key index), and
+/// whether any key was not declared (it is left out).
 #[inline]
 pub(super) fn hash_attrs(
     attrs: &[(&'static str, Value<'_>)],
     declared: &[&'static str],
     max_len: usize,
-) -> u64 {
+) -> (u64, bool) {
     let mut total = 0u64;
+    let mut undeclared = false;
     for (k, v) in attrs {
         let Some(i) = key_index(declared, k) else {
+            undeclared = true;
             continue;
         };
         let h = mix(0x243f_6a88_85a3_08d3, i as u64);
@@ -136,5 +142,5 @@ pub(super) fn hash_attrs(
         };
         total = total.wrapping_add(h);
     }
-    total
+    (total, undeclared)
 }

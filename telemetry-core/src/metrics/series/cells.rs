@@ -173,6 +173,7 @@ impl Series {
         }
     }
 
+    #[inline]
     pub(super) fn matches(
         &self,
         attrs: &[(&'static str, Value<'_>)],

@@ -106,14 +106,6 @@ impl SeriesTable {
         })
     }
 
-    /// Whether any attribute key is not declared (it is ignored, and counted).
-    #[inline]
-    pub(crate) fn has_undeclared(&self, attrs: &[(&'static str, Value<'_>)]) -> bool {
-        attrs
-            .iter()
-            .any(|(k, _)| key_index(&self.declared, k).is_none())
-    }
-
     /// Runs `f` on the series for `attrs`, creating it if needed.
     #[inline]
     pub(crate) fn with_series<R>(
@@ -121,7 +113,23 @@ impl SeriesTable {
         attrs: &[(&'static str, Value<'_>)],
         f: impl FnOnce(Found<'_>) -> R,
     ) -> R {
-        let h = hash_attrs(attrs, &self.declared, self.max_len);
+        self.with_series_noting(attrs, || {}, f)
+    }
+
+    /// [`with_series`](Self::with_series), calling `undeclared` first if
+    /// any attribute key is not declared (found while hashing, so the keys
+    /// are looked up once for both).
+    #[inline]
+    pub(crate) fn with_series_noting<R>(
+        &self,
+        attrs: &[(&'static str, Value<'_>)],
+        undeclared: impl FnOnce(),
+        f: impl FnOnce(Found<'_>) -> R,
+    ) -> R {
+        let (h, any_undeclared) = hash_attrs(attrs, &self.declared, self.max_len);
+        if any_undeclared {
+            undeclared();
+        }
         let map = self.map.pin();
         let mut cur = map.get(&h);
         while let Some(s) = cur {
@@ -158,7 +166,7 @@ impl SeriesTable {
 
     /// A counted handle to the series for `attrs` (for bound instruments).
     pub(crate) fn series_arc(&self, attrs: &[(&'static str, Value<'_>)]) -> Arc<Series> {
-        let h = hash_attrs(attrs, &self.declared, self.max_len);
+        let (h, _) = hash_attrs(attrs, &self.declared, self.max_len);
         // Ensure it exists, then find it again to get the Arc.
         self.with_series(attrs, |_| ());
         let map = self.map.pin();
