@@ -2,8 +2,8 @@
 //! that aggregate it, by kind of aggregation, and the updates the hot path
 //! makes to them (lock-free: atomics and compare-and-swap loops).
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::export::{Attribute, Exemplar};
 use crate::value::Value;
@@ -46,8 +46,9 @@ pub(crate) enum Cells {
     Histogram(HistogramCells),
 }
 
+/// A histogram's cells. Its count is the sum of its buckets, read at
+/// collection, so a measurement makes one atomic add fewer.
 pub(crate) struct HistogramCells {
-    pub(super) count: AtomicU64,
     pub(super) sum: AtomicU64,
     pub(super) min: AtomicU64,
     pub(super) max: AtomicU64,
@@ -78,7 +79,6 @@ impl Cells {
                 set: AtomicBool::new(false),
             },
             Kind::Histogram => Cells::Histogram(HistogramCells {
-                count: AtomicU64::new(0),
                 sum: AtomicU64::new(0f64.to_bits()),
                 min: AtomicU64::new(f64::INFINITY.to_bits()),
                 max: AtomicU64::new(f64::NEG_INFINITY.to_bits()),
@@ -96,8 +96,10 @@ pub(crate) struct Series {
     pub(crate) cells: Cells,
     /// The latest exemplar offered (instrumented functions' calls only).
     pub(super) exemplar: Mutex<Option<Exemplar>>,
-    /// The next series whose attribute hash collides with this one.
-    pub(super) next: OnceLock<Arc<Series>>,
+    /// The hash of its attribute set (set by the table when inserted).
+    pub(super) hash: u64,
+    /// Its position among the table's series.
+    pub(super) index: usize,
 }
 
 impl Series {
@@ -162,7 +164,6 @@ impl Series {
             if let Some(b) = h.buckets.get(i) {
                 b.fetch_add(1, Ordering::Relaxed);
             }
-            h.count.fetch_add(1, Ordering::Relaxed);
             f64_update(&h.sum, |s| s + v);
             if v < f64::from_bits(h.min.load(Ordering::Relaxed)) {
                 f64_update(&h.min, |m| m.min(v));
@@ -181,8 +182,8 @@ impl Series {
         max_len: usize,
     ) -> bool {
         let mut n = 0;
-        for (k, v) in attrs {
-            let Some(i) = key_index(declared, k) else {
+        for (at, (k, v)) in attrs.iter().enumerate() {
+            let Some(i) = key_index(declared, k, at) else {
                 continue;
             };
             let stored = self

@@ -21,17 +21,7 @@ impl SeriesTable {
             },
         };
         let delta = self.temporality == Temporality::Delta;
-        let mut all: Vec<Arc<Series>> = Vec::new();
-        {
-            let map = self.map.pin();
-            for (_, s) in map.iter() {
-                let mut cur = Some(s);
-                while let Some(s) = cur {
-                    all.push(s.clone());
-                    cur = s.next.get();
-                }
-            }
-        }
+        let mut all: Vec<Arc<Series>> = self.map.all();
         all.push(self.overflow.clone());
         let mut numbers = Vec::new();
         let mut hists = Vec::new();
@@ -97,7 +87,8 @@ impl SeriesTable {
                             c.load(Ordering::Relaxed)
                         }
                     };
-                    let count = take(&h.count, 0);
+                    let bucket_counts: Vec<u64> = h.buckets.iter().map(|b| take(b, 0)).collect();
+                    let count = bucket_counts.iter().fold(0u64, |n, c| n.wrapping_add(*c));
                     if is_overflow && count == 0 {
                         continue;
                     }
@@ -113,7 +104,7 @@ impl SeriesTable {
                         min: (count > 0).then_some(min),
                         max: (count > 0).then_some(max),
                         bounds: self.bounds.clone(),
-                        bucket_counts: h.buckets.iter().map(|b| take(b, 0)).collect(),
+                        bucket_counts,
                         exemplars: s.exemplars(delta),
                     });
                 }

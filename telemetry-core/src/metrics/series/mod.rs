@@ -3,14 +3,15 @@
 //!
 //! The table of an instrument's series is here; [`cells`] holds one series
 //! and its atomic cells, [`attributes`] the hash and comparison that find
-//! it, and [`collect`] reads the table into exported points.
+//! it, [`map`] the lock-free table they are kept in, and [`collect`] reads
+//! the table into exported points.
 
 mod attributes;
 mod cells;
 mod collect;
+mod map;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use crate::export::{Attribute, Temporality};
@@ -18,6 +19,7 @@ use crate::value::Value;
 
 use attributes::{hash_attrs, key_index};
 pub(crate) use cells::{Cells, Kind, Series};
+use map::{Entry, SeriesMap};
 
 /// Result of looking up a series.
 pub(crate) enum Found<'g> {
@@ -30,8 +32,7 @@ pub(crate) enum Found<'g> {
 /// All series of one instrument.
 pub(crate) struct SeriesTable {
     pub(crate) kind: Kind,
-    map: papaya::HashMap<u64, Arc<Series>, attributes::BuildKeyHasher>,
-    count: AtomicUsize,
+    map: SeriesMap,
     pub(crate) overflow: Arc<Series>,
     pub(crate) declared: Vec<&'static str>,
     pub(crate) bounds: Arc<[f64]>,
@@ -61,14 +62,14 @@ impl SeriesTable {
         let now = SystemTime::now();
         SeriesTable {
             kind,
-            map: papaya::HashMap::with_hasher(attributes::BuildKeyHasher),
-            count: AtomicUsize::new(0),
+            map: SeriesMap::new(),
             overflow: Arc::new(Series {
                 attrs: vec![Attribute::new(OVERFLOW_KEY, true)],
                 slots: Box::new([]),
                 cells: Cells::new(kind, nb),
                 exemplar: Mutex::new(None),
-                next: OnceLock::new(),
+                hash: 0,
+                index: 0,
             }),
             declared,
             bounds: bounds.into(),
@@ -80,7 +81,7 @@ impl SeriesTable {
         }
     }
 
-    fn new_series(&self, attrs: &[(&'static str, Value<'_>)]) -> Arc<Series> {
+    fn new_series(&self, attrs: &[(&'static str, Value<'_>)], index: usize) -> Series {
         let nb = if self.kind == Kind::Histogram {
             self.bounds.len() + 1
         } else {
@@ -88,8 +89,8 @@ impl SeriesTable {
         };
         let mut owned = Vec::with_capacity(attrs.len());
         let mut slots = vec![0u8; self.declared.len()].into_boxed_slice();
-        for (k, v) in attrs {
-            if let Some(i) = key_index(&self.declared, k)
+        for (at, (k, v)) in attrs.iter().enumerate() {
+            if let Some(i) = key_index(&self.declared, k, at)
                 && slots[i] == 0
                 && let Some((value, _)) = crate::value::own_public(*v, self.max_len)
             {
@@ -97,17 +98,18 @@ impl SeriesTable {
                 slots[i] = u8::try_from(owned.len()).unwrap_or(u8::MAX);
             }
         }
-        Arc::new(Series {
+        Series {
             attrs: owned,
             slots,
             cells: Cells::new(self.kind, nb),
             exemplar: Mutex::new(None),
-            next: OnceLock::new(),
-        })
+            hash: 0,
+            index,
+        }
     }
 
     /// Runs `f` on the series for `attrs`, creating it if needed.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn with_series<R>(
         &self,
         attrs: &[(&'static str, Value<'_>)],
@@ -130,54 +132,48 @@ impl SeriesTable {
         if any_undeclared {
             undeclared();
         }
-        let map = self.map.pin();
-        let mut cur = map.get(&h);
-        while let Some(s) = cur {
-            if s.matches(attrs, &self.declared, self.max_len) {
-                return f(Found::Series(s));
-            }
-            cur = s.next.get();
-        }
-        // Not found: create under the series limit.
-        if self.count.fetch_add(1, Ordering::Relaxed) >= self.max_series {
-            self.count.fetch_sub(1, Ordering::Relaxed);
-            return f(Found::Overflow);
-        }
-        let new = self.new_series(attrs);
-        let mut slot = match map.try_insert(h, new.clone()) {
-            Ok(s) => return f(Found::Series(s)),
-            Err(occupied) => occupied.current,
+        let found = match self
+            .map
+            .get(h, |s| s.matches(attrs, &self.declared, self.max_len))
+        {
+            Some(s) => Some(s),
+            None => self.find_or_make(h, attrs),
         };
-        loop {
-            if slot.matches(attrs, &self.declared, self.max_len) {
-                self.count.fetch_sub(1, Ordering::Relaxed);
-                return f(Found::Series(slot));
-            }
-            match slot.next.get() {
-                Some(next) => slot = next,
-                None => {
-                    if slot.next.set(new.clone()).is_ok() {
-                        return f(Found::Series(&new));
-                    }
-                }
-            }
+        match found {
+            Some(s) => f(Found::Series(s)),
+            None => f(Found::Overflow),
+        }
+    }
+
+    /// The series for `attrs` (hash `h`), made under the series limit if no
+    /// other thread made it first; `None` past the limit.
+    #[cold]
+    #[inline(never)]
+    fn find_or_make(&self, h: u64, attrs: &[(&'static str, Value<'_>)]) -> Option<&Series> {
+        let entry = self.map.get_or_insert(
+            h,
+            |s| s.matches(attrs, &self.declared, self.max_len),
+            |index| (self.map.len() < self.max_series).then(|| self.new_series(attrs, index)),
+        );
+        match entry {
+            Entry::Series(s) => Some(s),
+            Entry::Full => None,
         }
     }
 
     /// A counted handle to the series for `attrs` (for bound instruments).
     pub(crate) fn series_arc(&self, attrs: &[(&'static str, Value<'_>)]) -> Arc<Series> {
         let (h, _) = hash_attrs(attrs, &self.declared, self.max_len);
-        // Ensure it exists, then find it again to get the Arc.
-        self.with_series(attrs, |_| ());
-        let map = self.map.pin();
-        let mut cur = map.get(&h);
-        while let Some(s) = cur {
-            if s.matches(attrs, &self.declared, self.max_len) {
-                return s.clone();
-            }
-            cur = s.next.get();
-        }
-        self.overflow.clone()
+        let found = match self
+            .map
+            .get(h, |s| s.matches(attrs, &self.declared, self.max_len))
+        {
+            Some(s) => Some(s),
+            None => self.find_or_make(h, attrs),
+        };
+        found
+            .and_then(|s| self.map.arc_of(s))
+            .unwrap_or_else(|| self.overflow.clone())
     }
 
     /// Whether the table reports deltas (reading it resets it).
@@ -187,7 +183,7 @@ impl SeriesTable {
 
     /// Number of series (without the overflow series).
     pub(crate) fn len(&self) -> usize {
-        self.count.load(Ordering::Relaxed)
+        self.map.len()
     }
 }
 

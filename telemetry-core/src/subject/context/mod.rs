@@ -19,9 +19,9 @@ use crate::subject::state::{SubjectMap, release_if_idle};
 use crate::subject::{SubjectKey, SubjectState};
 use crate::trace::SpanContext;
 
-pub(crate) use current::{
-    fast_span, fast_subject, fast_withheld, suppressed, swap_span, with_fast_subject,
-};
+#[cfg(feature = "tracing")]
+pub(crate) use current::suppressed;
+pub(crate) use current::{fast_span, fast_subject, fast_withheld, swap_span, with_fast_subject};
 pub use guards::{ContextGuard, SuppressGuard};
 pub(crate) use guards::{poll_in_context, report_misuse};
 
