@@ -1,5 +1,7 @@
-//! The denied and sampled-out paths allocate nothing: counted with a
-//! counting global allocator (per thread, so other threads do not disturb it).
+//! The denied and sampled-out paths allocate nothing, and a recorded event
+//! whose attributes fit in the record allocates nothing either: counted
+//! with a counting global allocator (per thread, so other threads do not
+//! disturb it).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 #[path = "suite/common/mod.rs"]
@@ -9,6 +11,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use common::*;
+use telemetry_core::testing::InMemoryExporter;
 use telemetry_core::*;
 
 struct Counting;
@@ -114,4 +117,43 @@ fn denied_and_sampled_out_paths_do_not_allocate() {
     );
     // And the recorded path does allocate (the counter sees allocations).
     assert!(allocations(|| t.event("e", Category::RESOURCE).public("k", "v").emit()) > 0);
+}
+
+#[test]
+fn recorded_events_and_spans_with_few_short_attributes_allocate_nothing() {
+    let exporter = InMemoryExporter::new();
+    let t = builder()
+        .consent(policy())
+        .exporter(exporter.clone())
+        .build()
+        .unwrap();
+    t.consent().grant("customer", Category::BUSINESS).unwrap();
+    let _scope = t.subject("customer");
+    let email = String::from("someone@example.com");
+    t.force_flush().unwrap();
+    let before = exporter.logs().len();
+    // Four attributes kept (hashed, two public, redacted; one dropped),
+    // short strings: held inline in the record.
+    assert_eq!(
+        allocations(|| t.emit(&purchase(&email))),
+        0,
+        "recorded typed event"
+    );
+    let mut s = t.span("warm", Category::PERFORMANCE);
+    s.set_attribute("http.route", "/checkout");
+    drop(s);
+    let spans = allocations(|| {
+        let mut s = t.span("s", Category::PERFORMANCE);
+        s.set_attribute("http.route", "/checkout");
+        s.set_attribute("items", 3u64);
+    });
+    // The span's own state is boxed while it is open (one allocation,
+    // freed on this thread when it ends); its record allocates nothing.
+    assert_eq!(spans, 100, "one allocation a recorded span, its open state");
+    t.force_flush().unwrap();
+    assert_eq!(
+        exporter.logs().len() - before,
+        101,
+        "every event was recorded"
+    );
 }

@@ -77,12 +77,12 @@ fn span(b: &mut Bytes<'_>) -> SpanRecord {
             3 => SpanKind::Producer,
             _ => SpanKind::Consumer,
         },
-        attributes: attributes(b),
+        attributes: attributes(b).into(),
         events: (0..b.u8() % 3)
             .map(|_| SpanEvent {
                 name: b.string(MAX_STR).into(),
                 time: time(b),
-                attributes: attributes(b),
+                attributes: attributes(b).into(),
             })
             .collect(),
         dropped_attributes: b.u64() as u32,
@@ -107,7 +107,7 @@ fn log(b: &mut Bytes<'_>) -> LogRecord {
         },
         body: opt(b, |b| b.string(MAX_STR).into()),
         schema_version: b.u64() as u32,
-        attributes: attributes(b),
+        attributes: attributes(b).into(),
         dropped_attributes: b.u64() as u32,
         trace: opt(b, |b| TraceLink {
             trace_id: TraceId(b.u128()),

@@ -45,7 +45,7 @@ pub(crate) fn control_record(
         severity: Severity::Info,
         body: None,
         schema_version: 1,
-        attributes,
+        attributes: attributes.into(),
         dropped_attributes: 0,
         trace: None,
         probability: 1.0,

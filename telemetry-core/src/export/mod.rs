@@ -17,13 +17,14 @@ use std::time::{Duration, Instant};
 
 pub use crate::category::CategoryNames;
 
-pub use crate::value::{AttrValue, REDACTED, TRUNCATED, unix_nanos};
+pub use crate::value::{AttrValue, REDACTED, TRUNCATED, Text, unix_nanos};
 pub use error::{ExportError, ExportErrorKind};
 pub use metric_data::{
     Exemplar, HistogramPoint, MetricData, MetricPoints, Number, NumberPoint, Temporality,
 };
 pub use records::{
-    Attribute, LogRecord, Record, SpanEvent, SpanRecord, SpanStatus, SubjectKey, TraceLink,
+    Attribute, Attributes, LogRecord, Record, SpanEvent, SpanRecord, SpanStatus, SubjectKey,
+    TraceLink,
 };
 pub(crate) use records::{Severity, SpanKind};
 pub use resource::{Resource, SDK_NAME, SDK_VERSION};

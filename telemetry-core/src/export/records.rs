@@ -10,6 +10,13 @@ use crate::privacy::KeyId;
 use crate::trace::{SpanId, TraceId};
 use crate::value::{AttrValue, hex16};
 
+/// A record's attributes: up to four kept inline in the record, more on
+/// the heap. A typical event or span therefore needs no allocation for
+/// them, and the export worker frees none (it reads like a `Vec`: a slice,
+/// `push`, `iter`; build one with `smallvec::smallvec![..]` or `.into()`
+/// from a `Vec`).
+pub type Attributes = smallvec::SmallVec<[Attribute; 4]>;
+
 /// One attribute of a record.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Attribute {
@@ -83,7 +90,7 @@ pub struct SpanEvent {
     /// When it happened.
     pub time: SystemTime,
     /// Its attributes.
-    pub attributes: Vec<Attribute>,
+    pub attributes: Attributes,
 }
 
 /// A finished span.
@@ -110,7 +117,7 @@ pub struct SpanRecord {
     /// The span's kind.
     pub kind: SpanKind,
     /// Attributes, after privacy transforms.
-    pub attributes: Vec<Attribute>,
+    pub attributes: Attributes,
     /// Events.
     pub events: Vec<SpanEvent>,
     /// Attributes and events dropped by limits.
@@ -171,7 +178,7 @@ pub struct LogRecord {
     /// Schema version of a typed event (0 for ad-hoc records).
     pub schema_version: u32,
     /// Attributes, after privacy transforms.
-    pub attributes: Vec<Attribute>,
+    pub attributes: Attributes,
     /// Attributes dropped by limits.
     pub dropped_attributes: u32,
     /// The span it happened in, if any.

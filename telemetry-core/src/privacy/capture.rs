@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use crate::category::Category;
-use crate::export::records::Attribute;
+use crate::export::records::{Attribute, Attributes};
 use crate::privacy::FieldClass;
 use crate::privacy::keys::KeyRing;
 use crate::value::{AttrValue, Value};
@@ -35,7 +35,7 @@ pub(crate) fn transform_value(
 /// the record's privacy: every captured value goes through
 /// [`capture`](Self::capture).
 pub(crate) struct AttrBuilder {
-    pub(crate) attrs: Vec<Attribute>,
+    pub(crate) attrs: Attributes,
     pub(crate) dropped: u32,
     pub(crate) limited: bool,
     /// Whether any kept value is a keyed hash (the record then carries the key id).
@@ -51,9 +51,17 @@ pub(crate) struct AttrBuilder {
 
 impl AttrBuilder {
     /// A builder for a record; `anonymous` records keep no hashed value.
+    /// `capacity` is the number of fields offered; dropped ones are not
+    /// kept, so up to twice the inline size starts inline and grows only
+    /// if more are kept.
     pub(crate) fn new(limits: &crate::privacy::Limits, capacity: usize, anonymous: bool) -> Self {
+        let capacity = capacity.min(limits.max_attributes);
         AttrBuilder {
-            attrs: Vec::with_capacity(capacity.min(limits.max_attributes)),
+            attrs: if capacity <= 2 * Attributes::new().inline_size() {
+                Attributes::new()
+            } else {
+                Attributes::with_capacity(capacity)
+            },
             dropped: 0,
             limited: false,
             hashed: false,

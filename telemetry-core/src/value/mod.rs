@@ -9,12 +9,14 @@
 mod conversions;
 mod list;
 mod owned;
+mod text;
 
 use std::time::{Duration, SystemTime};
 
 pub use list::{ListElement, ListRef, MAX_LIST_LEN, Seq, ValueList};
 pub use owned::{AttrValue, REDACTED, TRUNCATED, unix_nanos};
 pub(crate) use owned::{hex16, own_public, truncate};
+pub use text::Text;
 
 /// The type of a field, as the catalogue and exporters describe it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]

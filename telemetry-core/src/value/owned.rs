@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::SystemTime;
 
-use super::{Value, list};
+use super::{Text, Value, list};
 
 /// The marker that replaces the value of a redacted field.
 pub const REDACTED: &str = "[REDACTED]";
@@ -28,8 +28,9 @@ pub enum AttrValue {
     U64(u64),
     /// A floating-point number.
     F64(f64),
-    /// A string (possibly truncated at the configured limit).
-    Str(Cow<'static, str>),
+    /// A string (possibly truncated at the configured limit); short ones
+    /// are kept inline, static ones by reference.
+    Str(Text),
     /// The keyed hash of the raw value (first 16 bytes of a keyed BLAKE3
     /// digest). The key id is on the record.
     Hashed(#[serde(serialize_with = "serialize_hex")] [u8; 16]),
@@ -66,7 +67,7 @@ impl AttrValue {
             AttrValue::I64(v) => Cow::Owned(v.to_string()),
             AttrValue::U64(v) => Cow::Owned(v.to_string()),
             AttrValue::F64(v) => Cow::Owned(v.to_string()),
-            AttrValue::Str(v) => Cow::Borrowed(v),
+            AttrValue::Str(v) => Cow::Borrowed(v.as_str()),
             AttrValue::Hashed(d) => Cow::Owned(hex16(d)),
             AttrValue::Redacted => Cow::Borrowed(REDACTED),
             AttrValue::Array(items) => {
@@ -116,13 +117,13 @@ impl fmt::Debug for AttrValue {
 
 impl From<&'static str> for AttrValue {
     fn from(v: &'static str) -> Self {
-        AttrValue::Str(Cow::Borrowed(v))
+        AttrValue::Str(Text::from_static(v))
     }
 }
 
 impl From<String> for AttrValue {
     fn from(v: String) -> Self {
-        AttrValue::Str(Cow::Owned(v))
+        AttrValue::Str(Text::from(v))
     }
 }
 
@@ -160,20 +161,20 @@ pub(crate) fn own_public(value: Value<'_>, max_len: usize) -> Option<(AttrValue,
         Value::U64(v) => AttrValue::U64(v),
         Value::F64(v) => AttrValue::F64(v),
         Value::Str(s) => {
-            let (s, cut) = truncate(s, max_len);
-            return Some((AttrValue::Str(Cow::Owned(s)), cut));
+            let (s, cut) = truncate_text(s, max_len);
+            return Some((AttrValue::Str(s), cut));
         }
         Value::Duration(d) => AttrValue::U64(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
         Value::Timestamp(t) => AttrValue::U64(unix_nanos(t)),
         Value::I128(v) => match i64::try_from(v) {
             Ok(v) => AttrValue::I64(v),
-            Err(_) => AttrValue::Str(Cow::Owned(v.to_string())),
+            Err(_) => AttrValue::Str(Text::from(v.to_string())),
         },
         Value::U128(v) => match u64::try_from(v) {
             Ok(v) => AttrValue::U64(v),
-            Err(_) => AttrValue::Str(Cow::Owned(v.to_string())),
+            Err(_) => AttrValue::Str(Text::from(v.to_string())),
         },
-        Value::Char(c) => AttrValue::Str(Cow::Owned(c.to_string())),
+        Value::Char(c) => AttrValue::Str(Text::new(c.encode_utf8(&mut [0u8; 4]))),
         Value::Bytes(b) => {
             // Two hex digits a byte, cut at the string limit.
             let keep = b.len().min(max_len / 2);
@@ -186,12 +187,22 @@ pub(crate) fn own_public(value: Value<'_>, max_len: usize) -> Option<(AttrValue,
             if cut {
                 hex.push_str(TRUNCATED);
             }
-            return Some((AttrValue::Str(Cow::Owned(hex)), cut));
+            return Some((AttrValue::Str(Text::from(hex)), cut));
         }
         Value::List(l) => return Some(list::own_list(l, max_len)),
         Value::Absent => return None,
     };
     Some((v, false))
+}
+
+/// [`truncate`] into a [`Text`]: a short string is copied inline, with no
+/// allocation.
+pub(crate) fn truncate_text(s: &str, max_len: usize) -> (Text, bool) {
+    if s.len() <= max_len {
+        return (Text::new(s), false);
+    }
+    let (cut, _) = truncate(s, max_len);
+    (Text::from(cut), true)
 }
 
 pub(crate) fn truncate(s: &str, max_len: usize) -> (String, bool) {
@@ -228,15 +239,15 @@ mod tests {
         assert_eq!(own(Value::I128(-7)), Some((AttrValue::I64(-7), false)));
         assert_eq!(
             own(Value::U128(u128::MAX)),
-            Some((AttrValue::Str(Cow::Owned(u128::MAX.to_string())), false))
+            Some((AttrValue::Str(Text::from(u128::MAX.to_string())), false))
         );
         assert_eq!(
             own('é'.to_value()),
-            Some((AttrValue::Str(Cow::Owned("é".into())), false))
+            Some((AttrValue::Str("é".into()), false))
         );
         assert_eq!(
             own([0xde_u8, 0xad].to_value()),
-            Some((AttrValue::Str(Cow::Owned("dead".into())), false))
+            Some((AttrValue::Str("dead".into()), false))
         );
         // Bytes past the string limit (8 here: 4 bytes) are cut and marked.
         let (long, cut) = own(vec![0u8; 10].to_value()).unwrap();
@@ -248,7 +259,7 @@ mod tests {
     fn truncation_respects_char_boundaries() {
         let (v, cut) = own_public(Value::Str("héllo wörld"), 2).unwrap();
         assert!(cut);
-        assert_eq!(v, AttrValue::Str(Cow::Owned(format!("h{TRUNCATED}"))));
+        assert_eq!(v, AttrValue::Str(Text::from(format!("h{TRUNCATED}"))));
         let (v, cut) = own_public(Value::Str("ok"), 2).unwrap();
         assert!(!cut);
         assert_eq!(v, AttrValue::Str("ok".into()));
