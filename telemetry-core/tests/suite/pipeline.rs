@@ -130,6 +130,34 @@ fn batches_are_exported_by_size_and_by_interval() {
 }
 
 #[test]
+fn a_full_batch_wakes_the_worker_long_before_the_interval() {
+    let exp = InMemoryExporter::new();
+    // A recording thread looks at the queue once in batch/32 pushes (20
+    // here), so a batch of 640 is seen by push 660 at the latest.
+    let t = builder()
+        .consent(policy())
+        .batch_size(640)
+        .flush_interval(Duration::from_secs(3600))
+        .exporter(exp.clone())
+        .build()
+        .unwrap();
+    // Let the worker finish its first rounds and park for the interval.
+    t.force_flush().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    for _ in 0..700 {
+        t.event("perf.op", Category::PERFORMANCE).emit();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while exp.events_named("perf.op").len() < 640 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        exp.events_named("perf.op").len() >= 640,
+        "a batch went out without force_flush and an hour before the interval"
+    );
+}
+
+#[test]
 fn exporter_failures_drop_the_batch_and_count_it() {
     let exp = InMemoryExporter::new();
     let t = builder()
