@@ -368,50 +368,66 @@ impl BoundCounter {
         self.series.add_u64(value);
     }
 
-    /// Adds `value` and offers `exemplar` as the series' latest.
+    /// Adds `value` and offers the exemplar `exemplar` makes, measured at
+    /// monotonic time `mono` (see [`Series::offer_exemplar`]).
     #[inline]
-    pub(crate) fn add_with_exemplar(&self, value: u64, exemplar: Exemplar) {
+    pub(crate) fn add_with_exemplar(
+        &self,
+        value: u64,
+        mono: u64,
+        exemplar: impl FnOnce() -> Exemplar,
+    ) {
         self.series.add_u64(value);
-        self.series.offer_exemplar(exemplar);
+        self.series.offer_exemplar(mono, exemplar);
     }
 }
 
 impl BoundHistogram {
-    /// Records `value` and offers `exemplar` as the series' latest.
+    /// Records `value` and offers the exemplar `exemplar` makes, measured
+    /// at monotonic time `mono`.
     #[inline]
-    pub(crate) fn record_with_exemplar(&self, value: f64, exemplar: Exemplar) {
+    pub(crate) fn record_with_exemplar(
+        &self,
+        value: f64,
+        mono: u64,
+        exemplar: impl FnOnce() -> Exemplar,
+    ) {
         self.series.record_f64(value, &self.core.table.bounds);
-        self.series.offer_exemplar(exemplar);
+        self.series.offer_exemplar(mono, exemplar);
     }
 }
 
 impl Counter {
-    /// [`add`](Self::add), offering `exemplar` as the series' latest.
+    /// [`add`](Self::add), offering the exemplar `exemplar` makes,
+    /// measured at monotonic time `mono`.
     pub(crate) fn add_exemplar(
         &self,
         value: u64,
         attributes: &MetricAttributes<'_>,
-        exemplar: Exemplar,
+        mono: u64,
+        exemplar: impl FnOnce() -> Exemplar,
     ) {
         self.with_checked_series(attributes, |s| {
             s.add_u64(value);
-            s.offer_exemplar(exemplar);
+            s.offer_exemplar(mono, exemplar);
         });
     }
 }
 
 impl Histogram {
-    /// [`record`](Self::record), offering `exemplar` as the series' latest.
+    /// [`record`](Self::record), offering the exemplar `exemplar` makes,
+    /// measured at monotonic time `mono`.
     pub(crate) fn record_exemplar(
         &self,
         value: f64,
         attributes: &MetricAttributes<'_>,
-        exemplar: Exemplar,
+        mono: u64,
+        exemplar: impl FnOnce() -> Exemplar,
     ) {
         let bounds = &self.core.table.bounds;
         self.with_checked_series(attributes, |s| {
             s.record_f64(value, bounds);
-            s.offer_exemplar(exemplar);
+            s.offer_exemplar(mono, exemplar);
         });
     }
 }

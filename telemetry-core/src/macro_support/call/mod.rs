@@ -356,28 +356,31 @@ impl Call {
         let clock = t.inner.clock();
         let now = clock.mono();
         let secs = now.saturating_sub(self.start) as f64 / 1e9;
-        let time = clock.to_system(now);
-        let exemplar = |value: f64| Exemplar {
-            value,
-            time,
-            trace_id: span.trace_id,
-            span_id: span.span_id,
+        // Made only when a series takes it (at most one a millisecond).
+        let exemplar = |value: f64| {
+            move || Exemplar {
+                value,
+                time: clock.to_system(now),
+                trace_id: span.trace_id,
+                span_id: span.span_id,
+            }
         };
         match outcome {
             Outcome::Ok => {
-                metrics.ok.add_with_exemplar(1, exemplar(1.0));
+                metrics.ok.add_with_exemplar(1, now, exemplar(1.0));
                 metrics
                     .ok_duration
-                    .record_with_exemplar(secs, exemplar(secs));
+                    .record_with_exemplar(secs, now, exemplar(secs));
             }
             _ => {
-                metrics.calls.add_exemplar(1, &attrs, exemplar(1.0));
+                metrics.calls.add_exemplar(1, &attrs, now, exemplar(1.0));
                 if !self.span.has_error_status() {
                     self.span.set_error_description(error_type);
                 }
                 metrics.duration.record_exemplar(
                     secs,
                     &[function, module, outcome_attr],
+                    now,
                     exemplar(secs),
                 );
             }

@@ -88,14 +88,20 @@ impl Cells {
     }
 }
 
+/// At most one exemplar a series is kept per this many nanoseconds.
+pub(crate) const EXEMPLAR_EVERY_NS: u64 = 1_000_000;
+
 /// One series: an attribute set and its cells.
 pub(crate) struct Series {
     pub(super) attrs: Vec<Attribute>,
     /// For each declared key: 1 + its position in `attrs`, or 0 if absent.
     pub(super) slots: Box<[u8]>,
     pub(crate) cells: Cells,
-    /// The latest exemplar offered (instrumented functions' calls only).
+    /// The latest exemplar kept (instrumented functions' calls only).
     pub(super) exemplar: Mutex<Option<Exemplar>>,
+    /// When it was measured (monotonic nanoseconds; 0: none kept since the
+    /// last collection).
+    pub(super) exemplar_at: AtomicU64,
     /// The hash of its attribute set (set by the table when inserted).
     pub(super) hash: u64,
     /// Its position among the table's series.
@@ -103,19 +109,30 @@ pub(crate) struct Series {
 }
 
 impl Series {
-    /// Keeps `exemplar` as the series' latest, unless another thread is
-    /// storing one right now (never waits).
+    /// Keeps the exemplar `make` makes, measured at monotonic time `mono`,
+    /// as the series' latest, unless one was kept less than
+    /// [`EXEMPLAR_EVERY_NS`] before it, or another thread is storing one
+    /// right now (never waits). A scrape shows one exemplar a series;
+    /// keeping every call's took a lock on every measurement.
     #[inline]
-    pub(crate) fn offer_exemplar(&self, exemplar: Exemplar) {
+    pub(crate) fn offer_exemplar(&self, mono: u64, make: impl FnOnce() -> Exemplar) {
+        let last = self.exemplar_at.load(Ordering::Relaxed);
+        if last != 0 && mono >= last && mono - last < EXEMPLAR_EVERY_NS {
+            return;
+        }
         if let Ok(mut slot) = self.exemplar.try_lock() {
-            *slot = Some(exemplar);
+            *slot = Some(make());
+            self.exemplar_at.store(mono.max(1), Ordering::Relaxed);
         }
     }
 
     /// The latest exemplar (taken, for delta temporality).
     pub(super) fn exemplars(&self, take: bool) -> Vec<Exemplar> {
         match self.exemplar.lock() {
-            Ok(mut slot) if take => slot.take().into_iter().collect(),
+            Ok(mut slot) if take => {
+                self.exemplar_at.store(0, Ordering::Relaxed);
+                slot.take().into_iter().collect()
+            }
             Ok(slot) => slot.iter().copied().collect(),
             Err(_) => Vec::new(),
         }

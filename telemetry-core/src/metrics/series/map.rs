@@ -207,6 +207,7 @@ mod tests {
             slots: Box::new([]),
             cells: Cells::new(Kind::Counter, 0),
             exemplar: Mutex::new(None),
+            exemplar_at: std::sync::atomic::AtomicU64::new(0),
             hash: 0,
             index: 0,
         }

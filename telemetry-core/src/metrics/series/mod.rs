@@ -68,6 +68,7 @@ impl SeriesTable {
                 slots: Box::new([]),
                 cells: Cells::new(kind, nb),
                 exemplar: Mutex::new(None),
+                exemplar_at: std::sync::atomic::AtomicU64::new(0),
                 hash: 0,
                 index: 0,
             }),
@@ -103,6 +104,7 @@ impl SeriesTable {
             slots,
             cells: Cells::new(self.kind, nb),
             exemplar: Mutex::new(None),
+            exemplar_at: std::sync::atomic::AtomicU64::new(0),
             hash: 0,
             index,
         }
@@ -283,6 +285,41 @@ mod tests {
             .find(|p| p.attributes[0].key == OVERFLOW_KEY)
             .unwrap();
         assert_eq!(over.value, Number::I64(3));
+    }
+
+    #[test]
+    fn one_exemplar_a_millisecond_is_kept_and_a_collection_makes_room() {
+        use crate::export::Exemplar;
+        use crate::trace::{SpanId, TraceId};
+        let t = SeriesTable::new(Kind::Counter, vec![], vec![], Temporality::Delta, 10, 8);
+        let ex = |value: f64| Exemplar {
+            value,
+            time: SystemTime::UNIX_EPOCH,
+            trace_id: TraceId(1),
+            span_id: SpanId(2),
+        };
+        let offer = |mono: u64, value: f64| {
+            t.with_series(&[], |f| {
+                if let Found::Series(s) = f {
+                    s.add_u64(1);
+                    s.offer_exemplar(mono, || ex(value));
+                }
+            })
+        };
+        let kept = || match t.collect() {
+            Some(MetricPoints::Sum { points, .. }) => points[0]
+                .exemplars
+                .iter()
+                .map(|e| e.value)
+                .collect::<Vec<_>>(),
+            _ => panic!("a sum"),
+        };
+        offer(5_000_000, 1.0);
+        offer(5_500_000, 2.0); // within a millisecond: not kept
+        assert_eq!(kept(), vec![1.0]);
+        offer(5_600_000, 3.0); // taken by the collection: room again
+        offer(6_700_000, 4.0); // a millisecond later: replaces it
+        assert_eq!(kept(), vec![4.0]);
     }
 
     #[test]
