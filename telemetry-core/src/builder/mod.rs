@@ -305,7 +305,8 @@ impl TelemetryBuilder {
     }
 
     /// Records the lock-free export queue holds (default 16384, allocated
-    /// at build). When it is full, the recording thread moves its records
+    /// at build: 432 bytes a slot, since a record keeps up to four
+    /// attributes inline, so about 6.8 MiB by default). When it is full, the recording thread moves its records
     /// into the export buffer (see [`buffer_capacity`](Self::buffer_capacity));
     /// when that is full too, new records are dropped and counted with
     /// cause `queue_full` (or wait, see
