@@ -63,13 +63,14 @@ fn dir_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-fn ours(dir: &Path) -> Run {
+fn ours(dir: &Path, format: FileFormat) -> Run {
     let t = Telemetry::builder()
         .service("bench", "1")
         .env(Environment::from_pairs::<&str, &str>([]))
         .consent(ConsentPolicy::opt_in().exempt(Category::PERFORMANCE))
         .exporter(
             FileExporter::builder(dir)
+                .format(format)
                 .fsync(Fsync::Never)
                 .max_file_bytes(1 << 30)
                 .build()
@@ -89,12 +90,13 @@ fn ours(dir: &Path) -> Run {
     if std::env::var_os("FILE_BENCH_DETAIL").is_some() {
         eprintln!("ours: producer {produced:.3}s, total {seconds:.3}s, dropped {dropped}");
     }
-    // Check the count against the file: records, not lines (a line is a batch).
-    let mut records = 0u64;
-    for path in files(dir, Signal::Logs).unwrap() {
-        let text = std::fs::read_to_string(path).unwrap();
-        records += text.matches("\"eventName\":\"checkout.step\"").count() as u64;
-    }
+    // Check the count against the file: records, not lines or messages
+    // (each is a batch).
+    let records: u64 = files(dir, Signal::Logs)
+        .unwrap()
+        .iter()
+        .map(|p| file_bytes_and_records(p).1)
+        .sum();
     assert_eq!(
         records + dropped,
         EVENTS,
@@ -353,10 +355,12 @@ fn main() {
         return;
     }
     let rounds = if quick { 1 } else { ROUNDS };
-    let (mut o, mut a) = (Vec::new(), Vec::new());
+    let (mut o, mut p, mut a) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
         let d1 = tempfile::tempdir().unwrap();
-        o.push(ours(d1.path()));
+        o.push(ours(d1.path(), FileFormat::JsonLines));
+        let d3 = tempfile::tempdir().unwrap();
+        p.push(ours(d3.path(), FileFormat::Protobuf));
         if std::env::var_os("FILE_BENCH_OURS_ONLY").is_some() {
             continue;
         }
@@ -375,7 +379,7 @@ fn main() {
         )
     };
     let kept = |v: &[Run]| median(v.iter().map(|r| r.written as f64 / EVENTS as f64).collect());
-    let (ro, ra) = (rate(&o), rate(&a));
+    let (ro, rp, ra) = (rate(&o), rate(&p), rate(&a));
     println!("\n## File export throughput ({EVENTS} events x {rounds} rounds, medians)\n");
     println!("| pipeline | events/s on disk | bytes/event | share of events kept |");
     println!("|---|---:|---:|---:|");
@@ -385,13 +389,19 @@ fn main() {
         100.0 * kept(&o)
     );
     println!(
+        "| telemetry-exporters FileExporter (OTLP protobuf) | {rp:.0} | {:.0} | {:.1}% |",
+        per_event(&p),
+        100.0 * kept(&p)
+    );
+    println!(
         "| tracing-appender non-blocking + fmt JSON | {ra:.0} | {:.0} | {:.1}% |",
         per_event(&a),
         100.0 * kept(&a)
     );
     println!(
-        "\nratio ours / tracing-appender: {:.2}x (target >= 4x)",
-        ro / ra
+        "\nratio ours / tracing-appender: {:.2}x with OTLP/JSON, {:.2}x with protobuf (target >= 4x)",
+        ro / ra,
+        rp / ra
     );
     bytes_table(if quick { 2_000 } else { BYTES_EVENTS });
 }
