@@ -11,7 +11,6 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use common::*;
-use telemetry_core::testing::InMemoryExporter;
 use telemetry_core::*;
 
 struct Counting;
@@ -121,12 +120,7 @@ fn denied_and_sampled_out_paths_do_not_allocate() {
 
 #[test]
 fn recorded_events_and_spans_with_few_short_attributes_allocate_nothing() {
-    let exporter = InMemoryExporter::new();
-    let t = builder()
-        .consent(policy())
-        .exporter(exporter.clone())
-        .build()
-        .unwrap();
+    let (t, exporter) = setup();
     t.consent().grant("customer", Category::BUSINESS).unwrap();
     let _scope = t.subject("customer");
     let email = String::from("someone@example.com");

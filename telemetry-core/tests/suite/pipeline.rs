@@ -105,6 +105,16 @@ fn graceful_shutdown_exports_everything_buffered() {
     );
 }
 
+/// How many `perf.op` events `exp` received once it has `n` of them, or
+/// when `wait` has passed.
+fn perf_ops_within(exp: &InMemoryExporter, n: usize, wait: Duration) -> usize {
+    let deadline = Instant::now() + wait;
+    while exp.events_named("perf.op").len() < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    exp.events_named("perf.op").len()
+}
+
 #[test]
 fn batches_are_exported_by_size_and_by_interval() {
     let exp = InMemoryExporter::new();
@@ -118,12 +128,8 @@ fn batches_are_exported_by_size_and_by_interval() {
     for _ in 0..10 {
         t.event("perf.op", Category::PERFORMANCE).emit();
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while exp.events_named("perf.op").len() < 10 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
     assert_eq!(
-        exp.events_named("perf.op").len(),
+        perf_ops_within(&exp, 10, Duration::from_secs(10)),
         10,
         "flushed by the interval without force_flush"
     );
@@ -147,12 +153,8 @@ fn a_full_batch_wakes_the_worker_long_before_the_interval() {
     for _ in 0..700 {
         t.event("perf.op", Category::PERFORMANCE).emit();
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while exp.events_named("perf.op").len() < 640 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
     assert!(
-        exp.events_named("perf.op").len() >= 640,
+        perf_ops_within(&exp, 640, Duration::from_secs(10)) >= 640,
         "a batch went out without force_flush and an hour before the interval"
     );
 }
