@@ -9,6 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::common::data_logs;
 use telemetry_core::export::*;
 use telemetry_core::testing::InMemoryExporter;
 use telemetry_core::tracing_layer::TracingLayer;
@@ -68,11 +69,7 @@ fn routes_decide_what_is_collected_and_as_which_category() {
         tracing::info!(target: "hyper::client", "internal: never collected");
     });
     t.force_flush().unwrap();
-    let logs: Vec<_> = exp
-        .logs()
-        .into_iter()
-        .filter(|l| l.category != Category::TELEMETRY)
-        .collect();
+    let logs = data_logs(&exp);
     let bodies: Vec<_> = logs
         .iter()
         .map(|l| l.body.as_deref().unwrap_or(""))
@@ -367,11 +364,7 @@ fn an_unclassified_message_is_redacted_so_interpolated_values_never_leave() {
         tracing::info!(target: "shop", order_id = 5u64, "login {}", email);
     });
     t.force_flush().unwrap();
-    let logs: Vec<_> = exp
-        .logs()
-        .into_iter()
-        .filter(|l| l.category != Category::TELEMETRY)
-        .collect();
+    let logs = data_logs(&exp);
     assert_eq!(logs.len(), 1, "the consented event is recorded");
     let log = &logs[0];
     assert_eq!(log.category, Category::BUSINESS);

@@ -107,21 +107,26 @@ fn join_within(threads: Vec<std::thread::JoinHandle<()>>, grace: Duration) {
     }
 }
 
+/// The instance, while it lives, has a fleet view and is not stopping:
+/// what the fleet threads check before each round.
+fn running(weak: &Weak<Inner>) -> Option<Arc<Inner>> {
+    let inner = weak.upgrade()?;
+    let stopping = inner.consent().fleet()?.stopping.load(Ordering::SeqCst);
+    (!stopping).then_some(inner)
+}
+
 /// Turns the view stale when the store has not confirmed it in time (and
 /// drops what is buffered in required categories), fresh when it has.
 /// Never waits on the store.
 fn watchdog(weak: &Weak<Inner>) {
     loop {
         let tick = {
-            let Some(inner) = weak.upgrade() else {
+            let Some(inner) = running(weak) else {
                 return;
             };
             let Some(view) = inner.consent().fleet() else {
                 return;
             };
-            if view.stopping.load(Ordering::SeqCst) {
-                return;
-            }
             if inner.consent().check_freshness() == Some(true) {
                 inner.pipeline().purge_all(&*inner);
             }
@@ -137,15 +142,12 @@ fn upkeep(weak: &Weak<Inner>) {
     let mut next_claim = Instant::now();
     loop {
         {
-            let Some(inner) = weak.upgrade() else {
+            let Some(inner) = running(weak) else {
                 return;
             };
             let Some(view) = inner.consent().fleet() else {
                 return;
             };
-            if view.stopping.load(Ordering::SeqCst) {
-                return;
-            }
             inner.consent().retry_pending(inner.names());
             if Instant::now() >= next_claim {
                 next_claim = Instant::now() + CLAIM_EVERY;

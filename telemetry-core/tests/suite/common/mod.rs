@@ -117,6 +117,15 @@ pub fn purchase<'a>(email: &'a str) -> Purchase<'a> {
     }
 }
 
+/// The log records `exp` received, without the library's own (audit
+/// entries, deletion requests).
+pub fn data_logs(exp: &InMemoryExporter) -> Vec<LogRecord> {
+    exp.logs()
+        .into_iter()
+        .filter(|l| l.category != Category::TELEMETRY)
+        .collect()
+}
+
 /// A field value the test can find in the output.
 pub fn attr<'a>(rec: &'a LogRecord, key: &str) -> Option<&'a AttrValue> {
     rec.attributes
