@@ -127,8 +127,8 @@ thread_local! {
 /// How often a recording thread checks whether the queue holds a batch:
 /// every push for small batches, else 32 times a batch. Reading the
 /// queue's length on every push missed the cache whenever the worker had
-/// taken records since (the head it moves shares the line), about a third
-/// of a recorded span's time on the recording thread. A thread that stops
+/// taken records since (the head it moves shares the line): over half of
+/// ending a recorded span, in `perf annotate`. A thread that stops
 /// short of its next check leaves the worker to its flush interval.
 fn wake_check_every(batch_size: usize) -> u32 {
     u32::try_from(batch_size / 32).unwrap_or(u32::MAX).max(1)

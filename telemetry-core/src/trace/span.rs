@@ -20,7 +20,7 @@ use crate::value::{TelemetryValue, Value};
 /// The instance a recorded span writes into: the installed one by
 /// reference (it lives as long as the process), any other by a counted
 /// handle. Taking and dropping a count for every span were two locked
-/// instructions on a line other threads touch, about a twentieth of a
+/// instructions on a line other threads touch, about a tenth of a
 /// recorded `#[instrument_event]` call.
 enum Instance {
     Installed(&'static Inner),
