@@ -109,6 +109,25 @@ pub(crate) struct Series {
 }
 
 impl Series {
+    /// A series of `attrs` with empty cells, the `index`-th of its table
+    /// (its hash is set when the table inserts it).
+    pub(super) fn new(
+        attrs: Vec<Attribute>,
+        slots: Box<[u8]>,
+        cells: Cells,
+        index: usize,
+    ) -> Series {
+        Series {
+            attrs,
+            slots,
+            cells,
+            exemplar: Mutex::new(None),
+            exemplar_at: AtomicU64::new(0),
+            hash: 0,
+            index,
+        }
+    }
+
     /// Keeps the exemplar `make` makes, measured at monotonic time `mono`,
     /// as the series' latest, unless one was kept less than
     /// [`EXEMPLAR_EVERY_NS`] before it, or another thread is storing one

@@ -202,15 +202,12 @@ mod tests {
     use crate::metrics::series::{Cells, Kind};
 
     fn series(tag: u64) -> Series {
-        Series {
-            attrs: vec![crate::export::Attribute::new("tag", tag)],
-            slots: Box::new([]),
-            cells: Cells::new(Kind::Counter, 0),
-            exemplar: Mutex::new(None),
-            exemplar_at: std::sync::atomic::AtomicU64::new(0),
-            hash: 0,
-            index: 0,
-        }
+        Series::new(
+            vec![crate::export::Attribute::new("tag", tag)],
+            Box::new([]),
+            Cells::new(Kind::Counter, 0),
+            0,
+        )
     }
 
     fn tag(s: &Series) -> u64 {

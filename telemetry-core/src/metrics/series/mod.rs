@@ -63,15 +63,12 @@ impl SeriesTable {
         SeriesTable {
             kind,
             map: SeriesMap::new(),
-            overflow: Arc::new(Series {
-                attrs: vec![Attribute::new(OVERFLOW_KEY, true)],
-                slots: Box::new([]),
-                cells: Cells::new(kind, nb),
-                exemplar: Mutex::new(None),
-                exemplar_at: std::sync::atomic::AtomicU64::new(0),
-                hash: 0,
-                index: 0,
-            }),
+            overflow: Arc::new(Series::new(
+                vec![Attribute::new(OVERFLOW_KEY, true)],
+                Box::new([]),
+                Cells::new(kind, nb),
+                0,
+            )),
             declared,
             bounds: bounds.into(),
             max_series,
@@ -99,15 +96,7 @@ impl SeriesTable {
                 slots[i] = u8::try_from(owned.len()).unwrap_or(u8::MAX);
             }
         }
-        Series {
-            attrs: owned,
-            slots,
-            cells: Cells::new(self.kind, nb),
-            exemplar: Mutex::new(None),
-            exemplar_at: std::sync::atomic::AtomicU64::new(0),
-            hash: 0,
-            index,
-        }
+        Series::new(owned, slots, Cells::new(self.kind, nb), index)
     }
 
     /// Runs `f` on the series for `attrs`, creating it if needed.
