@@ -82,6 +82,14 @@ impl Telemetry {
         }
     }
 
+    /// Whether this thread may have a default instance for the macros
+    /// (one plain thread-local flag): when not, they record into the
+    /// installed one.
+    #[inline]
+    pub(crate) fn default_may_be_set() -> bool {
+        DEFAULT_SET.try_with(std::cell::Cell::get).unwrap_or(false)
+    }
+
     /// The instance the macros record into here: this thread's default
     /// ([`set_default`](Self::set_default)), else the global one.
     #[inline]

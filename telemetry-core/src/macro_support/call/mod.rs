@@ -145,14 +145,30 @@ impl Callsite {
     #[inline(always)]
     pub fn enter(&'static self, subject: Option<&str>) -> Option<Call> {
         let Some(id) = subject else {
-            let Some(t) = Telemetry::for_macros() else {
-                no_instance(self.schema.name);
-                return None;
-            };
-            let consented = t.inner.admit(self.schema.category, Who::Current).ok()?;
-            return Some(Call::start(self, t, consented, None));
+            // The common case, inline: no thread default, the installed
+            // instance read directly (a denied call is then its consent
+            // check and a branch).
+            if !Telemetry::default_may_be_set()
+                && let Some(g) = Telemetry::global()
+            {
+                let consented = g.inner.admit(self.schema.category, Who::Current).ok()?;
+                return Some(Call::start(self, MacroInstance::Global(g), consented, None));
+            }
+            return self.enter_current();
         };
         self.enter_subject(id)
+    }
+
+    /// [`enter`](Self::enter) for the current subject, into a thread's
+    /// default instance, or with none to record into.
+    #[inline(never)]
+    fn enter_current(&'static self) -> Option<Call> {
+        let Some(t) = Telemetry::for_macros() else {
+            no_instance(self.schema.name);
+            return None;
+        };
+        let consented = t.inner.admit(self.schema.category, Who::Current).ok()?;
+        Some(Call::start(self, t, consented, None))
     }
 
     /// [`enter`](Self::enter) for a subject named by an argument.
