@@ -13,7 +13,7 @@ use crate::export::{Record, SpanEvent, SpanKind, SpanRecord, SpanStatus};
 use crate::instance::Inner;
 use crate::privacy::AttrBuilder;
 use crate::privacy::FieldClass;
-use crate::subject::context::swap_span;
+use crate::subject::context::{RawSpan, swap_raw_span};
 use crate::trace::{SpanContext, SpanId, UnsampledContext};
 use crate::value::{TelemetryValue, Value};
 
@@ -203,12 +203,12 @@ impl Span {
     pub fn enter(&self) -> Entered {
         match self.context() {
             None => Entered {
-                previous: None,
+                previous: RawSpan::NONE,
                 active: false,
                 _not_send: PhantomData,
             },
             Some(c) => Entered {
-                previous: swap_span(Some(c)),
+                previous: swap_raw_span(RawSpan::of(Some(c))),
                 active: true,
                 _not_send: PhantomData,
             },
@@ -407,7 +407,7 @@ impl Span {
 /// Restores the previous current span when dropped. Not `Send`.
 #[must_use = "the span is exited as soon as the guard is dropped"]
 pub struct Entered {
-    previous: Option<SpanContext>,
+    previous: RawSpan,
     active: bool,
     _not_send: PhantomData<*const ()>,
 }
@@ -415,7 +415,8 @@ pub struct Entered {
 impl Drop for Entered {
     fn drop(&mut self) {
         if self.active {
-            swap_span(self.previous.take());
+            self.active = false;
+            swap_raw_span(self.previous);
         }
     }
 }

@@ -21,7 +21,9 @@ use crate::trace::SpanContext;
 
 #[cfg(feature = "tracing")]
 pub(crate) use current::suppressed;
-pub(crate) use current::{fast_span, fast_subject, fast_withheld, swap_span, with_fast_subject};
+pub(crate) use current::{
+    RawSpan, fast_span, fast_subject, fast_withheld, swap_raw_span, swap_span, with_fast_subject,
+};
 pub use guards::{ContextGuard, SuppressGuard};
 pub(crate) use guards::{poll_in_context, report_misuse};
 
