@@ -12,7 +12,7 @@ use crate::export::{Exemplar, Temporality};
 use crate::health::drops::DropCause;
 use crate::instance::Inner;
 use crate::metrics::registry::InstrumentCore;
-use crate::metrics::series::{Found, Kind, Series, SeriesTable};
+use crate::metrics::series::{Found, Kind, Mine, Series, SeriesTable, ThreadCells};
 use crate::privacy::FieldClass;
 use crate::value::Value;
 
@@ -251,7 +251,7 @@ macro_rules! instrument {
             #[inline]
             pub fn $method(&self, $v: $t, attributes: &MetricAttributes<'_>) {
                 let bounds = &self.core.table.bounds;
-                self.with_checked_series(attributes, |s| $apply(s, $v, bounds));
+                self.with_checked_series(attributes, |s| $apply(s, $v, bounds, None));
             }
 
             /// Runs `apply` on the series of `attributes` (the overflow
@@ -278,9 +278,11 @@ macro_rules! instrument {
             /// Binds a fixed attribute set: the bound instrument skips the
             /// series lookup on every call.
             pub fn bind(&self, attributes: &MetricAttributes<'_>) -> $bound {
+                let series = self.core.table.series_arc(attributes);
                 $bound {
                     category: self.category,
-                    series: self.core.table.series_arc(attributes),
+                    local: series.thread_cells(),
+                    series,
                     core: self.core.clone(),
                     inner: self.inner.clone(),
                 }
@@ -308,6 +310,8 @@ macro_rules! instrument {
         pub struct $bound {
             category: Category,
             series: Arc<Series>,
+            /// The series' per-thread cells (none for a gauge).
+            local: Option<Arc<ThreadCells>>,
             core: Arc<InstrumentCore>,
             /// The instance, held but not kept running: when the service's
             /// last handle goes, it shuts down, and measurements after
@@ -324,7 +328,13 @@ macro_rules! instrument {
                 if inner.check(category).is_err() {
                     return;
                 }
-                $apply(&self.series, $v, &self.core.table.bounds)
+                $apply(&self.series, $v, &self.core.table.bounds, self.mine())
+            }
+
+            /// This thread's cells of the series, if it has a slot.
+            #[inline(always)]
+            fn mine(&self) -> Option<Mine<'_>> {
+                self.local.as_deref().and_then(ThreadCells::mine)
             }
         }
 
@@ -338,24 +348,24 @@ macro_rules! instrument {
 
 instrument!(
     /// A monotonic sum (requests, orders, bytes sent).
-    Counter, BoundCounter, Counter, add(value: u64) => |s: &Series, v, _b: &[f64]| s.add_u64(v)
+    Counter, BoundCounter, Counter, add(value: u64) => |s: &Series, v, _b: &[f64], m| s.add_u64(v, m)
 );
 instrument!(
     /// A monotonic sum of fractional amounts (CPU seconds, kilowatt-hours).
     /// Negative, infinite and NaN amounts are ignored.
-    FloatCounter, BoundFloatCounter, FloatCounter, add(value: f64) => |s: &Series, v, _b: &[f64]| s.add_f64(v)
+    FloatCounter, BoundFloatCounter, FloatCounter, add(value: f64) => |s: &Series, v, _b: &[f64], m| s.add_f64(v, m)
 );
 instrument!(
     /// A sum that goes up and down (queue depth, open connections).
-    UpDownCounter, BoundUpDownCounter, UpDownCounter, add(value: i64) => |s: &Series, v, _b: &[f64]| s.add_i64(v)
+    UpDownCounter, BoundUpDownCounter, UpDownCounter, add(value: i64) => |s: &Series, v, _b: &[f64], m| s.add_i64(v, m)
 );
 instrument!(
     /// The last value of a measurement (temperature, pool size).
-    Gauge, BoundGauge, Gauge, record(value: f64) => |s: &Series, v, _b: &[f64]| s.set_f64(v)
+    Gauge, BoundGauge, Gauge, record(value: f64) => |s: &Series, v, _b: &[f64], m| s.set_f64(v, m)
 );
 instrument!(
     /// A distribution in explicit buckets (latency, payload size).
-    Histogram, BoundHistogram, Histogram, record(value: f64) => |s: &Series, v, b: &[f64]| s.record_f64(v, b)
+    Histogram, BoundHistogram, Histogram, record(value: f64) => |s: &Series, v, b: &[f64], m| s.record_f64(v, b, m)
 );
 
 /// The measurements of an instrumented call, at its end: the gate admitted
@@ -365,7 +375,7 @@ impl BoundCounter {
     /// Adds `value`.
     #[inline]
     pub(crate) fn add_admitted(&self, value: u64) {
-        self.series.add_u64(value);
+        self.series.add_u64(value, self.mine());
     }
 
     /// Adds `value` and offers the exemplar `exemplar` makes, measured at
@@ -377,7 +387,7 @@ impl BoundCounter {
         mono: u64,
         exemplar: impl FnOnce() -> Exemplar,
     ) {
-        self.series.add_u64(value);
+        self.series.add_u64(value, self.mine());
         self.series.offer_exemplar(mono, exemplar);
     }
 }
@@ -392,7 +402,8 @@ impl BoundHistogram {
         mono: u64,
         exemplar: impl FnOnce() -> Exemplar,
     ) {
-        self.series.record_f64(value, &self.core.table.bounds);
+        self.series
+            .record_f64(value, &self.core.table.bounds, self.mine());
         self.series.offer_exemplar(mono, exemplar);
     }
 }
@@ -408,7 +419,7 @@ impl Counter {
         exemplar: impl FnOnce() -> Exemplar,
     ) {
         self.with_checked_series(attributes, |s| {
-            s.add_u64(value);
+            s.add_u64(value, None);
             s.offer_exemplar(mono, exemplar);
         });
     }
@@ -426,7 +437,7 @@ impl Histogram {
     ) {
         let bounds = &self.core.table.bounds;
         self.with_checked_series(attributes, |s| {
-            s.record_f64(value, bounds);
+            s.record_f64(value, bounds, None);
             s.offer_exemplar(mono, exemplar);
         });
     }

@@ -113,6 +113,91 @@ fn bound_instruments_record_to_their_series() {
     assert_eq!(c.series_count(), 1);
 }
 
+/// Bound instruments add into per-thread cells (no locked instruction);
+/// what every thread added, and what unbound calls on the same attribute
+/// set added to the shared cells, is reported together, cumulative and
+/// delta, including threads that exited before the collection.
+#[test]
+fn bound_instruments_on_many_threads_sum_with_unbound_ones_cumulative_and_delta() {
+    let (t, exp) = setup();
+    let attrs = [("fn", Value::Str("pay"))];
+    let calls = t
+        .counter("bound.calls", Category::PERFORMANCE)
+        .attribute("fn")
+        .build()
+        .unwrap();
+    let cost = t
+        .float_counter("bound.cost", Category::PERFORMANCE)
+        .attribute("fn")
+        .build()
+        .unwrap();
+    let depth = t
+        .up_down_counter("bound.depth", Category::PERFORMANCE)
+        .attribute("fn")
+        .build()
+        .unwrap();
+    let latency = t
+        .histogram("bound.latency", Category::PERFORMANCE)
+        .boundaries(vec![1.0, 10.0])
+        .attribute("fn")
+        .temporality(Temporality::Delta)
+        .build()
+        .unwrap();
+    let run = |rounds: u64| {
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                let (c, f, d, h) = (
+                    calls.bind(&attrs),
+                    cost.bind(&attrs),
+                    depth.bind(&attrs),
+                    latency.bind(&attrs),
+                );
+                s.spawn(move || {
+                    for _ in 0..rounds {
+                        c.add(1);
+                        f.add(0.5);
+                        d.add(2);
+                        d.add(-1);
+                        h.record(0.5);
+                        h.record(5.0);
+                        h.record(50.0);
+                    }
+                });
+            }
+        });
+        // The same attribute set, unbound, on this thread.
+        calls.add(1, &attrs);
+        latency.record(5.0, &attrs);
+    };
+    run(1000);
+    t.force_flush().unwrap();
+    assert_eq!(exp.sum_value("bound.calls", &[("fn", "pay")]), Some(4001));
+    assert_eq!(exp.sum_value("bound.depth", &[("fn", "pay")]), Some(4000));
+    let MetricPoints::Sum { points, .. } = exp.last_metric("bound.cost").unwrap().points else {
+        panic!()
+    };
+    assert_eq!(points[0].value, Number::F64(2000.0));
+    let MetricPoints::Histogram { points, .. } = exp.last_metric("bound.latency").unwrap().points
+    else {
+        panic!()
+    };
+    assert_eq!(points[0].bucket_counts, vec![4000, 4001, 4000]);
+    assert_eq!(points[0].count, 12001);
+    assert_eq!(points[0].sum, 4000.0 * 55.5 + 5.0);
+    assert_eq!((points[0].min, points[0].max), (Some(0.5), Some(50.0)));
+
+    // Delta: the second collection reports only the second round.
+    run(10);
+    t.force_flush().unwrap();
+    assert_eq!(exp.sum_value("bound.calls", &[("fn", "pay")]), Some(4042));
+    let MetricPoints::Histogram { points, .. } = exp.last_metric("bound.latency").unwrap().points
+    else {
+        panic!()
+    };
+    assert_eq!(points[0].bucket_counts, vec![40, 41, 40]);
+    assert_eq!(points[0].sum, 40.0 * 55.5 + 5.0);
+}
+
 static SIGNUP: EventSchema = EventSchema {
     name: "signup",
     category: Category::BUSINESS,

@@ -371,7 +371,9 @@ impl Call {
         };
         let clock = t.inner.clock();
         let now = clock.mono();
-        let secs = now.saturating_sub(self.start) as f64 / 1e9;
+        // A multiply, not a divide: ~4 cycles against ~15, on the path to
+        // the bucket compare (a last-bit difference in a duration).
+        let secs = now.saturating_sub(self.start) as f64 * 1e-9;
         // Made only when a series takes it (at most one a millisecond).
         let exemplar = |value: f64| {
             move || Exemplar {

@@ -27,13 +27,17 @@ impl SeriesTable {
         let mut hists = Vec::new();
         for s in &all {
             let is_overflow = Arc::ptr_eq(s, &self.overflow);
+            // What bound instruments added in their per-thread cells.
+            let local = s.local.get().map(|l| l.collect(delta));
+            let local_at = |k: usize| local.as_ref().and_then(|l| l.get(k)).copied();
             match &s.cells {
                 Cells::Sum(c) => {
-                    let raw = if delta {
+                    let shared = if delta {
                         c.swap(0, Ordering::Relaxed)
                     } else {
                         c.load(Ordering::Relaxed)
                     };
+                    let raw = shared.wrapping_add(local_at(0).unwrap_or(0));
                     if is_overflow && raw == 0 {
                         continue;
                     }
@@ -55,7 +59,8 @@ impl SeriesTable {
                     } else {
                         c.load(Ordering::Relaxed)
                     };
-                    let value = f64::from_bits(raw);
+                    let value =
+                        f64::from_bits(raw) + local_at(0).map(f64::from_bits).unwrap_or(0.0);
                     if is_overflow && value == 0.0 {
                         continue;
                     }
@@ -87,12 +92,18 @@ impl SeriesTable {
                             c.load(Ordering::Relaxed)
                         }
                     };
-                    let bucket_counts: Vec<u64> = h.buckets.iter().map(|b| take(b, 0)).collect();
+                    let bucket_counts: Vec<u64> = h
+                        .buckets
+                        .iter()
+                        .enumerate()
+                        .map(|(k, b)| take(b, 0).wrapping_add(local_at(k).unwrap_or(0)))
+                        .collect();
                     let count = bucket_counts.iter().fold(0u64, |n, c| n.wrapping_add(*c));
                     if is_overflow && count == 0 {
                         continue;
                     }
-                    let sum = f64::from_bits(take(&h.sum, 0f64.to_bits()));
+                    let sum = f64::from_bits(take(&h.sum, 0f64.to_bits()))
+                        + local_at(h.buckets.len()).map(f64::from_bits).unwrap_or(0.0);
                     let min = f64::from_bits(take(&h.min, f64::INFINITY.to_bits()));
                     let max = f64::from_bits(take(&h.max, f64::NEG_INFINITY.to_bits()));
                     hists.push(HistogramPoint {

@@ -276,7 +276,7 @@ mod tests {
                                 },
                             );
                             if let Entry::Series(s) = e {
-                                s.add_u64(1);
+                                s.add_u64(1, None);
                             }
                             if round > 0 {
                                 assert!(map.get(t % 17, |s| tag(s) == t).is_some());

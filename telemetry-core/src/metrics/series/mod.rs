@@ -2,7 +2,8 @@
 //! order-independent hash in a concurrent map, updated with atomics.
 //!
 //! The table of an instrument's series is here; [`cells`] holds one series
-//! and its atomic cells, [`attributes`] the hash and comparison that find
+//! and its atomic cells, [`thread_cells`] the per-thread cells bound
+//! instruments add into, [`attributes`] the hash and comparison that find
 //! it, [`map`] the lock-free table they are kept in, and [`collect`] reads
 //! the table into exported points.
 
@@ -10,6 +11,7 @@ mod attributes;
 mod cells;
 mod collect;
 mod map;
+mod thread_cells;
 
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -20,6 +22,7 @@ use crate::value::Value;
 use attributes::{hash_attrs, key_index};
 pub(crate) use cells::{Cells, Kind, Series};
 use map::{Entry, SeriesMap};
+pub(crate) use thread_cells::{Mine, ThreadCells};
 
 /// Result of looking up a series.
 pub(crate) enum Found<'g> {
@@ -200,14 +203,14 @@ mod tests {
         t.with_series(
             &[("a", Value::Str("x")), ("b", Value::U64(1))],
             |f| match f {
-                Found::Series(s) => s.add_u64(2),
+                Found::Series(s) => s.add_u64(2, None),
                 Found::Overflow => unreachable!(),
             },
         );
         t.with_series(
             &[("b", Value::U64(1)), ("a", Value::Str("x"))],
             |f| match f {
-                Found::Series(s) => s.add_u64(3),
+                Found::Series(s) => s.add_u64(3, None),
                 Found::Overflow => unreachable!(),
             },
         );
@@ -232,7 +235,7 @@ mod tests {
         ] {
             t.with_series(&attrs, |f| {
                 if let Found::Series(s) = f {
-                    s.add_u64(1)
+                    s.add_u64(1, None)
                 }
             });
         }
@@ -245,7 +248,7 @@ mod tests {
         for _ in 0..2 {
             t.with_series(&[("a", Value::Str("a very long value"))], |f| {
                 if let Found::Series(s) = f {
-                    s.add_u64(1)
+                    s.add_u64(1, None)
                 }
             });
         }
@@ -258,9 +261,9 @@ mod tests {
         let mut overflowed = 0;
         for i in 0..5u64 {
             t.with_series(&[("a", Value::U64(i))], |f| match f {
-                Found::Series(s) => s.add_u64(1),
+                Found::Series(s) => s.add_u64(1, None),
                 Found::Overflow => {
-                    t.overflow.add_u64(1);
+                    t.overflow.add_u64(1, None);
                     overflowed += 1;
                 }
             });
@@ -290,7 +293,7 @@ mod tests {
         let offer = |mono: u64, value: f64| {
             t.with_series(&[], |f| {
                 if let Found::Series(s) = f {
-                    s.add_u64(1);
+                    s.add_u64(1, None);
                     s.offer_exemplar(mono, || ex(value));
                 }
             })
@@ -324,7 +327,7 @@ mod tests {
         for v in [0.5, 1.0, 5.0, 50.0] {
             t.with_series(&[], |f| {
                 if let Found::Series(s) = f {
-                    s.record_f64(v, &t.bounds)
+                    s.record_f64(v, &t.bounds, None)
                 }
             });
         }
