@@ -368,12 +368,32 @@ impl Span {
     /// Ends a recorded span into the export queue.
     #[inline(never)]
     fn finish(&mut self) {
+        self.finish_at(None);
+    }
+
+    /// When a recorded span started (monotonic nanoseconds).
+    #[inline]
+    pub(crate) fn start_mono(&self) -> Option<u64> {
+        match &self.state {
+            State::Recording(_, r) => Some(r.start_mono),
+            _ => None,
+        }
+    }
+
+    /// Ends a recorded span at monotonic time `end_mono`, read by the
+    /// caller for its own use (an instrumented call's duration): one clock
+    /// read for both.
+    pub(crate) fn end_at(&mut self, end_mono: u64) {
+        self.finish_at(Some(end_mono));
+    }
+
+    fn finish_at(&mut self, end_mono: Option<u64>) {
         let State::Recording(ctx, r) = std::mem::replace(&mut self.state, State::Off) else {
             return;
         };
         let r = *ManuallyDrop::into_inner(r);
         let inner = r.inner;
-        let end_mono = inner.clock().mono();
+        let end_mono = end_mono.unwrap_or_else(|| inner.clock().mono());
         r.attrs.count_cuts(inner.drops(), r.category);
         let key_id = if r.attrs.hashed {
             inner.keys().active().map(|k| k.id)

@@ -192,7 +192,6 @@ pub struct Call {
     telemetry: MacroInstance,
     span: Span,
     context: Option<Context>,
-    start: u64,
     /// Set by [`finish`](Self::finish); a call dropped without it panicked
     /// or was cancelled.
     finished: bool,
@@ -243,17 +242,13 @@ impl Call {
             ctx.span = span.context().or(ctx.span);
             ctx
         });
-        let start = if span.is_recording() {
-            t.inner.clock().mono()
-        } else {
-            0
-        };
+        // A recorded call's duration is measured from its span's start:
+        // no clock read of its own.
         Call {
             site,
             telemetry: t,
             span,
             context,
-            start,
             finished: false,
         }
     }
@@ -370,10 +365,12 @@ impl Call {
             return;
         };
         let clock = t.inner.clock();
+        // One clock read ends both the duration and the span.
         let now = clock.mono();
+        let start = self.span.start_mono().unwrap_or(now);
         // A multiply, not a divide: ~4 cycles against ~15, on the path to
         // the bucket compare (a last-bit difference in a duration).
-        let secs = now.saturating_sub(self.start) as f64 * 1e-9;
+        let secs = now.saturating_sub(start) as f64 * 1e-9;
         // Made only when a series takes it (at most one a millisecond).
         let exemplar = |value: f64| {
             move || Exemplar {
@@ -403,6 +400,7 @@ impl Call {
                 );
             }
         }
+        self.span.end_at(now);
     }
 }
 
