@@ -511,10 +511,10 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let enter = match &parsed.subject {
         Some(s) => quote! {
             #krate::__private::with_subject_id(&#s, |__telemetry_id| {
-                __TELEMETRY_CALLSITE.enter(::core::option::Option::Some(__telemetry_id))
+                __TELEMETRY_CALLSITE.enter(#category, ::core::option::Option::Some(__telemetry_id))
             })
         },
-        None => quote!(__TELEMETRY_CALLSITE.enter(::core::option::Option::None)),
+        None => quote!(__TELEMETRY_CALLSITE.enter(#category, ::core::option::Option::None)),
     };
     let record_fields = parsed
         .fields

@@ -17,6 +17,7 @@ use std::sync::OnceLock;
 use crate::catalogue::{
     FUNCTION_CALLS, FUNCTION_DURATION, FUNCTION_DURATION_BOUNDS, FunctionSchema,
 };
+use crate::category::Category;
 use crate::consent::gate::{Consented, Who};
 use crate::export::Exemplar;
 use crate::metrics::instrument::{Counter, Histogram};
@@ -141,9 +142,11 @@ impl Callsite {
     /// else the current subject), then sampling. When either says no, the
     /// returned call does nothing: no span, no clock read, no argument read.
     /// The check for the current subject is inlined into the function, so a
-    /// denied call is a few loads and a branch.
+    /// denied call is a few loads and a branch. `category` is the schema's,
+    /// which the macro writes as a constant, so that the check's mask is an
+    /// immediate rather than two loads through the callsite.
     #[inline(always)]
-    pub fn enter(&'static self, subject: Option<&str>) -> Option<Call> {
+    pub fn enter(&'static self, category: Category, subject: Option<&str>) -> Option<Call> {
         let Some(id) = subject else {
             // The common case, inline: no thread default, the installed
             // instance read directly (a denied call is then its consent
@@ -151,7 +154,7 @@ impl Callsite {
             if !Telemetry::default_may_be_set()
                 && let Some(g) = Telemetry::global()
             {
-                let consented = g.inner.admit(self.schema.category, Who::Current).ok()?;
+                let consented = g.inner.admit(category, Who::Current).ok()?;
                 return Some(Call::start(self, MacroInstance::Global(g), consented, None));
             }
             return self.enter_current();
