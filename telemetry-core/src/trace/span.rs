@@ -201,17 +201,22 @@ impl Span {
     /// Makes this the current span on this thread until the guard drops.
     #[inline]
     pub fn enter(&self) -> Entered {
-        match self.context() {
-            None => Entered {
-                previous: RawSpan::NONE,
-                active: false,
-                _not_send: PhantomData,
-            },
-            Some(c) => Entered {
-                previous: swap_raw_span(RawSpan::of(Some(c))),
-                active: true,
-                _not_send: PhantomData,
-            },
+        let raw = match &self.state {
+            State::Off => {
+                return Entered {
+                    previous: RawSpan::NONE,
+                    active: false,
+                    _not_send: PhantomData,
+                };
+            }
+            // Its ids are made only if something reads them.
+            State::Unsampled(u) => RawSpan::unsampled(u),
+            State::Recording(c, _) => RawSpan::of(Some(*c)),
+        };
+        Entered {
+            previous: swap_raw_span(raw),
+            active: true,
+            _not_send: PhantomData,
         }
     }
 

@@ -207,10 +207,19 @@ pub struct Call {
 /// records an `exception` event of type `panic` (never the panic's
 /// message: it can carry personal data).
 impl Drop for Call {
+    #[inline]
     fn drop(&mut self) {
-        if self.finished {
-            return;
+        if !self.finished {
+            self.unfinished();
         }
+    }
+}
+
+impl Call {
+    /// Ends a call dropped without [`finish`](Self::finish).
+    #[cold]
+    #[inline(never)]
+    fn unfinished(&mut self) {
         let outcome = if std::thread::panicking() {
             Outcome::Panic
         } else {
@@ -221,9 +230,7 @@ impl Drop for Call {
         }
         self.finish_outcome(outcome);
     }
-}
 
-impl Call {
     /// Starts a call about the current subject: consent was decided at
     /// entry, so sampling only. The span is made in its place in the
     /// returned call, with nothing changed after: a span made apart and

@@ -6,7 +6,8 @@ use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use crate::subject::SubjectState;
-use crate::trace::SpanContext;
+
+use crate::trace::{SpanContext, TraceId, UnsampledContext};
 
 use super::Context;
 
@@ -105,7 +106,7 @@ pub(crate) struct RawSpan {
     trace_id: u128,
     span_id: u64,
     probability: f64,
-    /// [`PRESENT`], [`SAMPLED`], [`REMOTE`].
+    /// [`PRESENT`], [`SAMPLED`], [`REMOTE`], [`UNDRAWN`], [`OWN_TRACE`].
     flags: u64,
     _unused: u64,
 }
@@ -113,6 +114,11 @@ pub(crate) struct RawSpan {
 const PRESENT: u64 = 1;
 const SAMPLED: u64 = 2;
 const REMOTE: u64 = 4;
+/// A sampled-out span whose ids are not made yet: `span_id` holds the
+/// draw they are made from when read (entering one costs no hashing).
+const UNDRAWN: u64 = 8;
+/// With [`UNDRAWN`]: `trace_id` is the parent's trace, kept.
+const OWN_TRACE: u64 = 16;
 
 impl RawSpan {
     /// No span.
@@ -140,10 +146,31 @@ impl RawSpan {
         }
     }
 
+    /// A sampled-out span's context, its ids left to be made from its
+    /// draw when read (always the same ones: see [`UnsampledContext::get`]).
+    #[inline]
+    pub(crate) fn unsampled(u: &UnsampledContext) -> RawSpan {
+        RawSpan {
+            trace_id: u.trace.map_or(0, |t| t.0),
+            span_id: u.draw,
+            probability: u.probability,
+            flags: PRESENT | UNDRAWN | if u.trace.is_some() { OWN_TRACE } else { 0 },
+            _unused: 0,
+        }
+    }
+
     #[inline]
     pub(crate) fn get(self) -> Option<SpanContext> {
+        if self.flags & UNDRAWN != 0 {
+            let u = UnsampledContext {
+                draw: self.span_id,
+                trace: (self.flags & OWN_TRACE != 0).then_some(TraceId(self.trace_id)),
+                probability: self.probability,
+            };
+            return Some(u.get());
+        }
         (self.flags & PRESENT != 0).then_some(SpanContext {
-            trace_id: crate::trace::TraceId(self.trace_id),
+            trace_id: TraceId(self.trace_id),
             span_id: crate::trace::SpanId(self.span_id),
             sampled: self.flags & SAMPLED != 0,
             probability: self.probability,

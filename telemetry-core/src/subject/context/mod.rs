@@ -19,11 +19,11 @@ use crate::subject::state::{SubjectMap, release_if_idle};
 use crate::subject::{SubjectKey, SubjectState};
 use crate::trace::SpanContext;
 
-#[cfg(feature = "tracing")]
-pub(crate) use current::suppressed;
 pub(crate) use current::{
-    RawSpan, fast_span, fast_subject, fast_withheld, swap_raw_span, swap_span, with_fast_subject,
+    RawSpan, fast_span, fast_subject, fast_withheld, swap_raw_span, with_fast_subject,
 };
+#[cfg(feature = "tracing")]
+pub(crate) use current::{suppressed, swap_span};
 pub use guards::{ContextGuard, SuppressGuard};
 pub(crate) use guards::{poll_in_context, report_misuse};
 
@@ -175,6 +175,31 @@ mod tests {
             probability: 1.0,
             remote: false,
         }
+    }
+
+    /// A sampled-out span's ids are made from its draw only when the
+    /// thread-local is read; they are the span's own, with or without a
+    /// parent trace.
+    #[test]
+    fn an_entered_sampled_out_span_reads_back_as_its_own_ids() {
+        use crate::trace::UnsampledContext;
+        for trace in [None, Some(TraceId(0xabc))] {
+            let u = UnsampledContext {
+                draw: 0x1234_5678_9abc_def0,
+                trace,
+                probability: 0.25,
+            };
+            let previous = swap_raw_span(RawSpan::unsampled(&u));
+            let read = fast_span();
+            swap_raw_span(previous);
+            assert_eq!(read, Some(u.get()));
+            let read = read.expect("a span");
+            assert!(!read.sampled && read.probability == 0.25);
+            if let Some(t) = trace {
+                assert_eq!(read.trace_id, t);
+            }
+        }
+        assert_eq!(fast_span(), None);
     }
 
     #[test]
