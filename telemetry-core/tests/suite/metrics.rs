@@ -198,6 +198,33 @@ fn bound_instruments_on_many_threads_sum_with_unbound_ones_cumulative_and_delta(
     assert_eq!(points[0].sum, 40.0 * 55.5 + 5.0);
 }
 
+/// More threads alive at once than there are per-thread slots: the ones
+/// without a slot add into the shared cells, and nothing is lost.
+#[test]
+fn bound_counters_on_more_live_threads_than_slots_lose_nothing() {
+    let (t, exp) = setup();
+    let calls = t
+        .counter("bound.many", Category::PERFORMANCE)
+        .build()
+        .unwrap();
+    let threads = 80;
+    let barrier = std::sync::Barrier::new(threads);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let c = calls.bind(&[]);
+            let barrier = &barrier;
+            s.spawn(move || {
+                c.add(1);
+                // All alive at once, each holding its slot if it got one.
+                barrier.wait();
+                c.add(2);
+            });
+        }
+    });
+    t.force_flush().unwrap();
+    assert_eq!(exp.sum_value("bound.many", &[]), Some(3 * threads as i64));
+}
+
 static SIGNUP: EventSchema = EventSchema {
     name: "signup",
     category: Category::BUSINESS,
