@@ -33,6 +33,8 @@ impl Exporter for NullExporter {
 pub const GRANTED: &str = "user-1";
 /// Granted nothing: `BUSINESS` is denied (opt-in).
 pub const DENIED: &str = "user-2";
+/// The hash key of [`ours`].
+pub const BENCH_KEY: &[u8; 32] = b"0123456789abcdef0123456789abcdef";
 
 /// PERFORMANCE, RESOURCE and INTERACTION need no consent; BUSINESS requires
 /// it (opt-in) and only `GRANTED` gave it. INTERACTION is sampled with
@@ -51,7 +53,7 @@ pub fn ours() -> (Telemetry, NullExporter) {
                 .exempt(Category::INTERACTION),
         )
         .sampler(Sampler::per_category([(Category::INTERACTION, 0.0)]))
-        .hash_key(KeyId(1), b"0123456789abcdef0123456789abcdef")
+        .hash_key(KeyId(1), BENCH_KEY)
         .queue_capacity(1 << 16)
         .batch_size(4096)
         .flush_interval(Duration::from_millis(50))
