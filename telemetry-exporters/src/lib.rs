@@ -83,6 +83,8 @@ pub mod prometheus;
 #[cfg(any(feature = "file", feature = "otlp"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "file", feature = "otlp"))))]
 pub mod proto;
+#[cfg(any(feature = "file", feature = "otlp"))]
+mod proto_wire;
 
 /// The OTLP message types the exporters produce (re-exported so readers of
 /// the files need no extra dependency).

@@ -128,7 +128,7 @@ fn scope() -> InstrumentationScope {
 }
 
 /// W3C trace flags plus the OTLP "has is-remote / is-remote" bits.
-fn span_flags(sampled: bool, remote_parent: Option<bool>) -> u32 {
+pub(crate) fn span_flags(sampled: bool, remote_parent: Option<bool>) -> u32 {
     let mut flags = u32::from(sampled);
     if let Some(remote) = remote_parent {
         flags |= 0x100;

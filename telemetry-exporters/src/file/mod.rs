@@ -92,6 +92,8 @@ pub use reader::{
 };
 use telemetry_core::export::Signal;
 
+use crate::proto_wire::{self, Framing, TooLarge};
+
 /// How the file exporter encodes export requests on disk (see
 /// [`FileExporterBuilder::format`]).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -282,6 +284,7 @@ impl FileExporterBuilder {
             config: self,
             stats,
             buf: Vec::with_capacity(64 * 1024),
+            scratch: proto_wire::Scratch::default(),
         })
     }
 }
@@ -379,6 +382,7 @@ pub struct FileExporter {
     writers: [SignalWriter; 3],
     stats: Arc<StatsCells>,
     buf: Vec<u8>,
+    scratch: proto_wire::Scratch,
 }
 
 impl std::fmt::Debug for FileExporter {
@@ -435,16 +439,29 @@ impl FileExporter {
                 out.push(b'\n');
                 Ok(())
             }
-            FileFormat::Protobuf => match signal {
-                Signal::Traces => {
-                    delimited(out, &crate::proto::trace_request(res, names, batch.spans))
-                }
-                Signal::Logs => delimited(out, &crate::proto::logs_request(res, names, batch.logs)),
-                Signal::Metrics => delimited(
-                    out,
-                    &crate::proto::metrics_request(res, names, batch.metrics),
-                ),
-            },
+            FileFormat::Protobuf => {
+                // Spans and logs straight into protobuf bytes (see
+                // `proto_wire`); metrics through the `prost` messages.
+                let framing = Framing::Delimited {
+                    max: MAX_MESSAGE_BYTES,
+                };
+                let scratch = &mut self.scratch;
+                let written = match signal {
+                    Signal::Traces => {
+                        proto_wire::trace_request(out, scratch, framing, res, names, batch.spans)
+                    }
+                    Signal::Logs => {
+                        proto_wire::logs_request(out, scratch, framing, res, names, batch.logs)
+                    }
+                    Signal::Metrics => {
+                        return delimited(
+                            out,
+                            &crate::proto::metrics_request(res, names, batch.metrics),
+                        );
+                    }
+                };
+                written.map_err(|TooLarge(len)| too_large(len))
+            }
         }
     }
 
@@ -535,17 +552,22 @@ impl FileExporter {
 fn delimited(out: &mut Vec<u8>, message: &impl prost::Message) -> Result<(), ExportError> {
     let len = message.encoded_len();
     if len > MAX_MESSAGE_BYTES {
-        return Err(ExportError::new(
-            ExportErrorKind::Encoding,
-            format!(
-                "an export request of {len} bytes is above the {MAX_MESSAGE_BYTES}-byte \
-                 message cap of the protobuf file format; use a smaller batch size"
-            ),
-        ));
+        return Err(too_large(len));
     }
     message
         .encode_length_delimited(out)
         .map_err(|e| ExportError::new(ExportErrorKind::Encoding, e.to_string()))
+}
+
+/// The error for an export request of `len` bytes, over the format's cap.
+fn too_large(len: usize) -> ExportError {
+    ExportError::new(
+        ExportErrorKind::Encoding,
+        format!(
+            "an export request of {len} bytes is above the {MAX_MESSAGE_BYTES}-byte \
+             message cap of the protobuf file format; use a smaller batch size"
+        ),
+    )
 }
 
 fn classify(stats: &StatsCells, e: &io::Error, path: &Path) -> ExportError {

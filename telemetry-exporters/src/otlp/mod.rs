@@ -161,6 +161,7 @@ impl OtlpExporterBuilder {
             transport: http,
             stats: Arc::new(StatsCells::default()),
             buf: Vec::new(),
+            scratch: crate::proto_wire::Scratch::default(),
         })
     }
 }
@@ -201,6 +202,8 @@ pub struct OtlpExporter {
     transport: transport::Transport,
     stats: Arc<StatsCells>,
     buf: Vec<u8>,
+    /// Reused buffers of the protobuf encoder.
+    scratch: crate::proto_wire::Scratch,
 }
 
 impl std::fmt::Debug for OtlpExporter {
@@ -238,17 +241,33 @@ impl OtlpExporter {
     }
 
     fn encode(&mut self, signal: Signal, batch: &Batch<'_>) -> Result<Vec<u8>, ExportError> {
+        // A bare request has no size limit here (the collector has its own).
+        let too_large = |crate::proto_wire::TooLarge(len)| {
+            ExportError::new(
+                ExportErrorKind::Encoding,
+                format!("an export request of {len} bytes is too large"),
+            )
+        };
         let protocol = self.signals[signal.index()].protocol;
         let json_err =
             |e: serde_json::Error| ExportError::new(ExportErrorKind::Encoding, e.to_string());
         self.buf.clear();
         let (res, names) = (batch.resource, batch.categories);
         Ok(match (signal, protocol) {
+            // Spans and logs straight into protobuf bytes (see `proto_wire`).
             (Signal::Traces, Protocol::HttpProtobuf) => {
-                proto::trace_request(res, names, batch.spans).encode_to_vec()
+                let bare = crate::proto_wire::Framing::Bare;
+                let (buf, scratch) = (&mut self.buf, &mut self.scratch);
+                crate::proto_wire::trace_request(buf, scratch, bare, res, names, batch.spans)
+                    .map_err(too_large)?;
+                std::mem::take(&mut self.buf)
             }
             (Signal::Logs, Protocol::HttpProtobuf) => {
-                proto::logs_request(res, names, batch.logs).encode_to_vec()
+                let bare = crate::proto_wire::Framing::Bare;
+                let (buf, scratch) = (&mut self.buf, &mut self.scratch);
+                crate::proto_wire::logs_request(buf, scratch, bare, res, names, batch.logs)
+                    .map_err(too_large)?;
+                std::mem::take(&mut self.buf)
             }
             (Signal::Metrics, Protocol::HttpProtobuf) => {
                 proto::metrics_request(res, names, batch.metrics).encode_to_vec()
