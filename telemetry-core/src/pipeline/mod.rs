@@ -117,6 +117,8 @@ struct Exporters {
     /// first; sent again before anything else in the next round.
     pending_control: Vec<Vec<Control>>,
     shut_down: bool,
+    /// The last batch, exported and emptied: the next one reuses its room.
+    spare: held::Outgoing,
 }
 
 thread_local! {
@@ -184,6 +186,7 @@ impl Pipeline {
                 list: exporters,
                 pending_control,
                 shut_down: false,
+                spare: held::Outgoing::default(),
             }),
             requests: Arc::new(Requests::default()),
             exporter_count,

@@ -190,9 +190,15 @@ fn round(
             if due {
                 held.last_flush = Instant::now();
             }
-            held.take(if due { size } else { 0 }, pipeline.revocations.revision())
+            let spare = std::mem::take(&mut exporters.spare);
+            held.take(
+                if due { size } else { 0 },
+                pipeline.revocations.revision(),
+                spare,
+            )
         };
         if outgoing.is_empty() && metrics.is_empty() {
+            exporters.spare = outgoing;
             break;
         }
         let _suppressed = crate::subject::context::Context::suppress();
@@ -243,6 +249,8 @@ fn round(
             .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
         totals.failed += failed_spans + failed_logs;
         metrics.clear();
+        outgoing.clear();
+        exporters.spare = outgoing;
         if Instant::now() >= deadline {
             break;
         }
