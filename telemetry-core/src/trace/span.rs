@@ -396,8 +396,12 @@ impl Span {
         let State::Recording(ctx, r) = std::mem::replace(&mut self.state, State::Off) else {
             return;
         };
-        let r = *ManuallyDrop::into_inner(r);
-        let inner = r.inner;
+        // The record is built from the box's fields in place: moving the
+        // whole open state out of the box first was one more copy of a few
+        // hundred bytes.
+        let mut boxed = ManuallyDrop::into_inner(r);
+        let r: &mut Recording = &mut boxed;
+        let inner = &r.inner;
         let end_mono = end_mono.unwrap_or_else(|| inner.clock().mono());
         r.attrs.count_cuts(inner.drops(), r.category);
         let key_id = if r.attrs.hashed {
@@ -410,14 +414,14 @@ impl Span {
             span_id: ctx.span_id,
             parent_span_id: r.parent,
             parent_remote: r.parent_remote,
-            name: r.name,
+            name: std::mem::take(&mut r.name),
             category: r.category,
             start: inner.clock().to_system(r.start_mono),
             end: inner.clock().to_system(end_mono),
-            status: r.status,
+            status: std::mem::take(&mut r.status),
             kind: r.kind,
-            attributes: r.attrs.attrs,
-            events: r.events,
+            attributes: std::mem::take(&mut r.attrs.attrs),
+            events: std::mem::take(&mut r.events),
             dropped_attributes: r.attrs.dropped,
             probability: ctx.probability,
             subject: r.consented.subject,
@@ -425,7 +429,7 @@ impl Span {
         };
         inner
             .pipeline()
-            .push(&*inner, Record::Span(record), r.consented.version);
+            .push(&**inner, Record::Span(record), r.consented.version);
     }
 }
 
