@@ -208,7 +208,7 @@ where
             Cow::Borrowed(event.metadata().name())
         };
         let version = admitted.consented.version;
-        let mut record = inner.log_record(admitted, name, category, severity, 0, sink.attrs);
+        let mut record = inner.log_record(admitted, name, category, severity, 0, &mut sink.attrs);
         record.body = sink.body;
         inner.pipeline().push(inner, Record::Log(record), version);
     }
