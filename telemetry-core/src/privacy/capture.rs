@@ -74,6 +74,22 @@ impl AttrBuilder {
         }
     }
 
+    /// Makes an emptied builder (its attributes taken) new again for a
+    /// record like [`new`](Self::new) with no capacity asked for, keeping
+    /// its place (a span's reused open state).
+    pub(crate) fn reset(&mut self, limits: &crate::privacy::Limits, anonymous: bool) {
+        self.attrs.clear();
+        self.dropped = 0;
+        self.limited = false;
+        self.hashed = false;
+        self.withheld = 0;
+        self.anonymous = anonymous;
+        self.bytes = 0;
+        self.max_attrs = limits.max_attributes;
+        self.max_bytes = limits.max_record_bytes;
+        self.max_string = limits.max_string_len;
+    }
+
     /// Captures one value as its class says: public (cut to the string
     /// limit), keyed hash, redaction marker, or nothing. In an anonymous
     /// record a hashed value is left out and counted.

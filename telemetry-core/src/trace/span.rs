@@ -156,23 +156,42 @@ impl Span {
         start_mono: u64,
         consented: Consented,
     ) -> Span {
+        let parent_remote = parent.is_some_and(|p| p.remote);
+        let parent = parent.map(|p| p.span_id);
+        let open = match spare::take() {
+            // The open state of this thread's last span, emptied when it
+            // ended: set field by field, no allocation and no copy of its
+            // few hundred bytes from the stack.
+            Some(mut r) => {
+                r.inner = Instance::of(inner);
+                r.parent = parent;
+                r.parent_remote = parent_remote;
+                r.name = name;
+                r.category = category;
+                r.start_mono = start_mono;
+                r.attrs.reset(inner.limits(), consented.anonymous);
+                r.events.clear();
+                r.status = SpanStatus::Unset;
+                r.kind = SpanKind::Internal;
+                r.consented = consented;
+                r
+            }
+            None => Box::new(Recording {
+                inner: Instance::of(inner),
+                parent,
+                parent_remote,
+                name,
+                category,
+                start_mono,
+                attrs: AttrBuilder::new(inner.limits(), 0, consented.anonymous),
+                events: Vec::new(),
+                status: SpanStatus::Unset,
+                kind: SpanKind::Internal,
+                consented,
+            }),
+        };
         Span {
-            state: State::Recording(
-                ctx,
-                ManuallyDrop::new(Box::new(Recording {
-                    inner: Instance::of(inner),
-                    parent: parent.map(|p| p.span_id),
-                    parent_remote: parent.is_some_and(|p| p.remote),
-                    name,
-                    category,
-                    start_mono,
-                    attrs: AttrBuilder::new(inner.limits(), 0, consented.anonymous),
-                    events: Vec::new(),
-                    status: SpanStatus::Unset,
-                    kind: SpanKind::Internal,
-                    consented,
-                })),
-            ),
+            state: State::Recording(ctx, ManuallyDrop::new(open)),
         }
     }
 
@@ -430,6 +449,40 @@ impl Span {
         inner
             .pipeline()
             .push(&**inner, Record::Span(record), r.consented.version);
+        spare::keep(boxed);
+    }
+}
+
+/// One emptied open state a thread keeps for its next span (see
+/// `start_recording`): a span of the installed instance only, since a
+/// kept state refers to its instance and must not keep a built one alive.
+mod spare {
+    use std::cell::Cell;
+
+    use super::{Instance, Recording};
+
+    thread_local! {
+        static SPARE: Cell<Option<Box<Recording>>> = const { Cell::new(None) };
+    }
+
+    /// This thread's kept state, if any.
+    #[inline]
+    pub(super) fn take() -> Option<Box<Recording>> {
+        SPARE.try_with(Cell::take).ok().flatten()
+    }
+
+    /// Keeps `r` (emptied) for the next span, if it is of the installed
+    /// instance and none is kept yet; else drops it.
+    #[inline]
+    pub(super) fn keep(r: Box<Recording>) {
+        if !matches!(r.inner, Instance::Installed(_)) {
+            return;
+        }
+        let _ = SPARE.try_with(|s| {
+            if let Some(other) = s.replace(Some(r)) {
+                s.set(Some(other));
+            }
+        });
     }
 }
 
