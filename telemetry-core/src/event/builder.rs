@@ -278,9 +278,9 @@ impl EventBuilder<'_> {
         let Some(mut p) = self.pending else { return };
         let version = p.admitted.consented.version;
         let name = std::mem::take(&mut p.name);
-        let mut record = self
-            .inner
-            .log_record(p.admitted, name, p.category, p.severity, 0, &mut p.attrs);
+        let mut record =
+            self.inner
+                .log_record(p.admitted, name, p.category, p.severity, 0, &mut p.attrs);
         record.body = p.body.take();
         self.inner
             .pipeline()

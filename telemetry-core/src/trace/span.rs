@@ -158,12 +158,11 @@ impl Span {
     ) -> Span {
         let parent_remote = parent.is_some_and(|p| p.remote);
         let parent = parent.map(|p| p.span_id);
-        let open = match spare::take() {
+        let open = match spare::take(inner) {
             // The open state of this thread's last span, emptied when it
             // ended: set field by field, no allocation and no copy of its
             // few hundred bytes from the stack.
             Some(mut r) => {
-                r.inner = Instance::of(inner);
                 r.parent = parent;
                 r.parent_remote = parent_remote;
                 r.name = name;
@@ -454,33 +453,53 @@ impl Span {
 }
 
 /// One emptied open state a thread keeps for its next span (see
-/// `start_recording`): a span of the installed instance only, since a
-/// kept state refers to its instance and must not keep a built one alive.
+/// `start_recording`). It is kept without its instance (released when it
+/// is kept: a kept state must not keep an instance alive), so its
+/// `inner` field is the one part not initialized.
 mod spare {
     use std::cell::Cell;
+    use std::mem::MaybeUninit;
+    use std::sync::Arc;
 
     use super::{Instance, Recording};
+    use crate::instance::Inner;
 
     thread_local! {
-        static SPARE: Cell<Option<Box<Recording>>> = const { Cell::new(None) };
+        /// Every field initialized but `inner`; the others hold nothing on
+        /// the heap (`finish_at` took them).
+        static SPARE: Cell<Option<Box<MaybeUninit<Recording>>>> = const { Cell::new(None) };
     }
 
-    /// This thread's kept state, if any.
+    /// This thread's kept state, made whole for a span of `inner`.
     #[inline]
-    pub(super) fn take() -> Option<Box<Recording>> {
-        SPARE.try_with(Cell::take).ok().flatten()
+    pub(super) fn take(inner: &Arc<Inner>) -> Option<Box<Recording>> {
+        let mut spare = SPARE.try_with(Cell::take).ok().flatten()?;
+        let p = spare.as_mut_ptr();
+        // SAFETY: `p` points to a live allocation of a `Recording`; writing
+        // its one uninitialized field (without reading or dropping what is
+        // there) makes every field initialized, as `keep` left the others.
+        unsafe {
+            std::ptr::addr_of_mut!((*p).inner).write(Instance::of(inner));
+            Some(spare.assume_init())
+        }
     }
 
-    /// Keeps `r` (emptied) for the next span, if it is of the installed
-    /// instance and none is kept yet; else drops it.
+    /// Keeps `r` (emptied by `finish_at`) for the next span, releasing its
+    /// instance; drops it if one is kept already.
     #[inline]
     pub(super) fn keep(r: Box<Recording>) {
-        if !matches!(r.inner, Instance::Installed(_)) {
-            return;
-        }
+        let raw = Box::into_raw(r);
+        // SAFETY: `raw` is a whole `Recording` we own; its `inner` is
+        // dropped once here and never read again until `take` writes a new
+        // one. The box is then owned as `MaybeUninit`, which drops none of
+        // the fields: they hold nothing on the heap (see `SPARE`).
+        let spare = unsafe {
+            std::ptr::drop_in_place(std::ptr::addr_of_mut!((*raw).inner));
+            Box::from_raw(raw.cast::<MaybeUninit<Recording>>())
+        };
         let _ = SPARE.try_with(|s| {
-            if let Some(other) = s.replace(Some(r)) {
-                s.set(Some(other));
+            if let Some(kept) = s.replace(Some(spare)) {
+                s.set(Some(kept));
             }
         });
     }
@@ -506,5 +525,31 @@ impl Drop for Entered {
 impl fmt::Debug for Entered {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Entered")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::{Category, Telemetry};
+
+    /// The open state a thread keeps for its next span holds no instance:
+    /// a built instance's count is what it was once its spans ended, also
+    /// when the kept state is reused by another instance's span.
+    #[test]
+    fn a_kept_open_state_holds_no_instance() {
+        let a = Telemetry::builder().service("a", "1").build().expect("a");
+        let b = Telemetry::builder().service("b", "1").build().expect("b");
+        let (count_a, count_b) = (Arc::strong_count(&a.inner), Arc::strong_count(&b.inner));
+        for t in [&a, &b, &a] {
+            let outer = t.span("outer", Category::PERFORMANCE);
+            assert!(outer.is_recording());
+            let inner = t.span("inner", Category::PERFORMANCE);
+            drop(inner);
+            drop(outer);
+        }
+        assert_eq!(Arc::strong_count(&a.inner), count_a);
+        assert_eq!(Arc::strong_count(&b.inner), count_b);
     }
 }

@@ -402,3 +402,56 @@ fn resource_attributes_keep_their_type_and_the_host_is_detected() {
         );
     }
 }
+
+/// A thread reuses its last span's open state for its next span: nothing
+/// of one span (attributes, events, status, kind, name) reaches the next,
+/// across instances. (That the kept state holds no instance is a unit
+/// test in `trace::span`.)
+#[test]
+fn spans_reusing_open_state_carry_nothing_over() {
+    let (a, exp_a) = setup();
+    let (b, exp_b) = setup();
+    {
+        let mut s = a.span("wide", Category::PERFORMANCE);
+        for i in 0..6u64 {
+            s.set_attribute(["k0", "k1", "k2", "k3", "k4", "k5"][i as usize], i);
+        }
+        s.set_kind(SpanKind::Server);
+        s.add_event("step", &[("n", Value::U64(1))]);
+        s.set_error("Timeout");
+        s.end();
+    }
+    {
+        let mut s = b.span("narrow", Category::PERFORMANCE);
+        s.set_attribute("only", true);
+        s.end();
+    }
+    {
+        let outer = a.span("outer", Category::PERFORMANCE);
+        let _g = outer.enter();
+        let inner = a.span("inner", Category::PERFORMANCE);
+        drop(inner);
+        drop(_g);
+        drop(outer);
+    }
+    a.force_flush().unwrap();
+    b.force_flush().unwrap();
+    let spans = exp_a.spans();
+    let names: Vec<&str> = spans.iter().map(|s| &*s.name).collect();
+    assert_eq!(names, ["wide", "inner", "outer"]);
+    assert_eq!(spans[0].attributes.len(), 6);
+    assert_eq!(spans[0].events.len(), 1);
+    assert_eq!(spans[0].kind, SpanKind::Server);
+    assert!(matches!(spans[0].status, SpanStatus::Error { .. }));
+    for s in &spans[1..] {
+        assert!(s.attributes.is_empty(), "{:?}", s.attributes);
+        assert!(s.events.is_empty());
+        assert_eq!(s.kind, SpanKind::Internal);
+        assert_eq!(s.status, SpanStatus::Unset);
+    }
+    let b_spans = exp_b.spans();
+    assert_eq!(b_spans.len(), 1);
+    assert_eq!(b_spans[0].attributes.len(), 1);
+    assert!(b_spans[0].events.is_empty());
+    assert_eq!(b_spans[0].status, SpanStatus::Unset);
+}
