@@ -32,7 +32,11 @@
 //!   sampler drops (probability 0.0), start + end, vs an OpenTelemetry SDK
 //!   span with `Sampler::AlwaysOff`, start + end. Target: ≤ 0.1× OTel.
 //! - `recorded_span`: a kept span with 2 public attributes, ended into the
-//!   export queue (a background worker drains it to a no-op exporter).
+//!   export queue (a background worker drains it to a no-op exporter). Ours
+//!   in a built instance (the target row: the OpenTelemetry provider is
+//!   built too), and for context in an installed one, as services run it
+//!   (`ours_installed`: its spans refer to the instance instead of holding
+//!   a counted handle).
 //!   Peers: an OpenTelemetry SDK span with 2 attributes through a
 //!   **`BatchSpanProcessor`** (queue 65 536, batch 4 096, delay 50 ms, like
 //!   ours) to a no-op exporter; and fastrace with a no-op `Reporter`, in the
@@ -397,6 +401,17 @@ fn recorded_span(c: &mut Criterion, t: &Telemetry, ours_exp: &NullExporter, acc:
             s.end();
         })
     });
+    // The same span in an installed instance (as a service runs it): its
+    // spans refer to the instance instead of counting a handle.
+    let (installed, _installed_exp) = ours_installed();
+    g.bench_function("ours_installed", |b| {
+        b.iter(|| {
+            let mut s = installed.span(black_box("op"), Category::PERFORMANCE);
+            s.set_attribute("http.route", "/checkout");
+            s.set_attribute("items", 3u64);
+            s.end();
+        })
+    });
     g.bench_function("otel_batch", |b| {
         b.iter(|| {
             otel_n += 1;
@@ -746,6 +761,16 @@ fn print_table(since: SystemTime, acc: &Accounting) {
                 "otel_batch",
             )),
             Target::Ratio(0.25),
+        ),
+        row(
+            "recorded span, 2 attrs, installed instance",
+            ("recorded_span", "ours_installed"),
+            Some((
+                "OTel SDK span, BatchSpanProcessor",
+                "recorded_span",
+                "otel_batch",
+            )),
+            Target::Info,
         ),
         row(
             "recorded span, per span of root+100 children",

@@ -41,8 +41,24 @@ pub const BENCH_KEY: &[u8; 32] = b"0123456789abcdef0123456789abcdef";
 /// probability 0; everything else is kept. The same configuration as
 /// `hot_path.rs`.
 pub fn ours() -> (Telemetry, NullExporter) {
+    let (builder, exporter) = ours_builder();
+    let t = builder.build().unwrap();
+    t.consent().grant(GRANTED, Category::BUSINESS).unwrap();
+    (t, exporter)
+}
+
+/// [`ours`], installed as the process's instance, as a service runs it
+/// (its spans refer to it instead of holding a counted handle).
+pub fn ours_installed() -> (Telemetry, NullExporter) {
+    let (builder, exporter) = ours_builder();
+    let t = builder.install().unwrap();
+    t.consent().grant(GRANTED, Category::BUSINESS).unwrap();
+    (t, exporter)
+}
+
+fn ours_builder() -> (TelemetryBuilder, NullExporter) {
     let exporter = NullExporter::default();
-    let t = Telemetry::builder()
+    let b = Telemetry::builder()
         .service("bench", "1")
         .env(Environment::from_pairs::<&str, &str>([]))
         .consent(
@@ -57,11 +73,8 @@ pub fn ours() -> (Telemetry, NullExporter) {
         .queue_capacity(1 << 16)
         .batch_size(4096)
         .flush_interval(Duration::from_millis(50))
-        .exporter(exporter.clone())
-        .build()
-        .unwrap();
-    t.consent().grant(GRANTED, Category::BUSINESS).unwrap();
-    (t, exporter)
+        .exporter(exporter.clone());
+    (b, exporter)
 }
 
 /// OTel span exporter that does nothing but count.
