@@ -276,7 +276,9 @@ macro_rules! instrument {
             }
 
             /// Binds a fixed attribute set: the bound instrument skips the
-            /// series lookup on every call.
+            /// series lookup on every call, and (but for a gauge) each
+            /// thread adds into cells of its own, with no locked
+            /// instruction; a collection sums them.
             pub fn bind(&self, attributes: &MetricAttributes<'_>) -> $bound {
                 let series = self.core.table.series_arc(attributes);
                 $bound {
