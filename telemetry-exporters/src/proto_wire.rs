@@ -39,7 +39,7 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
 
 fn varint_len(v: u64) -> usize {
     // 1 byte per 7 bits, at least 1.
-    ((64 - (v | 1).leading_zeros() as usize) + 6) / 7
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 fn key(out: &mut Vec<u8>, field: u32, wire: u32) {
@@ -195,14 +195,14 @@ fn kvlist_len(pairs: &[(std::borrow::Cow<'static, str>, AttrValue)]) -> usize {
         .sum()
 }
 
-fn any(out: &mut Vec<u8>, v: &AttrValue) {
+fn write_any(out: &mut Vec<u8>, v: &AttrValue) {
     match (scalar(v), v) {
         (Some(s), _) => write_scalar(out, &s),
         (None, AttrValue::Array(items)) => {
             len_prefix(out, 5, array_len(items));
             for item in items {
                 len_prefix(out, 1, any_len(item));
-                any(out, item);
+                write_any(out, item);
             }
         }
         (None, AttrValue::Map(pairs)) => {
@@ -230,7 +230,7 @@ fn kv_len(k: &str, v: &AttrValue) -> usize {
 fn kv(out: &mut Vec<u8>, k: &str, v: &AttrValue) {
     bytes_field(out, 1, k.as_bytes());
     len_prefix(out, 2, any_len(v));
-    any(out, v);
+    write_any(out, v);
 }
 
 /// Repeated `KeyValue` field `field` of `attrs`.
