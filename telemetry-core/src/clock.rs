@@ -15,16 +15,44 @@ use std::time::{Duration, SystemTime};
 /// Wall-clock time from the monotonic counter: one counter read per
 /// timestamp, re-anchored to the system clock by the worker.
 pub(crate) struct Clock {
-    source: quanta::Clock,
+    source: Source,
     /// The counter's reading when the clock was made.
     base: u64,
     /// Unix nanoseconds at `base`.
     offset: AtomicU64,
 }
 
+/// The counter: `quanta`'s, or under Miri (which cannot run the CPU
+/// feature checks `quanta` makes) the standard monotonic clock, so that
+/// tests which build an instance can run there too.
+#[cfg(not(miri))]
+type Source = quanta::Clock;
+#[cfg(miri)]
+use miri_source::Source;
+
+#[cfg(miri)]
+mod miri_source {
+    /// Nanoseconds since the source was made, from `Instant`.
+    pub(crate) struct Source(std::time::Instant);
+
+    impl Source {
+        pub(crate) fn new() -> Self {
+            Source(std::time::Instant::now())
+        }
+
+        pub(crate) fn raw(&self) -> u64 {
+            u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        }
+
+        pub(crate) fn delta_as_nanos(&self, from: u64, to: u64) -> u64 {
+            to.saturating_sub(from)
+        }
+    }
+}
+
 impl Clock {
     pub(crate) fn new() -> Self {
-        let source = quanta::Clock::new();
+        let source = Source::new();
         let c = Clock {
             base: source.raw(),
             source,
