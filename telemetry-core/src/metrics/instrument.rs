@@ -283,7 +283,7 @@ macro_rules! instrument {
                 let series = self.core.table.series_arc(attributes);
                 $bound {
                     category: self.category,
-                    local: series.thread_cells(),
+                    local: series.thread_cells(self.core.table.is_delta()),
                     series,
                     core: self.core.clone(),
                     inner: self.inner.clone(),

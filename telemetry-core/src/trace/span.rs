@@ -487,7 +487,14 @@ mod spare {
     /// Keeps `r` (emptied by `finish_at`) for the next span, releasing its
     /// instance; drops it if one is kept already.
     #[inline]
-    pub(super) fn keep(r: Box<Recording>) {
+    pub(super) fn keep(mut r: Box<Recording>) {
+        // What can own heap memory is emptied here, whatever the caller
+        // took already (these are no-ops after `finish_at`): the kept box
+        // drops none of its fields.
+        r.name = std::borrow::Cow::Borrowed("");
+        r.status = crate::export::SpanStatus::Unset;
+        r.attrs.attrs = Default::default();
+        r.events = Vec::new();
         let raw = Box::into_raw(r);
         // SAFETY: `raw` is a whole `Recording` we own; its `inner` is
         // dropped once here and never read again until `take` writes a new

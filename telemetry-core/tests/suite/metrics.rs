@@ -225,6 +225,47 @@ fn bound_counters_on_more_live_threads_than_slots_lose_nothing() {
     assert_eq!(exp.sum_value("bound.many", &[]), Some(3 * threads as i64));
 }
 
+/// With delta temporality a bound instrument keeps float sums in the
+/// shared cells, reset at each collection: an infinite measurement spoils
+/// only its own interval's sum, and a small amount after a large one is
+/// reported exactly (a difference of ever-growing totals would lose it).
+#[test]
+fn bound_delta_float_sums_are_exact_and_recover_from_an_infinite_value() {
+    let (t, exp) = setup();
+    let latency = t
+        .histogram("bound.delta.latency", Category::PERFORMANCE)
+        .boundaries(vec![1.0])
+        .temporality(Temporality::Delta)
+        .build()
+        .unwrap();
+    let cost = t
+        .float_counter("bound.delta.cost", Category::PERFORMANCE)
+        .temporality(Temporality::Delta)
+        .build()
+        .unwrap();
+    let (h, c) = (latency.bind(&[]), cost.bind(&[]));
+    h.record(f64::INFINITY);
+    h.record(0.5);
+    c.add(1e16);
+    t.force_flush().unwrap();
+    h.record(0.25);
+    h.record(0.25);
+    c.add(1.0);
+    t.force_flush().unwrap();
+    let MetricPoints::Histogram { points, .. } =
+        exp.last_metric("bound.delta.latency").unwrap().points
+    else {
+        panic!()
+    };
+    assert_eq!((points[0].count, points[0].sum), (2, 0.5));
+    assert_eq!(points[0].bucket_counts, vec![2, 0]);
+    let MetricPoints::Sum { points, .. } = exp.last_metric("bound.delta.cost").unwrap().points
+    else {
+        panic!()
+    };
+    assert_eq!(points[0].value, Number::F64(1.0));
+}
+
 static SIGNUP: EventSchema = EventSchema {
     name: "signup",
     category: Category::BUSINESS,

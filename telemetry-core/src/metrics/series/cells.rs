@@ -149,11 +149,19 @@ impl Series {
     }
 
     /// The per-thread cells for bound instruments of this series (none
-    /// for a gauge: its last value is one shared cell).
-    pub(crate) fn thread_cells(&self) -> Option<Arc<ThreadCells>> {
+    /// for a gauge: its last value is one shared cell). With `delta`
+    /// temporality, sums of floats stay in the shared cells: per-thread
+    /// cells are never reset, so a delta would be the difference of two
+    /// ever-growing totals, losing small amounts once they are large, and
+    /// an infinite value would make every later delta NaN; shared cells
+    /// are reset at each collection, as before. Counts are exact either
+    /// way.
+    pub(crate) fn thread_cells(&self, delta: bool) -> Option<Arc<ThreadCells>> {
         let (n, layout) = match &self.cells {
             Cells::Sum(_) => (1, Layout::Integers),
+            Cells::FloatSum(_) if delta => return None,
             Cells::FloatSum(_) => (1, Layout::Floats),
+            Cells::Histogram(h) if delta => (h.buckets.len(), Layout::Integers),
             Cells::Histogram(h) => (h.buckets.len() + 1, Layout::IntegersThenFloat),
             Cells::Gauge { .. } => return None,
         };
@@ -213,11 +221,9 @@ impl Series {
         if let Cells::FloatSum(c) = &self.cells
             && v.is_finite()
             && v > 0.0
+            && !mine.is_some_and(|m| m.add_f64(0, v))
         {
-            match mine {
-                Some(m) => m.add_f64(0, v),
-                None => f64_update(c, |sum| sum + v),
-            }
+            f64_update(c, |sum| sum + v);
         }
     }
 
@@ -247,7 +253,11 @@ impl Series {
             match mine {
                 Some(m) => {
                     m.add_u64(i, 1);
-                    m.add_f64(h.buckets.len(), v);
+                    // The sum is in the thread's cells only with
+                    // cumulative temporality (see `thread_cells`).
+                    if !m.add_f64(h.buckets.len(), v) {
+                        f64_update(&h.sum, |s| s + v);
+                    }
                 }
                 None => {
                     if let Some(b) = h.buckets.get(i) {

@@ -24,7 +24,9 @@
 //!
 //! Delta temporality: per-thread cells are never reset (only their owner
 //! may write them); the collection remembers the totals it last reported
-//! and reports the difference.
+//! and reports the difference. That is exact for counts only, so with
+//! delta temporality sums of floats stay in the shared cells, which a
+//! collection resets (see `Series::thread_cells`).
 
 use std::cell::Cell;
 use std::sync::Mutex;
@@ -111,12 +113,16 @@ impl Line {
     }
 }
 
-/// One thread's cells of one series.
-pub(crate) struct Mine<'a>(&'a [Line]);
+/// One thread's cells of one series: its lines, and how many cells of
+/// them are in use (the rest of the last line is padding).
+pub(crate) struct Mine<'a>(&'a [Line], usize);
 
 impl Mine<'_> {
     #[inline(always)]
     fn cell(&self, k: usize) -> Option<&AtomicU64> {
+        if k >= self.1 {
+            return None;
+        }
         self.0.get(k / 8).and_then(|l| l.0.get(k % 8))
     }
 
@@ -129,12 +135,17 @@ impl Mine<'_> {
         }
     }
 
-    /// Adds `v` to float cell `k` (f64 bits).
+    /// Adds `v` to float cell `k` (f64 bits); false if there is no such
+    /// cell (the caller adds to the shared one).
     #[inline(always)]
-    pub(crate) fn add_f64(&self, k: usize, v: f64) {
-        if let Some(c) = self.cell(k) {
-            let sum = f64::from_bits(c.load(Ordering::Relaxed)) + v;
-            c.store(sum.to_bits(), Ordering::Relaxed);
+    pub(crate) fn add_f64(&self, k: usize, v: f64) -> bool {
+        match self.cell(k) {
+            Some(c) => {
+                let sum = f64::from_bits(c.load(Ordering::Relaxed)) + v;
+                c.store(sum.to_bits(), Ordering::Relaxed);
+                true
+            }
+            None => false,
         }
     }
 }
@@ -200,7 +211,8 @@ impl ThreadCells {
         // SAFETY: a non-null pointer in `slots` is the start of `lines()`
         // lines allocated by `make` and freed only in `drop`, which
         // `&self` proves has not run.
-        Some(Mine(unsafe { std::slice::from_raw_parts(p, self.lines()) }))
+        let lines = unsafe { std::slice::from_raw_parts(p, self.lines()) };
+        Some(Mine(lines, self.n))
     }
 
     #[cold]
@@ -219,7 +231,8 @@ impl ThreadCells {
             entry.store(p, Ordering::Release);
         }
         // SAFETY: as in `mine`.
-        Some(Mine(unsafe { std::slice::from_raw_parts(p, self.lines()) }))
+        let lines = unsafe { std::slice::from_raw_parts(p, self.lines()) };
+        Some(Mine(lines, self.n))
     }
 
     /// A thread's cells, at their starting values.
@@ -251,7 +264,10 @@ impl ThreadCells {
             }
             // SAFETY: as in `mine`.
             let lines = unsafe { std::slice::from_raw_parts(p, self.lines()) };
-            let Some(v) = Mine(lines).cell(k).map(|c| c.load(Ordering::Relaxed)) else {
+            let Some(v) = Mine(lines, self.n)
+                .cell(k)
+                .map(|c| c.load(Ordering::Relaxed))
+            else {
                 continue;
             };
             if float {
@@ -266,13 +282,16 @@ impl ThreadCells {
     /// What every thread added, by cell: since the last call with
     /// `delta` set if it is, else since the start.
     pub(crate) fn collect(&self, delta: bool) -> Vec<u64> {
-        let totals: Vec<u64> = (0..self.n).map(|k| self.total(k)).collect();
         if !delta {
-            return totals;
+            return (0..self.n).map(|k| self.total(k)).collect();
         }
-        let Ok(mut reported) = self.reported.lock() else {
-            return totals;
-        };
+        // Totals read under the lock, so two collections cannot report
+        // them out of order (a poisoned lock still holds the last totals).
+        let mut reported = self
+            .reported
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let totals: Vec<u64> = (0..self.n).map(|k| self.total(k)).collect();
         if reported.len() != self.n {
             *reported = (0..self.n)
                 .map(|k| {
@@ -371,6 +390,17 @@ mod tests {
         assert_eq!(take(&mut full), None);
         full.1.push(7);
         assert_eq!(take(&mut full), Some(7));
+    }
+
+    #[test]
+    fn only_the_cells_in_use_are_written() {
+        // Two cells on a line of eight: the padding is not a cell.
+        let cells = ThreadCells::new(2, Layout::Integers);
+        let mine = cells.mine().expect("a slot");
+        assert!(!mine.add_f64(2, 1.0), "past the cells in use");
+        assert!(mine.add_f64(1, 0.0));
+        mine.add_u64(7, 5);
+        assert_eq!(cells.collect(false), vec![0, 0]);
     }
 
     #[test]
