@@ -103,8 +103,9 @@ fn take(free: &mut (u32, Vec<u32>)) -> Option<u32> {
     }
 }
 
-/// Eight cells on a cache line of their own.
-#[repr(align(64))]
+/// Eight cells on a cache line of their own (`repr(C)`: the cells at
+/// offset 0, so lines in a row are cells in a row).
+#[repr(C, align(64))]
 struct Line([AtomicU64; 8]);
 
 impl Line {
@@ -113,17 +114,14 @@ impl Line {
     }
 }
 
-/// One thread's cells of one series: its lines, and how many cells of
-/// them are in use (the rest of the last line is padding).
-pub(crate) struct Mine<'a>(&'a [Line], usize);
+/// One thread's cells of one series: the cells in use of its lines (the
+/// rest of the last line is padding, not a cell).
+pub(crate) struct Mine<'a>(&'a [AtomicU64]);
 
 impl Mine<'_> {
     #[inline(always)]
     fn cell(&self, k: usize) -> Option<&AtomicU64> {
-        if k >= self.1 {
-            return None;
-        }
-        self.0.get(k / 8).and_then(|l| l.0.get(k % 8))
+        self.0.get(k)
     }
 
     /// Adds `v` to integer cell `k` (wrapping).
@@ -208,11 +206,7 @@ impl ThreadCells {
         if p.is_null() {
             return self.mine_slow();
         }
-        // SAFETY: a non-null pointer in `slots` is the start of `lines()`
-        // lines allocated by `make` and freed only in `drop`, which
-        // `&self` proves has not run.
-        let lines = unsafe { std::slice::from_raw_parts(p, self.lines()) };
-        Some(Mine(lines, self.n))
+        Some(self.cells_at(p))
     }
 
     #[cold]
@@ -230,9 +224,18 @@ impl ThreadCells {
             // other thread can have set it meanwhile.
             entry.store(p, Ordering::Release);
         }
-        // SAFETY: as in `mine`.
-        let lines = unsafe { std::slice::from_raw_parts(p, self.lines()) };
-        Some(Mine(lines, self.n))
+        Some(self.cells_at(p))
+    }
+
+    /// The cells in use of the lines at `p`, a non-null entry of `slots`.
+    #[inline(always)]
+    fn cells_at(&self, p: *mut Line) -> Mine<'_> {
+        // SAFETY: a non-null pointer in `slots` is the start of `lines()`
+        // lines allocated by `make` and freed only in `drop`, which `&self`
+        // proves has not run. A `Line` is eight `AtomicU64`s and nothing
+        // else (64 bytes, no padding), so the lines are `8 * lines()`
+        // contiguous cells, of which the first `n` are in use.
+        Mine(unsafe { std::slice::from_raw_parts(p.cast::<AtomicU64>(), self.n) })
     }
 
     /// A thread's cells, at their starting values.
@@ -262,12 +265,7 @@ impl ThreadCells {
             if p.is_null() {
                 continue;
             }
-            // SAFETY: as in `mine`.
-            let lines = unsafe { std::slice::from_raw_parts(p, self.lines()) };
-            let Some(v) = Mine(lines, self.n)
-                .cell(k)
-                .map(|c| c.load(Ordering::Relaxed))
-            else {
+            let Some(v) = self.cells_at(p).cell(k).map(|c| c.load(Ordering::Relaxed)) else {
                 continue;
             };
             if float {
