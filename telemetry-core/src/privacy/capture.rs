@@ -7,7 +7,7 @@ use crate::category::Category;
 use crate::export::records::{Attribute, Attributes};
 use crate::privacy::FieldClass;
 use crate::privacy::keys::KeyRing;
-use crate::value::{AttrValue, Text, Value};
+use crate::value::{AttrValue, Value};
 
 /// Applies a field class to a value, producing what the record keeps.
 ///
@@ -102,27 +102,6 @@ impl AttrBuilder {
     ) {
         if self.anonymous && class == crate::privacy::FieldClass::Hashed {
             self.withheld += 1;
-            return;
-        }
-        if class == crate::privacy::FieldClass::Public {
-            // The usual public values are built here, where they are kept:
-            // returned through `own_public`, they were written and read
-            // back in pieces of different sizes, and the reads stalled on
-            // store forwarding (`perf annotate`). Same values as it makes.
-            let v = match value {
-                Value::Bool(v) => AttrValue::Bool(v),
-                Value::I64(v) => AttrValue::I64(v),
-                Value::U64(v) => AttrValue::U64(v),
-                Value::F64(v) => AttrValue::F64(v),
-                Value::Str(s) if s.len() <= self.max_string => AttrValue::Str(Text::new(s)),
-                other => {
-                    if let Some((v, cut)) = crate::value::own_public(other, self.max_string) {
-                        self.push(key, v, cut);
-                    }
-                    return;
-                }
-            };
-            self.push(key, v, false);
             return;
         }
         if let Some((v, cut)) = crate::privacy::transform_value(class, value, keys, self.max_string)
