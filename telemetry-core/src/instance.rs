@@ -24,6 +24,9 @@ use crate::sampler::CompiledSampler;
 /// record paths read them through the accessors below, and only
 /// [`Inner::new`] puts an instance together.
 pub(crate) struct Inner {
+    /// Keeps the instance's fields off the cache line of the `Arc`'s
+    /// reference counts, which every span of a built instance changes.
+    _counts_apart: CountsApart,
     id: u64,
     enabled: AtomicBool,
     sampler: CompiledSampler,
@@ -70,6 +73,13 @@ pub(crate) fn next_instance_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
+/// A field of no size aligned to a cache line: as the instance's first
+/// field it starts the instance on a line of its own, after the `Arc`'s
+/// counts.
+#[derive(Copy, Clone)]
+#[repr(align(64))]
+struct CountsApart;
+
 impl Inner {
     /// Puts an instance together from its parts.
     pub(crate) fn new(parts: Parts) -> Self {
@@ -92,6 +102,7 @@ impl Inner {
             external_parent,
         } = parts;
         Inner {
+            _counts_apart: CountsApart,
             id,
             enabled,
             sampler,

@@ -183,7 +183,21 @@ impl Held {
     /// `reuse` (a batch already exported: its vectors are reused, so a
     /// batch costs no allocation; fresh ones of a few hundred kilobytes
     /// came from `mmap` and were faulted in page by page every time).
-    pub(super) fn take(&mut self, max: usize, revision: u64, mut reuse: Outgoing) -> Outgoing {
+    ///
+    /// Once nothing is held, the rest of the batch comes straight from
+    /// `queue` (checked against consent as [`drain`](Self::drain) checks):
+    /// a worker that keeps up moves each record once, from the queue into
+    /// the batch, instead of through the ring buffers as well. The ring
+    /// buffers then start again at their front, so a buffer that grew in a
+    /// burst is not walked end to end (out of the cache) ever after.
+    pub(super) fn take(
+        &mut self,
+        host: &dyn Host,
+        queue: &ArrayQueue<Queued>,
+        max: usize,
+        revision: u64,
+        mut reuse: Outgoing,
+    ) -> Outgoing {
         reuse.clear();
         let n = max.min(self.spans.len());
         reuse.spans.extend(self.spans.drain(..n));
@@ -195,6 +209,14 @@ impl Held {
         reuse
             .log_versions
             .extend(self.log_versions.drain(..n).map(|t| t.0));
+        if self.len() == 0 {
+            // Empty: `clear` moves a ring's start back to its front.
+            self.spans.clear();
+            self.span_versions.clear();
+            self.logs.clear();
+            self.log_versions.clear();
+            reuse.take_queued(host, queue, max);
+        }
         let Outgoing {
             spans,
             logs,
@@ -244,6 +266,31 @@ impl Outgoing {
 
     pub(super) fn len(&self) -> usize {
         self.spans.len() + self.logs.len()
+    }
+
+    /// Fills the batch up to `max` records from `queue`, dropping (and
+    /// counting) those consent no longer allows.
+    fn take_queued(&mut self, host: &dyn Host, queue: &ArrayQueue<Queued>, max: usize) {
+        while self.len() < max {
+            let Some(Queued { record, version }) = queue.pop() else {
+                break;
+            };
+            let category = record.category();
+            if let Err(cause) = host.export_check(record.subject(), category, version) {
+                host.count_drop(cause, category, 1);
+                continue;
+            }
+            match record {
+                Record::Span(s) => {
+                    self.span_versions.push(version);
+                    self.spans.push(s);
+                }
+                Record::Log(l) => {
+                    self.log_versions.push(version);
+                    self.logs.push(l);
+                }
+            }
+        }
     }
 
     /// Whether no revocation since it was filtered concerns its subjects.

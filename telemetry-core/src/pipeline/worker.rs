@@ -173,9 +173,11 @@ fn round(
         let mut outgoing = {
             let mut held = pipeline.lock_held();
             pipeline.notified.store(false, Ordering::Release);
-            // In chunks, letting go of the lock between them: a revocation
-            // (which purges under it) waits for one chunk at most.
-            while held.drain(host, &pipeline.queue) == super::held::DRAIN_CHUNK {
+            // While records are held (a burst), the queue goes behind them,
+            // in chunks, letting go of the lock between them: a revocation
+            // (which purges under it) waits for one chunk at most. Else
+            // the batch is taken straight from the queue.
+            while held.len() > 0 && held.drain(host, &pipeline.queue) == super::held::DRAIN_CHUNK {
                 drop(held);
                 held = pipeline.lock_held();
             }
@@ -183,7 +185,7 @@ fn round(
             let due = match scope {
                 Scope::All => true,
                 Scope::Due => {
-                    held.len() >= size
+                    held.len() + pipeline.queue.len() >= size
                         || held.last_flush.elapsed() >= pipeline.config.flush_interval
                 }
             };
@@ -191,7 +193,12 @@ fn round(
                 held.last_flush = Instant::now();
             }
             let spare = std::mem::take(&mut exporters.spare);
+            // Taken under the buffer's lock, with the revocation log's
+            // revision: a revocation (logged under the same lock) is
+            // either seen by the consent checks or makes the batch stale.
             held.take(
+                host,
+                &pipeline.queue,
                 if due { size } else { 0 },
                 pipeline.revocations.revision(),
                 spare,
@@ -254,7 +261,9 @@ fn round(
         if Instant::now() >= deadline {
             break;
         }
-        if scope == Scope::Due && pipeline.lock_held().len() < pipeline.config.batch_size {
+        if scope == Scope::Due
+            && pipeline.lock_held().len() + pipeline.queue.len() < pipeline.config.batch_size
+        {
             break;
         }
     }
