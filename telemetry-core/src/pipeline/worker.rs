@@ -173,14 +173,6 @@ fn round(
         let mut outgoing = {
             let mut held = pipeline.lock_held();
             pipeline.notified.store(false, Ordering::Release);
-            // While records are held (a burst), the queue goes behind them,
-            // in chunks, letting go of the lock between them: a revocation
-            // (which purges under it) waits for one chunk at most. Else
-            // the batch is taken straight from the queue.
-            while held.len() > 0 && held.drain(host, &pipeline.queue) == super::held::DRAIN_CHUNK {
-                drop(held);
-                held = pipeline.lock_held();
-            }
             let size = pipeline.config.batch_size;
             let due = match scope {
                 Scope::All => true,
@@ -193,9 +185,14 @@ fn round(
                 held.last_flush = Instant::now();
             }
             let spare = std::mem::take(&mut exporters.spare);
-            // Taken under the buffer's lock, with the revocation log's
-            // revision: a revocation (logged under the same lock) is
-            // either seen by the consent checks or makes the batch stale.
+            // Oldest first: what a burst spilled into the buffer, then the
+            // queue. The worker itself never moves the queue into the
+            // buffer (a recording thread that finds the queue full does):
+            // a worker that fell behind would copy every record twice and
+            // stay behind. Taken under the buffer's lock, with the
+            // revocation log's revision: a revocation (logged under the
+            // same lock) is either seen by the consent checks or makes the
+            // batch stale.
             held.take(
                 host,
                 &pipeline.queue,

@@ -778,12 +778,28 @@ fn a_burst_beyond_the_queue_spills_into_the_buffer_up_to_its_bound() {
             .exporter(exp.clone())
             .build()
             .unwrap();
-        for _ in 0..5_000 {
-            t.event("shop.order_placed", Category::BUSINESS).emit();
+        for i in 0..5_000u64 {
+            t.event("shop.order_placed", Category::BUSINESS)
+                .public("seq", i)
+                .emit();
         }
         let dropped = t.drops().get(DropCause::QueueFull, Category::BUSINESS);
         t.force_flush().unwrap();
-        (exp.events_named("shop.order_placed").len() as u64, dropped)
+        let orders = exp.events_named("shop.order_placed");
+        // Oldest first: what the burst spilled into the buffer, then what
+        // the queue still held.
+        let seq: Vec<u64> = orders
+            .iter()
+            .map(|o| match o.attributes.iter().find(|a| a.key == "seq") {
+                Some(Attribute {
+                    value: AttrValue::U64(n),
+                    ..
+                }) => *n,
+                _ => panic!("an order without its seq"),
+            })
+            .collect();
+        assert!(seq.windows(2).all(|w| w[0] < w[1]), "{seq:?}");
+        (orders.len() as u64, dropped)
     };
     assert_eq!(
         burst(10_000),
