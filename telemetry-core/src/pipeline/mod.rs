@@ -3,8 +3,9 @@
 //!
 //! - **Recording** only pushes into the queue ([`Pipeline::push`]); it never
 //!   blocks, and a full queue drops and counts (`queue_full`).
-//! - **The worker** ([`worker`]) drains the queue into the held buffers,
-//!   re-checks consent, batches, collects metrics and calls the exporters.
+//! - **The worker** ([`worker`]) takes batches from the held buffers (what
+//!   a burst spilled there), then straight from the queue, re-checks
+//!   consent, collects metrics and calls the exporters.
 //!   It is the only thread that ever calls an exporter, and it holds no
 //!   lock that anyone else needs while it does: the network never holds up
 //!   a revocation, a flush or a shutdown.

@@ -1,6 +1,6 @@
 //! The export worker: the only thread that calls exporters. Each round it
-//! drains the queue into the held buffers, takes batches out of them (the
-//! held lock is released before any export), delivers control records
+//! takes batches from the held buffers, then from the queue (the held lock
+//! is released before any export), delivers control records
 //! (audit entries, deletion requests) until every exporter took them, then
 //! the data, then metrics when they are due.
 
