@@ -41,8 +41,22 @@ fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
 
 #[inline]
 fn needs_escape(b: u8) -> bool {
-    b < 0x20 || b == b'"' || b == b'\\'
+    ESCAPED[usize::from(b)]
 }
+
+/// The bytes a JSON string escapes: control characters, `"` and `\`
+/// (one lookup a byte instead of three comparisons).
+static ESCAPED: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
 
 /// A JSON string literal, escaped. Runs of plain bytes are copied at once.
 fn string(out: &mut Vec<u8>, s: &str) {
@@ -68,25 +82,11 @@ fn string(out: &mut Vec<u8>, s: &str) {
 }
 
 fn uint(out: &mut Vec<u8>, v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut v = v;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 fn int(out: &mut Vec<u8>, v: i64) {
-    if v < 0 {
-        out.push(b'-');
-    }
-    uint(out, v.unsigned_abs());
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// A 64-bit integer as OTLP/JSON writes it: a quoted decimal.
