@@ -57,6 +57,21 @@ fn export_check(
     host.export_check(subject, record.category(), version)
 }
 
+/// Whether consent still allows a queued record (captured at consent
+/// `version`) to be exported; if not, it is counted by cause, to be
+/// dropped.
+#[inline]
+fn export_allowed(host: &dyn Host, record: &Record, version: u64) -> bool {
+    let category = record.category();
+    match host.export_check(record.subject(), category, version) {
+        Ok(()) => true,
+        Err(cause) => {
+            host.count_drop(cause, category, 1);
+            false
+        }
+    }
+}
+
 /// What the consent re-check needs of a record.
 trait Categorised {
     fn category(&self) -> crate::category::Category;
@@ -152,9 +167,7 @@ impl Held {
                 break;
             };
             taken += 1;
-            let category = record.category();
-            if let Err(cause) = host.export_check(record.subject(), category, version) {
-                host.count_drop(cause, category, 1);
+            if !export_allowed(host, &record, version) {
                 continue;
             }
             match record {
@@ -275,9 +288,7 @@ impl Outgoing {
             let Some(Queued { record, version }) = queue.pop() else {
                 break;
             };
-            let category = record.category();
-            if let Err(cause) = host.export_check(record.subject(), category, version) {
-                host.count_drop(cause, category, 1);
+            if !export_allowed(host, &record, version) {
                 continue;
             }
             match record {
