@@ -23,7 +23,7 @@ const REVOCATION_LOG: usize = 256;
 
 /// The most records one [`Held::drain`] moves from the queue: about 100 µs
 /// under the buffer's lock.
-pub(super) const DRAIN_CHUNK: usize = 1024;
+const DRAIN_CHUNK: usize = 1024;
 
 /// A held record's consent version at capture and its subject, beside the
 /// record: a purge after one subject's revocation compares these (dense,
@@ -150,23 +150,20 @@ impl Held {
     }
 
     /// Moves queued records into the buffers, dropping those consent no
-    /// longer allows. Takes at most the room left under the buffer's
-    /// capacity, so producers that keep the queue full cannot keep the
-    /// worker draining: what is held in memory is at most the queue plus
-    /// `buffer_capacity` records here.
+    /// longer allows: a recording thread that found the queue full spills
+    /// it here. Takes at most the room left under the buffer's capacity,
+    /// so what is held in memory is at most the queue plus
+    /// `buffer_capacity` records.
     ///
-    /// Moves at most [`DRAIN_CHUNK`] records a call, so that whoever holds
-    /// the buffer's lock for it (the worker, a recording thread spilling)
-    /// holds it briefly: a revocation waits for one chunk at most. Returns
-    /// how many records it took from the queue.
-    pub(super) fn drain(&mut self, host: &dyn Host, queue: &ArrayQueue<Queued>) -> usize {
+    /// Moves at most [`DRAIN_CHUNK`] records a call, so that the spilling
+    /// thread holds the buffer's lock briefly: a revocation waits for one
+    /// chunk at most.
+    pub(super) fn drain(&mut self, host: &dyn Host, queue: &ArrayQueue<Queued>) {
         let room = self.capacity.saturating_sub(self.len()).min(DRAIN_CHUNK);
-        let mut taken = 0;
         for _ in 0..room {
             let Some(Queued { record, version }) = queue.pop() else {
                 break;
             };
-            taken += 1;
             if !export_allowed(host, &record, version) {
                 continue;
             }
@@ -181,7 +178,6 @@ impl Held {
                 }
             }
         }
-        taken
     }
 
     /// Drops every held record consent no longer allows; returns how many.
