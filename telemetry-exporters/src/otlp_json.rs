@@ -58,11 +58,47 @@ static ESCAPED: [bool; 256] = {
     t
 };
 
+/// Whether any byte of `w` is a control character, `"` or `\`: the
+/// zero-byte test of each comparison, eight bytes at once (exact for
+/// "any"; bytes of 0x80 and above never match).
+#[inline]
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let control = w.wrapping_sub(ONES * 0x20) & !w;
+    let q = w ^ (ONES * u64::from(b'"'));
+    let quote = q.wrapping_sub(ONES) & !q;
+    let b = w ^ (ONES * u64::from(b'\\'));
+    let backslash = b.wrapping_sub(ONES) & !b;
+    (control | quote | backslash) & HIGH != 0
+}
+
+/// Where the first byte to escape is, if any: eight bytes a step while
+/// none is, then byte by byte.
+#[inline]
+fn first_to_escape(bytes: &[u8]) -> Option<usize> {
+    let mut skipped = 0;
+    let mut words = bytes.chunks_exact(8);
+    for word in words.by_ref() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        if word_needs_escape(u64::from_le_bytes(w)) {
+            break;
+        }
+        skipped += 8;
+    }
+    bytes
+        .get(skipped..)?
+        .iter()
+        .position(|&b| needs_escape(b))
+        .map(|i| skipped + i)
+}
+
 /// A JSON string literal, escaped. Runs of plain bytes are copied at once.
 fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let mut rest = s.as_bytes();
-    while let Some(i) = rest.iter().position(|&b| needs_escape(b)) {
+    while let Some(i) = first_to_escape(rest) {
         out.extend_from_slice(&rest[..i]);
         match rest[i] {
             b'"' => out.extend_from_slice(b"\\\""),
@@ -367,11 +403,13 @@ pub fn encode_logs(
 }
 
 fn log(out: &mut Vec<u8>, l: &LogRecord, names: &CategoryNames) {
-    let time = unix_nanos(l.time);
-    out.extend_from_slice(b"{\"timeUnixNano\":");
-    quoted_uint(out, time);
-    out.extend_from_slice(b",\"observedTimeUnixNano\":");
-    quoted_uint(out, time);
+    let mut digits = itoa::Buffer::new();
+    let time = digits.format(unix_nanos(l.time)).as_bytes();
+    out.extend_from_slice(b"{\"timeUnixNano\":\"");
+    out.extend_from_slice(time);
+    out.extend_from_slice(b"\",\"observedTimeUnixNano\":\"");
+    out.extend_from_slice(time);
+    out.push(b'"');
     out.extend_from_slice(b",\"severityNumber\":");
     uint(out, l.severity as u64);
     out.extend_from_slice(b",\"severityText\":");
@@ -577,6 +615,26 @@ mod tests {
         let mut out = Vec::new();
         string(&mut out, "a\"b\\c\nd\u{1}é");
         assert_eq!(String::from_utf8(out).unwrap(), r#""a\"b\\c\nd\u0001é""#);
+    }
+
+    #[test]
+    fn the_word_scan_finds_every_byte_to_escape_at_every_place() {
+        // Each byte value at each position of strings 1 to 19 bytes long
+        // (across and past an eight-byte word), in plain ASCII and in
+        // bytes of 0x80 and above: the scan agrees with the byte test.
+        for len in 1..20 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    for fill in [b'x', 0xC3] {
+                        let mut bytes = vec![fill; len];
+                        bytes[at] = b;
+                        let expected = bytes.iter().position(|&b| needs_escape(b));
+                        assert_eq!(first_to_escape(&bytes), expected, "{bytes:?}");
+                    }
+                }
+            }
+        }
+        assert_eq!(first_to_escape(b""), None);
     }
 
     #[test]
