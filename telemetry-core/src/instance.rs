@@ -24,8 +24,9 @@ use crate::sampler::CompiledSampler;
 /// record paths read them through the accessors below, and only
 /// [`Inner::new`] puts an instance together.
 pub(crate) struct Inner {
-    /// Keeps the instance's fields off the cache line of the `Arc`'s
-    /// reference counts, which every span of a built instance changes.
+    /// Aligns the instance to a cache line, so that in its `Arc` the
+    /// fields start on the line after the reference counts, which every
+    /// span of a built instance changes.
     _counts_apart: CountsApart,
     id: u64,
     enabled: AtomicBool,
@@ -73,9 +74,9 @@ pub(crate) fn next_instance_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-/// A field of no size aligned to a cache line: as the instance's first
-/// field it starts the instance on a line of its own, after the `Arc`'s
-/// counts.
+/// A field of no size aligned to a cache line: it gives the instance that
+/// alignment, and the `Arc` then puts the instance 64 bytes after its
+/// counts (wherever the field itself lands).
 #[derive(Copy, Clone)]
 #[repr(align(64))]
 struct CountsApart;

@@ -30,8 +30,9 @@ const DRAIN_CHUNK: usize = 1024;
 /// 32 bytes each) instead of reading every record.
 type Tag = (u64, Option<SubjectKey>);
 
-/// Records drained from the queue, waiting for the next export round, each
-/// with its tag (the consent version it was captured at, its subject).
+/// Records a burst spilled out of the full queue, waiting for the export
+/// worker, each with its tag (the consent version it was captured at, its
+/// subject).
 pub(super) struct Held {
     // Ring buffers: a batch is taken from the front of up to
     // `buffer_capacity` records without moving the rest.
@@ -192,21 +193,12 @@ impl Held {
     /// `reuse` (a batch already exported: its vectors are reused, so a
     /// batch costs no allocation; fresh ones of a few hundred kilobytes
     /// came from `mmap` and were faulted in page by page every time).
-    ///
-    /// Once nothing is held, the rest of the batch comes straight from
-    /// `queue` (checked against consent as [`drain`](Self::drain) checks):
-    /// a worker that keeps up moves each record once, from the queue into
-    /// the batch, instead of through the ring buffers as well. The ring
-    /// buffers then start again at their front, so a buffer that grew in a
-    /// burst is not walked end to end (out of the cache) ever after.
-    pub(super) fn take(
-        &mut self,
-        host: &dyn Host,
-        queue: &ArrayQueue<Queued>,
-        max: usize,
-        revision: u64,
-        mut reuse: Outgoing,
-    ) -> Outgoing {
+    /// Once the buffers are empty they start again at their front, so a
+    /// buffer that grew in a burst is not walked end to end (out of the
+    /// cache) ever after. The caller fills the rest of the batch from the
+    /// queue ([`Outgoing::take_queued`]) and seals it
+    /// ([`Outgoing::seal`]).
+    pub(super) fn take(&mut self, max: usize, mut reuse: Outgoing) -> Outgoing {
         reuse.clear();
         let n = max.min(self.spans.len());
         reuse.spans.extend(self.spans.drain(..n));
@@ -224,23 +216,7 @@ impl Held {
             self.span_versions.clear();
             self.logs.clear();
             self.log_versions.clear();
-            reuse.take_queued(host, queue, max);
         }
-        let Outgoing {
-            spans,
-            logs,
-            subjects,
-            ..
-        } = &mut reuse;
-        subjects.extend(
-            spans
-                .iter()
-                .filter_map(|s| s.subject)
-                .chain(logs.iter().filter_map(|l| l.subject)),
-        );
-        subjects.sort_unstable();
-        subjects.dedup();
-        reuse.revision = revision;
         reuse
     }
 }
@@ -277,10 +253,12 @@ impl Outgoing {
         self.spans.len() + self.logs.len()
     }
 
-    /// Fills the batch up to `max` records from `queue`, dropping (and
-    /// counting) those consent no longer allows.
-    fn take_queued(&mut self, host: &dyn Host, queue: &ArrayQueue<Queued>, max: usize) {
-        while self.len() < max {
+    /// Takes up to `max` records from `queue` into the batch, dropping (and
+    /// counting) those consent no longer allows. Needs no lock: a
+    /// revocation logged after the batch's revision was read makes the
+    /// batch stale (see [`seal`](Self::seal)).
+    pub(super) fn take_queued(&mut self, host: &dyn Host, queue: &ArrayQueue<Queued>, max: usize) {
+        for _ in 0..max {
             let Some(Queued { record, version }) = queue.pop() else {
                 break;
             };
@@ -298,6 +276,24 @@ impl Outgoing {
                 }
             }
         }
+    }
+
+    /// Notes the subjects the batch holds and `revision`, the revocation
+    /// log's revision read before any of its records was taken: a
+    /// revocation logged after that makes the batch stale if it concerns
+    /// one of them; one logged before was seen by the purge of the held
+    /// buffers (which it runs under their lock before the batch took from
+    /// them) or by the consent checks of the records taken from the queue.
+    pub(super) fn seal(&mut self, revision: u64) {
+        self.subjects.extend(
+            self.spans
+                .iter()
+                .filter_map(|s| s.subject)
+                .chain(self.logs.iter().filter_map(|l| l.subject)),
+        );
+        self.subjects.sort_unstable();
+        self.subjects.dedup();
+        self.revision = revision;
     }
 
     /// Whether no revocation since it was filtered concerns its subjects.

@@ -170,7 +170,9 @@ fn round(
         Scope::All => usize::MAX,
     };
     for _ in 0..max_batches {
-        let mut outgoing = {
+        // Read before any record is taken (see `Outgoing::seal`).
+        let revision = pipeline.revocations.revision();
+        let (mut outgoing, from_queue) = {
             let mut held = pipeline.lock_held();
             pipeline.notified.store(false, Ordering::Release);
             let size = pipeline.config.batch_size;
@@ -185,22 +187,20 @@ fn round(
                 held.last_flush = Instant::now();
             }
             let spare = std::mem::take(&mut exporters.spare);
-            // Oldest first: what a burst spilled into the buffer, then the
-            // queue. The worker itself never moves the queue into the
-            // buffer (a recording thread that finds the queue full does):
-            // a worker that fell behind would copy every record twice and
-            // stay behind. Taken under the buffer's lock, with the
-            // revocation log's revision: a revocation (logged under the
-            // same lock) is either seen by the consent checks or makes the
-            // batch stale.
-            held.take(
-                host,
-                &pipeline.queue,
-                if due { size } else { 0 },
-                pipeline.revocations.revision(),
-                spare,
-            )
+            let outgoing = held.take(if due { size } else { 0 }, spare);
+            (outgoing, due && held.len() == 0)
         };
+        // Oldest first: what a burst spilled into the buffer, then the
+        // queue. The queue is read without the buffer's lock, so neither a
+        // recording thread spilling nor a revocation purging waits for its
+        // consent checks (a spill racing this may move some records of the
+        // same moment into the buffer, to leave in the next batch). The
+        // worker itself never moves the queue into the buffer: a worker
+        // that fell behind would copy every record twice and stay behind.
+        if from_queue {
+            outgoing.take_queued(host, &pipeline.queue, pipeline.config.batch_size);
+        }
+        outgoing.seal(revision);
         if outgoing.is_empty() && metrics.is_empty() {
             exporters.spare = outgoing;
             break;
