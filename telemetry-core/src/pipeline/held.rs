@@ -58,17 +58,54 @@ fn export_check(
     host.export_check(subject, record.category(), version)
 }
 
-/// Whether consent still allows a queued record (captured at consent
-/// `version`) to be exported; if not, it is counted by cause, to be
-/// dropped.
-#[inline]
-fn export_allowed(host: &dyn Host, record: &Record, version: u64) -> bool {
-    let category = record.category();
-    match host.export_check(record.subject(), category, version) {
-        Ok(()) => true,
-        Err(cause) => {
-            host.count_drop(cause, category, 1);
-            false
+/// Where records taken out of the queue go: the held buffers (a spill) or
+/// a batch (the worker).
+trait Destination {
+    fn put(&mut self, record: Record, version: u64);
+}
+
+/// Moves up to `n` records from `queue` to `to`, each checked against
+/// consent (captured at consent `version`): those it no longer allows are
+/// counted by cause and dropped.
+fn move_allowed(host: &dyn Host, queue: &ArrayQueue<Queued>, n: usize, to: &mut impl Destination) {
+    for _ in 0..n {
+        let Some(Queued { record, version }) = queue.pop() else {
+            break;
+        };
+        let category = record.category();
+        match host.export_check(record.subject(), category, version) {
+            Ok(()) => to.put(record, version),
+            Err(cause) => host.count_drop(cause, category, 1),
+        }
+    }
+}
+
+impl Destination for Held {
+    fn put(&mut self, record: Record, version: u64) {
+        match record {
+            Record::Span(s) => {
+                self.span_versions.push_back((version, s.subject));
+                self.spans.push_back(s);
+            }
+            Record::Log(l) => {
+                self.log_versions.push_back((version, l.subject));
+                self.logs.push_back(l);
+            }
+        }
+    }
+}
+
+impl Destination for Outgoing {
+    fn put(&mut self, record: Record, version: u64) {
+        match record {
+            Record::Span(s) => {
+                self.span_versions.push(version);
+                self.spans.push(s);
+            }
+            Record::Log(l) => {
+                self.log_versions.push(version);
+                self.logs.push(l);
+            }
         }
     }
 }
@@ -161,24 +198,7 @@ impl Held {
     /// chunk at most.
     pub(super) fn drain(&mut self, host: &dyn Host, queue: &ArrayQueue<Queued>) {
         let room = self.capacity.saturating_sub(self.len()).min(DRAIN_CHUNK);
-        for _ in 0..room {
-            let Some(Queued { record, version }) = queue.pop() else {
-                break;
-            };
-            if !export_allowed(host, &record, version) {
-                continue;
-            }
-            match record {
-                Record::Span(s) => {
-                    self.span_versions.push_back((version, s.subject));
-                    self.spans.push_back(s);
-                }
-                Record::Log(l) => {
-                    self.log_versions.push_back((version, l.subject));
-                    self.logs.push_back(l);
-                }
-            }
-        }
+        move_allowed(host, queue, room, self);
     }
 
     /// Drops every held record consent no longer allows; returns how many.
@@ -258,24 +278,7 @@ impl Outgoing {
     /// revocation logged after the batch's revision was read makes the
     /// batch stale (see [`seal`](Self::seal)).
     pub(super) fn take_queued(&mut self, host: &dyn Host, queue: &ArrayQueue<Queued>, max: usize) {
-        for _ in 0..max {
-            let Some(Queued { record, version }) = queue.pop() else {
-                break;
-            };
-            if !export_allowed(host, &record, version) {
-                continue;
-            }
-            match record {
-                Record::Span(s) => {
-                    self.span_versions.push(version);
-                    self.spans.push(s);
-                }
-                Record::Log(l) => {
-                    self.log_versions.push(version);
-                    self.logs.push(l);
-                }
-            }
-        }
+        move_allowed(host, queue, max, self);
     }
 
     /// Notes the subjects the batch holds and `revision`, the revocation
