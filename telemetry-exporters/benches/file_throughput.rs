@@ -47,6 +47,46 @@ struct Run {
     written: u64,
     seconds: f64,
     bytes: u64,
+    /// CPU time of the whole process over the round (every thread), ns.
+    cpu_ns: f64,
+    /// CPU time of the recording thread over the round, ns.
+    recording_cpu_ns: f64,
+}
+
+/// CPU time used so far by `clock` (`CLOCK_PROCESS_CPUTIME_ID`: every
+/// thread of the process, those that exited too; `CLOCK_THREAD_CPUTIME_ID`:
+/// the calling thread), in ns.
+fn cpu_ns(clock: libc::clockid_t) -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec to write into.
+    assert_eq!(unsafe { libc::clock_gettime(clock, &mut t) }, 0);
+    t.tv_sec as f64 * 1e9 + t.tv_nsec as f64
+}
+
+/// CPU time measured from its creation.
+struct CpuClock {
+    process: f64,
+    thread: f64,
+}
+
+impl CpuClock {
+    fn start() -> Self {
+        CpuClock {
+            process: cpu_ns(libc::CLOCK_PROCESS_CPUTIME_ID),
+            thread: cpu_ns(libc::CLOCK_THREAD_CPUTIME_ID),
+        }
+    }
+
+    /// Process and this thread's CPU time since `start`, ns.
+    fn elapsed(&self) -> (f64, f64) {
+        (
+            cpu_ns(libc::CLOCK_PROCESS_CPUTIME_ID) - self.process,
+            cpu_ns(libc::CLOCK_THREAD_CPUTIME_ID) - self.thread,
+        )
+    }
 }
 
 impl Run {
@@ -79,13 +119,28 @@ fn ours(dir: &Path, format: FileFormat) -> Run {
         .flush_interval(Duration::from_millis(20))
         .build()
         .unwrap();
+    let cpu = CpuClock::start();
     let start = Instant::now();
     for i in 0..EVENTS {
         emit(&t, i);
     }
     let produced = start.elapsed().as_secs_f64();
+    let (_, recording_cpu_ns) = cpu.elapsed();
+    if std::env::var_os("FILE_BENCH_DETAIL").is_some() {
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            let sched = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+            eprintln!(
+                "task {} {}: {}",
+                task.file_name().to_string_lossy(),
+                comm.trim(),
+                sched.trim()
+            );
+        }
+    }
     t.shutdown(Duration::from_secs(60));
     let seconds = start.elapsed().as_secs_f64();
+    let (cpu_ns, _) = cpu.elapsed();
     let dropped = t.drops().total();
     if std::env::var_os("FILE_BENCH_DETAIL").is_some() {
         eprintln!("ours: producer {produced:.3}s, total {seconds:.3}s, dropped {dropped}");
@@ -106,6 +161,8 @@ fn ours(dir: &Path, format: FileFormat) -> Run {
         written: records,
         seconds,
         bytes: dir_bytes(dir),
+        cpu_ns,
+        recording_cpu_ns,
     }
 }
 
@@ -255,7 +312,9 @@ fn appender_events(dir: &Path, events: u64) -> Run {
             .with_writer(writer)
             .with_ansi(false),
     );
+    let cpu = CpuClock::start();
     let start = Instant::now();
+    let mut recording_cpu_ns = 0.0;
     tracing::subscriber::with_default(subscriber, || {
         for i in 0..events {
             tracing::info!(
@@ -266,15 +325,19 @@ fn appender_events(dir: &Path, events: u64) -> Run {
                 "checkout.step"
             );
         }
+        recording_cpu_ns = cpu.elapsed().1;
     });
     drop(guard); // flushes everything accepted
     let seconds = start.elapsed().as_secs_f64();
+    let (cpu_ns, _) = cpu.elapsed();
     let f = std::fs::File::open(dir.join("tracing.jsonl")).unwrap();
     let written = std::io::BufReader::new(f).lines().count() as u64;
     Run {
         written,
         seconds,
         bytes: dir_bytes(dir),
+        cpu_ns,
+        recording_cpu_ns,
     }
 }
 
@@ -403,5 +466,43 @@ fn main() {
         ro / ra,
         rp / ra
     );
+    cpu_table(&o, &p, &a, ra);
     bytes_table(if quick { 2_000 } else { BYTES_EVENTS });
+}
+
+/// Where the CPU time of a round goes, per event on disk, and the rate
+/// the machine's cores could reach at that cost if none of them ever
+/// waited: the bound on any scheduling of the same work.
+fn cpu_table(o: &[Run], p: &[Run], a: &[Run], peer_rate: f64) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    println!("\n## CPU time per event on disk (medians; {cores} cores)\n");
+    println!(
+        "| pipeline | all threads | recording thread | other threads | {cores}-core bound | bound / peer's rate |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, runs) in [
+        ("FileExporter, OTLP/JSON lines", o),
+        ("FileExporter, OTLP protobuf", p),
+        ("tracing-appender + fmt JSON", a),
+    ] {
+        let per = |f: &dyn Fn(&Run) -> f64| {
+            median(
+                runs.iter()
+                    .map(|r| f(r) / r.written.max(1) as f64)
+                    .collect(),
+            )
+        };
+        let all = per(&|r| r.cpu_ns);
+        let recording = per(&|r| r.recording_cpu_ns);
+        let bound = cores * 1e9 / all;
+        println!(
+            "| {name} | {all:.0} ns | {recording:.0} ns | {:.0} ns | {bound:.0} events/s | {:.2}x |",
+            all - recording,
+            bound / peer_rate
+        );
+    }
+    println!(
+        "\nA rate of 4x the peer's on {cores} cores needs at most {:.0} ns of CPU time per event, all threads together.",
+        cores * 1e9 / (4.0 * peer_rate)
+    );
 }

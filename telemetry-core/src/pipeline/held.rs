@@ -8,10 +8,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use crossbeam_queue::ArrayQueue;
-
 use super::Host;
 use super::Queued;
+use super::queue::{Queue, Taken};
 use crate::export::{LogRecord, Record, SpanRecord};
 use crate::health::drops::DropCause;
 use crate::subject::SubjectKey;
@@ -61,27 +60,33 @@ fn export_check(
 /// Where records taken out of the queue go: the held buffers (a spill) or
 /// a batch (the worker).
 trait Destination {
-    fn put(&mut self, record: Record, version: u64);
+    /// Moves the record out of its queue slot.
+    fn put(&mut self, queued: Taken<'_, Queued>);
 }
 
 /// Moves up to `n` records from `queue` to `to`, each checked against
 /// consent (captured at consent `version`): those it no longer allows are
 /// counted by cause and dropped.
-fn move_allowed(host: &dyn Host, queue: &ArrayQueue<Queued>, n: usize, to: &mut impl Destination) {
+fn move_allowed(host: &dyn Host, queue: &Queue<Queued>, n: usize, to: &mut impl Destination) {
     for _ in 0..n {
-        let Some(Queued { record, version }) = queue.pop() else {
+        let Some(queued) = queue.take() else {
             break;
         };
-        let category = record.category();
-        match host.export_check(record.subject(), category, version) {
-            Ok(()) => to.put(record, version),
-            Err(cause) => host.count_drop(cause, category, 1),
+        let category = queued.record.category();
+        match host.export_check(queued.record.subject(), category, queued.version) {
+            Ok(()) => to.put(queued),
+            Err(cause) => {
+                drop(queued);
+                host.count_drop(cause, category, 1);
+            }
         }
     }
 }
 
 impl Destination for Held {
-    fn put(&mut self, record: Record, version: u64) {
+    fn put(&mut self, queued: Taken<'_, Queued>) {
+        // A spill (rare): the ring buffers take values, not places.
+        let Queued { record, version } = queued.into_inner();
         match record {
             Record::Span(s) => {
                 self.span_versions.push_back((version, s.subject));
@@ -96,17 +101,13 @@ impl Destination for Held {
 }
 
 impl Destination for Outgoing {
-    fn put(&mut self, record: Record, version: u64) {
-        match record {
-            Record::Span(s) => {
-                self.span_versions.push(version);
-                self.spans.push(s);
-            }
-            Record::Log(l) => {
-                self.log_versions.push(version);
-                self.logs.push(l);
-            }
-        }
+    fn put(&mut self, queued: Taken<'_, Queued>) {
+        queued.into_batch(
+            &mut self.spans,
+            &mut self.span_versions,
+            &mut self.logs,
+            &mut self.log_versions,
+        );
     }
 }
 
@@ -196,7 +197,7 @@ impl Held {
     /// Moves at most [`DRAIN_CHUNK`] records a call, so that the spilling
     /// thread holds the buffer's lock briefly: a revocation waits for one
     /// chunk at most.
-    pub(super) fn drain(&mut self, host: &dyn Host, queue: &ArrayQueue<Queued>) {
+    pub(super) fn drain(&mut self, host: &dyn Host, queue: &Queue<Queued>) {
         let room = self.capacity.saturating_sub(self.len()).min(DRAIN_CHUNK);
         move_allowed(host, queue, room, self);
     }
@@ -277,7 +278,7 @@ impl Outgoing {
     /// counting) those consent no longer allows. Needs no lock: a
     /// revocation logged after the batch's revision was read makes the
     /// batch stale (see [`seal`](Self::seal)).
-    pub(super) fn take_queued(&mut self, host: &dyn Host, queue: &ArrayQueue<Queued>, max: usize) {
+    pub(super) fn take_queued(&mut self, host: &dyn Host, queue: &Queue<Queued>, max: usize) {
         move_allowed(host, queue, max, self);
     }
 

@@ -22,6 +22,7 @@
 
 mod control;
 mod held;
+mod queue;
 mod requests;
 mod stats;
 mod worker;
@@ -32,8 +33,6 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_queue::ArrayQueue;
-
 use crate::category::{Category, CategoryNames};
 use crate::export::Exporter;
 use crate::export::{ExportError, ExportErrorKind};
@@ -43,6 +42,7 @@ use crate::subject::SubjectKey;
 
 use control::{Control, MAX_CONTROL};
 use held::{Held, RevocationLog};
+use queue::Queue;
 use requests::Requests;
 pub use requests::ShutdownReport;
 pub use stats::TelemetryStats;
@@ -150,7 +150,7 @@ fn due_for_wake_check(every: u32) -> bool {
 }
 
 pub(crate) struct Pipeline {
-    queue: ArrayQueue<Queued>,
+    queue: Queue<Queued>,
     held: Mutex<Held>,
     revocations: RevocationLog,
     exporters: Mutex<Exporters>,
@@ -180,7 +180,7 @@ impl Pipeline {
         let pending_control = exporters.iter().map(|_| Vec::new()).collect();
         let exporter_count = exporters.len();
         Pipeline {
-            queue: ArrayQueue::new(config.queue_capacity),
+            queue: Queue::new(config.queue_capacity),
             held: Mutex::new(Held::new(config.buffer_capacity)),
             revocations: RevocationLog::default(),
             exporters: Mutex::new(Exporters {

@@ -1,0 +1,530 @@
+//! The export queue: a bounded lock-free queue from the recording threads
+//! to the export worker, whose consumer moves a record out of its slot
+//! straight to where it goes.
+//!
+//! The algorithm is Dmitry Vyukov's bounded multi-producer multi-consumer
+//! queue, as `crossbeam_queue::ArrayQueue` implements it (this is a port of
+//! that code: each slot has a stamp saying whose turn it is; a producer
+//! claims a slot by moving the tail, writes, then stamps it full; a
+//! consumer claims by moving the head, reads, then stamps it empty for the
+//! next lap). What it adds is [`Queue::take`]: the value is read where it
+//! lies, and moved once, into its destination, before the slot is given
+//! back. `ArrayQueue::pop` returns the value, which the caller then moves
+//! again into its batch: for a record of about 400 bytes the worker copied
+//! each one two or three times, most of its time in `perf` (see
+//! `docs/performance.md`, "One move from the queue to the batch").
+
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crossbeam_utils::{Backoff, CachePadded};
+
+use super::Queued;
+use crate::export::{LogRecord, Record, SpanRecord};
+
+/// One place in the queue: its stamp and maybe a value.
+struct Slot<T> {
+    /// `tail + 1` once written for the lap whose tail is `tail`; `head +
+    /// one_lap` once read, so that the producer of the next lap may write.
+    stamp: AtomicU64,
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+/// A bounded queue of at most `capacity` values.
+pub(crate) struct Queue<T> {
+    /// Where the next value is read: `{ lap, index }` in one word.
+    head: CachePadded<AtomicU64>,
+    /// Where the next value is written, in the same form.
+    tail: CachePadded<AtomicU64>,
+    buffer: Box<[Slot<T>]>,
+    cap: usize,
+    /// The smallest power of two above the capacity: the lap's unit.
+    one_lap: u64,
+}
+
+// SAFETY: the queue hands each value from one thread to another once (a
+// slot's stamp orders the write before the read), so it is `Sync` and
+// `Send` when the values may be sent.
+unsafe impl<T: Send> Sync for Queue<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Send for Queue<T> {}
+
+impl<T> Queue<T> {
+    /// A queue of `capacity` slots (at least one).
+    pub(crate) fn new(capacity: usize) -> Self {
+        let cap = capacity.max(1);
+        let buffer = (0..cap)
+            .map(|i| Slot {
+                stamp: AtomicU64::new(i as u64),
+                value: UnsafeCell::new(MaybeUninit::uninit()),
+            })
+            .collect();
+        Queue {
+            head: CachePadded::new(AtomicU64::new(0)),
+            tail: CachePadded::new(AtomicU64::new(0)),
+            buffer,
+            cap,
+            // A capacity that fits in memory is far below 2^63.
+            one_lap: (cap as u64 + 1).next_power_of_two(),
+        }
+    }
+
+    /// The index and lap of a head or tail.
+    fn split(&self, at: u64) -> (usize, u64) {
+        ((at & (self.one_lap - 1)) as usize, at & !(self.one_lap - 1))
+    }
+
+    /// The position after `at`.
+    fn next(&self, at: u64) -> u64 {
+        let (index, lap) = self.split(at);
+        if index + 1 < self.cap {
+            at + 1
+        } else {
+            lap.wrapping_add(self.one_lap)
+        }
+    }
+
+    /// Adds `value` at the back, or gives it back when the queue is full.
+    #[inline]
+    pub(crate) fn push(&self, value: T) -> Result<(), T> {
+        let backoff = Backoff::new();
+        let mut tail = self.tail.load(Ordering::Relaxed);
+        loop {
+            let (index, _) = self.split(tail);
+            let Some(slot) = self.buffer.get(index) else {
+                return Err(value);
+            };
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            if tail == stamp {
+                let next = self.next(tail);
+                match self.tail.compare_exchange_weak(
+                    tail,
+                    next,
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        // SAFETY: moving the tail past this slot made it
+                        // ours until we stamp it; its stamp said it was
+                        // empty (read for the lap before, or never used).
+                        unsafe { (*slot.value.get()).write(value) };
+                        slot.stamp.store(tail + 1, Ordering::Release);
+                        return Ok(());
+                    }
+                    Err(t) => {
+                        tail = t;
+                        backoff.spin();
+                    }
+                }
+            } else if stamp.wrapping_add(self.one_lap) == tail + 1 {
+                // The slot still holds last lap's value: full, unless the
+                // head moved since.
+                std::sync::atomic::fence(Ordering::SeqCst);
+                let head = self.head.load(Ordering::Relaxed);
+                if head.wrapping_add(self.one_lap) == tail {
+                    return Err(value);
+                }
+                backoff.spin();
+                tail = self.tail.load(Ordering::Relaxed);
+            } else {
+                // Another producer claimed the slot and is writing it.
+                backoff.snooze();
+                tail = self.tail.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Claims the value at the front, if any, and hands it over where it
+    /// lies: the slot is given back when the [`Taken`] is dropped, after
+    /// the value was moved out or dropped.
+    #[inline]
+    pub(crate) fn take(&self) -> Option<Taken<'_, T>> {
+        let backoff = Backoff::new();
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            let (index, _) = self.split(head);
+            let slot = self.buffer.get(index)?;
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            if head + 1 == stamp {
+                let next = self.next(head);
+                match self.head.compare_exchange_weak(
+                    head,
+                    next,
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        return Some(Taken {
+                            slot,
+                            release: head.wrapping_add(self.one_lap),
+                            full: true,
+                        });
+                    }
+                    Err(h) => {
+                        head = h;
+                        backoff.spin();
+                    }
+                }
+            } else if stamp == head {
+                std::sync::atomic::fence(Ordering::SeqCst);
+                if self.tail.load(Ordering::Relaxed) == head {
+                    return None;
+                }
+                backoff.spin();
+                head = self.head.load(Ordering::Relaxed);
+            } else {
+                // A producer claimed the slot and is still writing it.
+                backoff.snooze();
+                head = self.head.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Takes the value at the front, if any.
+    #[cfg(test)]
+    pub(crate) fn pop(&self) -> Option<T> {
+        self.take().map(Taken::into_inner)
+    }
+
+    /// How many values are in the queue (a snapshot).
+    pub(crate) fn len(&self) -> usize {
+        loop {
+            let tail = self.tail.load(Ordering::SeqCst);
+            let head = self.head.load(Ordering::SeqCst);
+            if self.tail.load(Ordering::SeqCst) == tail {
+                return self.distance(head, tail);
+            }
+        }
+    }
+
+    /// How many values lie from `head` up to `tail`.
+    fn distance(&self, head: u64, tail: u64) -> usize {
+        let (h, _) = self.split(head);
+        let (t, _) = self.split(tail);
+        if h < t {
+            t - h
+        } else if h > t {
+            self.cap - h + t
+        } else if tail == head {
+            0
+        } else {
+            self.cap
+        }
+    }
+}
+
+impl<T> Drop for Queue<T> {
+    fn drop(&mut self) {
+        if !std::mem::needs_drop::<T>() {
+            return;
+        }
+        let head = *self.head.get_mut();
+        let tail = *self.tail.get_mut();
+        let (h, _) = self.split(head);
+        for i in 0..self.distance(head, tail) {
+            let index = (h + i) % self.cap;
+            if let Some(slot) = self.buffer.get_mut(index) {
+                // SAFETY: the slots from the head up to the tail hold
+                // values no one took, and no one else can reach them now.
+                unsafe { slot.value.get_mut().assume_init_drop() };
+            }
+        }
+    }
+}
+
+/// A value claimed from the front of the queue, still in its slot. Read
+/// it through `Deref`; move it out with [`into_inner`](Self::into_inner)
+/// (or, for a record, [`Taken::into_batch`]); else it is dropped in place.
+/// Either way the slot is given back to the producers when this goes.
+pub(crate) struct Taken<'a, T> {
+    slot: &'a Slot<T>,
+    /// The stamp that gives the slot back for the next lap.
+    release: u64,
+    /// Whether the slot still holds the value.
+    full: bool,
+}
+
+impl<T> Deref for Taken<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: claimed with its stamp saying written (acquire), and
+        // `full` until moved out, which takes `self`.
+        unsafe { (*self.slot.value.get()).assume_init_ref() }
+    }
+}
+
+impl<T> Taken<'_, T> {
+    /// The value, moved out of the slot.
+    pub(crate) fn into_inner(mut self) -> T {
+        self.full = false;
+        // SAFETY: the slot holds the value (see `deref`); `full` is now
+        // false, so it is not dropped again.
+        unsafe { (*self.slot.value.get()).assume_init_read() }
+    }
+}
+
+impl<T> Drop for Taken<'_, T> {
+    fn drop(&mut self) {
+        if self.full {
+            // SAFETY: the value was neither moved out nor dropped.
+            unsafe { (*self.slot.value.get()).assume_init_drop() };
+        }
+        self.slot.stamp.store(self.release, Ordering::Release);
+    }
+}
+
+impl Taken<'_, Queued> {
+    /// Moves the record to the end of `spans` or `logs` (after room for
+    /// it), one copy from its slot, and its consent version to the end of
+    /// `span_versions` or `log_versions`.
+    pub(crate) fn into_batch(
+        mut self,
+        spans: &mut Vec<SpanRecord>,
+        span_versions: &mut Vec<u64>,
+        logs: &mut Vec<LogRecord>,
+        log_versions: &mut Vec<u64>,
+    ) {
+        let version = self.version;
+        match &self.record {
+            Record::Span(s) => {
+                span_versions.push(version);
+                move_into(s, spans);
+            }
+            Record::Log(l) => {
+                log_versions.push(version);
+                move_into(l, logs);
+            }
+        }
+        // The record was moved out; `Queued` owns nothing else (its
+        // version is a number), so nothing is left to drop.
+        self.full = false;
+    }
+}
+
+/// Copies `*value` to the end of `to`; the caller then treats `value` as
+/// moved (never reads nor drops it again).
+fn move_into<R>(value: &R, to: &mut Vec<R>) {
+    to.reserve(1);
+    let len = to.len();
+    // SAFETY: `reserve` made room for one more; `value` is a valid `R`,
+    // and its caller gives up ownership of it, so the copy is its only
+    // owner.
+    unsafe {
+        std::ptr::copy_nonoverlapping(value, to.as_mut_ptr().add(len), 1);
+        to.set_len(len + 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn values_leave_in_the_order_they_came_and_a_full_queue_gives_the_value_back() {
+        let q = Queue::new(3);
+        assert_eq!(q.len(), 0);
+        assert!(q.push(1).is_ok());
+        assert!(q.push(2).is_ok());
+        assert!(q.push(3).is_ok());
+        assert_eq!(q.push(4), Err(4));
+        assert_eq!(q.len(), 3);
+        assert_eq!(q.pop(), Some(1));
+        assert!(q.push(5).is_ok());
+        assert_eq!(q.pop(), Some(2));
+        assert_eq!(q.pop(), Some(3));
+        assert_eq!(q.pop(), Some(5));
+        assert_eq!(q.pop(), None);
+        assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn wraps_round_many_laps() {
+        let q = Queue::new(5);
+        for lap in 0..50u32 {
+            for i in 0..4 {
+                assert!(q.push(lap * 10 + i).is_ok());
+            }
+            assert_eq!(q.len(), 4);
+            for i in 0..4 {
+                assert_eq!(q.pop(), Some(lap * 10 + i));
+            }
+        }
+    }
+
+    /// Counts drops, to check each value is dropped exactly once.
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn every_value_is_dropped_once_whether_taken_left_or_moved_out() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let q = Queue::new(4);
+        for _ in 0..4 {
+            assert!(q.push(Counted(drops.clone())).is_ok());
+        }
+        // Taken and let go: dropped in its slot.
+        drop(q.take());
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+        // Moved out: dropped when its new owner drops it.
+        let v = q.take().map(Taken::into_inner);
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+        drop(v);
+        assert_eq!(drops.load(Ordering::Relaxed), 2);
+        // Left in the queue: dropped with it.
+        drop(q);
+        assert_eq!(drops.load(Ordering::Relaxed), 4);
+    }
+
+    /// A span that owns heap memory (its name, a long attribute), so a
+    /// double drop or a leak shows under Miri.
+    fn span_record(name: &str) -> SpanRecord {
+        SpanRecord {
+            trace_id: crate::trace::TraceId(1),
+            span_id: crate::trace::SpanId(2),
+            parent_span_id: None,
+            parent_remote: false,
+            name: name.to_owned().into(),
+            category: crate::Category::PERFORMANCE,
+            start: std::time::SystemTime::UNIX_EPOCH,
+            end: std::time::SystemTime::UNIX_EPOCH,
+            status: crate::export::SpanStatus::Unset,
+            kind: crate::export::SpanKind::Internal,
+            attributes: smallvec::smallvec![crate::export::Attribute::new(
+                "route",
+                "/a/route/longer/than/twenty-four/bytes".to_owned()
+            )],
+            events: Vec::new(),
+            dropped_attributes: 0,
+            probability: 1.0,
+            subject: None,
+            key_id: None,
+        }
+    }
+
+    /// A log record that owns heap memory.
+    fn log_record(name: &str) -> LogRecord {
+        LogRecord {
+            time: std::time::SystemTime::UNIX_EPOCH,
+            event_name: name.to_owned().into(),
+            category: crate::Category::PERFORMANCE,
+            severity: crate::export::Severity::Info,
+            body: Some("a body that is kept on the heap".to_owned().into()),
+            schema_version: 0,
+            attributes: smallvec::SmallVec::new(),
+            dropped_attributes: 0,
+            trace: None,
+            probability: 1.0,
+            subject: None,
+            key_id: None,
+        }
+    }
+
+    #[test]
+    fn a_record_moves_into_its_batch_once_and_is_not_dropped_twice() {
+        let q = Queue::new(4);
+        let span = span_record("checkout");
+        let log = log_record("clicked");
+        assert!(
+            q.push(Queued {
+                record: Record::Span(span.clone()),
+                version: 7,
+            })
+            .is_ok()
+        );
+        assert!(
+            q.push(Queued {
+                record: Record::Log(log.clone()),
+                version: 9,
+            })
+            .is_ok()
+        );
+        let (mut spans, mut sv, mut logs, mut lv) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        while let Some(t) = q.take() {
+            t.into_batch(&mut spans, &mut sv, &mut logs, &mut lv);
+        }
+        assert_eq!(spans, vec![span]);
+        assert_eq!(logs, vec![log]);
+        assert_eq!((sv, lv), (vec![7], vec![9]));
+        assert_eq!(q.len(), 0);
+        // The slots are free again.
+        for v in 0..4 {
+            assert!(
+                q.push(Queued {
+                    record: Record::Log(log_record("again")),
+                    version: v,
+                })
+                .is_ok()
+            );
+        }
+    }
+
+    #[test]
+    fn threads_pushing_and_taking_at_once_lose_and_repeat_nothing() {
+        let (producers, per) = if cfg!(miri) { (2, 50) } else { (4, 20_000) };
+        let q = Arc::new(Queue::new(64));
+        let handles: Vec<_> = (0..producers)
+            .map(|p| {
+                let q = q.clone();
+                std::thread::spawn(move || {
+                    for i in 0..per {
+                        let mut v = p * per + i;
+                        while let Err(back) = q.push(v) {
+                            v = back;
+                            std::thread::yield_now();
+                        }
+                    }
+                })
+            })
+            .collect();
+        let consumers: Vec<_> = (0..2)
+            .map(|_| {
+                let q = q.clone();
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    let mut idle = 0;
+                    while idle < 1000 {
+                        match q.pop() {
+                            Some(v) => {
+                                got.push(v);
+                                idle = 0;
+                            }
+                            None => {
+                                idle += 1;
+                                std::thread::yield_now();
+                            }
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let mut all = Vec::new();
+        for c in consumers {
+            let got = c.join().unwrap();
+            // Each consumer saw each producer's values in the order pushed.
+            for p in 0..producers {
+                let mine: Vec<usize> = got.iter().copied().filter(|v| v / per == p).collect();
+                assert!(mine.windows(2).all(|w| w[0] < w[1]), "out of order");
+            }
+            all.extend(got);
+        }
+        while let Some(v) = q.pop() {
+            all.push(v);
+        }
+        all.sort_unstable();
+        assert_eq!(all, (0..producers * per).collect::<Vec<_>>());
+    }
+}
