@@ -126,18 +126,6 @@ fn ours(dir: &Path, format: FileFormat) -> Run {
     }
     let produced = start.elapsed().as_secs_f64();
     let (_, recording_cpu_ns) = cpu.elapsed();
-    if std::env::var_os("FILE_BENCH_DETAIL").is_some() {
-        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-            let sched = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-            eprintln!(
-                "task {} {}: {}",
-                task.file_name().to_string_lossy(),
-                comm.trim(),
-                sched.trim()
-            );
-        }
-    }
     t.shutdown(Duration::from_secs(60));
     let seconds = start.elapsed().as_secs_f64();
     let (cpu_ns, _) = cpu.elapsed();

@@ -278,12 +278,7 @@ impl Pipeline {
     fn spill(&self, host: &impl Host, queued: Queued) -> Option<Queued> {
         let mut queued = queued;
         for attempt in 0..SPILL_TRIES {
-            let guard = match self.held.try_lock() {
-                Ok(g) => Some(g),
-                Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
-                Err(std::sync::TryLockError::WouldBlock) => None,
-            };
-            if let Some(mut held) = guard {
+            if let Some(mut held) = self.try_lock_held() {
                 held.drain(host, &self.queue);
                 drop(held);
                 // The worker was woken when the queue reached a batch; it
@@ -412,6 +407,15 @@ impl Pipeline {
         // Held buffers are plain memory; a panic while they were locked
         // leaves them consistent enough to go on.
         self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The held buffers if no one holds them now.
+    fn try_lock_held(&self) -> Option<MutexGuard<'_, Held>> {
+        match self.held.try_lock() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
     }
 
     fn lock_exporters(&self) -> MutexGuard<'_, Exporters> {

@@ -24,7 +24,11 @@ use crossbeam_utils::{Backoff, CachePadded};
 use super::Queued;
 use crate::export::{LogRecord, Record, SpanRecord};
 
-/// One place in the queue: its stamp and maybe a value.
+/// One place in the queue: its stamp and maybe a value. Aligned to a
+/// cache line, so that a slot the worker reads shares no line with the
+/// next one a recording thread writes (a record's slot is 448 bytes, seven
+/// lines).
+#[repr(align(64))]
 struct Slot<T> {
     /// `tail + 1` once written for the lap whose tail is `tail`; `head +
     /// one_lap` once read, so that the producer of the next lap may write.
@@ -111,6 +115,7 @@ impl<T> Queue<T> {
                         // empty (read for the lap before, or never used).
                         unsafe { (*slot.value.get()).write(value) };
                         slot.stamp.store(tail + 1, Ordering::Release);
+                        self.prefetch(if index + 1 < self.cap { index + 1 } else { 0 });
                         return Ok(());
                     }
                     Err(t) => {
@@ -134,6 +139,33 @@ impl<T> Queue<T> {
                 tail = self.tail.load(Ordering::Relaxed);
             }
         }
+    }
+
+    /// Asks the CPU to bring the slot at `index` (the next one a push
+    /// writes) into this core's cache ahead of the write. The worker read
+    /// that slot last, on its core: without this, the next push waited on
+    /// the slot's stamp (a cache miss, over half of the push in `perf
+    /// annotate`) and wrote its seven lines one miss after another; with it
+    /// the transfer overlaps the recording of the next span or event.
+    #[inline]
+    fn prefetch(&self, index: usize) {
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        if let Some(slot) = self.buffer.get(index) {
+            let start = (slot as *const Slot<T>).cast::<i8>();
+            let mut offset = 0;
+            while offset < std::mem::size_of::<Slot<T>>() {
+                // SAFETY: a prefetch reads nothing architecturally; the
+                // address is inside the slot.
+                unsafe {
+                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_ET0 }>(
+                        start.add(offset),
+                    )
+                };
+                offset += 64;
+            }
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+        let _ = index;
     }
 
     /// Claims the value at the front, if any, and hands it over where it

@@ -160,7 +160,14 @@ fn round(
     } else {
         Vec::new()
     };
-    let control = std::mem::take(&mut pipeline.lock_held().control);
+    // Control records wait for the next round if a spill holds the buffer.
+    let control = match scope {
+        Scope::Due => pipeline
+            .try_lock_held()
+            .map(|mut h| std::mem::take(&mut h.control))
+            .unwrap_or_default(),
+        Scope::All => std::mem::take(&mut pipeline.lock_held().control),
+    };
     deliver_control(host, &mut exporters, control, deadline, &mut totals);
     // A regular round stops after a while to look at requests again; a
     // flush or the last round goes on until everything is out or the
@@ -172,8 +179,16 @@ fn round(
     for _ in 0..max_batches {
         // Read before any record is taken (see `Outgoing::seal`).
         let revision = pipeline.revocations.revision();
-        let (mut outgoing, from_queue) = {
-            let mut held = pipeline.lock_held();
+        // A recording thread spilling the full queue into the buffer holds
+        // its lock for up to a chunk of records: rather than wait (the
+        // worker slept through most of a burst that way), take this batch
+        // from the queue beside it. Its records are newer than those held,
+        // so during a spill a batch may leave before older ones.
+        let held = match scope {
+            Scope::Due => pipeline.try_lock_held(),
+            Scope::All => Some(pipeline.lock_held()),
+        };
+        let (mut outgoing, from_queue) = if let Some(mut held) = held {
             pipeline.notified.store(false, Ordering::Release);
             let size = pipeline.config.batch_size;
             let due = match scope {
@@ -189,6 +204,11 @@ fn round(
             let spare = std::mem::take(&mut exporters.spare);
             let outgoing = held.take(if due { size } else { 0 }, spare);
             (outgoing, due && held.len() == 0)
+        } else {
+            pipeline.notified.store(false, Ordering::Release);
+            let mut spare = std::mem::take(&mut exporters.spare);
+            spare.clear();
+            (spare, true)
         };
         // Oldest first: what a burst spilled into the buffer, then the
         // queue. The queue is read without the buffer's lock, so neither a
@@ -258,8 +278,12 @@ fn round(
         if Instant::now() >= deadline {
             break;
         }
+        // Another batch is due when a batch is waiting, or while a spill
+        // holds the buffer (the queue was full).
         if scope == Scope::Due
-            && pipeline.lock_held().len() + pipeline.queue.len() < pipeline.config.batch_size
+            && pipeline
+                .try_lock_held()
+                .is_some_and(|h| h.len() + pipeline.queue.len() < pipeline.config.batch_size)
         {
             break;
         }
@@ -352,5 +376,58 @@ fn deliver_control(
                 totals.errors.push(e);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{Duration, Instant};
+
+    use crate::export::{Batch, ExportError, Exporter};
+    use crate::{Category, ConsentPolicy, Environment, Telemetry};
+
+    /// Counts the log records it is handed.
+    struct CountingExporter(Arc<AtomicU64>);
+
+    impl Exporter for CountingExporter {
+        fn export(&mut self, batch: &Batch<'_>) -> Result<(), ExportError> {
+            self.0.fetch_add(batch.logs.len() as u64, Ordering::Relaxed);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_full_batch_is_exported_while_a_spill_holds_the_buffer() {
+        let exported = Arc::new(AtomicU64::new(0));
+        let t = Telemetry::builder()
+            .service("test", "1")
+            .env(Environment::from_pairs::<&str, &str>([]))
+            .consent(ConsentPolicy::opt_in().exempt(Category::BUSINESS))
+            .batch_size(8)
+            .flush_interval(Duration::from_secs(3600))
+            .metric_interval(Duration::from_secs(3600))
+            .exporter(CountingExporter(exported.clone()))
+            .build()
+            .unwrap();
+        // A recording thread spilling the queue holds the buffer's lock;
+        // hold it here for as long as the test waits.
+        let held = t.inner.pipeline().lock_held();
+        for i in 0..8u64 {
+            t.event("shop.order_placed", Category::BUSINESS)
+                .public("seq", i)
+                .emit();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while exported.load(Ordering::Relaxed) < 8 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(
+            exported.load(Ordering::Relaxed),
+            8,
+            "the worker took the batch from the queue instead of waiting for the buffer"
+        );
+        drop(held);
     }
 }
