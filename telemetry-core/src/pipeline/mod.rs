@@ -4,8 +4,10 @@
 //! - **Recording** only pushes into the queue ([`Pipeline::push`]); it never
 //!   blocks, and a full queue drops and counts (`queue_full`).
 //! - **The worker** ([`worker`]) takes batches from the held buffers (what
-//!   a burst spilled there), then straight from the queue, re-checks
-//!   consent, collects metrics and calls the exporters.
+//!   a burst spilled there), then straight from the queue ([`queue`]: one
+//!   move a record, from its slot into the batch), re-checks consent,
+//!   collects metrics and calls the exporters. It never waits for a
+//!   recording thread that is spilling: it takes from the queue beside it.
 //!   It is the only thread that ever calls an exporter, and it holds no
 //!   lock that anyone else needs while it does: the network never holds up
 //!   a revocation, a flush or a shutdown.

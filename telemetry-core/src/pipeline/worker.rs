@@ -210,8 +210,8 @@ fn round(
             spare.clear();
             (spare, true)
         };
-        // Oldest first: what a burst spilled into the buffer, then the
-        // queue. The queue is read without the buffer's lock, so neither a
+        // Oldest first (unless a spill holds the buffer, above): what a
+        // burst spilled into the buffer, then the queue. The queue is read without the buffer's lock, so neither a
         // recording thread spilling nor a revocation purging waits for its
         // consent checks (a spill racing this may move some records of the
         // same moment into the buffer, to leave in the next batch). The
