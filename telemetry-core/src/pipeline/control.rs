@@ -82,6 +82,7 @@ impl Pipeline {
         let mut held = self.lock_held();
         if held.control.len() < MAX_CONTROL {
             held.control.push(control);
+            self.control_pending.store(true, Ordering::Release);
         } else {
             drop(held);
             host.count_drop(DropCause::QueueFull, Category::TELEMETRY, 1);

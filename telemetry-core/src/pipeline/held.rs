@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use super::Host;
@@ -181,6 +181,13 @@ impl Held {
             last_flush: Instant::now(),
             capacity,
         }
+    }
+
+    /// The control records waiting, taken out; clears `pending` (the
+    /// caller holds the lock they are pushed under).
+    pub(super) fn take_control(&mut self, pending: &AtomicBool) -> Vec<super::Control> {
+        pending.store(false, Ordering::Release);
+        std::mem::take(&mut self.control)
     }
 
     /// Spans and log records held (control records aside).

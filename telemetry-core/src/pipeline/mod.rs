@@ -164,6 +164,10 @@ pub(crate) struct Pipeline {
     exporter_count: usize,
     worker: OnceLock<Thread>,
     notified: AtomicBool,
+    /// Whether control records wait in the held buffers (set and cleared
+    /// under their lock): a regular round that finds the lock taken by a
+    /// spill waits for it only then.
+    control_pending: AtomicBool,
     /// A recording thread looks at the queue's length (a cache line the
     /// worker writes as it takes records) once in this many pushes.
     wake_check_every: u32,
@@ -195,6 +199,7 @@ impl Pipeline {
             exporter_count,
             worker: OnceLock::new(),
             notified: AtomicBool::new(false),
+            control_pending: AtomicBool::new(false),
             wake_check_every: wake_check_every(config.batch_size),
             config,
             stopping: AtomicBool::new(false),

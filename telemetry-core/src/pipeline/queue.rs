@@ -55,6 +55,12 @@ unsafe impl<T: Send> Sync for Queue<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Send for Queue<T> {}
 
+// As `ArrayQueue`: a panic leaves every slot either written and stamped
+// full or stamped empty (a value being moved out is dropped, and its slot
+// given back, as its `Taken` unwinds), so the queue stays usable.
+impl<T> std::panic::UnwindSafe for Queue<T> {}
+impl<T> std::panic::RefUnwindSafe for Queue<T> {}
+
 impl<T> Queue<T> {
     /// A queue of `capacity` slots (at least one).
     pub(crate) fn new(capacity: usize) -> Self {
@@ -157,7 +163,7 @@ impl<T> Queue<T> {
                 // SAFETY: a prefetch reads nothing architecturally; the
                 // address is inside the slot.
                 unsafe {
-                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_ET0 }>(
+                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
                         start.add(offset),
                     )
                 };
@@ -270,6 +276,12 @@ impl<T> Drop for Queue<T> {
 /// it through `Deref`; move it out with [`into_inner`](Self::into_inner)
 /// (or, for a record, [`Taken::into_batch`]); else it is dropped in place.
 /// Either way the slot is given back to the producers when this goes.
+///
+/// Hold it briefly, and never push from the thread that holds one: a
+/// producer that wraps round onto its slot (a full queue) spins until it
+/// is given back. The worker and a spilling recording thread only check
+/// consent (lock-free, no recording) and move the record while they hold
+/// it.
 pub(crate) struct Taken<'a, T> {
     slot: &'a Slot<T>,
     /// The stamp that gives the slot back for the next lap.
@@ -300,11 +312,21 @@ impl<T> Taken<'_, T> {
 
 impl<T> Drop for Taken<'_, T> {
     fn drop(&mut self) {
+        /// Gives the slot back when dropped, even if the value's own
+        /// `drop` panics: a slot never given back would stop every
+        /// producer that comes round to it.
+        struct GiveBack<'s>(&'s AtomicU64, u64);
+        impl Drop for GiveBack<'_> {
+            fn drop(&mut self) {
+                self.0.store(self.1, Ordering::Release);
+            }
+        }
+        let _give_back = GiveBack(&self.slot.stamp, self.release);
         if self.full {
+            self.full = false;
             // SAFETY: the value was neither moved out nor dropped.
             unsafe { (*self.slot.value.get()).assume_init_drop() };
         }
-        self.slot.stamp.store(self.release, Ordering::Release);
     }
 }
 
@@ -319,31 +341,45 @@ impl Taken<'_, Queued> {
         logs: &mut Vec<LogRecord>,
         log_versions: &mut Vec<u64>,
     ) {
-        let version = self.version;
-        match &self.record {
+        // Every field named: a field added to `Queued` must be handled here.
+        let Queued { record, version } = &*self;
+        let version = *version;
+        match record {
             Record::Span(s) => {
+                spans.reserve(1);
+                span_versions.reserve(1);
+                // SAFETY: the span is moved out of the slot here and never
+                // read nor dropped there again (`full` is cleared below,
+                // before anything else can run).
+                unsafe { move_into(s, spans) };
                 span_versions.push(version);
-                move_into(s, spans);
             }
             Record::Log(l) => {
+                logs.reserve(1);
+                log_versions.reserve(1);
+                // SAFETY: as for the span.
+                unsafe { move_into(l, logs) };
                 log_versions.push(version);
-                move_into(l, logs);
             }
         }
         // The record was moved out; `Queued` owns nothing else (its
-        // version is a number), so nothing is left to drop.
+        // version is a number; `Record` and its variants have no `Drop`
+        // of their own), so nothing is left to drop.
         self.full = false;
     }
 }
 
-/// Copies `*value` to the end of `to`; the caller then treats `value` as
-/// moved (never reads nor drops it again).
-fn move_into<R>(value: &R, to: &mut Vec<R>) {
+/// Copies `*value` to the end of `to`.
+///
+/// # Safety
+///
+/// The caller must treat `value` as moved: never read nor drop it again.
+/// The copy is then its only owner.
+unsafe fn move_into<R>(value: &R, to: &mut Vec<R>) {
     to.reserve(1);
     let len = to.len();
-    // SAFETY: `reserve` made room for one more; `value` is a valid `R`,
-    // and its caller gives up ownership of it, so the copy is its only
-    // owner.
+    // SAFETY: `reserve` made room for one more; `value` is a valid `R`
+    // whose ownership the caller gives up (above).
     unsafe {
         std::ptr::copy_nonoverlapping(value, to.as_mut_ptr().add(len), 1);
         to.set_len(len + 1);
@@ -501,9 +537,37 @@ mod tests {
     }
 
     #[test]
+    fn a_producer_coming_round_to_a_claimed_slot_waits_for_it() {
+        let q = Arc::new(Queue::new(2));
+        assert!(q.push(1).is_ok());
+        assert!(q.push(2).is_ok());
+        let claimed = q.take();
+        assert_eq!(claimed.as_deref(), Some(&1));
+        let pushed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let producer = {
+            let (q, pushed) = (q.clone(), pushed.clone());
+            std::thread::spawn(move || {
+                // The head moved past the claimed slot, so the queue is not
+                // full: this waits for the slot instead of giving 3 back.
+                let r = q.push(3);
+                pushed.store(true, Ordering::Release);
+                r
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!pushed.load(Ordering::Acquire), "wrote over a claimed slot");
+        drop(claimed);
+        assert_eq!(producer.join().unwrap(), Ok(()));
+        assert_eq!(q.pop(), Some(2));
+        assert_eq!(q.pop(), Some(3));
+        assert_eq!(q.pop(), None);
+    }
+
+    #[test]
     fn threads_pushing_and_taking_at_once_lose_and_repeat_nothing() {
         let (producers, per) = if cfg!(miri) { (2, 50) } else { (4, 20_000) };
         let q = Arc::new(Queue::new(64));
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let handles: Vec<_> = (0..producers)
             .map(|p| {
                 let q = q.clone();
@@ -520,20 +584,16 @@ mod tests {
             .collect();
         let consumers: Vec<_> = (0..2)
             .map(|_| {
-                let q = q.clone();
+                let (q, done) = (q.clone(), done.clone());
                 std::thread::spawn(move || {
                     let mut got = Vec::new();
-                    let mut idle = 0;
-                    while idle < 1000 {
+                    // Until the producers are done and the queue is empty.
+                    loop {
+                        let finished = done.load(Ordering::Acquire);
                         match q.pop() {
-                            Some(v) => {
-                                got.push(v);
-                                idle = 0;
-                            }
-                            None => {
-                                idle += 1;
-                                std::thread::yield_now();
-                            }
+                            Some(v) => got.push(v),
+                            None if finished => break,
+                            None => std::thread::yield_now(),
                         }
                     }
                     got
@@ -543,6 +603,7 @@ mod tests {
         for h in handles {
             h.join().unwrap();
         }
+        done.store(true, Ordering::Release);
         let mut all = Vec::new();
         for c in consumers {
             let got = c.join().unwrap();
@@ -553,9 +614,7 @@ mod tests {
             }
             all.extend(got);
         }
-        while let Some(v) = q.pop() {
-            all.push(v);
-        }
+        assert_eq!(q.pop(), None);
         all.sort_unstable();
         assert_eq!(all, (0..producers * per).collect::<Vec<_>>());
     }

@@ -160,13 +160,20 @@ fn round(
     } else {
         Vec::new()
     };
-    // Control records wait for the next round if a spill holds the buffer.
+    // While a spill holds the buffer, control records wait for the next
+    // round, unless some are there: then the round waits for the spill.
     let control = match scope {
         Scope::Due => pipeline
             .try_lock_held()
-            .map(|mut h| std::mem::take(&mut h.control))
+            .or_else(|| {
+                pipeline
+                    .control_pending
+                    .load(Ordering::Acquire)
+                    .then(|| pipeline.lock_held())
+            })
+            .map(|mut h| h.take_control(&pipeline.control_pending))
             .unwrap_or_default(),
-        Scope::All => std::mem::take(&mut pipeline.lock_held().control),
+        Scope::All => pipeline.lock_held().take_control(&pipeline.control_pending),
     };
     deliver_control(host, &mut exporters, control, deadline, &mut totals);
     // A regular round stops after a while to look at requests again; a
@@ -179,47 +186,8 @@ fn round(
     for _ in 0..max_batches {
         // Read before any record is taken (see `Outgoing::seal`).
         let revision = pipeline.revocations.revision();
-        // A recording thread spilling the full queue into the buffer holds
-        // its lock for up to a chunk of records: rather than wait (the
-        // worker slept through most of a burst that way), take this batch
-        // from the queue beside it. Its records are newer than those held,
-        // so during a spill a batch may leave before older ones.
-        let held = match scope {
-            Scope::Due => pipeline.try_lock_held(),
-            Scope::All => Some(pipeline.lock_held()),
-        };
-        let (mut outgoing, from_queue) = if let Some(mut held) = held {
-            pipeline.notified.store(false, Ordering::Release);
-            let size = pipeline.config.batch_size;
-            let due = match scope {
-                Scope::All => true,
-                Scope::Due => {
-                    held.len() + pipeline.queue.len() >= size
-                        || held.last_flush.elapsed() >= pipeline.config.flush_interval
-                }
-            };
-            if due {
-                held.last_flush = Instant::now();
-            }
-            let spare = std::mem::take(&mut exporters.spare);
-            let outgoing = held.take(if due { size } else { 0 }, spare);
-            (outgoing, due && held.len() == 0)
-        } else {
-            pipeline.notified.store(false, Ordering::Release);
-            let mut spare = std::mem::take(&mut exporters.spare);
-            spare.clear();
-            (spare, true)
-        };
-        // Oldest first (unless a spill holds the buffer, above): what a
-        // burst spilled into the buffer, then the queue. The queue is read without the buffer's lock, so neither a
-        // recording thread spilling nor a revocation purging waits for its
-        // consent checks (a spill racing this may move some records of the
-        // same moment into the buffer, to leave in the next batch). The
-        // worker itself never moves the queue into the buffer: a worker
-        // that fell behind would copy every record twice and stay behind.
-        if from_queue {
-            outgoing.take_queued(host, &pipeline.queue, pipeline.config.batch_size);
-        }
+        let spare = std::mem::take(&mut exporters.spare);
+        let mut outgoing = next_batch(pipeline, host, scope, spare);
         outgoing.seal(revision);
         if outgoing.is_empty() && metrics.is_empty() {
             exporters.spare = outgoing;
@@ -289,6 +257,78 @@ fn round(
         }
     }
     totals
+}
+
+/// Takes the next batch into `spare` (emptied): oldest first, what a burst
+/// spilled into the held buffers, then the queue, read without the
+/// buffers' lock (so neither a recording thread spilling nor a revocation
+/// purging waits for its consent checks; a spill racing this may move
+/// some records of the same moment into the buffers, to leave in the next
+/// batch). The worker itself never moves the queue into the buffers: a
+/// worker that fell behind would copy every record twice and stay behind.
+///
+/// In a regular round it does not wait for a recording thread spilling
+/// the full queue into the buffers either (it holds their lock for up to
+/// a chunk of records; the worker slept through most of a burst that
+/// way): the batch comes from the queue beside it, newer records than
+/// those held, so during a spill a batch may leave before older ones. It
+/// does so only when the queue holds a full batch (a batch is due then);
+/// else, or when the spill took the queue first, it waits for the lock, so
+/// a batch is never sent early and what the spill moved is not left until
+/// the flush interval.
+fn next_batch(pipeline: &Pipeline, host: &dyn Host, scope: Scope, spare: Outgoing) -> Outgoing {
+    let size = pipeline.config.batch_size;
+    let held = match scope {
+        Scope::Due => pipeline.try_lock_held(),
+        Scope::All => Some(pipeline.lock_held()),
+    };
+    let held = match held {
+        Some(held) => held,
+        // A full batch waits in the queue: take it beside the spill.
+        None if pipeline.queue.len() >= size => {
+            let mut beside = spare;
+            beside.clear();
+            pipeline.notified.store(false, Ordering::Release);
+            beside.take_queued(host, &pipeline.queue, size);
+            if !beside.is_empty() {
+                return beside;
+            }
+            let held = pipeline.lock_held();
+            return take_from(pipeline, host, scope, held, beside);
+        }
+        None => pipeline.lock_held(),
+    };
+    pipeline.notified.store(false, Ordering::Release);
+    take_from(pipeline, host, scope, held, spare)
+}
+
+/// The batch from the held buffers (locked) and, once they are empty,
+/// the queue; a regular round takes only when a batch is due.
+fn take_from(
+    pipeline: &Pipeline,
+    host: &dyn Host,
+    scope: Scope,
+    mut held: std::sync::MutexGuard<'_, super::held::Held>,
+    spare: Outgoing,
+) -> Outgoing {
+    let size = pipeline.config.batch_size;
+    let due = match scope {
+        Scope::All => true,
+        Scope::Due => {
+            held.len() + pipeline.queue.len() >= size
+                || held.last_flush.elapsed() >= pipeline.config.flush_interval
+        }
+    };
+    if due {
+        held.last_flush = Instant::now();
+    }
+    let mut outgoing = held.take(if due { size } else { 0 }, spare);
+    let from_queue = due && held.len() == 0;
+    drop(held);
+    if from_queue {
+        outgoing.take_queued(host, &pipeline.queue, size);
+    }
+    outgoing
 }
 
 /// Hands one batch to one exporter. A batch a revocation made stale (the
@@ -429,5 +469,34 @@ mod tests {
             "the worker took the batch from the queue instead of waiting for the buffer"
         );
         drop(held);
+    }
+
+    #[test]
+    fn beside_a_spill_only_a_full_batch_leaves_early() {
+        let exported = Arc::new(AtomicU64::new(0));
+        let t = Telemetry::builder()
+            .service("test", "1")
+            .env(Environment::from_pairs::<&str, &str>([]))
+            .consent(ConsentPolicy::opt_in().exempt(Category::BUSINESS))
+            .batch_size(8)
+            .flush_interval(Duration::from_secs(3600))
+            // Regular rounds every 20 ms, for the metrics.
+            .metric_interval(Duration::from_millis(20))
+            .exporter(CountingExporter(exported.clone()))
+            .build()
+            .unwrap();
+        let held = t.inner.pipeline().lock_held();
+        for i in 0..3u64 {
+            t.event("shop.order_placed", Category::BUSINESS)
+                .public("seq", i)
+                .emit();
+        }
+        // Several rounds pass; three records are not a batch, and the
+        // flush interval is far off.
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(exported.load(Ordering::Relaxed), 0, "a batch left early");
+        drop(held);
+        t.force_flush().unwrap();
+        assert_eq!(exported.load(Ordering::Relaxed), 3);
     }
 }
