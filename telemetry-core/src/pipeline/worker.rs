@@ -438,8 +438,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_full_batch_is_exported_while_a_spill_holds_the_buffer() {
+    /// An instance with batches of 8 and no flush before an hour, a
+    /// regular round every `rounds` (for the metrics), and its count of
+    /// exported log records.
+    fn instance(rounds: Duration) -> (Telemetry, Arc<AtomicU64>) {
         let exported = Arc::new(AtomicU64::new(0));
         let t = Telemetry::builder()
             .service("test", "1")
@@ -447,18 +449,28 @@ mod tests {
             .consent(ConsentPolicy::opt_in().exempt(Category::BUSINESS))
             .batch_size(8)
             .flush_interval(Duration::from_secs(3600))
-            .metric_interval(Duration::from_secs(3600))
+            .metric_interval(rounds)
             .exporter(CountingExporter(exported.clone()))
             .build()
             .unwrap();
-        // A recording thread spilling the queue holds the buffer's lock;
-        // hold it here for as long as the test waits.
-        let held = t.inner.pipeline().lock_held();
-        for i in 0..8u64 {
+        (t, exported)
+    }
+
+    fn record(t: &Telemetry, n: u64) {
+        for i in 0..n {
             t.event("shop.order_placed", Category::BUSINESS)
                 .public("seq", i)
                 .emit();
         }
+    }
+
+    #[test]
+    fn a_full_batch_is_exported_while_a_spill_holds_the_buffer() {
+        let (t, exported) = instance(Duration::from_secs(3600));
+        // A recording thread spilling the queue holds the buffer's lock;
+        // hold it here for as long as the test waits.
+        let held = t.inner.pipeline().lock_held();
+        record(&t, 8);
         let deadline = Instant::now() + Duration::from_secs(10);
         while exported.load(Ordering::Relaxed) < 8 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
@@ -473,24 +485,10 @@ mod tests {
 
     #[test]
     fn beside_a_spill_only_a_full_batch_leaves_early() {
-        let exported = Arc::new(AtomicU64::new(0));
-        let t = Telemetry::builder()
-            .service("test", "1")
-            .env(Environment::from_pairs::<&str, &str>([]))
-            .consent(ConsentPolicy::opt_in().exempt(Category::BUSINESS))
-            .batch_size(8)
-            .flush_interval(Duration::from_secs(3600))
-            // Regular rounds every 20 ms, for the metrics.
-            .metric_interval(Duration::from_millis(20))
-            .exporter(CountingExporter(exported.clone()))
-            .build()
-            .unwrap();
+        // Regular rounds every 20 ms.
+        let (t, exported) = instance(Duration::from_millis(20));
         let held = t.inner.pipeline().lock_held();
-        for i in 0..3u64 {
-            t.event("shop.order_placed", Category::BUSINESS)
-                .public("seq", i)
-                .emit();
-        }
+        record(&t, 3);
         // Several rounds pass; three records are not a batch, and the
         // flush interval is far off.
         std::thread::sleep(Duration::from_millis(200));
