@@ -6,8 +6,9 @@
 //! - **The worker** ([`worker`]) takes batches from the held buffers (what
 //!   a burst spilled there), then straight from the queue ([`queue`]: one
 //!   move a record, from its slot into the batch), re-checks consent,
-//!   collects metrics and calls the exporters. It never waits for a
-//!   recording thread that is spilling: it takes from the queue beside it.
+//!   collects metrics and calls the exporters. When a recording thread
+//!   that is spilling holds the buffers and a full batch waits in the
+//!   queue, it takes that batch beside it instead of waiting.
 //!   It is the only thread that ever calls an exporter, and it holds no
 //!   lock that anyone else needs while it does: the network never holds up
 //!   a revocation, a flush or a shutdown.

@@ -278,6 +278,7 @@ fn round(
 /// the flush interval.
 fn next_batch(pipeline: &Pipeline, host: &dyn Host, scope: Scope, spare: Outgoing) -> Outgoing {
     let size = pipeline.config.batch_size;
+    pipeline.notified.store(false, Ordering::Release);
     let held = match scope {
         Scope::Due => pipeline.try_lock_held(),
         Scope::All => Some(pipeline.lock_held()),
@@ -288,7 +289,6 @@ fn next_batch(pipeline: &Pipeline, host: &dyn Host, scope: Scope, spare: Outgoin
         None if pipeline.queue.len() >= size => {
             let mut beside = spare;
             beside.clear();
-            pipeline.notified.store(false, Ordering::Release);
             beside.take_queued(host, &pipeline.queue, size);
             if !beside.is_empty() {
                 return beside;
@@ -298,7 +298,6 @@ fn next_batch(pipeline: &Pipeline, host: &dyn Host, scope: Scope, spare: Outgoin
         }
         None => pipeline.lock_held(),
     };
-    pipeline.notified.store(false, Ordering::Release);
     take_from(pipeline, host, scope, held, spare)
 }
 
