@@ -6,7 +6,7 @@
 pub(crate) mod capture;
 pub(crate) mod keys;
 
-pub(crate) use capture::{AttrBuilder, transform_value};
+pub(crate) use capture::AttrBuilder;
 pub(crate) use keys::{FIELD_KEY_CONTEXT, HashKey, KeyRing, SUBJECT_KEY_CONTEXT};
 pub use keys::{KeyId, MIN_KEY_BYTES};
 

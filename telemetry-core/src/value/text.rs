@@ -24,6 +24,13 @@ impl Text {
         Text(CompactString::new(s))
     }
 
+    /// Appends `s` where the text lies (inline while the whole fits in 24
+    /// bytes).
+    #[inline]
+    pub(crate) fn push_str(&mut self, s: &str) {
+        self.0.push_str(s);
+    }
+
     /// The string.
     pub fn as_str(&self) -> &str {
         self.0.as_str()
