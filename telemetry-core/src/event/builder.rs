@@ -15,43 +15,54 @@ use crate::subject::context::fast_span;
 use crate::value::{TelemetryValue, Value};
 
 impl Inner {
-    /// The record of an event the gate admitted, with its captured
+    /// Queues the record of an event the gate admitted, with its captured
     /// attributes (taken out of `attrs` where they are: moving the builder
-    /// in was one more copy of a few hundred bytes).
+    /// in was one more copy of a few hundred bytes). The record is built
+    /// in its queue slot ([`Pipeline::push_with`](crate::pipeline::Pipeline::push_with)):
+    /// what could fail is worked out first, and the builder only moves.
     #[inline]
-    pub(crate) fn log_record(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn push_log(
         &self,
         a: EventAdmission,
         name: Cow<'static, str>,
         category: Category,
         severity: Severity,
         version: u32,
+        body: Option<Cow<'static, str>>,
         attrs: &mut AttrBuilder,
-    ) -> LogRecord {
+    ) {
         attrs.count_cuts(self.drops(), category);
-        let attrs_hashed = attrs.hashed;
-        LogRecord {
-            time: self.clock().to_system(a.mono),
-            event_name: name,
-            category,
-            severity,
-            body: None,
-            schema_version: version,
-            attributes: std::mem::take(&mut attrs.attrs),
-            dropped_attributes: attrs.dropped,
-            trace: a.span.map(|s| TraceLink {
-                trace_id: s.trace_id,
-                span_id: s.span_id,
-                sampled: s.sampled,
-            }),
-            probability: a.probability,
-            subject: a.consented.subject,
-            key_id: if attrs_hashed {
-                self.keys().active().map(|k| k.id)
-            } else {
-                None
-            },
-        }
+        let time = self.clock().to_system(a.mono);
+        let key_id = if attrs.hashed {
+            self.keys().active().map(|k| k.id)
+        } else {
+            None
+        };
+        let dropped_attributes = attrs.dropped;
+        let trace = a.span.map(|s| TraceLink {
+            trace_id: s.trace_id,
+            span_id: s.span_id,
+            sampled: s.sampled,
+        });
+        let (probability, subject) = (a.probability, a.consented.subject);
+        self.pipeline()
+            .push_with(self, category, a.consented.version, || {
+                Record::Log(LogRecord {
+                    time,
+                    event_name: name,
+                    category,
+                    severity,
+                    body,
+                    schema_version: version,
+                    attributes: std::mem::take(&mut attrs.attrs),
+                    dropped_attributes,
+                    trace,
+                    probability,
+                    subject,
+                    key_id,
+                })
+            });
     }
 }
 
@@ -134,16 +145,15 @@ fn record_admitted(
         ),
     };
     visit(&mut capture);
-    let version = admitted.consented.version;
-    let record = inner.log_record(
+    inner.push_log(
         admitted,
         Cow::Borrowed(schema.name),
         schema.category,
         severity,
         schema.version,
+        None,
         &mut capture.attrs,
     );
-    inner.pipeline().push(inner, Record::Log(record), version);
 }
 
 /// The default severity of a category's events.
@@ -276,14 +286,16 @@ impl EventBuilder<'_> {
     /// Records the event.
     pub fn emit(self) {
         let Some(mut p) = self.pending else { return };
-        let version = p.admitted.consented.version;
         let name = std::mem::take(&mut p.name);
-        let mut record =
-            self.inner
-                .log_record(p.admitted, name, p.category, p.severity, 0, &mut p.attrs);
-        record.body = p.body.take();
-        self.inner
-            .pipeline()
-            .push(self.inner, Record::Log(record), version);
+        let body = p.body.take();
+        self.inner.push_log(
+            p.admitted,
+            name,
+            p.category,
+            p.severity,
+            0,
+            body,
+            &mut p.attrs,
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The in-process pipeline: a bounded lock-free queue from the recording
 //! threads to one background export worker.
 //!
-//! - **Recording** only pushes into the queue ([`Pipeline::push`]); it never
+//! - **Recording** only pushes into the queue ([`Pipeline::push_with`]); it never
 //!   blocks, and a full queue drops and counts (`queue_full`).
 //! - **The worker** ([`worker`]) takes batches from the held buffers (what
 //!   a burst spilled there), then straight from the queue ([`queue`]: one
@@ -236,11 +236,21 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Hands a record to the worker. Never blocks.
+    /// Hands the record `make` builds to the worker, building it in its
+    /// queue slot (see [`Queue::push_with`]: `make` must not unwind, so it
+    /// should only move values). Never blocks.
     #[inline]
-    pub(crate) fn push(&self, host: &impl Host, record: Record, version: u64) {
-        let category = record.category();
-        match self.queue.push(Queued { record, version }) {
+    pub(crate) fn push_with(
+        &self,
+        host: &impl Host,
+        category: Category,
+        version: u64,
+        make: impl FnOnce() -> Record,
+    ) {
+        match self.queue.push_with(move || Queued {
+            record: make(),
+            version,
+        }) {
             Ok(()) => {
                 if due_for_wake_check(self.wake_check_every)
                     && self.queue.len() >= self.config.batch_size
@@ -249,7 +259,7 @@ impl Pipeline {
                     self.wake();
                 }
             }
-            Err(queued) => self.push_full(host, queued, category),
+            Err(make) => self.push_full(host, make(), category),
         }
     }
 

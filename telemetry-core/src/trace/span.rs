@@ -427,27 +427,31 @@ impl Span {
         } else {
             None
         };
-        let record = SpanRecord {
-            trace_id: ctx.trace_id,
-            span_id: ctx.span_id,
-            parent_span_id: r.parent,
-            parent_remote: r.parent_remote,
-            name: std::mem::take(&mut r.name),
-            category: r.category,
-            start: inner.clock().to_system(r.start_mono),
-            end: inner.clock().to_system(end_mono),
-            status: std::mem::take(&mut r.status),
-            kind: r.kind,
-            attributes: std::mem::take(&mut r.attrs.attrs),
-            events: std::mem::take(&mut r.events),
-            dropped_attributes: r.attrs.dropped,
-            probability: ctx.probability,
-            subject: r.consented.subject,
-            key_id,
-        };
-        inner
-            .pipeline()
-            .push(&**inner, Record::Span(record), r.consented.version);
+        let start = inner.clock().to_system(r.start_mono);
+        let end = inner.clock().to_system(end_mono);
+        let (category, version) = (r.category, r.consented.version);
+        // Built in its queue slot, by moves only (`push_with` needs a
+        // builder that cannot unwind).
+        inner.pipeline().push_with(&**inner, category, version, || {
+            Record::Span(SpanRecord {
+                trace_id: ctx.trace_id,
+                span_id: ctx.span_id,
+                parent_span_id: r.parent,
+                parent_remote: r.parent_remote,
+                name: std::mem::take(&mut r.name),
+                category,
+                start,
+                end,
+                status: std::mem::take(&mut r.status),
+                kind: r.kind,
+                attributes: std::mem::take(&mut r.attrs.attrs),
+                events: std::mem::take(&mut r.events),
+                dropped_attributes: r.attrs.dropped,
+                probability: ctx.probability,
+                subject: r.consented.subject,
+                key_id,
+            })
+        });
         spare::keep(boxed);
     }
 }

@@ -13,7 +13,7 @@ use tracing_subscriber::layer::{self, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::consent::gate::Who;
-use crate::export::{Record, Severity};
+use crate::export::Severity;
 use crate::privacy::AttrBuilder;
 use crate::subject::context::{fast_span, swap_span};
 use crate::trace::SpanContext;
@@ -207,9 +207,14 @@ where
         } else {
             Cow::Borrowed(event.metadata().name())
         };
-        let version = admitted.consented.version;
-        let mut record = inner.log_record(admitted, name, category, severity, 0, &mut sink.attrs);
-        record.body = sink.body;
-        inner.pipeline().push(inner, Record::Log(record), version);
+        inner.push_log(
+            admitted,
+            name,
+            category,
+            severity,
+            0,
+            sink.body,
+            &mut sink.attrs,
+        );
     }
 }
