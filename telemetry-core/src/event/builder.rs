@@ -40,12 +40,8 @@ impl Inner {
             None
         };
         let dropped_attributes = attrs.dropped;
-        let trace = a.span.map(|s| TraceLink {
-            trace_id: s.trace_id,
-            span_id: s.span_id,
-            sampled: s.sampled,
-        });
         let (probability, subject) = (a.probability, a.consented.subject);
+        let span = &a.span;
         self.pipeline()
             .push_with(self, category, a.consented.version, || {
                 Record::Log(LogRecord {
@@ -57,7 +53,14 @@ impl Inner {
                     schema_version: version,
                     attributes: std::mem::take(&mut attrs.attrs),
                     dropped_attributes,
-                    trace,
+                    // Read from the admission in the slot's write (a
+                    // link built before was copied at another offset,
+                    // which stalled on the copy).
+                    trace: span.as_ref().map(|s| TraceLink {
+                        trace_id: s.trace_id,
+                        span_id: s.span_id,
+                        sampled: s.sampled,
+                    }),
                     probability,
                     subject,
                     key_id,
