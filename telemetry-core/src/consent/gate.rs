@@ -160,6 +160,20 @@ impl Inner {
         span: impl FnOnce() -> Option<SpanContext>,
     ) -> Option<EventAdmission> {
         let consented = self.admit(category, who).ok()?;
+        self.sample_event(category, severity, consented, span)
+    }
+
+    /// Steps 3 and 4 of [`admit_event`](Self::admit_event) for an event
+    /// whose consent the gate admitted already (`consented`): sampling,
+    /// then the rate limit.
+    #[inline]
+    pub(crate) fn sample_event(
+        &self,
+        category: Category,
+        severity: Severity,
+        consented: Consented,
+        span: impl FnOnce() -> Option<SpanContext>,
+    ) -> Option<EventAdmission> {
         // The span is read only now: a denied event touches nothing more.
         let span = span();
         let is_error = category == Category::ERRORS || severity >= Severity::Error;

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use crate::category::Category;
-use crate::consent::gate::{EventAdmission, Who};
+use crate::consent::gate::{Consented, EventAdmission, Who};
 use crate::event::schema::{EventSchema, FieldVisitor, TelemetryEvent};
 use crate::export::{LogRecord, Record, Severity, TraceLink};
 use crate::instance::Inner;
@@ -122,22 +122,27 @@ pub(crate) fn emit_described(
         Some(id) => Who::Id(id),
         None => Who::Current,
     };
-    let Some(admitted) = inner.admit_event(schema.category, severity, who, fast_span) else {
+    let Ok(consented) = inner.admit(schema.category, who) else {
         return;
     };
-    record_admitted(inner, schema, severity, admitted, visit);
+    record_admitted(inner, schema, severity, consented, visit);
 }
 
-/// Captures and queues an event the gate admitted; out of line, so that
-/// what is inlined where an event is emitted is the gate alone.
+/// Samples, captures and queues an event whose consent the gate admitted;
+/// out of line, so that what is inlined where an event is emitted is the
+/// consent check alone (a refused event then saves and restores no
+/// registers: the check, the count of the refusal, and a return).
 #[inline(never)]
 fn record_admitted(
     inner: &Inner,
     schema: &'static EventSchema,
     severity: Severity,
-    admitted: EventAdmission,
+    consented: Consented,
     visit: impl FnOnce(&mut dyn FieldVisitor),
 ) {
+    let Some(admitted) = inner.sample_event(schema.category, severity, consented, fast_span) else {
+        return;
+    };
     let mut capture = Capture {
         schema,
         keys: inner.keys(),
