@@ -13,7 +13,10 @@
 //! again into its batch: for a record of about 400 bytes the worker copied
 //! each one two or three times, most of its time in `perf` (see
 //! `docs/performance.md`, "One move from the queue, a prefetched slot, a
-//! worker that does not wait for a spill").
+//! worker that does not wait for a spill"). On the producer's side,
+//! [`Queue::push_with`] claims a slot first and builds the record there,
+//! so a record just assembled is not copied once more on the recording
+//! thread (see "Values built where they are kept").
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;

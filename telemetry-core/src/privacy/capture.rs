@@ -246,7 +246,8 @@ impl AttrBuilder {
     }
 
     /// Counts what the limits cut and what anonymity withheld, for a record
-    /// of `category`.
+    /// of `category` (inlined: usually two flags found clear).
+    #[inline]
     pub(crate) fn count_cuts(
         &self,
         drops: &crate::health::drops::DropCounters,

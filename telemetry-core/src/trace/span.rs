@@ -372,6 +372,7 @@ impl Span {
 }
 
 impl Recording {
+    #[inline]
     fn push(&mut self, key: &'static str, class: FieldClass, value: Value<'_>) {
         self.attrs
             .capture(Cow::Borrowed(key), class, value, self.inner.keys());
