@@ -280,6 +280,17 @@ mod tests {
         ])
     }
 
+    /// Captures `v` under `key` into `b`.
+    fn put(
+        b: &mut AttrBuilder,
+        keys: &KeyRing,
+        key: &'static str,
+        class: FieldClass,
+        v: Value<'_>,
+    ) {
+        b.capture(Cow::Borrowed(key), class, v, keys);
+    }
+
     /// What a record keeps of one value, and whether a limit changed it.
     /// Also checks the builder's byte count is the kept key's and value's
     /// size, whichever path wrote the value.
@@ -428,47 +439,29 @@ mod tests {
             ..Limits::default()
         };
         let mut b = AttrBuilder::new(&limits, 8, false);
-        b.capture(
-            Cow::Borrowed("a"),
+        put(
+            &mut b,
+            &keys,
+            "a",
             FieldClass::Public,
-            Value::Str("0123456789"),
-            &keys,
+            "0123456789".to_value(),
         );
-        b.capture(
-            Cow::Borrowed("b"),
-            FieldClass::Hashed,
-            Value::Str("x@y.z"),
-            &keys,
-        );
+        put(&mut b, &keys, "b", FieldClass::Hashed, Value::Str("x@y.z"));
         assert_eq!((b.attrs.len(), b.bytes, b.dropped), (2, 11 + 17, 0));
         for v in [Value::U64(1), Value::Str("s"), Value::Bool(false)] {
-            b.capture(Cow::Borrowed("c"), FieldClass::Public, v, &keys);
+            put(&mut b, &keys, "c", FieldClass::Public, v);
         }
-        b.capture(
-            Cow::Borrowed("d"),
-            FieldClass::Redacted,
-            Value::U64(1),
-            &keys,
-        );
+        put(&mut b, &keys, "d", FieldClass::Redacted, Value::U64(1));
         assert_eq!((b.attrs.len(), b.dropped), (2, 4));
         assert!(b.limited);
 
         let mut b = AttrBuilder::new(&limits, 8, false);
-        b.capture(
-            Cow::Borrowed("a"),
-            FieldClass::Public,
-            Value::Str(&"y".repeat(30)),
-            &keys,
-        );
+        let long = "y".repeat(30);
+        put(&mut b, &keys, "a", FieldClass::Public, Value::Str(&long));
         // 31 bytes kept; a digest (1 + 16) would pass 40, a word (1 + 8) fits.
-        b.capture(
-            Cow::Borrowed("b"),
-            FieldClass::Hashed,
-            Value::Str("x@y.z"),
-            &keys,
-        );
+        put(&mut b, &keys, "b", FieldClass::Hashed, Value::Str("x@y.z"));
         assert_eq!((b.attrs.len(), b.dropped), (1, 1));
-        b.capture(Cow::Borrowed("c"), FieldClass::Public, Value::U64(1), &keys);
+        put(&mut b, &keys, "c", FieldClass::Public, Value::U64(1));
         assert_eq!((b.attrs.len(), b.bytes), (2, 40));
     }
 
@@ -479,14 +472,15 @@ mod tests {
         let keys = ring();
         let mut b = AttrBuilder::new(&Limits::default(), 0, false);
         for i in 0..20u64 {
-            b.capture(Cow::Borrowed("n"), FieldClass::Public, Value::U64(i), &keys);
-            b.capture(
-                Cow::Borrowed("s"),
+            put(&mut b, &keys, "n", FieldClass::Public, Value::U64(i));
+            put(
+                &mut b,
+                &keys,
+                "s",
                 FieldClass::Public,
                 Value::Str("a string past twenty-four bytes"),
-                &keys,
             );
-            b.capture(Cow::Borrowed("h"), FieldClass::Hashed, Value::U64(i), &keys);
+            put(&mut b, &keys, "h", FieldClass::Hashed, Value::U64(i));
         }
         assert_eq!(b.attrs.len(), 60);
         assert!(b.attrs.spilled());
@@ -501,13 +495,14 @@ mod tests {
     fn anonymous_records_withhold_hashed_values() {
         let keys = ring();
         let mut b = AttrBuilder::new(&Limits::default(), 2, true);
-        b.capture(
-            Cow::Borrowed("user"),
+        put(
+            &mut b,
+            &keys,
+            "user",
             FieldClass::Hashed,
             Value::Str("a@b.c"),
-            &keys,
         );
-        b.capture(Cow::Borrowed("n"), FieldClass::Public, Value::U64(3), &keys);
+        put(&mut b, &keys, "n", FieldClass::Public, Value::U64(3));
         assert_eq!((b.attrs.len(), b.withheld, b.hashed), (1, 1, false));
     }
 
