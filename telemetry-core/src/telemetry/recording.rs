@@ -64,7 +64,7 @@ impl Telemetry {
     /// Records a typed event, if the subject consented to its category and
     /// the sampler keeps it. The event's fields are read only after both
     /// said yes, and only as their classes allow.
-    #[inline]
+    #[inline(always)]
     pub fn emit<E: TelemetryEvent>(&self, event: &E) {
         crate::event::builder::emit(&self.inner, event, default_severity(E::SCHEMA.category));
     }
