@@ -157,8 +157,9 @@ impl AttrBuilder {
     }
 
     /// Keeps `value` if the limits allow one more attribute of its size;
-    /// otherwise counts it as cut.
-    pub(crate) fn push(&mut self, key: Cow<'static, str>, value: AttrValue, truncated: bool) {
+    /// otherwise counts it as cut. The general path, for the kinds
+    /// [`capture`](Self::capture) does not write in place.
+    fn push(&mut self, key: Cow<'static, str>, value: AttrValue, truncated: bool) {
         let size = value.approx_size();
         if self.admit(
             key.len() + size,
