@@ -5,6 +5,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::blake3_block;
 use crate::value::Value;
 
 /// Identifies a hash key, so that hashed values can be matched to the key
@@ -26,19 +27,28 @@ pub const MIN_KEY_BYTES: usize = 16;
 pub(crate) struct HashKey {
     pub(crate) id: KeyId,
     key: [u8; 32],
+    /// The key as the one-block compression reads it.
+    words: [u32; 8],
 }
 
 impl HashKey {
     pub(crate) fn derive(id: KeyId, material: &[u8], context: &str) -> Self {
+        let key = blake3::derive_key(context, material);
         HashKey {
             id,
-            key: blake3::derive_key(context, material),
+            key,
+            words: blake3_block::key_words(&key),
         }
     }
 
-    /// The first 16 bytes of the keyed hash of `bytes`.
+    /// The first 16 bytes of the keyed hash of `bytes`: one block or less
+    /// in general-purpose registers ([`blake3_block`] says why), longer
+    /// inputs with the `blake3` crate.
     #[inline]
     pub(crate) fn digest(&self, bytes: &[u8]) -> [u8; 16] {
+        if let Some(digest) = blake3_block::keyed_hash_16(&self.words, bytes) {
+            return digest;
+        }
         let hash = blake3::keyed_hash(&self.key, bytes);
         let mut out = [0u8; 16];
         out.copy_from_slice(&hash.as_bytes()[..16]);
@@ -182,5 +192,19 @@ mod tests {
         assert_eq!(h(Value::Bytes(b"ab")), h(Value::Str("ab")));
         assert_ne!(h(Value::U128(u128::MAX)), h(Value::I128(-1)));
         assert_ne!(h(Value::U128(u128::MAX)), h(Value::U64(u64::MAX)));
+    }
+
+    #[test]
+    fn digests_are_keyed_blake3_on_both_sides_of_one_block() {
+        let key = HashKey::derive(KeyId(1), &[9u8; 32], "test");
+        for len in [0, 1, 15, 63, 64, 65, 100, 1024, 1025, 5000] {
+            let input: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let expected = blake3::keyed_hash(&key.key, &input);
+            assert_eq!(
+                key.digest(&input),
+                expected.as_bytes()[..16],
+                "length {len}"
+            );
+        }
     }
 }

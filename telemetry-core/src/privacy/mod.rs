@@ -1,8 +1,10 @@
 //! Privacy done in code: how every captured field is treated
-//! ([`FieldClass`]), the keyed hashing with rotatable keys ([`keys`]), the
-//! limits that bound what a record can hold ([`Limits`]), and the capture
-//! that applies them to each value ([`capture`]).
+//! ([`FieldClass`]), the keyed hashing with rotatable keys ([`keys`]; an
+//! input of one block or less is hashed by [`blake3_block`]), the limits
+//! that bound what a record can hold ([`Limits`]), and the capture that
+//! applies them to each value ([`capture`]).
 
+pub(crate) mod blake3_block;
 pub(crate) mod capture;
 pub(crate) mod keys;
 
