@@ -5,6 +5,7 @@
 //! [`Telemetry`]: crate::Telemetry
 
 use crate::clock::Clock;
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::category::{Category, CategoryNames, CategorySet};
@@ -28,7 +29,7 @@ pub(crate) struct Inner {
     /// fields start on the line after the reference counts, which every
     /// span of a built instance changes.
     _counts_apart: CountsApart,
-    id: u64,
+    id: NonZeroU64,
     enabled: AtomicBool,
     sampler: CompiledSampler,
     keys: KeyRing,
@@ -50,7 +51,7 @@ pub(crate) struct Inner {
 
 /// The parts of an instance, as the builder assembles them.
 pub(crate) struct Parts {
-    pub(crate) id: u64,
+    pub(crate) id: NonZeroU64,
     pub(crate) enabled: AtomicBool,
     pub(crate) sampler: CompiledSampler,
     pub(crate) keys: KeyRing,
@@ -68,10 +69,12 @@ pub(crate) struct Parts {
     pub(crate) external_parent: Option<fn() -> Option<crate::trace::SpanContext>>,
 }
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
-pub(crate) fn next_instance_id() -> u64 {
-    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+/// A new instance number: 1, 2, ... Never 0, which the thread-local
+/// mirrors hold when they point nowhere.
+pub(crate) fn next_instance_id() -> NonZeroU64 {
+    NonZeroU64::MIN.saturating_add(NEXT_ID.fetch_add(1, Ordering::Relaxed))
 }
 
 /// A field of no size aligned to a cache line: it gives the instance that
@@ -133,6 +136,12 @@ impl Inner {
     /// This instance's number (subject states and drop shards belong to one).
     #[inline]
     pub(crate) fn id(&self) -> u64 {
+        self.id.get()
+    }
+
+    /// [`id`](Self::id), as the type that says it is never 0.
+    #[inline]
+    pub(crate) fn nonzero_id(&self) -> NonZeroU64 {
         self.id
     }
 

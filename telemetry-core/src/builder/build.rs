@@ -287,7 +287,7 @@ impl TelemetryBuilder {
             policy: self.policy,
             do_not_track,
             subject_key,
-            owner: id,
+            owner: id.get(),
             store,
             audit_capacity: self.audit_capacity,
             coverage_period_secs: self.coverage_period.as_secs().max(1),

@@ -32,6 +32,7 @@ use crate::instance::Inner;
 #[cfg(feature = "tracing")]
 use crate::subject::context::fast_span;
 use crate::subject::context::{Context, fast_subject, fast_withheld, with_fast_subject};
+use crate::subject::state::Hot;
 use crate::subject::{SubjectKey, SubjectState};
 use crate::trace::{SpanContext, SpanDecision, TraceId, UnsampledContext, ids_from, next_random};
 
@@ -109,7 +110,13 @@ impl Inner {
                     .as_ref()
                     .map(|h| &*h.0)
                     .filter(|s| s.owner == self.id());
-                self.decide(state, None, ctx.withheld, category)
+                self.decide(
+                    self.hot_of(state, false),
+                    state,
+                    None,
+                    ctx.withheld,
+                    category,
+                )
             }
         }
     }
@@ -120,8 +127,19 @@ impl Inner {
     pub(crate) fn admit_current(&self, category: Category) -> Result<Consented, DropCause> {
         // SAFETY: `decide` only reads the state and returns; it never
         // touches the current context.
-        let (state, withheld) = unsafe { fast_subject(self.id()) };
-        self.decide(state, None, withheld, category)
+        let (state, withheld) = unsafe { fast_subject(self.nonzero_id()) };
+        // One copy of the decision for each case, so that neither tests
+        // the subject again.
+        match state {
+            Some(s) => self.decide(&s.hot, state, None, withheld, category),
+            None => self.decide(
+                self.consent().no_subject_hot(),
+                None,
+                None,
+                withheld,
+                category,
+            ),
+        }
     }
 
     /// [`admit`](Self::admit) for an explicit subject id: its pseudonymous
@@ -134,10 +152,16 @@ impl Inner {
             // A shared store's cache: a subject not in it is asked for,
             // and fail-closed until its choices arrive.
             let state = self.consent().state_for(key);
-            return self.decide(Some(&state), Some(key), withheld, category);
+            return self.decide(&state.hot, Some(&state), Some(key), withheld, category);
         }
         self.consent().with_state(key, |state| {
-            self.decide(state, Some(key), withheld, category)
+            self.decide(
+                self.hot_of(state, true),
+                state,
+                Some(key),
+                withheld,
+                category,
+            )
         })
     }
 
@@ -326,7 +350,7 @@ impl Inner {
     #[inline]
     pub(crate) fn allowed(&self, who: Who<'_>) -> CategorySet {
         let mask = match who {
-            Who::Current => with_fast_subject(self.id(), |s, withheld| {
+            Who::Current => with_fast_subject(self.nonzero_id(), |s, withheld| {
                 s.map_or(self.consent().no_subject_mask(), SubjectState::allowed) & !withheld
             }),
             Who::Id(id) => {
@@ -346,18 +370,24 @@ impl Inner {
         CategorySet::from_bits(mask)
     }
 
-    /// Counts a refusal by consent with a shared store, where the cause
-    /// may be that the choices are unconfirmed. Out of line, so that the
-    /// decision inlined into every record path stays small.
+    /// Counts a refusal with a shared store, where the cause may be that
+    /// the choices are unconfirmed (unless the context withheld the
+    /// category: `mask` allows it). Out of line, so that the decision
+    /// inlined into every record path stays small.
     #[cold]
     #[inline(never)]
     fn refuse_shared(
         &self,
         state: Option<&SubjectState>,
         named: bool,
+        mask: u64,
         category: Category,
     ) -> DropCause {
-        let cause = self.consent().refusal(state, named, category);
+        let cause = if mask & category.mask() == 0 {
+            self.consent().refusal(state, named, category)
+        } else {
+            DropCause::Consent
+        };
         self.refuse(cause, category)
     }
 
@@ -368,36 +398,52 @@ impl Inner {
         cause
     }
 
+    /// The masks a record about `state` is decided by: the subject's, or
+    /// the registry's for no subject, or for a `named` subject not in
+    /// memory.
+    fn hot_of<'a>(&'a self, state: Option<&'a SubjectState>, named: bool) -> &'a Hot {
+        match state {
+            Some(s) => &s.hot,
+            None if named => self.consent().absent_hot(),
+            None => self.consent().no_subject_hot(),
+        }
+    }
+
     /// Consent and enabled for a record of `category` about subject
     /// `state` (none: a record without a subject, or of a subject `key` not
-    /// in memory, which has no choices). Only what the denied path needs is
-    /// read before the check.
+    /// in memory, which has no choices), by the masks in `hot` (see
+    /// [`hot_of`](Self::hot_of)). Only what the denied path needs is read
+    /// before the check.
     #[inline(always)]
     fn decide(
         &self,
+        hot: &Hot,
         state: Option<&SubjectState>,
         key: Option<SubjectKey>,
         withheld: u64,
         category: Category,
     ) -> Result<Consented, DropCause> {
-        let (mask, version) = match state {
-            Some(s) => s.admission(),
-            None if key.is_some() => (self.consent().absent_mask(), 0),
-            None => (self.consent().no_subject_mask(), 0),
+        // A record without a subject in memory has no revocations to be
+        // compared with: its version is 0, with no load.
+        let (mask, version) = if state.is_some() {
+            hot.admission()
+        } else {
+            (hot.allowed.load(Ordering::Relaxed), 0)
         };
         // Consent first: the denied path then needs no second load.
         if mask & !withheld & category.mask() == 0 {
-            if self.consent().shared && mask & category.mask() == 0 {
-                return Err(self.refuse_shared(state, key.is_some(), category));
+            if self.consent().shared {
+                return Err(self.refuse_shared(state, key.is_some(), mask, category));
             }
             return Err(self.refuse(DropCause::Consent, category));
         }
         if let Err(cause) = self.check_enabled() {
             return Err(self.refuse(cause, category));
         }
-        let (identified, key) = match state {
-            Some(s) => (s.identified(), Some(s.key)),
-            None => (self.consent().no_subject_identified(), key),
+        let identified = hot.identified.load(Ordering::Relaxed);
+        let key = match state {
+            Some(s) => Some(s.key),
+            None => key,
         };
         let anonymous = identified & category.mask() == 0;
         Ok(Consented {

@@ -3,6 +3,7 @@
 //! a cache line no other thread writes), the exporter sums the shards.
 
 use std::cell::{Cell, RefCell};
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -104,7 +105,7 @@ struct Shared {
 
 /// Per-instance drop counters.
 pub(crate) struct DropCounters {
-    id: u64,
+    id: NonZeroU64,
     shared: Arc<Shared>,
 }
 
@@ -134,7 +135,9 @@ thread_local! {
 }
 
 impl DropCounters {
-    pub(crate) fn new(id: u64) -> Self {
+    /// Counters of instance `id` (never 0: the id `FAST` holds when it
+    /// points nowhere).
+    pub(crate) fn new(id: NonZeroU64) -> Self {
         DropCounters {
             id,
             shared: Arc::new(Shared {
@@ -148,11 +151,14 @@ impl DropCounters {
     #[inline]
     pub(crate) fn count(&self, cause: DropCause, category: Category, n: u64) {
         let (id, ptr) = FAST.try_with(Cell::get).unwrap_or((0, std::ptr::null()));
-        if id == self.id && !ptr.is_null() {
-            // SAFETY: `FAST` holds a pointer to a shard of instance `id`; that
-            // shard is kept alive by `self.shared.shards` (and by `OWNED`)
-            // for as long as the instance, which `&self` proves is alive.
-            // Instance ids are never reused.
+        if id == self.id.get() {
+            // SAFETY: `FAST` is only ever `(0, null)` or an instance's id
+            // with a pointer to one of its shards (`Arc::as_ptr`, never
+            // null); instance ids are never 0 (`NonZeroU64`), so an equal
+            // id means the pointer is set. That shard is kept alive by
+            // `self.shared.shards` (and by `OWNED`) for as long as the
+            // instance, which `&self` proves is alive. Instance ids are
+            // never reused.
             unsafe { &*ptr }.add(cause, category, n);
         } else {
             self.count_slow(cause, category, n);
@@ -166,7 +172,7 @@ impl DropCounters {
             .try_with(|o| {
                 o.try_borrow().ok().and_then(|o| {
                     o.0.iter()
-                        .find(|(id, _, _)| *id == self.id)
+                        .find(|(id, _, _)| *id == self.id.get())
                         .map(|(_, s, _)| s.clone())
                 })
             })
@@ -186,7 +192,7 @@ impl DropCounters {
                 let kept = OWNED
                     .try_with(|o| match o.try_borrow_mut() {
                         Ok(mut o) => {
-                            o.0.push((self.id, shard.clone(), Arc::downgrade(&self.shared)));
+                            o.0.push((self.id.get(), shard.clone(), Arc::downgrade(&self.shared)));
                             true
                         }
                         Err(_) => false,
@@ -205,7 +211,7 @@ impl DropCounters {
                 shard
             }
         };
-        let _ = FAST.try_with(|f| f.set((self.id, Arc::as_ptr(&shard))));
+        let _ = FAST.try_with(|f| f.set((self.id.get(), Arc::as_ptr(&shard))));
         shard.add(cause, category, n);
     }
 
@@ -282,7 +288,7 @@ mod tests {
 
     #[test]
     fn counts_sum_across_threads_and_shards_are_recycled() {
-        let d = Arc::new(DropCounters::new(424242));
+        let d = Arc::new(DropCounters::new(NonZeroU64::new(424242).unwrap()));
         for _round in 0..3 {
             let threads: Vec<_> = (0..4)
                 .map(|_| {
@@ -309,8 +315,8 @@ mod tests {
 
     #[test]
     fn two_instances_on_one_thread_count_apart() {
-        let a = DropCounters::new(1_000_001);
-        let b = DropCounters::new(1_000_002);
+        let a = DropCounters::new(NonZeroU64::new(1_000_001).unwrap());
+        let b = DropCounters::new(NonZeroU64::new(1_000_002).unwrap());
         for _ in 0..10 {
             a.count(DropCause::Sampling, Category::ERRORS, 1);
             b.count(DropCause::Sampling, Category::ERRORS, 2);

@@ -47,6 +47,26 @@ pub(crate) struct Hot {
     pub(crate) version: AtomicU64,
 }
 
+impl Hot {
+    /// Masks `allowed` and `identified`, with no revocation yet.
+    pub(crate) fn new(allowed: u64, identified: u64) -> Self {
+        Hot {
+            allowed: AtomicU64::new(allowed),
+            identified: AtomicU64::new(identified),
+            version: AtomicU64::new(0),
+        }
+    }
+
+    /// The consent mask and the version to remember for a record captured
+    /// now. The version is read first: a record that sees the mask from
+    /// before a revocation then always carries a version from before it.
+    #[inline(always)]
+    pub(crate) fn admission(&self) -> (u64, u64) {
+        let version = self.version.load(Ordering::Acquire);
+        (self.allowed.load(Ordering::Relaxed), version)
+    }
+}
+
 /// Shared state of one subject. The hot path only loads `hot`.
 pub(crate) struct SubjectState {
     pub(crate) hot: Hot,
@@ -95,11 +115,7 @@ impl SubjectState {
         load: u8,
     ) -> Self {
         SubjectState {
-            hot: Hot {
-                allowed: AtomicU64::new(allowed),
-                identified: AtomicU64::new(identified),
-                version: AtomicU64::new(0),
-            },
+            hot: Hot::new(allowed, identified),
             key,
             owner,
             choices: Mutex::new(choices),
@@ -120,25 +136,10 @@ impl SubjectState {
         self.load.load(Ordering::Acquire) != LOADED
     }
 
-    /// The consent mask and the version to remember for a record captured
-    /// now. The version is read first: a record that sees the mask from
-    /// before a revocation then always carries a version from before it.
-    #[inline]
-    pub(crate) fn admission(&self) -> (u64, u64) {
-        let version = self.hot.version.load(Ordering::Acquire);
-        (self.hot.allowed.load(Ordering::Relaxed), version)
-    }
-
     /// The current mask.
     #[inline]
     pub(crate) fn allowed(&self) -> u64 {
         self.hot.allowed.load(Ordering::Relaxed)
-    }
-
-    /// The categories whose records carry this subject's identifiers.
-    #[inline]
-    pub(crate) fn identified(&self) -> u64 {
-        self.hot.identified.load(Ordering::Relaxed)
     }
 
     /// Applies a new effective mask. When it removes categories, `revoked`

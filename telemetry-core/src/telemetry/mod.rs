@@ -158,7 +158,7 @@ impl Telemetry {
 
     /// The pseudonymous key of the current subject, if a scope is open.
     pub fn current_subject(&self) -> Option<SubjectKey> {
-        crate::subject::context::with_fast_subject(self.inner.id(), |s, _| s.map(|s| s.key))
+        crate::subject::context::with_fast_subject(self.inner.nonzero_id(), |s, _| s.map(|s| s.key))
     }
 
     /// Whether a record of `category` would pass consent in the current

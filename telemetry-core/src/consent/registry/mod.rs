@@ -28,7 +28,7 @@ use crate::consent::store::ConsentStore;
 use crate::consent::view::FleetView;
 use crate::error::ConsentError;
 use crate::privacy::HashKey;
-use crate::subject::state::{LOADED, SubjectMap};
+use crate::subject::state::{Hot, LOADED, SubjectMap};
 use crate::subject::{Choices, SubjectKey, SubjectState};
 
 pub(crate) use changes::Change;
@@ -45,13 +45,16 @@ pub(crate) enum Backend {
 pub(crate) struct ConsentRegistry {
     pub(crate) policy: ConsentPolicy,
     pub(crate) do_not_track: bool,
-    /// Categories records without a subject may be kept in: the policy's
-    /// defaults, less the required ones while a shared store's view is
-    /// stale.
-    no_subject_mask: AtomicU64,
-    /// Categories in which records without a subject (or of a subject with
-    /// no choices) carry hashed values: the required ones allowed by default.
-    no_subject_identified: AtomicU64,
+    /// What the gate reads for records without a subject, in the shape of
+    /// a subject's (so that it reads either with the same loads): the
+    /// categories they may be kept in (the policy's defaults, less the
+    /// required ones while a shared store's view is stale), those in which
+    /// they carry hashed values (the required ones allowed by default),
+    /// and a version that stays 0.
+    no_subject: Hot,
+    /// The same for a named subject not in memory: with a shared store,
+    /// less the required categories (its choices are unknown).
+    absent: Hot,
     /// Whether the store is shared (refusals then tell `unconfirmed` from
     /// `consent`).
     pub(crate) shared: bool,
@@ -109,11 +112,16 @@ impl ConsentRegistry {
             StoreSettings::Local(store) => (Backend::Local(store), false),
             StoreSettings::Shared(view) => (Backend::Shared(view), true),
         };
+        let absent_mask = if shared {
+            no_subject_mask & !required
+        } else {
+            no_subject_mask
+        };
         let registry = ConsentRegistry {
             policy,
             do_not_track,
-            no_subject_mask: AtomicU64::new(no_subject_mask),
-            no_subject_identified: AtomicU64::new(no_subject_identified),
+            no_subject: Hot::new(no_subject_mask, no_subject_identified),
+            absent: Hot::new(absent_mask, no_subject_identified),
             shared,
             required,
             subject_key,
@@ -165,13 +173,19 @@ impl ConsentRegistry {
     /// Categories records without a subject may be kept in now.
     #[inline(always)]
     pub(crate) fn no_subject_mask(&self) -> u64 {
-        self.no_subject_mask.load(Ordering::Relaxed)
+        self.no_subject.allowed.load(Ordering::Relaxed)
     }
 
-    /// Categories in which records without a subject carry hashed values.
-    #[inline]
-    pub(crate) fn no_subject_identified(&self) -> u64 {
-        self.no_subject_identified.load(Ordering::Relaxed)
+    /// The masks of records without a subject, as the gate reads them.
+    #[inline(always)]
+    pub(crate) fn no_subject_hot(&self) -> &Hot {
+        &self.no_subject
+    }
+
+    /// The masks of a named subject not in memory, as the gate reads them.
+    #[inline(always)]
+    pub(crate) fn absent_hot(&self) -> &Hot {
+        &self.absent
     }
 
     /// The consent mask of a subject not in memory: the policy's default
@@ -179,11 +193,7 @@ impl ConsentRegistry {
     /// fail-closed default with a shared one (its choices are unknown).
     #[inline]
     pub(crate) fn absent_mask(&self) -> u64 {
-        if self.shared {
-            self.no_subject_mask() & !self.required
-        } else {
-            self.no_subject_mask()
-        }
+        self.absent.allowed.load(Ordering::Relaxed)
     }
 
     /// The pseudonymous key of a raw subject id.

@@ -22,9 +22,15 @@ impl ConsentRegistry {
             mask &= !self.required;
             identified = 0;
         }
-        self.no_subject_identified
-            .store(identified, Ordering::SeqCst);
-        self.no_subject_mask.store(mask, Ordering::SeqCst);
+        let absent = if self.shared {
+            mask & !self.required
+        } else {
+            mask
+        };
+        for (hot, mask) in [(&self.no_subject, mask), (&self.absent, absent)] {
+            hot.identified.store(identified, Ordering::SeqCst);
+            hot.allowed.store(mask, Ordering::SeqCst);
+        }
     }
 
     /// Sets `state`'s masks from `choices` (the caller holds its choices

@@ -3,6 +3,7 @@
 //! hot path reads with one load.
 
 use std::cell::{Cell, RefCell};
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use crate::subject::SubjectState;
@@ -16,7 +17,7 @@ struct Current(RefCell<Context>);
 
 impl Drop for Current {
     fn drop(&mut self) {
-        let _ = FAST_SUBJECT.try_with(|f| f.set((0, std::ptr::null(), 0)));
+        let _ = FAST_SUBJECT.try_with(|f| f.set((0, std::ptr::null(), !0)));
         let _ = FAST_SPAN.try_with(|f| f.set(RawSpan::NONE));
     }
 }
@@ -26,11 +27,13 @@ thread_local! {
         Current(RefCell::new(Context { subject: None, span: None, withheld: 0, tracestate: None }))
     };
     /// Mirror of the current subject for the hot path: (owner instance id,
-    /// state, withheld categories). The pointer is non-null only while
-    /// `CURRENT` holds a handle to that state.
+    /// state, categories the context does not withhold). The pointer is
+    /// non-null only while `CURRENT` holds a handle to that state. The
+    /// categories are kept inverted so that the gate's `mask & !withheld`
+    /// is one `and` of what it loads.
     /// Plain `Cell`s with constant initialisers and no destructor: reading
     /// them is a thread-local load, with no lazy-init or borrow check.
-    static FAST_SUBJECT: Cell<(u64, *const SubjectState, u64)> = const { Cell::new((0, std::ptr::null(), 0)) };
+    static FAST_SUBJECT: Cell<(u64, *const SubjectState, u64)> = const { Cell::new((0, std::ptr::null(), !0)) };
     /// Whether telemetry is suppressed on this thread (see [`Context::suppress`]).
     pub(super) static SUPPRESSED: Cell<bool> = const { Cell::new(false) };
     /// Mirror of the current span context.
@@ -46,7 +49,7 @@ thread_local! {
 /// thread-local load; no reference count touched.
 #[inline(always)]
 pub(crate) fn with_fast_subject<R>(
-    owner: u64,
+    owner: NonZeroU64,
     f: impl FnOnce(Option<&SubjectState>, u64) -> R,
 ) -> R {
     // SAFETY: the reference is used only inside `f`, which cannot change
@@ -66,14 +69,18 @@ pub(crate) fn with_fast_subject<R>(
 /// nor clears the current context (attaching a [`Context`], dropping a
 /// guard) while it holds it.
 #[inline(always)]
-pub(crate) unsafe fn fast_subject<'a>(owner: u64) -> (Option<&'a SubjectState>, u64) {
-    let (id, ptr, withheld) = FAST_SUBJECT
-        .try_with(Cell::get)
-        .unwrap_or((0, std::ptr::null(), 0));
-    if id == owner && !ptr.is_null() {
+pub(crate) unsafe fn fast_subject<'a>(owner: NonZeroU64) -> (Option<&'a SubjectState>, u64) {
+    let (id, ptr, not_withheld) =
+        FAST_SUBJECT
+            .try_with(Cell::get)
+            .unwrap_or((0, std::ptr::null(), !0));
+    let withheld = !not_withheld;
+    if id == owner.get() {
         // SAFETY: `FAST_SUBJECT` is set from `CURRENT` by `swap_current`
         // whenever `CURRENT` changes, and cleared when `CURRENT` is
-        // destroyed, so a non-null pointer always points into the
+        // destroyed. It holds id 0 with a null pointer, or a state's owner
+        // with `Arc::as_ptr` of that state (never null), and `owner` is
+        // never 0: an equal id means a set pointer. A set pointer always points into the
         // `Arc<SubjectState>` that `CURRENT` on this thread holds, which
         // lives until the current context changes: the caller promises it
         // does not while it holds the reference.
@@ -86,7 +93,7 @@ pub(crate) unsafe fn fast_subject<'a>(owner: u64) -> (Option<&'a SubjectState>, 
 /// The categories the current context withholds (see [`Context::narrow_consent`]).
 #[inline]
 pub(crate) fn fast_withheld() -> u64 {
-    FAST_SUBJECT.try_with(|f| f.get().2).unwrap_or(0)
+    FAST_SUBJECT.try_with(|f| !f.get().2).unwrap_or(0)
 }
 
 /// Whether telemetry is suppressed on this thread.
@@ -194,8 +201,8 @@ pub(crate) fn swap_current(mut ctx: Context) -> Context {
     let r = CURRENT.try_with(|c| match c.0.try_borrow_mut() {
         Ok(mut cur) => ctx.take().map(|new| {
             let subject = match &new.subject {
-                Some(s) => (s.0.owner, Arc::as_ptr(&s.0), new.withheld),
-                None => (0, std::ptr::null(), new.withheld),
+                Some(s) => (s.0.owner, Arc::as_ptr(&s.0), !new.withheld),
+                None => (0, std::ptr::null(), !new.withheld),
             };
             let _ = FAST_SUBJECT.try_with(|f| f.set(subject));
             std::mem::replace(&mut *cur, new)
