@@ -93,6 +93,17 @@ pub(crate) struct RegistrySettings {
     pub(crate) counted: CategorySet,
 }
 
+/// The categories a named subject not in memory may be recorded in, from
+/// those of records without a subject: with a shared store its choices
+/// are unknown, so none that require consent (fail closed).
+pub(crate) fn absent_mask_of(no_subject: u64, shared: bool, required: u64) -> u64 {
+    if shared {
+        no_subject & !required
+    } else {
+        no_subject
+    }
+}
+
 impl ConsentRegistry {
     pub(crate) fn new(settings: RegistrySettings) -> Result<Self, ConsentError> {
         let RegistrySettings {
@@ -112,16 +123,14 @@ impl ConsentRegistry {
             StoreSettings::Local(store) => (Backend::Local(store), false),
             StoreSettings::Shared(view) => (Backend::Shared(view), true),
         };
-        let absent_mask = if shared {
-            no_subject_mask & !required
-        } else {
-            no_subject_mask
-        };
         let registry = ConsentRegistry {
             policy,
             do_not_track,
             no_subject: Hot::new(no_subject_mask, no_subject_identified),
-            absent: Hot::new(absent_mask, no_subject_identified),
+            absent: Hot::new(
+                absent_mask_of(no_subject_mask, shared, required),
+                no_subject_identified,
+            ),
             shared,
             required,
             subject_key,

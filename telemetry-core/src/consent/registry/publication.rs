@@ -22,11 +22,7 @@ impl ConsentRegistry {
             mask &= !self.required;
             identified = 0;
         }
-        let absent = if self.shared {
-            mask & !self.required
-        } else {
-            mask
-        };
+        let absent = super::absent_mask_of(mask, self.shared, self.required);
         for (hot, mask) in [(&self.no_subject, mask), (&self.absent, absent)] {
             hot.identified.store(identified, Ordering::SeqCst);
             hot.allowed.store(mask, Ordering::SeqCst);

@@ -80,10 +80,10 @@ pub(crate) unsafe fn fast_subject<'a>(owner: NonZeroU64) -> (Option<&'a SubjectS
         // whenever `CURRENT` changes, and cleared when `CURRENT` is
         // destroyed. It holds id 0 with a null pointer, or a state's owner
         // with `Arc::as_ptr` of that state (never null), and `owner` is
-        // never 0: an equal id means a set pointer. A set pointer always points into the
-        // `Arc<SubjectState>` that `CURRENT` on this thread holds, which
-        // lives until the current context changes: the caller promises it
-        // does not while it holds the reference.
+        // never 0: an equal id means a set pointer. A set pointer always
+        // points into the `Arc<SubjectState>` that `CURRENT` on this
+        // thread holds, which lives until the current context changes: the
+        // caller promises it does not while it holds the reference.
         (Some(unsafe { &*ptr }), withheld)
     } else {
         (None, withheld)
