@@ -103,7 +103,7 @@ mod tests {
     use crate::privacy::HashKey;
     use crate::privacy::{KeyId, SUBJECT_KEY_CONTEXT};
     use crate::subject::Choices;
-    use crate::subject::state::LOADED;
+    use crate::subject::state::{Hot, LOADED};
 
     /// A shared store that is never asked anything but loads, which it
     /// takes and never answers: the test plays the feed.
@@ -134,6 +134,11 @@ mod tests {
 
     /// A registry over [`Silent`] whose view is fresh.
     fn shared_registry() -> ConsentRegistry {
+        shared_registry_with(ConsentPolicy::opt_in().require(Category::BUSINESS))
+    }
+
+    /// [`shared_registry`] with `policy`.
+    fn shared_registry_with(policy: ConsentPolicy) -> ConsentRegistry {
         let view = FleetView::new(
             Box::new(Silent),
             Duration::from_secs(60),
@@ -141,7 +146,7 @@ mod tests {
             Duration::from_secs(1),
         );
         let registry = ConsentRegistry::new(RegistrySettings {
-            policy: ConsentPolicy::opt_in().require(Category::BUSINESS),
+            policy,
             do_not_track: false,
             subject_key: HashKey::derive(KeyId(0), b"0123456789abcdef", SUBJECT_KEY_CONTEXT),
             owner: 1,
@@ -170,6 +175,35 @@ mod tests {
     /// The order in which a load's answer is taken (the choices lock held,
     /// the masks set, then marked loaded): a record refused on the
     /// fail-closed mask meanwhile is `unconfirmed`, never `consent`.
+    /// The masks the gate reads for no subject and for a named subject not
+    /// in memory: with a shared store the second never allows a required
+    /// category (its choices are unknown), and a stale view takes the
+    /// required categories from both, until it is fresh again.
+    #[test]
+    fn records_without_a_known_subject_follow_the_view() {
+        let r = shared_registry_with(ConsentPolicy::opt_out().require(Category::BUSINESS));
+        let business = Category::BUSINESS.mask();
+        let allows = |hot: &Hot| hot.allowed.load(Ordering::SeqCst) & business != 0;
+        assert!(allows(r.no_subject_hot()), "opt-out: no subject allowed");
+        assert!(!allows(r.absent_hot()), "an unknown subject fails closed");
+        assert_eq!(r.absent_mask(), r.no_subject_mask() & !r.required());
+        let stale = |on: bool| {
+            r.fleet().unwrap().stale.store(on, Ordering::SeqCst);
+            r.publish_no_subject();
+        };
+        stale(true);
+        assert!(!allows(r.no_subject_hot()), "stale: no subject refused");
+        assert!(!allows(r.absent_hot()));
+        let identified = |hot: &Hot| hot.identified.load(Ordering::SeqCst);
+        assert_eq!(identified(r.no_subject_hot()), 0, "stale: none identified");
+        assert_eq!(identified(r.absent_hot()), 0);
+        stale(false);
+        assert_ne!(identified(r.absent_hot()), 0, "fresh: identified again");
+        assert!(allows(r.no_subject_hot()), "fresh again");
+        assert!(!allows(r.absent_hot()));
+        assert_eq!(r.no_subject_hot().version.load(Ordering::SeqCst), 0);
+    }
+
     #[test]
     fn a_refusal_while_the_choices_arrive_is_unconfirmed() {
         let r = shared_registry();
