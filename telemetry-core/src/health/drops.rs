@@ -158,8 +158,14 @@ impl DropCounters {
             // id means the pointer is set. That shard is kept alive by
             // `self.shared.shards` (and by `OWNED`) for as long as the
             // instance, which `&self` proves is alive. Instance ids are
-            // never reused.
-            unsafe { &*ptr }.add(cause, category, n);
+            // never reused. Saying the pointer is set (`assert_unchecked`)
+            // lets the compiler drop the null test it otherwise kept
+            // beside the id's: one branch fewer in every counted refusal.
+            unsafe {
+                std::hint::assert_unchecked(!ptr.is_null());
+                &*ptr
+            }
+            .add(cause, category, n);
         } else {
             self.count_slow(cause, category, n);
         }

@@ -247,23 +247,31 @@ macro_rules! instrument {
 
         impl $name {
             /// Records a measurement with `attributes`, if consent allows
-            /// the instrument's category in the current context.
-            #[inline]
+            /// the instrument's category in the current context. Only the
+            /// consent check is inlined where it is called: a refused
+            /// measurement is the check and the count of the refusal.
+            #[inline(always)]
             pub fn $method(&self, $v: $t, attributes: &MetricAttributes<'_>) {
+                if self.inner.check(self.category).is_err() {
+                    return;
+                }
+                self.apply_admitted($v, attributes);
+            }
+
+            /// [`$method`](Self::$method) once consent allowed it: the
+            /// series lookup and the update, out of line.
+            #[inline(never)]
+            fn apply_admitted(&self, $v: $t, attributes: &MetricAttributes<'_>) {
                 let bounds = &self.core.table.bounds;
-                self.with_checked_series(attributes, |s| $apply(s, $v, bounds, None));
+                self.with_series(attributes, |s| $apply(s, $v, bounds, None));
             }
 
             /// Runs `apply` on the series of `attributes` (the overflow
-            /// series past the limit, counted), if consent allows the
-            /// instrument's category in the current context.
+            /// series past the limit, counted), consent already checked.
             #[inline]
-            fn with_checked_series(&self, attributes: &MetricAttributes<'_>, apply: impl FnOnce(&Series)) {
+            fn with_series(&self, attributes: &MetricAttributes<'_>, apply: impl FnOnce(&Series)) {
                 let inner: &Inner = &self.inner;
                 let category = self.category;
-                if inner.check(category).is_err() {
-                    return;
-                }
                 let table = &self.core.table;
                 let undeclared = || inner.drops().count(DropCause::Limits, category, 1);
                 table.with_series_noting(attributes, undeclared, |found| match found {
@@ -420,7 +428,10 @@ impl Counter {
         mono: u64,
         exemplar: impl FnOnce() -> Exemplar,
     ) {
-        self.with_checked_series(attributes, |s| {
+        if self.inner.check(self.category).is_err() {
+            return;
+        }
+        self.with_series(attributes, |s| {
             s.add_u64(value, None);
             s.offer_exemplar(mono, exemplar);
         });
@@ -437,8 +448,11 @@ impl Histogram {
         mono: u64,
         exemplar: impl FnOnce() -> Exemplar,
     ) {
+        if self.inner.check(self.category).is_err() {
+            return;
+        }
         let bounds = &self.core.table.bounds;
-        self.with_checked_series(attributes, |s| {
+        self.with_series(attributes, |s| {
             s.record_f64(value, bounds, None);
             s.offer_exemplar(mono, exemplar);
         });

@@ -83,8 +83,17 @@ pub(crate) unsafe fn fast_subject<'a>(owner: NonZeroU64) -> (Option<&'a SubjectS
         // never 0: an equal id means a set pointer. A set pointer always
         // points into the `Arc<SubjectState>` that `CURRENT` on this
         // thread holds, which lives until the current context changes: the
-        // caller promises it does not while it holds the reference.
-        (Some(unsafe { &*ptr }), withheld)
+        // caller promises it does not while it holds the reference. Saying
+        // the pointer is set (`assert_unchecked`) lets the compiler take
+        // the subject's branch on the id's test alone; it had tested the
+        // pointer for null again after it.
+        (
+            Some(unsafe {
+                std::hint::assert_unchecked(!ptr.is_null());
+                &*ptr
+            }),
+            withheld,
+        )
     } else {
         (None, withheld)
     }
