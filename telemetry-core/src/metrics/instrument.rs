@@ -258,8 +258,8 @@ macro_rules! instrument {
                 self.apply_admitted($v, attributes);
             }
 
-            /// [`$method`](Self::$method) once consent allowed it: the
-            /// series lookup and the update, out of line.
+            /// A measurement once consent allowed it: the series lookup
+            /// and the update, out of line.
             #[inline(never)]
             fn apply_admitted(&self, $v: $t, attributes: &MetricAttributes<'_>) {
                 let bounds = &self.core.table.bounds;
