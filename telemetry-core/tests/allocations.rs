@@ -1,6 +1,7 @@
 //! The denied and sampled-out paths allocate nothing, and a recorded event
 //! or span whose attributes fit in the record allocates nothing either
-//! (a span reuses its thread's last open state): counted
+//! (a span reuses its thread's last open state, an ad-hoc event its
+//! thread's last builder): counted
 //! with a counting global allocator (per thread, so other threads do not
 //! disturb it).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -115,8 +116,15 @@ fn denied_and_sampled_out_paths_do_not_allocate() {
         0,
         "sampled-out error event"
     );
-    // And the recorded path does allocate (the counter sees allocations).
-    assert!(allocations(|| t.event("e", Category::RESOURCE).public("k", "v").emit()) > 0);
+    // And a recorded value that does not fit in the record allocates (the
+    // counter sees allocations).
+    assert!(
+        allocations(|| {
+            t.event("e", Category::RESOURCE)
+                .public("k", "a value longer than the record holds inline")
+                .emit()
+        }) > 0
+    );
 }
 
 #[test]
@@ -145,10 +153,28 @@ fn recorded_events_and_spans_with_few_short_attributes_allocate_nothing() {
     // The span's open state reuses the one the thread's last span left
     // (made once, on the warm-up span); its record allocates nothing.
     assert_eq!(spans, 0, "recorded span");
+    // An ad-hoc event's builder reuses the box the thread's last one left
+    // (made once, on the warm-up call).
+    assert_eq!(
+        allocations(|| {
+            t.event("checkout.step", Category::PERFORMANCE)
+                .public("route", "/checkout/payment")
+                .public("items", 3u64)
+                .emit()
+        }),
+        0,
+        "recorded ad-hoc event"
+    );
     t.force_flush().unwrap();
     assert_eq!(
         exporter.logs().len() - before,
-        101,
-        "every event was recorded"
+        202,
+        "every event was recorded (101 typed, 101 ad hoc)"
+    );
+    let adhoc = exporter.events_named("checkout.step");
+    assert_eq!(adhoc.len(), 101);
+    assert!(
+        adhoc.iter().all(|l| l.attributes.len() == 2),
+        "a reused builder carries only its own event's attributes"
     );
 }

@@ -78,6 +78,7 @@ pub(crate) enum SpanAdmission {
 }
 
 /// What the gate decided for an event it admitted.
+#[derive(Clone, Copy)]
 pub(crate) struct EventAdmission {
     pub(crate) consented: Consented,
     /// The span it happens in.

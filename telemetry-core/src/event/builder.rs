@@ -189,8 +189,49 @@ impl<'t> EventBuilder<'t> {
             });
         EventBuilder {
             inner,
-            pending: pending.map(Box::new),
+            pending: pending.map(spare::boxed),
         }
+    }
+}
+
+/// One emptied [`Pending`] a thread keeps for its next ad-hoc event, as a
+/// span's open state is kept: a recorded ad-hoc event then allocates
+/// nothing (the box is what keeps a refused builder one pointer wide).
+mod spare {
+    use std::cell::Cell;
+
+    use super::Pending;
+
+    thread_local! {
+        /// Holds nothing on the heap but the box itself: `keep` empties
+        /// what could.
+        static SPARE: Cell<Option<Box<Pending>>> = const { Cell::new(None) };
+    }
+
+    /// `pending` in this thread's kept box, or in a new one.
+    #[inline]
+    pub(super) fn boxed(pending: Pending) -> Box<Pending> {
+        match SPARE.try_with(Cell::take) {
+            Ok(Some(mut kept)) => {
+                *kept = pending;
+                kept
+            }
+            _ => Box::new(pending),
+        }
+    }
+
+    /// Keeps `p` for the next event, emptied; drops it if one is kept
+    /// already (or the thread is exiting).
+    #[inline]
+    pub(super) fn keep(mut p: Box<Pending>) {
+        p.name = std::borrow::Cow::Borrowed("");
+        p.body = None;
+        p.attrs.attrs = Default::default();
+        let _ = SPARE.try_with(|s| {
+            if let Some(kept) = s.replace(Some(p)) {
+                s.set(Some(kept));
+            }
+        });
     }
 }
 
@@ -305,5 +346,6 @@ impl EventBuilder<'_> {
             body,
             &mut p.attrs,
         );
+        spare::keep(p);
     }
 }
