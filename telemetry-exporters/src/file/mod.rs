@@ -74,6 +74,7 @@
 mod naming;
 mod non_finite;
 mod reader;
+mod reserve;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -360,6 +361,8 @@ struct SignalWriter {
     file: Option<File>,
     path: Option<PathBuf>,
     size: u64,
+    /// Room reserved on disk ahead of the writes (see [`reserve`]).
+    reserved: reserve::Reserved,
     opened: Instant,
     last_sync: Instant,
     seq: u64,
@@ -371,10 +374,24 @@ impl SignalWriter {
             file: None,
             path: None,
             size: 0,
+            reserved: reserve::Reserved::UpTo(0),
             opened: Instant::now(),
             last_sync: Instant::now(),
             seq: 0,
         }
+    }
+
+    /// Closes the file, giving back the room reserved past its end.
+    fn close(&mut self) -> Option<File> {
+        let file = self.file.take()?;
+        reserve::release(&file, self.size, self.reserved);
+        Some(file)
+    }
+}
+
+impl Drop for SignalWriter {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 
@@ -478,7 +495,7 @@ impl FileExporter {
             && ((w.size > 0 && w.size + len > config.max_file_bytes)
                 || w.opened.elapsed() >= config.max_file_age);
         if needs_rotation {
-            if let Some(f) = w.file.take() {
+            if let Some(f) = w.close() {
                 let _ = f.sync_all();
             }
             if config.compress_rotated
@@ -505,6 +522,7 @@ impl FileExporter {
             w.file = Some(file);
             w.path = Some(path);
             w.size = 0;
+            w.reserved = reserve::Reserved::UpTo(0);
             w.opened = Instant::now();
             let deleted = naming::enforce_retention(
                 &config.dir,
@@ -527,11 +545,14 @@ impl FileExporter {
         let result = if injected {
             Err(io::Error::from_raw_os_error(28)) // ENOSPC
         } else {
+            reserve::ahead(file, w.size, len, &mut w.reserved, config.max_file_bytes);
             file.write_all(&self.buf)
         };
         if let Err(e) = result {
-            // Cut back any partial line so readers never see one mid-file.
+            // Cut back any partial line so readers never see one mid-file
+            // (which also gives back any room reserved past it).
             let _ = file.set_len(w.size);
+            w.reserved = reserve::Reserved::UpTo(0);
             return Err(classify(stats, &e, path));
         }
         w.size += len;
@@ -642,7 +663,7 @@ impl Exporter for FileExporter {
     fn shutdown(&mut self, deadline: Instant) -> Result<(), ExportError> {
         let r = self.force_flush(deadline);
         for w in &mut self.writers {
-            w.file = None;
+            w.close();
         }
         r
     }

@@ -399,6 +399,42 @@ fn rotation_under_concurrent_writers_loses_and_corrupts_nothing() {
     assert_eq!(seen.len(), 8_000);
 }
 
+/// On Linux the exporter reserves room on disk ahead of its writes
+/// (`fallocate`, keeping the size); none of it is left once a file is
+/// closed, here at shutdown.
+#[test]
+fn room_reserved_ahead_of_writes_is_given_back_when_files_close() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = FileExporter::builder(dir.path())
+        .max_file_bytes(64 << 20)
+        .build()
+        .unwrap();
+    let t = builder().exporter(file).build().unwrap();
+    for i in 0..100u64 {
+        t.event("work", Category::PERFORMANCE).public("i", i).emit();
+    }
+    t.force_flush().unwrap();
+    let logs = files(dir.path(), Signal::Logs).unwrap();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let on_disk = |p: &Path| {
+        let m = std::fs::metadata(p).unwrap();
+        (m.len(), m.blocks() * 512)
+    };
+    let (len, used) = on_disk(&logs[0]);
+    if used < 4 << 20 {
+        eprintln!("no room reserved on this filesystem ({used} bytes used for {len})");
+    }
+    let report = t.shutdown(Duration::from_secs(10));
+    assert!(report.is_complete(), "{report:?}");
+    let (len_after, used_after) = on_disk(&logs[0]);
+    assert_eq!(len_after, len, "closing changed the file's length");
+    assert!(
+        used_after <= len.next_multiple_of(4096) + 4096,
+        "{used_after} bytes still used for a file of {len}"
+    );
+}
+
 #[test]
 fn a_truncated_last_line_is_reported_apart() {
     let dir = tempfile::tempdir().unwrap();
