@@ -806,6 +806,59 @@ mod tests {
         assert_eq!(out, b"kept");
     }
 
+    /// Records whose length prefix takes one, two, three and four bytes.
+    #[test]
+    fn records_of_every_length_prefix_size_are_the_bytes_prost_writes() {
+        let names = names();
+        let log = |body: usize| LogRecord {
+            time: SystemTime::UNIX_EPOCH,
+            event_name: Cow::Borrowed("e"),
+            category: Category::PERFORMANCE,
+            severity: Severity::Info,
+            body: (body > 0).then(|| Cow::Owned("x".repeat(body))),
+            schema_version: 0,
+            attributes: Default::default(),
+            dropped_attributes: 0,
+            trace: None,
+            probability: 1.0,
+            subject: None,
+            key_id: None,
+        };
+        let logs: Vec<LogRecord> = [0, 10, 100, 200, 16_200, 16_400, 70_000, 3_000_000]
+            .into_iter()
+            .map(log)
+            .collect();
+        let mut scratch = Scratch::default();
+        for take in [1, logs.len()] {
+            let logs = &logs[logs.len() - take..];
+            let mut direct = Vec::new();
+            logs_request(
+                &mut direct,
+                &mut scratch,
+                Framing::Bare,
+                resource(),
+                &names,
+                logs,
+            )
+            .unwrap();
+            let message = crate::proto::logs_request(resource(), &names, logs);
+            assert_eq!(direct, message.encode_to_vec());
+        }
+        let lengths: Vec<usize> = logs
+            .iter()
+            .map(|l| {
+                let mut one = Vec::new();
+                log_body(&mut one, l, &names);
+                varint_len(one.len() as u64)
+            })
+            .collect();
+        assert_eq!(lengths, [1, 1, 2, 2, 2, 3, 3, 4]);
+    }
+
+    fn log_body(out: &mut Vec<u8>, l: &LogRecord, names: &CategoryNames) {
+        super::log(out, l, names);
+    }
+
     #[test]
     fn varint_lengths_match_what_is_written() {
         for v in [
