@@ -773,14 +773,15 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_request_over_the_limit_is_refused_and_nothing_is_written() {
-        let log = LogRecord {
+    /// A log record with no attributes and a body of `body` bytes (none
+    /// for 0).
+    fn log_of_body(body: usize) -> LogRecord {
+        LogRecord {
             time: SystemTime::UNIX_EPOCH,
             event_name: Cow::Borrowed("e"),
             category: Category::PERFORMANCE,
             severity: Severity::Info,
-            body: Some(Cow::Owned("x".repeat(1000))),
+            body: (body > 0).then(|| Cow::Owned("x".repeat(body))),
             schema_version: 0,
             attributes: Default::default(),
             dropped_attributes: 0,
@@ -788,7 +789,12 @@ mod tests {
             probability: 1.0,
             subject: None,
             key_id: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_request_over_the_limit_is_refused_and_nothing_is_written() {
+        let log = log_of_body(1000);
         let names = names();
         let mut out = b"kept".to_vec();
         let refused = logs_request(
@@ -810,23 +816,9 @@ mod tests {
     #[test]
     fn records_of_every_length_prefix_size_are_the_bytes_prost_writes() {
         let names = names();
-        let log = |body: usize| LogRecord {
-            time: SystemTime::UNIX_EPOCH,
-            event_name: Cow::Borrowed("e"),
-            category: Category::PERFORMANCE,
-            severity: Severity::Info,
-            body: (body > 0).then(|| Cow::Owned("x".repeat(body))),
-            schema_version: 0,
-            attributes: Default::default(),
-            dropped_attributes: 0,
-            trace: None,
-            probability: 1.0,
-            subject: None,
-            key_id: None,
-        };
         let logs: Vec<LogRecord> = [0, 10, 100, 200, 16_200, 16_400, 70_000, 3_000_000]
             .into_iter()
-            .map(log)
+            .map(log_of_body)
             .collect();
         let mut scratch = Scratch::default();
         for take in [1, logs.len()] {
