@@ -172,9 +172,6 @@ mod tests {
         }
     }
 
-    /// The order in which a load's answer is taken (the choices lock held,
-    /// the masks set, then marked loaded): a record refused on the
-    /// fail-closed mask meanwhile is `unconfirmed`, never `consent`.
     /// The masks the gate reads for no subject and for a named subject not
     /// in memory: with a shared store the second never allows a required
     /// category (its choices are unknown), and a stale view takes the
@@ -204,6 +201,9 @@ mod tests {
         assert_eq!(r.no_subject_hot().version.load(Ordering::SeqCst), 0);
     }
 
+    /// The order in which a load's answer is taken (the choices lock held,
+    /// the masks set, then marked loaded): a record refused on the
+    /// fail-closed mask meanwhile is `unconfirmed`, never `consent`.
     #[test]
     fn a_refusal_while_the_choices_arrive_is_unconfirmed() {
         let r = shared_registry();
