@@ -1,20 +1,39 @@
-//! Keyed BLAKE3 of an input that fits in one 64-byte block, computed in
-//! general-purpose registers.
+//! Keyed BLAKE3 of an input that fits in one 64-byte block, in our own
+//! code, with the faster of two implementations on the CPU it runs on.
 //!
 //! The output is the `blake3` crate's `keyed_hash`, bit for bit (the tests
-//! compare every length from 0 to 64 under several keys); longer inputs go
-//! to the crate. The reason this exists: a hashed field is almost always
-//! short (an e-mail address, an account id, a number), and for one block
-//! the crate runs a single compression in vector registers. Its rounds are
-//! one long dependency chain, and on the machine the benchmarks run on
-//! (an AMD EPYC whose simple vector operations take two cycles) that chain
-//! took 95 ns for a 15-byte input with the crate's AVX-512 code, 112 ns
-//! with its SSE4.1 code, and 49–54 ns here, where the same chain's additions,
-//! xors and rotations take one cycle each. The crate's features cannot pick
-//! a backend for small inputs alone (they apply to every user of the crate
-//! in a build), so the one-block case is written out here, from the
-//! function's specification. `docs/performance.md` ("One block of BLAKE3
-//! in general-purpose registers") has the measurements.
+//! compare every length from 0 to 64 under several keys, for both
+//! implementations); longer inputs go to the crate. The reason this exists:
+//! a hashed field is almost always short (an e-mail address, an account
+//! id, a number), and one block is a single compression, seven rounds of
+//! one long dependency chain. How fast that chain runs depends on the CPU
+//! more than on the code:
+//!
+//! - on an AMD EPYC whose simple vector operations take two cycles, the
+//!   crate's vector code took 95 ns for a 15-byte input and [`scalar`]
+//!   code, whose additions, xors and rotations take one cycle, 49–54 ns;
+//! - on an Intel Xeon (Sapphire Rapids), where both take one cycle, the
+//!   scalar code (whose sixteen words of state and sixteen of message do
+//!   not fit in fifteen registers) took 70–77 ns, the crate 61 ns, and
+//!   [`avx512`] code, one instruction a rotation and the message permuted
+//!   off the chain, 50 ns.
+//!
+//! The crate's features cannot pick a backend for small inputs alone (they
+//! apply to every user of the crate in a build), and whether vector steps
+//! take one cycle or two is not something the CPU reports. So the first
+//! time a key is derived, [`choose`] times both, one hash at a time (as
+//! capture runs them: one per value, other work around it), and keeps the
+//! faster for the life of the process. That takes about 30 µs once (110 µs
+//! when it is the process's first feature detection). The choice changes
+//! only speed, never a hash. `docs/performance.md` ("One block of BLAKE3
+//! in general-purpose registers" and "One block of BLAKE3 on the CPU it
+//! runs on") has the measurements.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod scalar;
 
 /// Bytes in one BLAKE3 block: the longest input hashed here.
 pub(crate) const BLOCK_LEN: usize = 64;
@@ -31,6 +50,9 @@ const CHUNK_END: u32 = 1 << 1;
 const ROOT: u32 = 1 << 3;
 const KEYED_HASH: u32 = 1 << 4;
 
+/// Where each message word of a round comes from in the round before.
+const MSG_PERMUTATION: [usize; 16] = [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8];
+
 /// A key as the compression reads it: eight little-endian words.
 pub(crate) fn key_words(key: &[u8; 32]) -> [u32; 8] {
     let mut words = [0u32; 8];
@@ -40,105 +62,96 @@ pub(crate) fn key_words(key: &[u8; 32]) -> [u32; 8] {
     words
 }
 
+/// Which implementation hashes one block in this process.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Backend {
+    /// [`scalar`]: general-purpose registers, on every CPU.
+    Scalar = 1,
+    /// [`avx512`]: vector registers. Only ever chosen after
+    /// `avx512::detected()` returned true.
+    #[cfg(target_arch = "x86_64")]
+    Avx512 = 2,
+}
+
+/// The chosen [`Backend`] as its number; 0 until [`choose`] ran (the
+/// scalar code is used until then).
+static CHOSEN: AtomicU8 = AtomicU8::new(0);
+
 /// The first 16 bytes of the keyed BLAKE3 hash of `input`, or `None` if
 /// `input` is longer than one block.
 #[inline]
 pub(crate) fn keyed_hash_16(key: &[u32; 8], input: &[u8]) -> Option<[u8; 16]> {
-    if input.len() > BLOCK_LEN {
-        return None;
+    #[cfg(target_arch = "x86_64")]
+    if CHOSEN.load(Ordering::Relaxed) == Backend::Avx512 as u8 {
+        // SAFETY: `Avx512` is stored in `CHOSEN` only by `choose`, and only
+        // after `avx512::detected()` found the features the function
+        // enables on this CPU.
+        return unsafe { avx512::keyed_hash_16(key, input) };
     }
-    let mut m = [0u32; 16];
-    let mut chunks = input.chunks_exact(4);
-    for (w, c) in m.iter_mut().zip(&mut chunks) {
-        *w = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+    scalar::keyed_hash_16(key, input)
+}
+
+/// Picks, once per process, the faster [`Backend`] on this CPU, and
+/// returns it. Later calls return the first choice.
+pub(crate) fn choose() -> Backend {
+    match CHOSEN.load(Ordering::Relaxed) {
+        0 => {}
+        #[cfg(target_arch = "x86_64")]
+        2 => return Backend::Avx512,
+        _ => return Backend::Scalar,
     }
-    let rest = chunks.remainder();
-    if let Some(last) = m.get_mut(input.len() / 4) {
-        let mut bytes = [0u8; 4];
-        for (b, r) in bytes.iter_mut().zip(rest) {
-            *b = *r;
+    let chosen = measure();
+    // Two threads deriving their first keys at once may both measure; the
+    // first choice stored is kept, so a process never switches.
+    match CHOSEN.compare_exchange(0, chosen as u8, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => chosen,
+        Err(_) => choose(),
+    }
+}
+
+/// Rounds of the timing; the fastest round of each backend counts, so
+/// that an interruption in one round does not decide.
+const ROUNDS: usize = 7;
+
+/// Hashes per round.
+const CHAIN: usize = 24;
+
+/// Times both backends hashing a 19-byte value (an e-mail address's
+/// length) one hash at a time, rounds interleaved, and returns the faster.
+fn measure() -> Backend {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::detected() {
+        let key = key_words(&[0x5A; 32]);
+        let (mut scalar_best, mut vector_best) = (u128::MAX, u128::MAX);
+        for _ in 0..ROUNDS {
+            scalar_best = scalar_best.min(time_chain(|v| scalar::keyed_hash_16(&key, v)));
+            // SAFETY: `avx512::detected()` found the features it enables.
+            vector_best =
+                vector_best.min(time_chain(|v| unsafe { avx512::keyed_hash_16(&key, v) }));
         }
-        *last = u32::from_le_bytes(bytes);
+        if vector_best < scalar_best {
+            return Backend::Avx512;
+        }
     }
-    let [k0, k1, k2, k3, k4, k5, k6, k7] = *key;
-    // The counter is 0 (the first chunk) and the block length is at most
-    // 64, so the cast is exact.
-    let mut s = [
-        k0,
-        k1,
-        k2,
-        k3,
-        k4,
-        k5,
-        k6,
-        k7,
-        IV[0],
-        IV[1],
-        IV[2],
-        IV[3],
-        0,
-        0,
-        input.len() as u32,
-        FLAGS,
-    ];
-    // Seven rounds, the message words permuted between them, written out:
-    // as a loop (six rounds and a permutation, then the last round) the
-    // hash took 58–59 ns, against 49–52 written out.
-    round(&mut s, &m);
-    let m = permute(&m);
-    round(&mut s, &m);
-    let m = permute(&m);
-    round(&mut s, &m);
-    let m = permute(&m);
-    round(&mut s, &m);
-    let m = permute(&m);
-    round(&mut s, &m);
-    let m = permute(&m);
-    round(&mut s, &m);
-    let m = permute(&m);
-    round(&mut s, &m);
-    let mut out = [0u8; 16];
-    for (i, o) in out.chunks_exact_mut(4).enumerate() {
-        o.copy_from_slice(&(s[i] ^ s[i + 8]).to_le_bytes());
-    }
-    Some(out)
+    Backend::Scalar
 }
 
-/// One round: the columns, then the diagonals, each with two message words.
-#[inline(always)]
-fn round(s: &mut [u32; 16], m: &[u32; 16]) {
-    g(s, [0, 4, 8, 12], m[0], m[1]);
-    g(s, [1, 5, 9, 13], m[2], m[3]);
-    g(s, [2, 6, 10, 14], m[4], m[5]);
-    g(s, [3, 7, 11, 15], m[6], m[7]);
-    g(s, [0, 5, 10, 15], m[8], m[9]);
-    g(s, [1, 6, 11, 12], m[10], m[11]);
-    g(s, [2, 7, 8, 13], m[12], m[13]);
-    g(s, [3, 4, 9, 14], m[14], m[15]);
-}
-
-/// The quarter-round mixing function on the four state words at `i`.
-#[inline(always)]
-fn g(s: &mut [u32; 16], [a, b, c, d]: [usize; 4], x: u32, y: u32) {
-    s[a] = s[a].wrapping_add(s[b]).wrapping_add(x);
-    s[d] = (s[d] ^ s[a]).rotate_right(16);
-    s[c] = s[c].wrapping_add(s[d]);
-    s[b] = (s[b] ^ s[c]).rotate_right(12);
-    s[a] = s[a].wrapping_add(s[b]).wrapping_add(y);
-    s[d] = (s[d] ^ s[a]).rotate_right(8);
-    s[c] = s[c].wrapping_add(s[d]);
-    s[b] = (s[b] ^ s[c]).rotate_right(7);
-}
-
-/// The message word order of the next round.
-#[inline(always)]
-fn permute(m: &[u32; 16]) -> [u32; 16] {
-    const ORDER: [usize; 16] = [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8];
-    let mut next = [0u32; 16];
-    for (n, &i) in next.iter_mut().zip(ORDER.iter()) {
-        *n = m[i];
+/// Nanoseconds for [`CHAIN`] hashes by `hash`, one at a time: a fence
+/// after each lets none start before the one before it finished, as
+/// capture's hashes run (one per value, other work around it), so what is
+/// timed is each hash's chain, not how well the core overlaps them.
+#[cfg(target_arch = "x86_64")]
+fn time_chain(hash: impl Fn(&[u8]) -> Option<[u8; 16]>) -> u128 {
+    let value = b"someone@example.com";
+    let start = std::time::Instant::now();
+    for _ in 0..CHAIN {
+        std::hint::black_box(hash(std::hint::black_box(value)));
+        // SAFETY: `lfence` is SSE2, which every x86-64 CPU has; it only
+        // orders instructions.
+        unsafe { std::arch::x86_64::_mm_lfence() };
     }
-    next
+    start.elapsed().as_nanos()
 }
 
 #[cfg(test)]
@@ -151,26 +164,51 @@ mod tests {
         out
     }
 
+    type Hash = fn(&[u32; 8], &[u8]) -> Option<[u8; 16]>;
+
+    /// The AVX-512 code, behind the check `choose` makes.
+    #[cfg(target_arch = "x86_64")]
+    fn avx512_checked(key: &[u32; 8], input: &[u8]) -> Option<[u8; 16]> {
+        assert!(avx512::detected());
+        // SAFETY: the features were just detected.
+        unsafe { avx512::keyed_hash_16(key, input) }
+    }
+
+    /// Every implementation this CPU can run, by name.
+    fn backends() -> Vec<(&'static str, Hash)> {
+        let mut all: Vec<(&'static str, Hash)> = vec![("scalar", scalar::keyed_hash_16)];
+        #[cfg(target_arch = "x86_64")]
+        if avx512::detected() {
+            all.push(("avx512", avx512_checked));
+        } else {
+            eprintln!("this CPU has no AVX-512 (F, VL, BW): its code is not tested here");
+        }
+        all.push(("chosen", keyed_hash_16));
+        all
+    }
+
     #[test]
     fn equals_the_crate_for_every_length_of_one_block() {
         let mut keys = vec![[0u8; 32], [0xFF; 32]];
         keys.extend((0u8..8).map(|i| *blake3::hash(&[i]).as_bytes()));
-        for key in &keys {
-            let words = key_words(key);
-            for len in 0..=BLOCK_LEN {
-                for seed in 0u8..4 {
-                    let input: Vec<u8> = (0..len)
-                        .map(|i| {
-                            (i as u8)
-                                .wrapping_mul(37)
-                                .wrapping_add(seed.wrapping_mul(101))
-                        })
-                        .collect();
-                    assert_eq!(
-                        keyed_hash_16(&words, &input),
-                        Some(crate_hash(key, &input)),
-                        "length {len}, seed {seed}"
-                    );
+        for (name, hash) in backends() {
+            for key in &keys {
+                let words = key_words(key);
+                for len in 0..=BLOCK_LEN {
+                    for seed in 0u8..4 {
+                        let input: Vec<u8> = (0..len)
+                            .map(|i| {
+                                (i as u8)
+                                    .wrapping_mul(37)
+                                    .wrapping_add(seed.wrapping_mul(101))
+                            })
+                            .collect();
+                        assert_eq!(
+                            hash(&words, &input),
+                            Some(crate_hash(key, &input)),
+                            "{name}: length {len}, seed {seed}"
+                        );
+                    }
                 }
             }
         }
@@ -182,25 +220,65 @@ mod tests {
             key in proptest::array::uniform32(proptest::num::u8::ANY),
             input in proptest::collection::vec(proptest::num::u8::ANY, 0..=BLOCK_LEN),
         ) {
-            proptest::prop_assert_eq!(
-                keyed_hash_16(&key_words(&key), &input),
-                Some(crate_hash(&key, &input))
-            );
+            for (name, hash) in backends() {
+                proptest::prop_assert_eq!(
+                    hash(&key_words(&key), &input),
+                    Some(crate_hash(&key, &input)),
+                    "{}", name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_block_read_from_the_end_of_its_buffer_reads_nothing_past_it() {
+        // Inputs that end where their allocation ends: the masked load
+        // must not read (or hash) a byte past them.
+        for len in 0..=BLOCK_LEN {
+            let mut buffer: Vec<u8> = (0..len as u8).collect();
+            buffer.shrink_to_fit();
+            let key = [len as u8; 32];
+            for (name, hash) in backends() {
+                assert_eq!(
+                    hash(&key_words(&key), &buffer),
+                    Some(crate_hash(&key, &buffer)),
+                    "{name}: length {len}"
+                );
+            }
         }
     }
 
     #[test]
     fn longer_inputs_are_left_to_the_crate() {
         let words = key_words(&[1; 32]);
-        assert_eq!(keyed_hash_16(&words, &[0; BLOCK_LEN + 1]), None);
-        assert!(keyed_hash_16(&words, &[0; BLOCK_LEN]).is_some());
+        for (name, hash) in backends() {
+            assert_eq!(hash(&words, &[0; BLOCK_LEN + 1]), None, "{name}");
+            assert!(hash(&words, &[0; BLOCK_LEN]).is_some(), "{name}");
+        }
     }
 
     #[test]
     fn trailing_zero_bytes_are_not_padding() {
         // The block length is part of the state: "a" and "a\0" differ.
         let words = key_words(&[2; 32]);
-        assert_ne!(keyed_hash_16(&words, b"a"), keyed_hash_16(&words, b"a\0"));
-        assert_ne!(keyed_hash_16(&words, b""), keyed_hash_16(&words, b"\0"));
+        for (name, hash) in backends() {
+            assert_ne!(hash(&words, b"a"), hash(&words, b"a\0"), "{name}");
+            assert_ne!(hash(&words, b""), hash(&words, b"\0"), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_choice_is_made_once_and_only_for_code_the_cpu_runs() {
+        let first = choose();
+        assert_eq!(CHOSEN.load(Ordering::Relaxed), first as u8);
+        for _ in 0..3 {
+            assert_eq!(choose(), first, "a process never switches");
+        }
+        #[cfg(target_arch = "x86_64")]
+        if !avx512::detected() {
+            assert_eq!(first, Backend::Scalar);
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        assert_eq!(first, Backend::Scalar);
     }
 }
