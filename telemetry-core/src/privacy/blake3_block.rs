@@ -16,15 +16,15 @@
 //!   scalar code (whose sixteen words of state and sixteen of message do
 //!   not fit in fifteen registers) took 70–77 ns, the crate 61 ns, and
 //!   [`avx512`] code, one instruction a rotation and the message permuted
-//!   off the chain, 50 ns.
+//!   off the chain, 44–45 ns.
 //!
 //! The crate's features cannot pick a backend for small inputs alone (they
 //! apply to every user of the crate in a build), and whether vector steps
 //! take one cycle or two is not something the CPU reports. So the first
 //! time a key is derived, [`choose`] times both, one hash at a time (as
 //! capture runs them: one per value, other work around it), and keeps the
-//! faster for the life of the process. That takes about 30 µs once (110 µs
-//! when it is the process's first feature detection). The choice changes
+//! faster for the life of the process. That takes about 40 µs once (about
+//! 115 µs when it is the process's first feature detection). The choice changes
 //! only speed, never a hash. `docs/performance.md` ("One block of BLAKE3
 //! in general-purpose registers" and "One block of BLAKE3 on the CPU it
 //! runs on") has the measurements.
@@ -112,9 +112,15 @@ pub(crate) fn choose() -> Backend {
 
 /// Rounds of the timing; the fastest round of each backend counts, so
 /// that an interruption in one round does not decide.
+#[cfg(target_arch = "x86_64")]
 const ROUNDS: usize = 7;
 
+/// Untimed rounds of the vector code before the timed ones.
+#[cfg(target_arch = "x86_64")]
+const WARM_UP: usize = 8;
+
 /// Hashes per round.
+#[cfg(target_arch = "x86_64")]
 const CHAIN: usize = 24;
 
 /// Times both backends hashing a 19-byte value (an e-mail address's
@@ -124,6 +130,13 @@ fn measure() -> Backend {
     if avx512::detected() {
         let key = key_words(&[0x5A; 32]);
         let (mut scalar_best, mut vector_best) = (u128::MAX, u128::MAX);
+        // Untimed first: an Intel core powers up the upper half of its
+        // vector units at their first use after a pause, and runs wide
+        // instructions slower for some microseconds meanwhile.
+        for _ in 0..WARM_UP {
+            // SAFETY: `avx512::detected()` found the features it enables.
+            time_chain(|v| unsafe { avx512::keyed_hash_16(&key, v) });
+        }
         for _ in 0..ROUNDS {
             scalar_best = scalar_best.min(time_chain(|v| scalar::keyed_hash_16(&key, v)));
             // SAFETY: `avx512::detected()` found the features it enables.

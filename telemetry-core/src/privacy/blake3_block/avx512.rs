@@ -1,17 +1,20 @@
 //! The one-block compression in vector registers, with AVX-512: the state's
 //! four rows in one 128-bit register each, so one instruction does a step
 //! of all four columns (then of all four diagonals), and every rotation is
-//! one instruction (`vprold`). The whole message sits in one 512-bit
-//! register, and each round's words are picked from it with one permute,
-//! off the chain of dependent steps.
+//! one instruction (`vprold`). The message sits in two 256-bit registers,
+//! and each half-round's words are picked from them with one permute, off
+//! the chain of dependent steps. No 512-bit register is used: on Intel
+//! cores those run slower for some microseconds after a pause, which the
+//! timing in the parent module would see (it picked the scalar code in
+//! three runs of six with an earlier 512-bit version).
 //!
 //! Only called where [`detected`] said the CPU has the instructions; the
 //! parent module decides whether it is also the faster code there.
 
 use std::arch::x86_64::{
-    __m128i, _mm_add_epi32, _mm_ror_epi32, _mm_set_epi32, _mm_shuffle_epi32, _mm_storeu_si128,
-    _mm_xor_si128, _mm512_castsi512_si128, _mm512_extracti32x4_epi32, _mm512_maskz_loadu_epi8,
-    _mm512_permutexvar_epi32, _mm512_set_epi32,
+    __m128i, __m256i, _mm_add_epi32, _mm_ror_epi32, _mm_set_epi32, _mm_shuffle_epi32,
+    _mm_storeu_si128, _mm_xor_si128, _mm256_castsi256_si128, _mm256_extracti128_si256,
+    _mm256_maskz_loadu_epi8, _mm256_permutex2var_epi32, _mm256_set_epi32, _mm256_setzero_si256,
 };
 
 use super::{BLOCK_LEN, FLAGS, IV, MSG_PERMUTATION};
@@ -25,15 +28,15 @@ pub(super) fn detected() -> bool {
 }
 
 /// For each of the seven rounds, the index in the original message of the
-/// word each lane of the permuted message holds: lanes 0–3 the columns'
-/// first words, 4–7 their second words, 8–15 the same for the diagonals.
+/// word each lane takes: for the columns, then for the diagonals, lanes
+/// 0–3 their first words and 4–7 their second.
 ///
 /// The diagonals are formed by turning the rows `a`, `c` and `d` and
 /// leaving `b` in place (`b` is the last word a step writes, so the first
 /// step of the next half reads it at once, without a shuffle between); lane
 /// `j` then works on diagonal `j - 1`, and takes that diagonal's words.
-const SCHEDULE: [[i32; 16]; 7] = {
-    let mut out = [[0i32; 16]; 7];
+const SCHEDULE: [[[i32; 8]; 2]; 7] = {
+    let mut out = [[[0i32; 8]; 2]; 7];
     let mut order = [0usize; 16];
     let mut i = 0;
     while i < 16 {
@@ -45,10 +48,10 @@ const SCHEDULE: [[i32; 16]; 7] = {
         let mut lane = 0;
         while lane < 4 {
             let diagonal = (lane + 3) % 4;
-            out[round][lane] = order[2 * lane] as i32;
-            out[round][4 + lane] = order[2 * lane + 1] as i32;
-            out[round][8 + lane] = order[8 + 2 * diagonal] as i32;
-            out[round][12 + lane] = order[8 + 2 * diagonal + 1] as i32;
+            out[round][0][lane] = order[2 * lane] as i32;
+            out[round][0][4 + lane] = order[2 * lane + 1] as i32;
+            out[round][1][lane] = order[8 + 2 * diagonal] as i32;
+            out[round][1][4 + lane] = order[8 + 2 * diagonal + 1] as i32;
             lane += 1;
         }
         let mut next = [0usize; 16];
@@ -70,16 +73,21 @@ pub(super) fn keyed_hash_16(key: &[u32; 8], input: &[u8]) -> Option<[u8; 16]> {
     if input.len() > BLOCK_LEN {
         return None;
     }
-    // One bit per input byte; the load reads those bytes and zeroes the
-    // rest of the block.
+    // One bit per input byte; each load reads those bytes of its half
+    // of the block and zeroes the rest.
     let mask = u64::MAX
         .checked_shr((BLOCK_LEN - input.len()) as u32)
         .unwrap_or(0);
-    // SAFETY: the features are enabled on this function. The masked load
-    // reads only the bytes whose mask bit is set, the first `input.len()`,
-    // all inside `input`: AVX-512 does not access the masked-out bytes and
-    // does not fault on them.
-    let m = unsafe { _mm512_maskz_loadu_epi8(mask, input.as_ptr().cast()) };
+    // SAFETY (both loads): the features are enabled on this function. A
+    // masked load reads only the bytes whose mask bit is set: the first
+    // `input.len()` bytes of `input`, then of `input[32..]`, all inside
+    // them. AVX-512 does not access masked-out bytes and does not fault on
+    // them.
+    let low = unsafe { _mm256_maskz_loadu_epi8(mask as u32, input.as_ptr().cast()) };
+    let high = match input.get(32..) {
+        Some(rest) => unsafe { _mm256_maskz_loadu_epi8((mask >> 32) as u32, rest.as_ptr().cast()) },
+        None => _mm256_setzero_si256(),
+    };
     let w = |i: usize| key[i] as i32;
     let mut a = _mm_set_epi32(w(3), w(2), w(1), w(0));
     let mut b = _mm_set_epi32(w(7), w(6), w(5), w(4));
@@ -87,27 +95,22 @@ pub(super) fn keyed_hash_16(key: &[u32; 8], input: &[u8]) -> Option<[u8; 16]> {
     // The counter is 0 (the first chunk) and the block length is at most
     // 64, so the cast is exact.
     let mut d = _mm_set_epi32(FLAGS as i32, input.len() as i32, 0, 0);
-    for s in &SCHEDULE {
-        let words = _mm512_permutexvar_epi32(
-            _mm512_set_epi32(
-                s[15], s[14], s[13], s[12], s[11], s[10], s[9], s[8], s[7], s[6], s[5], s[4], s[3],
-                s[2], s[1], s[0],
-            ),
-            m,
-        );
+    for [columns, diagonals] in &SCHEDULE {
+        let words = pick(low, high, columns);
         g(
             (&mut a, &mut b, &mut c, &mut d),
-            _mm512_castsi512_si128(words),
-            _mm512_extracti32x4_epi32::<1>(words),
+            _mm256_castsi256_si128(words),
+            _mm256_extracti128_si256::<1>(words),
         );
         // Diagonals: turn a right by one lane, c left by one, d by two.
         a = _mm_shuffle_epi32::<0x93>(a);
         c = _mm_shuffle_epi32::<0x39>(c);
         d = _mm_shuffle_epi32::<0x4E>(d);
+        let words = pick(low, high, diagonals);
         g(
             (&mut a, &mut b, &mut c, &mut d),
-            _mm512_extracti32x4_epi32::<2>(words),
-            _mm512_extracti32x4_epi32::<3>(words),
+            _mm256_castsi256_si128(words),
+            _mm256_extracti128_si256::<1>(words),
         );
         // And back to columns.
         a = _mm_shuffle_epi32::<0x39>(a);
@@ -118,6 +121,15 @@ pub(super) fn keyed_hash_16(key: &[u32; 8], input: &[u8]) -> Option<[u8; 16]> {
     // SAFETY: `out` is 16 writable bytes, and the store is unaligned.
     unsafe { _mm_storeu_si128(out.as_mut_ptr().cast(), _mm_xor_si128(a, c)) };
     Some(out)
+}
+
+/// The eight message words at `index` (0–15) of the block whose words
+/// 0–7 are `low` and 8–15 `high`: one instruction.
+#[target_feature(enable = "avx512f,avx512vl")]
+#[inline]
+fn pick(low: __m256i, high: __m256i, index: &[i32; 8]) -> __m256i {
+    let [i0, i1, i2, i3, i4, i5, i6, i7] = *index;
+    _mm256_permutex2var_epi32(low, _mm256_set_epi32(i7, i6, i5, i4, i3, i2, i1, i0), high)
 }
 
 /// The mixing function on four columns (or diagonals) at once, with the
