@@ -104,6 +104,7 @@
 // The handle and how it is built.
 mod builder;
 mod instance;
+mod owned_cell;
 mod telemetry;
 
 // The record path, in order: the subject and context a record is made in,

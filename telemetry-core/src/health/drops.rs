@@ -87,12 +87,8 @@ impl Shard {
 
     #[inline]
     fn add(&self, cause: DropCause, category: Category, n: u64) {
-        let cell = &self.counts[cause as usize][category.bit() as usize];
         // Only the owning thread writes a shard: no read-modify-write needed.
-        cell.store(
-            cell.load(Ordering::Relaxed).wrapping_add(n),
-            Ordering::Relaxed,
-        );
+        crate::owned_cell::add(&self.counts[cause as usize][category.bit() as usize], n);
     }
 }
 
