@@ -6,7 +6,7 @@
 //! the chain of dependent steps. No 512-bit register is used: on Intel
 //! cores those run slower for some microseconds after a pause, which the
 //! timing in the parent module would see (it picked the scalar code in
-//! three runs of six with an earlier 512-bit version).
+//! four processes of six with an earlier 512-bit version).
 //!
 //! Only called where [`detected`] said the CPU has the instructions; the
 //! parent module decides whether it is also the faster code there.
