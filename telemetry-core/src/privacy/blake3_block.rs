@@ -14,7 +14,7 @@
 //!   code, whose additions, xors and rotations take one cycle, 49–54 ns;
 //! - on an Intel Xeon (Sapphire Rapids), where both take one cycle, the
 //!   scalar code (whose sixteen words of state and sixteen of message do
-//!   not fit in fifteen registers) took 70–77 ns, the crate 61 ns, and
+//!   not fit in fifteen registers) took 70–83 ns, the crate 59–67 ns, and
 //!   [`avx512`] code, one instruction a rotation and the message permuted
 //!   off the chain, 44–45 ns.
 //!
@@ -23,9 +23,9 @@
 //! take one cycle or two is not something the CPU reports. So the first
 //! time a key is derived, [`choose`] times both, one hash at a time (as
 //! capture runs them: one per value, other work around it), and keeps the
-//! faster for the life of the process. That takes about 40 µs once (about
-//! 115 µs when it is the process's first feature detection). The choice changes
-//! only speed, never a hash. `docs/performance.md` ("One block of BLAKE3
+//! faster for the life of the process. That takes about 40 µs once
+//! (about 115 µs when it is the process's first feature detection). The
+//! choice changes only speed, never a hash. `docs/performance.md` ("One block of BLAKE3
 //! in general-purpose registers" and "One block of BLAKE3 on the CPU it
 //! runs on") has the measurements.
 
@@ -74,19 +74,31 @@ pub(crate) enum Backend {
     Avx512 = 2,
 }
 
-/// The chosen [`Backend`] as its number; 0 until [`choose`] ran (the
-/// scalar code is used until then).
-static CHOSEN: AtomicU8 = AtomicU8::new(0);
+/// The chosen [`Backend`] as its number; [`UNDECIDED`] until [`choose`]
+/// ran (the scalar code is used until then).
+static CHOSEN: AtomicU8 = AtomicU8::new(UNDECIDED);
+
+/// `CHOSEN` before the choice.
+const UNDECIDED: u8 = 0;
+
+/// `CHOSEN` once the AVX-512 code was chosen.
+#[cfg(target_arch = "x86_64")]
+const AVX512: u8 = Backend::Avx512 as u8;
 
 /// The first 16 bytes of the keyed BLAKE3 hash of `input`, or `None` if
 /// `input` is longer than one block.
 #[inline]
 pub(crate) fn keyed_hash_16(key: &[u32; 8], input: &[u8]) -> Option<[u8; 16]> {
     #[cfg(target_arch = "x86_64")]
-    if CHOSEN.load(Ordering::Relaxed) == Backend::Avx512 as u8 {
-        // SAFETY: `Avx512` is stored in `CHOSEN` only by `choose`, and only
-        // after `avx512::detected()` found the features the function
-        // enables on this CPU.
+    if CHOSEN.load(Ordering::Relaxed) == AVX512 {
+        debug_assert!(
+            avx512::detected(),
+            "AVX-512 code chosen on a CPU without it"
+        );
+        // SAFETY: `AVX512` is stored in `CHOSEN` only by `choose` (its one
+        // store, never undone), with what `measure` returned, and `measure`
+        // returns `Avx512` only after `avx512::detected()` found the
+        // features the function enables on this CPU.
         return unsafe { avx512::keyed_hash_16(key, input) };
     }
     scalar::keyed_hash_16(key, input)
@@ -96,15 +108,20 @@ pub(crate) fn keyed_hash_16(key: &[u32; 8], input: &[u8]) -> Option<[u8; 16]> {
 /// returns it. Later calls return the first choice.
 pub(crate) fn choose() -> Backend {
     match CHOSEN.load(Ordering::Relaxed) {
-        0 => {}
+        UNDECIDED => {}
         #[cfg(target_arch = "x86_64")]
-        2 => return Backend::Avx512,
+        AVX512 => return Backend::Avx512,
         _ => return Backend::Scalar,
     }
     let chosen = measure();
     // Two threads deriving their first keys at once may both measure; the
     // first choice stored is kept, so a process never switches.
-    match CHOSEN.compare_exchange(0, chosen as u8, Ordering::Relaxed, Ordering::Relaxed) {
+    match CHOSEN.compare_exchange(
+        UNDECIDED,
+        chosen as u8,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    ) {
         Ok(_) => chosen,
         Err(_) => choose(),
     }
@@ -187,8 +204,11 @@ mod tests {
         unsafe { avx512::keyed_hash_16(key, input) }
     }
 
-    /// Every implementation this CPU can run, by name.
+    /// Every implementation this CPU can run, by name, the choice made
+    /// first (so that "chosen" is the code the choice picked, whichever
+    /// test runs first).
     fn backends() -> Vec<(&'static str, Hash)> {
+        choose();
         let mut all: Vec<(&'static str, Hash)> = vec![("scalar", scalar::keyed_hash_16)];
         #[cfg(target_arch = "x86_64")]
         if avx512::detected() {
@@ -245,18 +265,24 @@ mod tests {
 
     #[test]
     fn a_block_read_from_the_end_of_its_buffer_reads_nothing_past_it() {
-        // Inputs that end where their allocation ends: the masked load
-        // must not read (or hash) a byte past them.
+        // Every input is a prefix of a longer buffer of non-zero bytes: a
+        // load that read one byte past the input would hash that byte, and
+        // differ from the crate. Inputs that end where their allocation
+        // ends (length 0: a dangling pointer) must not fault either.
+        let buffer = [0xA5u8; 2 * BLOCK_LEN];
         for len in 0..=BLOCK_LEN {
-            let mut buffer: Vec<u8> = (0..len as u8).collect();
-            buffer.shrink_to_fit();
             let key = [len as u8; 32];
+            let prefix = &buffer[..len];
+            let mut alone: Vec<u8> = prefix.to_vec();
+            alone.shrink_to_fit();
             for (name, hash) in backends() {
-                assert_eq!(
-                    hash(&key_words(&key), &buffer),
-                    Some(crate_hash(&key, &buffer)),
-                    "{name}: length {len}"
-                );
+                for input in [prefix, &alone[..]] {
+                    assert_eq!(
+                        hash(&key_words(&key), input),
+                        Some(crate_hash(&key, input)),
+                        "{name}: length {len}"
+                    );
+                }
             }
         }
     }

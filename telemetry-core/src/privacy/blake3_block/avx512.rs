@@ -80,9 +80,11 @@ pub(super) fn keyed_hash_16(key: &[u32; 8], input: &[u8]) -> Option<[u8; 16]> {
         .unwrap_or(0);
     // SAFETY (both loads): the features are enabled on this function. A
     // masked load reads only the bytes whose mask bit is set: the first
-    // `input.len()` bytes of `input`, then of `input[32..]`, all inside
-    // them. AVX-512 does not access masked-out bytes and does not fault on
-    // them.
+    // `min(input.len(), 32)` bytes of `input`, then the first
+    // `input.len() - 32` bytes of `input[32..]` when it is longer, all
+    // inside `input`. AVX-512 does not access masked-out bytes and does
+    // not fault on them, so a zero mask with a dangling pointer (an empty
+    // input) or one past the end (an input of 32 bytes) reads nothing.
     let low = unsafe { _mm256_maskz_loadu_epi8(mask as u32, input.as_ptr().cast()) };
     let high = match input.get(32..) {
         Some(rest) => unsafe { _mm256_maskz_loadu_epi8((mask >> 32) as u32, rest.as_ptr().cast()) },
