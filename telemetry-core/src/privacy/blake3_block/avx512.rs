@@ -98,22 +98,12 @@ pub(super) fn keyed_hash_16(key: &[u32; 8], input: &[u8]) -> Option<[u8; 16]> {
     // 64, so the cast is exact.
     let mut d = _mm_set_epi32(FLAGS as i32, input.len() as i32, 0, 0);
     for [columns, diagonals] in &SCHEDULE {
-        let words = pick(low, high, columns);
-        g(
-            (&mut a, &mut b, &mut c, &mut d),
-            _mm256_castsi256_si128(words),
-            _mm256_extracti128_si256::<1>(words),
-        );
+        g((&mut a, &mut b, &mut c, &mut d), pick(low, high, columns));
         // Diagonals: turn a right by one lane, c left by one, d by two.
         a = _mm_shuffle_epi32::<0x93>(a);
         c = _mm_shuffle_epi32::<0x39>(c);
         d = _mm_shuffle_epi32::<0x4E>(d);
-        let words = pick(low, high, diagonals);
-        g(
-            (&mut a, &mut b, &mut c, &mut d),
-            _mm256_castsi256_si128(words),
-            _mm256_extracti128_si256::<1>(words),
-        );
+        g((&mut a, &mut b, &mut c, &mut d), pick(low, high, diagonals));
         // And back to columns.
         a = _mm_shuffle_epi32::<0x39>(a);
         c = _mm_shuffle_epi32::<0x93>(c);
@@ -134,15 +124,16 @@ fn pick(low: __m256i, high: __m256i, index: &[i32; 8]) -> __m256i {
     _mm256_permutex2var_epi32(low, _mm256_set_epi32(i7, i6, i5, i4, i3, i2, i1, i0), high)
 }
 
-/// The mixing function on four columns (or diagonals) at once, with the
-/// message words `x` and `y` of each.
+/// The mixing function on four columns (or diagonals) at once, with their
+/// message words as [`pick`] gives them: the first word of each in the low
+/// half of `words`, the second in the high half.
 #[target_feature(enable = "avx512f,avx512vl")]
 #[inline]
-fn g(
-    (a, b, c, d): (&mut __m128i, &mut __m128i, &mut __m128i, &mut __m128i),
-    x: __m128i,
-    y: __m128i,
-) {
+fn g((a, b, c, d): (&mut __m128i, &mut __m128i, &mut __m128i, &mut __m128i), words: __m256i) {
+    let (x, y) = (
+        _mm256_castsi256_si128(words),
+        _mm256_extracti128_si256::<1>(words),
+    );
     // `a + x` first: it does not wait for `b`, the last word written.
     *a = _mm_add_epi32(_mm_add_epi32(*a, x), *b);
     *d = _mm_ror_epi32::<16>(_mm_xor_si128(*d, *a));
