@@ -29,7 +29,6 @@ pub(crate) struct Inner {
     /// fields start on the line after the reference counts, which every
     /// span of a built instance changes.
     _counts_apart: CountsApart,
-    id: NonZeroU64,
     enabled: AtomicBool,
     sampler: CompiledSampler,
     keys: KeyRing,
@@ -51,7 +50,6 @@ pub(crate) struct Inner {
 
 /// The parts of an instance, as the builder assembles them.
 pub(crate) struct Parts {
-    pub(crate) id: NonZeroU64,
     pub(crate) enabled: AtomicBool,
     pub(crate) sampler: CompiledSampler,
     pub(crate) keys: KeyRing,
@@ -71,10 +69,17 @@ pub(crate) struct Parts {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
+/// The bit of an instance id that says its consent store is shared.
+const SHARED_STORE_BIT: u64 = 1 << 63;
+
 /// A new instance number: 1, 2, ... Never 0, which the thread-local
-/// mirrors hold when they point nowhere.
-pub(crate) fn next_instance_id() -> NonZeroU64 {
-    NonZeroU64::MIN.saturating_add(NEXT_ID.fetch_add(1, Ordering::Relaxed))
+/// mirrors hold when they point nowhere. Its top bit says whether the
+/// instance's consent store is `shared` (see [`Inner::shared_store`]);
+/// the count below it cannot reach that bit.
+pub(crate) fn next_instance_id(shared: bool) -> NonZeroU64 {
+    let n =
+        NonZeroU64::MIN.saturating_add(NEXT_ID.fetch_add(1, Ordering::Relaxed) & !SHARED_STORE_BIT);
+    if shared { n | SHARED_STORE_BIT } else { n }
 }
 
 /// A field of no size aligned to a cache line: it gives the instance that
@@ -88,7 +93,6 @@ impl Inner {
     /// Puts an instance together from its parts.
     pub(crate) fn new(parts: Parts) -> Self {
         let Parts {
-            id,
             enabled,
             sampler,
             keys,
@@ -107,7 +111,6 @@ impl Inner {
         } = parts;
         Inner {
             _counts_apart: CountsApart,
-            id,
             enabled,
             sampler,
             keys,
@@ -136,13 +139,28 @@ impl Inner {
     /// This instance's number (subject states and drop shards belong to one).
     #[inline]
     pub(crate) fn id(&self) -> u64 {
-        self.id.get()
+        self.nonzero_id().get()
     }
 
-    /// [`id`](Self::id), as the type that says it is never 0.
+    /// [`id`](Self::id), as the type that says it is never 0. It is kept
+    /// once, in the drop counters: a refusal compares the thread's current
+    /// subject with it and then the thread's drop shard, and with one field
+    /// the compiler loads it once for both.
     #[inline]
     pub(crate) fn nonzero_id(&self) -> NonZeroU64 {
-        self.id
+        self.drops.id()
+    }
+
+    /// Whether consent comes from a shared store (a refusal then tells
+    /// `unconfirmed` from `consent`), read from the id's top bit: a
+    /// refusal has the id in a register already (it compared the thread's
+    /// current subject with it), so this costs no load, where the
+    /// registry's flag was one more load in every refused record.
+    #[inline]
+    pub(crate) fn shared_store(&self) -> bool {
+        let shared = self.id() & SHARED_STORE_BIT != 0;
+        debug_assert_eq!(shared, self.consent.shared);
+        shared
     }
 
     /// Whether recording is on.
@@ -309,6 +327,44 @@ impl crate::pipeline::Host for Inner {
         self.clock.reanchor();
         if thorough {
             self.consent.evict_idle();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An id's top bit says whether the instance's consent store is
+    /// shared, and the bits below it still tell instances apart.
+    #[test]
+    fn an_id_says_whether_its_store_is_shared() {
+        let (local, shared) = (next_instance_id(false), next_instance_id(true));
+        assert_eq!(local.get() & SHARED_STORE_BIT, 0);
+        assert_ne!(shared.get() & SHARED_STORE_BIT, 0);
+        assert_ne!(local.get(), shared.get() & !SHARED_STORE_BIT);
+    }
+
+    /// A built instance reads the kind of its store from its id, and its
+    /// drop counters carry the same id as its subject states.
+    #[cfg(feature = "testing")]
+    #[test]
+    fn a_built_instance_knows_its_store_from_its_id() {
+        use crate::privacy::KeyId;
+        let local = crate::Telemetry::builder()
+            .service("local", "1")
+            .build()
+            .expect("local");
+        let shared = crate::Telemetry::builder()
+            .service("shared", "1")
+            .hash_key(KeyId(1), b"0123456789abcdef0123456789abcdef")
+            .shared_consent_store(crate::testing::SharedMemoryStore::new())
+            .build()
+            .expect("shared");
+        for (t, is_shared) in [(&local, false), (&shared, true)] {
+            assert_eq!(t.inner.shared_store(), is_shared);
+            assert_eq!(t.inner.consent().shared, is_shared);
+            assert_eq!(t.inner.id(), t.inner.drops().id().get());
         }
     }
 }

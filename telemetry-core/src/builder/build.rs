@@ -279,7 +279,7 @@ impl TelemetryBuilder {
         }
         let do_not_track = self.honor_dnt && self.env.flag("DO_NOT_TRACK", &["1", "true", "yes"]);
         let disabled = self.honor_sdk_disabled && self.env.flag("OTEL_SDK_DISABLED", &["true"]);
-        let id = next_instance_id();
+        let id = next_instance_id(matches!(store, StoreSettings::Shared(_)));
         // Coverage counts the categories that require consent and have names.
         let counted = CategorySet::from_bits(known.bits() & self.policy.required_set().bits())
             .without(Category::TELEMETRY);
@@ -296,7 +296,6 @@ impl TelemetryBuilder {
         .map_err(|e| ConfigError::new(ConfigErrorKind::ConsentStore, e.to_string()))?;
         let exporters = if disabled { Vec::new() } else { self.exporters };
         let inner = Arc::new(Inner::new(Parts {
-            id,
             enabled: AtomicBool::new(!disabled),
             sampler,
             keys: KeyRing::new(keys),

@@ -433,7 +433,7 @@ impl Inner {
         };
         // Consent first: the denied path then needs no second load.
         if mask & !withheld & category.mask() == 0 {
-            if self.consent().shared {
+            if self.shared_store() {
                 return Err(self.refuse_shared(state, key.is_some(), mask, category));
             }
             return Err(self.refuse(DropCause::Consent, category));

@@ -143,6 +143,12 @@ impl DropCounters {
         }
     }
 
+    /// The id of the instance these counters belong to (never 0).
+    #[inline]
+    pub(crate) fn id(&self) -> NonZeroU64 {
+        self.id
+    }
+
     /// Counts `n` records of `category` dropped for `cause`.
     #[inline]
     pub(crate) fn count(&self, cause: DropCause, category: Category, n: u64) {
