@@ -392,6 +392,21 @@ impl Inner {
         self.refuse(cause, category)
     }
 
+    /// Counts a refusal by consent (`mask`: the subject's, just read).
+    #[inline(always)]
+    fn refuse_consent(
+        &self,
+        state: Option<&SubjectState>,
+        key: Option<SubjectKey>,
+        mask: u64,
+        category: Category,
+    ) -> DropCause {
+        if self.shared_store() {
+            return self.refuse_shared(state, key.is_some(), mask, category);
+        }
+        self.refuse(DropCause::Consent, category)
+    }
+
     /// Counts a refusal.
     #[inline(always)]
     fn refuse(&self, cause: DropCause, category: Category) -> DropCause {
@@ -414,7 +429,7 @@ impl Inner {
     /// `state` (none: a record without a subject, or of a subject `key` not
     /// in memory, which has no choices), by the masks in `hot` (see
     /// [`hot_of`](Self::hot_of)). Only what the denied path needs is read
-    /// before the check.
+    /// before the check: the mask, not the version.
     #[inline(always)]
     fn decide(
         &self,
@@ -424,20 +439,27 @@ impl Inner {
         withheld: u64,
         category: Category,
     ) -> Result<Consented, DropCause> {
-        // A record without a subject in memory has no revocations to be
-        // compared with: its version is 0, with no load.
-        let (mask, version) = if state.is_some() {
-            hot.admission()
-        } else {
-            (hot.allowed.load(Ordering::Relaxed), 0)
-        };
-        // Consent first: the denied path then needs no second load.
-        if mask & !withheld & category.mask() == 0 {
-            if self.shared_store() {
-                return Err(self.refuse_shared(state, key.is_some(), mask, category));
-            }
-            return Err(self.refuse(DropCause::Consent, category));
+        let refused = |mask: u64| mask & !withheld & category.mask() == 0;
+        // Consent first, on the mask alone: a refusal needs no version.
+        let mask = hot.allowed.load(Ordering::Relaxed);
+        if refused(mask) {
+            return Err(self.refuse_consent(state, key, mask, category));
         }
+        // A record without a subject in memory has no revocations to be
+        // compared with: its version is 0, with no load. A subject's is
+        // read before its mask is read again (see `Hot::admission`), so a
+        // record kept on a mask from before a revocation carries a version
+        // from before it; a revocation since the first read refuses it.
+        let version = match state {
+            Some(_) => {
+                let (mask, version) = hot.admission();
+                if refused(mask) {
+                    return Err(self.refuse_consent(state, key, mask, category));
+                }
+                version
+            }
+            None => 0,
+        };
         if let Err(cause) = self.check_enabled() {
             return Err(self.refuse(cause, category));
         }
