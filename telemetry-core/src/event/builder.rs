@@ -25,7 +25,7 @@ impl Inner {
     pub(crate) fn push_log(
         &self,
         a: EventAdmission,
-        name: Cow<'static, str>,
+        name: impl Into<Cow<'static, str>>,
         category: Category,
         severity: Severity,
         version: u32,
@@ -46,7 +46,10 @@ impl Inner {
             .push_with(self, category, a.consented.version, || {
                 Record::Log(LogRecord {
                     time,
-                    event_name: name,
+                    // Made here, in the slot's write: a typed event's
+                    // name, a `Cow` made before, was copied through the
+                    // stack with the fields beside it and stalled on it.
+                    event_name: name.into(),
                     category,
                     severity,
                     body,
@@ -155,7 +158,7 @@ fn record_admitted(
     visit(&mut capture);
     inner.push_log(
         admitted,
-        Cow::Borrowed(schema.name),
+        schema.name,
         schema.category,
         severity,
         schema.version,
