@@ -2,13 +2,22 @@
 //! `#[instrument_event]` functions record into (for tests): which instance
 //! a macro call records into.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use crate::instance::Inner;
 
 use crate::error::{ConfigError, ConfigErrorKind};
 
 use super::Telemetry;
 
 static GLOBAL: OnceLock<Telemetry> = OnceLock::new();
+
+/// The installed instance's state (`GLOBAL`'s), null until one is
+/// installed: what a denied `#[instrument_event]` call reads, one load
+/// where `GLOBAL.get()` and the handle were three (the cell's state, its
+/// value, the handle's pointer).
+static INSTALLED: AtomicPtr<Inner> = AtomicPtr::new(std::ptr::null_mut());
 
 thread_local! {
     /// This thread's default instance for the macros (see `set_default`).
@@ -109,6 +118,22 @@ impl Telemetry {
                 "a telemetry instance is already installed for this process; install once in \
                  `main`, or use `.build()` for an instance that is not global",
             )
-        })
+        })?;
+        if let Some(g) = GLOBAL.get() {
+            INSTALLED.store(Arc::as_ptr(&g.inner).cast_mut(), Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// The installed instance's state, if one is installed ([`global`](Self::global)'s).
+    #[inline]
+    pub(crate) fn installed_inner() -> Option<&'static Inner> {
+        let p = INSTALLED.load(Ordering::Acquire);
+        // SAFETY: `INSTALLED` is null or was set once, by `install_global`,
+        // to the state of the `Arc` in `GLOBAL`, which a static never
+        // drops: the state lives, and is not moved, for the rest of the
+        // process. The acquire load pairs with the release store, so the
+        // state is seen whole.
+        unsafe { p.as_ref() }
     }
 }

@@ -30,8 +30,8 @@ enum Instance {
 impl Instance {
     #[inline]
     fn of(inner: &Arc<Inner>) -> Self {
-        match crate::Telemetry::global() {
-            Some(g) if Arc::ptr_eq(&g.inner, inner) => Instance::Installed(&g.inner),
+        match crate::Telemetry::installed_inner() {
+            Some(g) if std::ptr::eq(g, Arc::as_ptr(inner)) => Instance::Installed(g),
             _ => Instance::Held(Arc::clone(inner)),
         }
     }

@@ -152,9 +152,11 @@ impl Callsite {
             // instance read directly (a denied call is then its consent
             // check and a branch).
             if !Telemetry::default_may_be_set()
-                && let Some(g) = Telemetry::global()
+                && let Some(inner) = Telemetry::installed_inner()
             {
-                let consented = g.inner.admit(category, Who::Current).ok()?;
+                let consented = inner.admit(category, Who::Current).ok()?;
+                // Installed, so `global` is set: read only once admitted.
+                let g = Telemetry::global()?;
                 return Some(Call::start(self, MacroInstance::Global(g), consented));
             }
             return self.enter_current();
@@ -166,6 +168,14 @@ impl Callsite {
     /// default instance, or with none to record into.
     #[inline(never)]
     fn enter_current(&'static self) -> Option<Call> {
+        // With no thread default, an installed instance is read by `enter`
+        // itself: coming here with one means its pointer was not set.
+        debug_assert!(
+            Telemetry::default_may_be_set()
+                || Telemetry::global().is_none()
+                || Telemetry::installed_inner().is_some(),
+            "an installed instance that `enter` did not find"
+        );
         let Some(t) = Telemetry::for_macros() else {
             no_instance(self.schema.name);
             return None;
