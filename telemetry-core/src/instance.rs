@@ -75,11 +75,12 @@ const SHARED_STORE_BIT: u64 = 1 << 63;
 /// A new instance number: 1, 2, ... Never 0, which the thread-local
 /// mirrors hold when they point nowhere. Its top bit says whether the
 /// instance's consent store is `shared` (see [`Inner::shared_store`]);
-/// the count below it cannot reach that bit.
+/// the count, in the bits below it, never reaches that bit.
 pub(crate) fn next_instance_id(shared: bool) -> NonZeroU64 {
-    let n =
-        NonZeroU64::MIN.saturating_add(NEXT_ID.fetch_add(1, Ordering::Relaxed) & !SHARED_STORE_BIT);
-    if shared { n | SHARED_STORE_BIT } else { n }
+    // 1 ..= 2^63 - 1.
+    let n = NEXT_ID.fetch_add(1, Ordering::Relaxed) % (SHARED_STORE_BIT - 1) + 1;
+    let id = if shared { n | SHARED_STORE_BIT } else { n };
+    NonZeroU64::new(id).unwrap_or(NonZeroU64::MIN)
 }
 
 /// A field of no size aligned to a cache line: it gives the instance that

@@ -28,6 +28,15 @@ pub use call::{Call, CallEntered, Callsite};
 pub use mirror::*;
 pub use outcome::*;
 
+/// Whether `telemetry` is the installed instance as a macro call's fast
+/// path finds it: through the pointer [`install`](crate::TelemetryBuilder::install)
+/// sets, not the slower lookup a call falls back to (for the macros'
+/// tests).
+pub fn found_installed(telemetry: &crate::Telemetry) -> bool {
+    crate::Telemetry::installed_inner()
+        .is_some_and(|i| std::ptr::eq(i, std::sync::Arc::as_ptr(&telemetry.inner)))
+}
+
 /// Hands back the body closure of an instrumented function unchanged. The
 /// closure is an argument here, so the compiler infers it as `FnOnce` from
 /// this bound rather than `FnMut` from its body; a body that returns a

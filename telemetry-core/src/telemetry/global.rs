@@ -5,9 +5,8 @@
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use crate::instance::Inner;
-
 use crate::error::{ConfigError, ConfigErrorKind};
+use crate::instance::Inner;
 
 use super::Telemetry;
 

@@ -42,6 +42,20 @@ fn t() -> &'static Telemetry {
     Telemetry::global().unwrap()
 }
 
+/// A macro call finds the installed instance through the pointer
+/// `install` sets (the fast path a denied call takes), and only that one.
+#[test]
+fn the_installed_instance_is_the_one_the_fast_path_finds() {
+    assert!(telemetry_core::__private::found_installed(t()));
+    let other = Telemetry::builder()
+        .service("not-installed", "1")
+        .env(Environment::from_pairs::<&str, &str>([]))
+        .hash_key(KeyId(1), b"macro test key material 0123456789")
+        .build()
+        .unwrap();
+    assert!(!telemetry_core::__private::found_installed(&other));
+}
+
 /// A value whose conversion panics: proves a field or argument was not read.
 struct Bomb;
 impl TelemetryValue for Bomb {

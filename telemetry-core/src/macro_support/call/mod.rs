@@ -168,14 +168,6 @@ impl Callsite {
     /// default instance, or with none to record into.
     #[inline(never)]
     fn enter_current(&'static self) -> Option<Call> {
-        // With no thread default, an installed instance is read by `enter`
-        // itself: coming here with one means its pointer was not set.
-        debug_assert!(
-            Telemetry::default_may_be_set()
-                || Telemetry::global().is_none()
-                || Telemetry::installed_inner().is_some(),
-            "an installed instance that `enter` did not find"
-        );
         let Some(t) = Telemetry::for_macros() else {
             no_instance(self.schema.name);
             return None;
