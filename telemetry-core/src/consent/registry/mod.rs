@@ -28,7 +28,7 @@ use crate::consent::store::ConsentStore;
 use crate::consent::view::FleetView;
 use crate::error::ConsentError;
 use crate::privacy::HashKey;
-use crate::subject::state::{Hot, LOADED, SubjectMap};
+use crate::subject::state::{Hot, LOADED, SubjectHasher, SubjectMap};
 use crate::subject::{Choices, SubjectKey, SubjectState};
 
 pub(crate) use changes::Change;
@@ -135,7 +135,7 @@ impl ConsentRegistry {
             required,
             subject_key,
             owner,
-            map: Arc::new(papaya::HashMap::new()),
+            map: Arc::new(papaya::HashMap::with_hasher(SubjectHasher::default())),
             backend,
             audit: audit::AuditTrail::new(audit_capacity),
             counts: audit::ConsentCounts::new(),
