@@ -28,6 +28,13 @@ use crossbeam_utils::{Backoff, CachePadded};
 use super::Queued;
 use crate::export::{LogRecord, Record, SpanRecord};
 
+/// How many pushes ahead a push prefetches the slot it will write. One
+/// ahead, a recorded span measured 102–110 ns; three to twelve ahead, 88–91
+/// ns, the same across that range (`docs/performance.md`, "The next slot
+/// asked for eight pushes ahead"). Eight slots are 3.5 KiB, well inside the
+/// first-level cache.
+const PREFETCH_AHEAD: usize = 8;
+
 /// One place in the queue: its stamp and maybe a value. Aligned to a
 /// cache line, so that a slot the worker reads shares no line with the
 /// next one a recording thread writes (a record's slot is 448 bytes, seven
@@ -153,7 +160,7 @@ impl<T> Queue<T> {
                         unsafe { (*slot.value.get()).write(make()) };
                         std::mem::forget(guard);
                         slot.stamp.store(tail + 1, Ordering::Release);
-                        self.prefetch(if index + 1 < self.cap { index + 1 } else { 0 });
+                        self.prefetch(index + PREFETCH_AHEAD);
                         return Ok(());
                     }
                     Err(t) => {
@@ -179,14 +186,22 @@ impl<T> Queue<T> {
         }
     }
 
-    /// Asks the CPU to bring the slot at `index` (the next one a push
-    /// writes) into this core's cache ahead of the write. The worker read
-    /// that slot last, on its core: without this, the next push waited on
-    /// the slot's stamp (a cache miss, over half of the push in `perf
-    /// annotate`) and wrote its seven lines one miss after another; with it
-    /// the transfer overlaps the recording of the next span or event.
+    /// Asks the CPU to bring the slot at index `ahead` (wrapped once at the
+    /// end: [`PREFETCH_AHEAD`] after the one just written) into this core's
+    /// cache, for the push that will write it. The worker read that slot a lap ago, on its
+    /// core: without a prefetch, a push waited on the slot's stamp (a cache
+    /// miss, over half of the push in `perf annotate`) and wrote its seven
+    /// lines one miss after another. Asked for one push ahead, the lines
+    /// were often not there yet: a lap of the queue is megabytes (7 MiB by
+    /// default), so they come from far in the memory hierarchy, which takes
+    /// longer than one recorded span.
     #[inline]
-    fn prefetch(&self, index: usize) {
+    fn prefetch(&self, ahead: usize) {
+        let index = if ahead >= self.cap {
+            ahead - self.cap
+        } else {
+            ahead
+        };
         #[cfg(all(target_arch = "x86_64", not(miri)))]
         if let Some(slot) = self.buffer.get(index) {
             let start = (slot as *const Slot<T>).cast::<i8>();
