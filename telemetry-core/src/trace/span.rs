@@ -19,9 +19,8 @@ use crate::value::{TelemetryValue, Value};
 
 /// The instance a recorded span writes into: the installed one by
 /// reference (it lives as long as the process), any other by a counted
-/// handle, which the thread keeps with its spare open state for its next
-/// span (see `spare`). Taking and dropping a count for every span were two
-/// locked instructions on a line other threads touch, about a tenth of a
+/// handle. Taking and dropping a count for every span were two locked
+/// instructions on a line other threads touch, about a tenth of a
 /// recorded `#[instrument_event]` call.
 enum Instance {
     Installed(&'static Inner),
@@ -459,59 +458,59 @@ impl Span {
 }
 
 /// One emptied open state a thread keeps for its next span (see
-/// `start_recording`), with the instance its last span wrote into: the
-/// next span of that instance on this thread takes both, and counts no
-/// handle in or out. Counting one per span was two locked instructions,
-/// the second after the record's writes to its slot and waiting for them
-/// to leave the core: about a sixth of a recorded span (see
-/// `docs/performance.md`, "The span's instance kept with its open state").
-///
-/// So a thread holds the last instance it recorded a span for until it
-/// records one for another instance, a span of it ends after it was shut
-/// down, or the thread exits. What it holds then is what an instrument
-/// holds: an instance whose last service handle shut it down (its buffered
-/// records exported, its exporters and fleet threads stopped), kept in
-/// memory but recording nothing.
+/// `start_recording`). It is kept without its instance (released when it
+/// is kept: a kept state must not keep an instance alive), so its
+/// `inner` field is the one part not initialized.
 mod spare {
     use std::cell::Cell;
+    use std::mem::MaybeUninit;
     use std::sync::Arc;
 
     use super::{Instance, Recording};
     use crate::instance::Inner;
 
     thread_local! {
-        /// Its fields hold nothing on the heap but the instance
-        /// (`finish_at` took them).
-        static SPARE: Cell<Option<Box<Recording>>> = const { Cell::new(None) };
+        /// Every field initialized but `inner`; the others hold nothing on
+        /// the heap (`finish_at` took them).
+        static SPARE: Cell<Option<Box<MaybeUninit<Recording>>>> = const { Cell::new(None) };
     }
 
-    /// This thread's kept state, made whole for a span of `inner`: its
-    /// instance kept if it is `inner`, replaced otherwise.
+    /// This thread's kept state, made whole for a span of `inner`.
     #[inline]
     pub(super) fn take(inner: &Arc<Inner>) -> Option<Box<Recording>> {
         let mut spare = SPARE.try_with(Cell::take).ok().flatten()?;
-        if !std::ptr::eq::<Inner>(&*spare.inner, Arc::as_ptr(inner)) {
-            spare.inner = Instance::of(inner);
+        let p = spare.as_mut_ptr();
+        // SAFETY: `p` points to a live allocation of a `Recording`; writing
+        // its one uninitialized field (without reading or dropping what is
+        // there) makes every field initialized, as `keep` left the others.
+        unsafe {
+            std::ptr::addr_of_mut!((*p).inner).write(Instance::of(inner));
+            Some(spare.assume_init())
         }
-        Some(spare)
     }
 
-    /// Keeps `r` (emptied by `finish_at`) and its instance for the next
-    /// span; drops it if one is kept already, or if its instance is shut
-    /// down.
+    /// Keeps `r` (emptied by `finish_at`) for the next span, releasing its
+    /// instance; drops it if one is kept already.
     #[inline]
     pub(super) fn keep(mut r: Box<Recording>) {
         // What can own heap memory is emptied here, whatever the caller
-        // took already (these are no-ops after `finish_at`).
+        // took already (these are no-ops after `finish_at`): the kept box
+        // drops none of its fields.
         r.name = std::borrow::Cow::Borrowed("");
         r.status = crate::export::SpanStatus::Unset;
         r.attrs.attrs = Default::default();
         r.events = Vec::new();
-        if r.inner.pipeline().is_shut_down() {
-            return;
-        }
+        let raw = Box::into_raw(r);
+        // SAFETY: `raw` is a whole `Recording` we own; its `inner` is
+        // dropped once here and never read again until `take` writes a new
+        // one. The box is then owned as `MaybeUninit`, which drops none of
+        // the fields: they hold nothing on the heap (see `SPARE`).
+        let spare = unsafe {
+            std::ptr::drop_in_place(std::ptr::addr_of_mut!((*raw).inner));
+            Box::from_raw(raw.cast::<MaybeUninit<Recording>>())
+        };
         let _ = SPARE.try_with(|s| {
-            if let Some(kept) = s.replace(Some(r)) {
+            if let Some(kept) = s.replace(Some(spare)) {
                 s.set(Some(kept));
             }
         });
@@ -547,50 +546,22 @@ mod tests {
 
     use crate::{Category, Telemetry};
 
-    /// The open state a thread keeps for its next span holds the instance
-    /// its last span wrote into, and only that one: a span of another
-    /// instance releases it, as does the thread's exit, or a span that ends
-    /// after its instance shut down.
+    /// The open state a thread keeps for its next span holds no instance:
+    /// a built instance's count is what it was once its spans ended, also
+    /// when the kept state is reused by another instance's span.
     #[test]
-    fn a_kept_open_state_holds_one_instance_until_released() {
+    fn a_kept_open_state_holds_no_instance() {
         let a = Telemetry::builder().service("a", "1").build().expect("a");
         let b = Telemetry::builder().service("b", "1").build().expect("b");
-        let count = |t: &Telemetry| Arc::strong_count(&t.inner);
-        let (count_a, count_b) = (count(&a), count(&b));
-        let record = |t: &Telemetry| {
+        let (count_a, count_b) = (Arc::strong_count(&a.inner), Arc::strong_count(&b.inner));
+        for t in [&a, &b, &a] {
             let outer = t.span("outer", Category::PERFORMANCE);
             assert!(outer.is_recording());
             let inner = t.span("inner", Category::PERFORMANCE);
             drop(inner);
             drop(outer);
-        };
-        for t in [&a, &b, &a] {
-            record(t);
         }
-        assert_eq!(count(&a), count_a + 1, "held for a's next span");
-        assert_eq!(count(&b), count_b, "released by a's span");
-        record(&b);
-        assert_eq!((count(&a), count(&b)), (count_a, count_b + 1));
-
-        // Another thread's kept state goes with the thread (`join` waits
-        // for its thread-locals to be dropped, which a scope does not).
-        let other = a.clone();
-        std::thread::spawn(move || record(&other))
-            .join()
-            .expect("thread");
-        assert_eq!(count(&a), count_a, "released when the thread exited");
-
-        // A span that ends after its instance shut down releases it.
-        let open = b.span("open", Category::PERFORMANCE);
-        assert!(open.is_recording());
-        b.shutdown(std::time::Duration::from_secs(5));
-        // The worker let its handle go; the open span holds one.
-        let open_count = count(&b);
-        drop(open);
-        assert_eq!(
-            count(&b),
-            open_count - 1,
-            "a shut-down instance is not kept"
-        );
+        assert_eq!(Arc::strong_count(&a.inner), count_a);
+        assert_eq!(Arc::strong_count(&b.inner), count_b);
     }
 }
