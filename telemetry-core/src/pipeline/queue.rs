@@ -28,11 +28,10 @@ use crossbeam_utils::{Backoff, CachePadded};
 use super::Queued;
 use crate::export::{LogRecord, Record, SpanRecord};
 
-/// How many pushes ahead a push prefetches the slot it will write. One
-/// ahead, a recorded span measured 102–110 ns; three to twelve ahead, 88–91
-/// ns, the same across that range (`docs/performance.md`, "The next slot
-/// asked for eight pushes ahead"). Eight slots are 3.5 KiB, well inside the
-/// first-level cache.
+/// How many pushes ahead a push prefetches the slot it will write. Three to
+/// twelve ahead measured alike, and a recorded span 8–20 ns faster than one
+/// ahead (`docs/performance.md`, "The next slot asked for eight pushes
+/// ahead"). Eight slots are 3.5 KiB, well inside the first-level cache.
 const PREFETCH_AHEAD: usize = 8;
 
 /// One place in the queue: its stamp and maybe a value. Aligned to a
