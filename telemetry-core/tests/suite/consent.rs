@@ -411,6 +411,56 @@ fn file_store_survives_restart_and_corruption_is_an_error() {
     assert!(err.to_string().contains("is corrupt"), "{err}");
 }
 
+/// What an instance holds outside memory (here a consent file's lock) is
+/// let go when the service's last handle goes, even after spans were
+/// recorded on threads that are still running: a thread keeps its last
+/// span's open state for the next span, but not the instance. A rebuilt
+/// instance (a restart in the same process, a reload) opens the same file.
+#[test]
+fn a_rebuilt_instance_opens_the_file_its_predecessor_recorded_under() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("consent.json");
+    let t = builder()
+        .consent(policy())
+        .consent_store(FileConsentStore::open(&path).unwrap())
+        .build()
+        .unwrap();
+    t.consent().grant("mia", Category::BUSINESS).unwrap();
+    {
+        let _s = t.subject("mia");
+        let outer = t.span("outer", Category::BUSINESS);
+        assert!(outer.is_recording());
+        drop(t.span("inner", Category::BUSINESS));
+        drop(outer);
+        t.emit(&purchase("m@example.com"));
+    }
+    // A thread that recorded a span and stays alive, as a pool's would.
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let (recorded_tx, recorded_rx) = std::sync::mpsc::channel::<()>();
+    let pooled = {
+        let t = t.clone();
+        std::thread::spawn(move || {
+            assert!(t.span("pooled", Category::PERFORMANCE).is_recording());
+            drop(t);
+            recorded_tx.send(()).unwrap();
+            done_rx.recv().unwrap();
+        })
+    };
+    recorded_rx.recv().unwrap();
+    drop(t);
+    let again = builder()
+        .consent(policy())
+        .consent_store(FileConsentStore::open(&path).expect("the lock was let go"))
+        .build()
+        .unwrap();
+    assert_eq!(
+        again.consent().state("mia", Category::BUSINESS),
+        ConsentState::Granted
+    );
+    done_tx.send(()).unwrap();
+    pooled.join().unwrap();
+}
+
 #[test]
 fn persistent_store_needs_a_stable_key() {
     let dir = tempfile::tempdir().unwrap();
