@@ -364,27 +364,26 @@ fn otel_sdk_disabled_turns_off_all_export() {
     }
 }
 
+/// An instance with the test policy, its choices kept in the consent file
+/// at `path`.
+fn on_file(path: &std::path::Path) -> TelemetryBuilder {
+    builder()
+        .consent(policy())
+        .consent_store(FileConsentStore::open(path).expect("the consent file opens"))
+}
+
 #[test]
 fn file_store_survives_restart_and_corruption_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("consent.json");
     {
-        let t = builder()
-            .consent(policy())
-            .consent_store(FileConsentStore::open(&path).unwrap())
-            .build()
-            .unwrap();
+        let t = on_file(&path).build().unwrap();
         t.consent().grant("mia", Category::BUSINESS).unwrap();
         t.consent().revoke("nils", Category::INTERACTION).unwrap();
         t.shutdown(Duration::from_secs(5));
     }
     let exp = InMemoryExporter::new();
-    let t = builder()
-        .consent(policy())
-        .consent_store(FileConsentStore::open(&path).unwrap())
-        .exporter(exp.clone())
-        .build()
-        .unwrap();
+    let t = on_file(&path).exporter(exp.clone()).build().unwrap();
     assert_eq!(
         t.consent().state("mia", Category::BUSINESS),
         ConsentState::Granted
@@ -420,11 +419,7 @@ fn file_store_survives_restart_and_corruption_is_an_error() {
 fn a_rebuilt_instance_opens_the_file_its_predecessor_recorded_under() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("consent.json");
-    let t = builder()
-        .consent(policy())
-        .consent_store(FileConsentStore::open(&path).unwrap())
-        .build()
-        .unwrap();
+    let t = on_file(&path).build().unwrap();
     t.consent().grant("mia", Category::BUSINESS).unwrap();
     {
         let _s = t.subject("mia");
@@ -448,11 +443,8 @@ fn a_rebuilt_instance_opens_the_file_its_predecessor_recorded_under() {
     };
     recorded_rx.recv().unwrap();
     drop(t);
-    let again = builder()
-        .consent(policy())
-        .consent_store(FileConsentStore::open(&path).expect("the lock was let go"))
-        .build()
-        .unwrap();
+    // The lock was let go: the file opens again.
+    let again = on_file(&path).build().unwrap();
     assert_eq!(
         again.consent().state("mia", Category::BUSINESS),
         ConsentState::Granted
