@@ -187,13 +187,13 @@ impl<T> Queue<T> {
 
     /// Asks the CPU to bring the slot at index `ahead` (wrapped once at the
     /// end: [`PREFETCH_AHEAD`] after the one just written) into this core's
-    /// cache, for the push that will write it. The worker read that slot a lap ago, on its
-    /// core: without a prefetch, a push waited on the slot's stamp (a cache
-    /// miss, over half of the push in `perf annotate`) and wrote its seven
-    /// lines one miss after another. Asked for one push ahead, the lines
-    /// were often not there yet: a lap of the queue is megabytes (7 MiB by
-    /// default), so they come from far in the memory hierarchy, which takes
-    /// longer than one recorded span.
+    /// cache, for the push that will write it. The worker read that slot a
+    /// lap ago, on its core: without a prefetch, a push waited on the
+    /// slot's stamp (a cache miss, over half of the push in `perf
+    /// annotate`) and wrote its seven lines one miss after another. Asked
+    /// for one push ahead, the lines were often not there yet: a lap of the
+    /// queue is megabytes (7 MiB by default), so they come from far in the
+    /// memory hierarchy, which takes longer than one recorded span.
     #[inline]
     fn prefetch(&self, ahead: usize) {
         let index = if ahead >= self.cap {
